@@ -1,0 +1,49 @@
+"""dataaudit — audit instruction fine-tuning datasets before you train on them.
+
+The public surface is small and everything heavy is imported on first use, so
+``import dataaudit`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dataaudit._version import __version__
+
+if TYPE_CHECKING:
+    from dataaudit.dataset import Dataset
+    from dataaudit.errors import DataAuditError, InputError, UsageError
+    from dataaudit.audit import audit
+    from dataaudit.io.load import from_records, load
+    from dataaudit.report.model import AuditResult
+    from dataaudit.io.writers import write_partition
+    from dataaudit.profile import profile_dataset
+
+_LAZY = {
+    "Dataset": "dataaudit.dataset",
+    "DataAuditError": "dataaudit.errors",
+    "InputError": "dataaudit.errors",
+    "UsageError": "dataaudit.errors",
+    "load": "dataaudit.io.load",
+    "from_records": "dataaudit.io.load",
+    "audit": "dataaudit.audit",
+    "AuditResult": "dataaudit.report.model",
+    "write_partition": "dataaudit.io.writers",
+    "profile_dataset": "dataaudit.profile",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dataaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,88 @@
+"""The canonical dataset: one polars frame, whatever format the data came in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+#: Columns of :attr:`Dataset.frame`, in order.
+CANONICAL_COLUMNS = ("row", "line", "messages", "system", "prompt", "response", "label", "source_format", "record")
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """An input line that produced no record: unparseable, missing fields, or blank.
+
+    ``row`` is ``None`` for blank lines (they are not records). ``raw`` holds the exact bytes
+    and ``terminator`` the line ending, so the line can be written back unchanged.
+    """
+
+    row: int | None
+    line: int
+    raw: bytes
+    terminator: bytes
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset.
+
+    ``frame`` has one row per good record with the columns in :data:`CANONICAL_COLUMNS`:
+    ``row`` (0-based position among non-blank input entries, bad ones counted, so it always
+    maps back to one input line), ``line`` (1-based input line, or element number for JSON
+    arrays and tables), ``messages`` (every turn as ``{role, content}``), ``system``,
+    ``prompt`` (user side of the last turn, including input/context), ``response`` (last
+    assistant message, ``None`` for prompt-only data), ``label`` (``None`` unless
+    classification-style), ``source_format`` and ``record`` (the original bytes, without the
+    line terminator). ``terminators`` holds each good record's line ending, aligned with
+    ``frame`` rows.
+    """
+
+    frame: "pl.DataFrame"
+    path: str | None
+    format: str
+    container: str
+    bad_lines: tuple[BadLine, ...] = ()
+    blank_lines: tuple[BadLine, ...] = ()
+    terminators: tuple[bytes, ...] = field(default=(), repr=False)
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    @property
+    def n_entries(self) -> int:
+        """Every non-blank input entry, good or bad."""
+        return self.frame.height + len(self.bad_lines)
+
+    @property
+    def prompts(self) -> list[str]:
+        return self.frame.get_column("prompt").to_list()
+
+    @property
+    def responses(self) -> list[str]:
+        """Responses, with ``None`` (prompt-only rows) as the empty string."""
+        return [response or "" for response in self.frame.get_column("response").to_list()]
+
+    @property
+    def has_responses(self) -> bool:
+        return self.frame.height > 0 and self.frame.get_column("response").null_count() < self.frame.height
+
+    @property
+    def has_labels(self) -> bool:
+        return self.frame.height > 0 and self.frame.get_column("label").null_count() < self.frame.height
+
+    def head(self, n: int = 5) -> "pl.DataFrame":
+        return self.frame.head(n)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        summary = (
+            f"<p><b>dataaudit.Dataset</b> — {escape(str(self.path))}: {len(self)} records, "
+            f"format {escape(self.format)}, {len(self.bad_lines)} bad lines</p>"
+        )
+        return summary + self.frame.drop("record").head(10)._repr_html_()

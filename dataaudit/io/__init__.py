@@ -1,0 +1,7 @@
+"""Reading, format adapters and lossless writing."""
+
+from dataaudit.io.formats import FieldMapping, format_names
+from dataaudit.io.load import load
+from dataaudit.io.writers import PartitionCounts, write_partition
+
+__all__ = ["FieldMapping", "PartitionCounts", "format_names", "load", "write_partition"]

@@ -1,0 +1,378 @@
+"""Format adapters: one class per instruction-dataset format, each mapping a record to the
+canonical shape (messages, system, prompt, response, label).
+
+Adapters are registered by name; :func:`detect_format` picks the one that fits most of a
+file's first records. A record that lacks what its format needs raises :class:`RecordError`
+with a message saying what was expected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+from dataaudit.errors import UsageError
+
+
+class RecordError(ValueError):
+    """A record does not have the shape its format needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalRecord:
+    messages: list[dict[str, str]]
+    system: str | None
+    prompt: str
+    response: str | None
+    label: str | None
+
+
+ROLE_ALIASES = {
+    "user": "user", "human": "user", "prompter": "user",
+    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant", "chatgpt": "assistant",
+    "system": "system",
+    "tool": "tool", "function": "tool", "ipython": "tool",
+}
+TEXT_FIELDS = ("text", "sentence", "utterance", "query", "content")
+LABEL_FIELDS = ("label", "intent", "category", "class", "sentiment", "topic", "labels")
+
+
+def _text(record: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise RecordError(f"missing field {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"field {key!r} should be a string, got {type(value).__name__}")
+    return value
+
+
+def _label(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise RecordError(f"field {key!r} should be a string or number label, got {type(value).__name__}")
+    return str(value)
+
+
+def _join(*parts: str | None) -> str:
+    return "\n\n".join(part for part in parts if part and part.strip())
+
+
+def _content_text(content: Any, where: str) -> str:
+    """Message content as text: a string, or OpenAI's list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        return "\n".join(texts)
+    raise RecordError(f"{where} should be a string, got {type(content).__name__}")
+
+
+def from_turns(messages: list[dict[str, str]], *, label: str | None = None) -> CanonicalRecord:
+    """Derive system/prompt/response from a full conversation, keeping every turn."""
+    system = _join(*(m["content"] for m in messages if m["role"] == "system")) or None
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    response = messages[last_assistant]["content"] if last_assistant >= 0 else None
+    before = messages[:last_assistant] if last_assistant >= 0 else messages
+    user_turns = [i for i, m in enumerate(before) if m["role"] == "user"]
+    if not user_turns:
+        raise RecordError("conversation has no user message")
+    prompt = before[user_turns[-1]]["content"]
+    return CanonicalRecord(messages, system, prompt, response, label)
+
+
+class FormatAdapter:
+    """Base adapter. ``signature`` lists key sets; a record fits when it has every key of one."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    signature: ClassVar[tuple[frozenset[str], ...]]
+    excludes: ClassVar[frozenset[str]] = frozenset()
+
+    def fits(self, keys: Iterable[str]) -> bool:
+        keyset = set(keys)
+        return not (keyset & self.excludes) and any(required <= keyset for required in self.signature)
+
+    def convert(self, record: Mapping[str, Any]) -> CanonicalRecord:
+        raise NotImplementedError
+
+
+def _simple(prompt: str, response: str | None, *, system: str | None = None, label: str | None = None) -> CanonicalRecord:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    if response is not None:
+        messages.append({"role": "assistant", "content": response})
+    return CanonicalRecord(messages, system, prompt, response, label)
+
+
+class OpenAIMessages(FormatAdapter):
+    name = "openai"
+    description = "OpenAI chat: {messages: [{role, content}, ...]}"
+    signature = (frozenset({"messages"}),)
+
+    def convert(self, record):
+        return from_turns(_parse_turns(record.get("messages"), "messages", role_key="role", content_key="content"))
+
+
+class ShareGPT(FormatAdapter):
+    name = "sharegpt"
+    description = "ShareGPT: {conversations: [{from, value}, ...]}"
+    signature = (frozenset({"conversations"}),)
+
+    def convert(self, record):
+        turns = record.get("conversations")
+        messages = _parse_turns(turns, "conversations", role_key="from", content_key="value")
+        system = record.get("system")
+        if isinstance(system, str) and system.strip() and not any(m["role"] == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        return from_turns(messages)
+
+
+def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> list[dict[str, str]]:
+    if not isinstance(turns, list) or not turns:
+        raise RecordError(f"field {field!r} should be a non-empty list of turns")
+    messages = []
+    for index, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise RecordError(f"{field}[{index}] should be an object with {role_key!r} and {content_key!r}")
+        role = turn.get(role_key, turn.get("role"))
+        if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
+            raise RecordError(f"{field}[{index}] has unknown role {role!r}")
+        content = turn.get(content_key, turn.get("content"))
+        messages.append({"role": ROLE_ALIASES[role.lower()], "content": _content_text(content, f"{field}[{index}].{content_key}")})
+    return messages
+
+
+class Dolly(FormatAdapter):
+    name = "dolly"
+    description = "Dolly: {instruction, context, response[, category]}"
+    signature = (frozenset({"instruction", "response"}), frozenset({"instruction", "context"}))
+
+    def convert(self, record):
+        prompt = _join(_text(record, "instruction"), _text(record, "context", required=False))
+        return _simple(prompt, _text(record, "response", required=False))
+
+
+class Alpaca(FormatAdapter):
+    name = "alpaca"
+    description = "Alpaca: {instruction, input, output}"
+    signature = (frozenset({"instruction"}),)
+    excludes = frozenset({"context", "response"})
+
+    def convert(self, record):
+        prompt = _join(_text(record, "instruction"), _text(record, "input", required=False))
+        system = _text(record, "system", required=False)
+        return _simple(prompt, _text(record, "output", required=False), system=system or None)
+
+
+class PromptCompletion(FormatAdapter):
+    name = "prompt_completion"
+    description = "{prompt, completion}"
+    signature = (frozenset({"prompt"}),)
+
+    def convert(self, record):
+        response_key = "completion" if "completion" in record else "response"
+        return _simple(_text(record, "prompt"), _text(record, response_key, required=False))
+
+
+class QuestionAnswer(FormatAdapter):
+    name = "question_answer"
+    description = "{question, answer}"
+    signature = (frozenset({"question"}),)
+
+    def convert(self, record):
+        return _simple(_text(record, "question"), _text(record, "answer", required=False))
+
+
+class Turns(FormatAdapter):
+    """MT-Bench style: a list of user turns, optionally with reference answers."""
+
+    name = "turns"
+    description = "{turns: [user text, ...][, reference: [answer, ...]]}"
+    signature = (frozenset({"turns"}),)
+
+    def convert(self, record):
+        turns = record.get("turns")
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
+            raise RecordError("field 'turns' should be a non-empty list of strings")
+        references = record.get("reference")
+        references = references if isinstance(references, list) else []
+        messages = []
+        for index, turn in enumerate(turns):
+            messages.append({"role": "user", "content": turn})
+            if index < len(references) and isinstance(references[index], str):
+                messages.append({"role": "assistant", "content": references[index]})
+        return from_turns(messages)
+
+
+class TextLabel(FormatAdapter):
+    """Classification-style data: the label doubles as the response a model should give."""
+
+    name = "text_label"
+    description = "classification: {text, label|intent|category|...}"
+    signature = tuple(frozenset({text, label}) for text in TEXT_FIELDS for label in LABEL_FIELDS)
+
+    def __init__(self, *, label_field: str | None = None):
+        self.label_field = label_field
+
+    def fits(self, keys):
+        keyset = set(keys)
+        return any(key in keyset for key in TEXT_FIELDS) and self._label_key(keyset) is not None
+
+    def _label_key(self, keys: set[str]) -> str | None:
+        if self.label_field is not None:
+            return self.label_field if self.label_field in keys else None
+        for key in LABEL_FIELDS:
+            if key in keys:
+                return key
+        prefixed = sorted(key for key in keys if key.startswith("label"))
+        return prefixed[0] if prefixed else None
+
+    def convert(self, record):
+        text_key = next((key for key in TEXT_FIELDS if key in record), None)
+        if text_key is None:
+            raise RecordError(f"missing a text field (one of {', '.join(TEXT_FIELDS)})")
+        label_key = self._label_key(set(record))
+        label = _label(record, label_key) if label_key else None
+        if label is None:
+            raise RecordError("missing a label field (label, intent, category, ...)")
+        return _simple(_text(record, text_key), label, label=label)
+
+
+class PlainText(FormatAdapter):
+    """Prompts only (typical of production traffic samples)."""
+
+    name = "text"
+    description = "prompts only: {text}"
+    signature = tuple(frozenset({key}) for key in TEXT_FIELDS)
+
+    def convert(self, record):
+        key = next((key for key in TEXT_FIELDS if key in record), TEXT_FIELDS[0])
+        return _simple(_text(record, key), None)
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Explicit field names from ``--prompt-field`` and friends; ``None`` = not given."""
+
+    prompt: str | None = None
+    response: str | None = None
+    label: str | None = None
+    system: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not any((self.prompt, self.response, self.label, self.system))
+
+
+class MappedFields(FormatAdapter):
+    """A user-described format: every field named explicitly."""
+
+    name = "fields"
+    description = "explicit --prompt-field/--response-field/--label-field/--system-field"
+    signature = ()
+
+    def __init__(self, *, mapping: FieldMapping):
+        if mapping.prompt is None:
+            raise UsageError("format 'fields' needs --prompt-field")
+        self.mapping = mapping
+
+    def fits(self, keys):
+        return self.mapping.prompt in set(keys)
+
+    def convert(self, record):
+        m = self.mapping
+        label = _label(record, m.label) if m.label else None
+        response = _text(record, m.response, required=False) if m.response else None
+        if response is None and label is not None:
+            response = label
+        system = _text(record, m.system, required=False) if m.system else None
+        return _simple(_text(record, m.prompt), response, system=system or None, label=label)
+
+
+class WithOverrides(FormatAdapter):
+    """A detected format whose response, label or system come from named fields instead."""
+
+    def __init__(self, *, base: FormatAdapter, mapping: FieldMapping):
+        self.base = base
+        self.mapping = mapping
+        self.name = base.name
+        self.description = base.description
+
+    def fits(self, keys):
+        return self.base.fits(keys)
+
+    def convert(self, record):
+        canonical = self.base.convert(record)
+        m = self.mapping
+        label = _label(record, m.label) if m.label else canonical.label
+        response = _text(record, m.response, required=False) if m.response else canonical.response
+        system = _text(record, m.system, required=False) if m.system else canonical.system
+        messages = [dict(message) for message in canonical.messages]
+        if m.response and response is not None:
+            assistant = [message for message in messages if message["role"] == "assistant"]
+            if assistant:
+                assistant[-1]["content"] = response
+            else:
+                messages.append({"role": "assistant", "content": response})
+        return CanonicalRecord(messages, system, canonical.prompt, response, label)
+
+
+class NoFormat(FormatAdapter):
+    """Stands in when no record could be parsed at all: it accepts nothing."""
+
+    name = "unknown"
+    description = "no parseable records"
+    signature = ()
+
+    def convert(self, record):
+        raise RecordError("no format could be detected")
+
+
+# Order matters: earlier adapters win ties (Dolly before Alpaca, classification before plain text).
+FORMATS: dict[str, type[FormatAdapter]] = {
+    adapter.name: adapter
+    for adapter in (OpenAIMessages, ShareGPT, Dolly, Alpaca, PromptCompletion, QuestionAnswer, Turns, TextLabel, PlainText)
+}
+
+
+def format_names() -> list[str]:
+    return [*FORMATS, MappedFields.name]
+
+
+def make_adapter(name: str, *, mapping: FieldMapping = FieldMapping()) -> FormatAdapter:
+    """Build the adapter called ``name``, with field overrides applied."""
+    if name == MappedFields.name or mapping.prompt is not None:
+        return MappedFields(mapping=mapping)
+    if name not in FORMATS:
+        raise UsageError(f"unknown format {name!r}; known formats: {', '.join(format_names())}")
+    adapter = TextLabel(label_field=mapping.label) if FORMATS[name] is TextLabel else FORMATS[name]()
+    return adapter if mapping.is_empty else WithOverrides(base=adapter, mapping=mapping)
+
+
+def detect_format(records: Sequence[Mapping[str, Any]], *, mapping: FieldMapping = FieldMapping(), sample: int = 500) -> str | None:
+    """The name of the format most of the first ``sample`` records fit, or ``None``."""
+    if mapping.prompt is not None:
+        return MappedFields.name
+    keysets = Counter(frozenset(record) for record in records[:sample])
+    total = sum(keysets.values())
+    if total == 0:
+        return None
+    best_name, best_share = None, 0.0
+    for name in FORMATS:
+        adapter = make_adapter(name, mapping=FieldMapping(label=mapping.label))
+        share = sum(count for keys, count in keysets.items() if adapter.fits(keys)) / total
+        if share > best_share + 1e-9:
+            best_name, best_share = name, share
+    return best_name if best_share >= 0.5 else None

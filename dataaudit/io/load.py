@@ -1,0 +1,156 @@
+"""``load``: any supported file → :class:`~dataaudit.dataset.Dataset`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Mapping, Sequence
+
+from dataaudit.dataset import BadLine, Dataset
+from dataaudit.errors import InputError
+from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter
+from dataaudit.io.readers import RawRecord, read_records
+
+logger = logging.getLogger(__name__)
+
+MAX_ERRORS_SHOWN = 5
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    format: str = "auto",
+    prompt_field: str | None = None,
+    response_field: str | None = None,
+    label_field: str | None = None,
+    system_field: str | None = None,
+    skip_bad_lines: bool = False,
+) -> Dataset:
+    """Load a dataset file losslessly into the canonical schema.
+
+    Bad lines (malformed JSON, invalid UTF-8, records missing what their format needs)
+    raise :class:`~dataaudit.errors.InputError` naming file and line, unless
+    ``skip_bad_lines`` is set: then they are kept on ``Dataset.bad_lines`` for the
+    rejected file and reported in summaries. Nothing is ever dropped silently.
+    """
+    source = os.fspath(path)
+    container, records = read_records(source)
+    return _build(records, source=source, container=container, format=format, prompt_field=prompt_field,
+                  response_field=response_field, label_field=label_field, system_field=system_field,
+                  skip_bad_lines=skip_bad_lines)
+
+
+def from_records(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    format: str = "auto",
+    prompt_field: str | None = None,
+    response_field: str | None = None,
+    label_field: str | None = None,
+    system_field: str | None = None,
+    skip_bad_lines: bool = False,
+) -> Dataset:
+    """Build a Dataset from in-memory records (dicts), as if read from a JSONL file."""
+    raw = [
+        RawRecord(index, index + 1, json.dumps(record, ensure_ascii=False).encode("utf-8"), b"\n",
+                  dict(record) if isinstance(record, Mapping) else None,
+                  None if isinstance(record, Mapping) else f"expected an object, got {type(record).__name__}")
+        for index, record in enumerate(records)
+    ]
+    return _build(raw, source=None, container="jsonl", format=format, prompt_field=prompt_field,
+                  response_field=response_field, label_field=label_field, system_field=system_field,
+                  skip_bad_lines=skip_bad_lines)
+
+
+def _build(records: list[RawRecord], *, source: str | None, container: str, format: str, prompt_field, response_field,
+           label_field, system_field, skip_bad_lines: bool) -> Dataset:
+    import polars as pl
+
+    mapping = FieldMapping(prompt=prompt_field, response=response_field, label=label_field, system=system_field)
+    parsed = [record.value for record in records if record.value is not None]
+    name = detect_format(parsed, mapping=mapping) if format == "auto" else format
+    if name is None and not (skip_bad_lines and not parsed):
+        raise InputError(_unknown_format_message(parsed), path=source)
+    # Every line unparseable, and the caller asked to continue: an empty dataset whose bad
+    # lines all go to the rejected file.
+    adapter = make_adapter(name, mapping=mapping) if name is not None else NoFormat()
+
+    columns: dict[str, list] = {key: [] for key in ("row", "line", "messages", "system", "prompt", "response", "label", "record")}
+    terminators: list[bytes] = []
+    bad: list[BadLine] = []
+    blank: list[BadLine] = []
+    for record in records:
+        if record.row is None:
+            blank.append(BadLine(None, record.line, record.raw, record.terminator, "blank line"))
+            continue
+        reason = record.error
+        if reason is None:
+            try:
+                canonical = adapter.convert(record.value)
+            except RecordError as error:
+                reason = f"{error} (format {adapter.name}: {adapter.description})"
+        if reason is not None:
+            bad.append(BadLine(record.row, record.line, record.raw, record.terminator, reason))
+            continue
+        columns["row"].append(record.row)
+        columns["line"].append(record.line)
+        columns["messages"].append(canonical.messages)
+        columns["system"].append(canonical.system)
+        columns["prompt"].append(canonical.prompt)
+        columns["response"].append(canonical.response)
+        columns["label"].append(canonical.label)
+        columns["record"].append(record.raw)
+        terminators.append(record.terminator)
+
+    if bad and not skip_bad_lines:
+        raise InputError(_bad_lines_message(bad), path=source, line=bad[0].line)
+    if bad:
+        logger.warning("%s: skipped %d bad lines (first at line %d: %s)", source, len(bad), bad[0].line, bad[0].reason)
+
+    message_type = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
+    frame = pl.DataFrame(
+        {
+            "row": pl.Series(columns["row"], dtype=pl.Int64),
+            "line": pl.Series(columns["line"], dtype=pl.Int64),
+            "messages": pl.Series(columns["messages"], dtype=message_type),
+            "system": pl.Series(columns["system"], dtype=pl.String),
+            "prompt": pl.Series(columns["prompt"], dtype=pl.String),
+            "response": pl.Series(columns["response"], dtype=pl.String),
+            "label": pl.Series(columns["label"], dtype=pl.String),
+            "source_format": pl.Series([adapter.name] * len(columns["row"]), dtype=pl.String),
+            "record": pl.Series(columns["record"], dtype=pl.Binary),
+        }
+    )
+    return Dataset(
+        frame=frame,
+        path=source,
+        format=adapter.name,
+        container=container,
+        bad_lines=tuple(bad),
+        blank_lines=tuple(blank),
+        terminators=tuple(terminators),
+    )
+
+
+def _bad_lines_message(bad: list[BadLine]) -> str:
+    first = bad[0]
+    lines = [f"{first.reason}"]
+    for other in bad[1:MAX_ERRORS_SHOWN]:
+        lines.append(f"  also line {other.line}: {other.reason}")
+    if len(bad) > MAX_ERRORS_SHOWN:
+        lines.append(f"  … and {len(bad) - MAX_ERRORS_SHOWN} more")
+    lines.append(f"  {len(bad)} bad line(s) in all; pass --skip-bad-lines to continue without them")
+    return "\n".join(lines)
+
+
+def _unknown_format_message(parsed: list[dict]) -> str:
+    if not parsed:
+        return "no parseable records: every line is malformed"
+    keys = sorted({key for record in parsed[:500] for key in record})
+    known = "; ".join(f"{name}: {adapter.description}" for name, adapter in FORMATS.items())
+    shown = ", ".join(keys[:20])
+    return (
+        f"unknown format: records have keys {{{shown}}}. Known formats — {known}. "
+        "Name the fields with --prompt-field (and --response-field/--label-field), or pick one with --format."
+    )

@@ -1,0 +1,105 @@
+"""The lossless partition writer behind ``dataaudit export``.
+
+Every input line lands in exactly one of two files: ``clean`` (kept records, byte-for-byte
+as in the input, in input order) or ``rejected`` (one JSON object per dropped, unparseable
+or blank line, with its reasons and original text).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from dataaudit.dataset import Dataset
+from dataaudit.errors import UsageError
+from dataaudit.io.atomic import atomic_output
+
+
+@dataclass(frozen=True)
+class PartitionCounts:
+    kept: int
+    dropped: int
+    bad: int
+    blank: int
+
+    @property
+    def rejected(self) -> int:
+        return self.dropped + self.bad + self.blank
+
+
+def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: bytes, extra: Mapping | None = None) -> bytes:
+    """One rejected.jsonl line. Text that is not valid UTF-8 is kept as base64 instead."""
+    entry: dict = {"row": row, "line": line, "reasons": list(reasons)}
+    try:
+        entry["record"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        entry["record_base64"] = base64.b64encode(raw).decode("ascii")
+    if extra:
+        entry.update(extra)
+    return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def _as_one_line(raw: bytes) -> bytes:
+    """A pretty-printed JSON-array element, compacted so the output stays valid JSONL."""
+    if b"\n" not in raw:
+        return raw
+    return json.dumps(json.loads(raw), ensure_ascii=False).encode("utf-8")
+
+
+def check_output_paths(dataset: Dataset, *paths: str | os.PathLike | None) -> None:
+    """Refuse to write over the input file: a cleanup tool must never destroy its source."""
+    if dataset.path is None:
+        return
+    source = Path(dataset.path).resolve()
+    for path in paths:
+        if path is not None and Path(path).resolve() == source:
+            raise UsageError(f"refusing to overwrite the input file {dataset.path}; choose another output path")
+
+
+def write_partition(
+    dataset: Dataset,
+    *,
+    clean: str | os.PathLike,
+    rejected: str | os.PathLike,
+    drops: Mapping[int, Sequence[str]] | None = None,
+    rejected_details: Mapping[int, Mapping] | None = None,
+) -> PartitionCounts:
+    """Write kept and rejected lines. ``drops`` maps ``row`` → reasons to drop it.
+
+    JSONL input is written back byte-for-byte (original line endings kept; a final line
+    without one gets ``\\n``). Other containers are written as JSONL of each record's JSON.
+    """
+    check_output_paths(dataset, clean, rejected)
+    drops = drops or {}
+    details = rejected_details or {}
+    frame = dataset.frame
+    rows = frame.get_column("row").to_list()
+    lines = frame.get_column("line").to_list()
+    raws = frame.get_column("record").to_list()
+    terminators = dataset.terminators or (b"",) * len(rows)
+
+    entries = [(line, "good", index) for index, line in enumerate(lines)]
+    entries += [(bad.line, "bad", index) for index, bad in enumerate(dataset.bad_lines)]
+    entries += [(blank.line, "blank", index) for index, blank in enumerate(dataset.blank_lines)]
+    entries.sort(key=lambda entry: entry[0])
+
+    kept = dropped = 0
+    with atomic_output(clean) as clean_out, atomic_output(rejected) as rejected_out:
+        for line, kind, index in entries:
+            if kind == "good":
+                row = rows[index]
+                reasons = drops.get(row)
+                if reasons:
+                    rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index], extra=details.get(row)))
+                    dropped += 1
+                else:
+                    clean_out.write(_as_one_line(raws[index]) + (terminators[index] or b"\n"))
+                    kept += 1
+            else:
+                source = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
+                rejected_out.write(rejected_entry(row=source.row, line=line, reasons=[source.reason], raw=source.raw))
+    return PartitionCounts(kept=kept, dropped=dropped, bad=len(dataset.bad_lines), blank=len(dataset.blank_lines))

@@ -1,0 +1,1 @@
+"""What a person sees: terminal rendering, saved results, the HTML report."""
