@@ -111,3 +111,66 @@ def export(data, clean_path, rejected_path, format_name, prompt_field, response_
         f"kept {counts.kept:,} records → {clean_path}; rejected {counts.rejected:,} lines → {rejected_path} "
         f"({counts.dropped:,} dropped, {counts.bad:,} unparseable, {counts.blank:,} blank)"
     )
+
+
+@main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default="dataaudit-out", show_default=True, type=click.Path(path_type=Path),
+              help="Directory for rows.parquet, findings.jsonl, clusters.parquet, summary.json.")
+@click.option("--production", type=click.Path(path_type=Path), default=None,
+              help="A sample of production traffic (prompts are enough): turns on the coverage-gap analysis.")
+@click.option("--checks", "check_names", default=None,
+              help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
+@click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache directory.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default=None,
+              help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
+@click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
+@_format_options
+@_handle_errors
+def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
+          skip_bad_lines, quiet, format_name, prompt_field, response_field, label_field, system_field):
+    """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
+    from dataaudit.audit import audit as run_audit, default_embedder
+    from dataaudit.checks import BUILTIN_CHECKS
+    from dataaudit.checks.base import SEVERITY_RANK
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.io.load import load
+    from dataaudit.progress import NULL_PROGRESS
+    from dataaudit.report.terminal import RichProgress, render_audit
+
+    console = _console(stderr=True)
+    dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines)
+    production_set = load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
+    checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
+    progress = NULL_PROGRESS if quiet else RichProgress(console=console)
+    result = run_audit(
+        dataset,
+        production=production_set,
+        checks=checks,
+        embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache),
+        cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),
+        seed=seed,
+        progress=progress,
+    )
+    result.save(out_dir)
+    if not quiet:
+        render_audit(_console(), result, out_dir=str(out_dir))
+    if fail_on is not None and result.findings.height:
+        limit = SEVERITY_RANK[fail_on]
+        if any(SEVERITY_RANK[severity] <= limit for severity in result.findings.get_column("severity").unique().to_list()):
+            sys.exit(1)
+
+
+@main.command(name="checks")
+def list_checks():
+    """List the available checks and their parameters."""
+    from dataaudit.checks import available_checks
+
+    for name, check in available_checks().items():
+        doc = (check.__doc__ or "").strip().splitlines()[0] if check.__doc__ else ""
+        click.echo(f"{name:10s} {doc}")

@@ -33,3 +33,85 @@ def render_profile(console: Console, profile: DatasetProfile) -> None:
     for bad in profile.first_bad_lines:
         table.add_row("bad line", f"line {bad['line']}: {bad['reason']}")
     console.print(table)
+
+
+class RichProgress:
+    """A :class:`~dataaudit.progress.Progress` drawn as rich progress bars with ETA."""
+
+    def __init__(self, *, console: Console):
+        self.console = console
+
+    def task(self, description: str, total: int | None = None):
+        from contextlib import contextmanager
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        @contextmanager
+        def running():
+            columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+            with Progress(*columns, console=self.console, transient=True) as bars:
+                task_id = bars.add_task(description, total=total)
+
+                class _Task:
+                    def advance(self, amount: int = 1) -> None:
+                        bars.advance(task_id, amount)
+
+                yield _Task()
+
+        return running()
+
+
+def render_audit(console: Console, result, *, out_dir: str | None = None, top_clusters: int = 8) -> None:
+    """Counts per check and severity, the clusters with most problems, coverage headline."""
+    import polars as pl
+
+    summary = result.summary
+    dataset = summary["dataset"]
+    clusters = summary["clusters"]
+    console.print(
+        f"[bold]{dataset['path']}[/bold]: {dataset['records']:,} records ({dataset['format']}), "
+        f"{clusters['count']} clusters, {clusters['noise_share']:.1%} unclustered, "
+        f"{summary['flagged_rows']:,} rows flagged"
+    )
+    table = Table(title="Findings", title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    for severity in ("error", "warning", "info"):
+        table.add_column(severity, justify="right")
+    by = {}
+    if result.findings.height:
+        for check, severity, count in result.findings.group_by(["check", "severity"]).len().iter_rows():
+            by[(check, severity)] = count
+    for name, info in summary["checks"].items():
+        status = "[green]ok[/green]" if info["status"] == "ok" else f"[red]failed[/red]: {info.get('error', '')}"
+        if info.get("skipped"):
+            status = f"[yellow]skipped[/yellow]: {info['skipped']}"
+        table.add_row(name, status, *(f"{by.get((name, s), 0):,}" for s in ("error", "warning", "info")))
+    console.print(table)
+
+    if result.findings.height and result.clusters.height:
+        per_cluster = (
+            result.findings.filter(pl.col("cluster") >= 0)
+            .group_by("cluster").agg(pl.len().alias("findings"), pl.col("check").unique().sort().alias("checks"))
+            .join(result.clusters.select("cluster", "label", "size"), on="cluster", how="left")
+            .with_columns((pl.col("findings") / pl.col("size")).alias("rate"))
+            .sort(["findings", "cluster"], descending=[True, False]).head(top_clusters)
+        )
+        if per_cluster.height:
+            worst = Table(title="Clusters with most findings", title_justify="left")
+            for column in ("cluster", "label", "size", "findings", "checks"):
+                worst.add_column(column, justify="right" if column in ("cluster", "size", "findings") else "left")
+            for row in per_cluster.iter_rows(named=True):
+                worst.add_row(str(row["cluster"]), str(row["label"]), f"{row['size']:,}",
+                              f"{row['findings']:,} ({row['rate']:.0%})", ", ".join(row["checks"]))
+            console.print(worst)
+
+    coverage = summary.get("coverage")
+    if coverage:
+        headline = coverage.get("headline")
+        if headline:
+            console.print(f"[bold]Coverage:[/bold] {headline}")
+    if out_dir is not None:
+        report = summary.get("report_path")
+        console.print(f"Results in [bold]{out_dir}[/bold]" + (f" — open [bold]{report}[/bold]" if report else ""))

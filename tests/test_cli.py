@@ -1,0 +1,90 @@
+"""The CLI through click's CliRunner: parsing, rendering, exit codes."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from dataaudit import __version__
+from dataaudit.cli import main
+
+from tests.conftest import REALDATA
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_version(runner):
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_inspect_shows_format_counts_and_labels(runner, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "hi there", "intent": "greet"}\n{"text": "bye", "intent": "leave"}\n{oops\n')
+    result = runner.invoke(main, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    [profile] = json.loads(result.output)
+    assert (profile["format"], profile["records"], profile["bad_lines"]) == ("text_label", 2, 1)
+    assert profile["labels"] == {"greet": 1, "leave": 1}
+    assert profile["first_bad_lines"][0]["line"] == 3
+    table = runner.invoke(main, ["inspect", str(path)])
+    assert table.exit_code == 0 and "text_label" in table.output and "greet" in table.output
+
+
+def test_inspect_unknown_format_is_a_clear_error(runner, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"foo": 1}\n')
+    result = runner.invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "unknown format" in result.output and "Traceback" not in result.output
+
+
+def test_inspect_with_explicit_fields(runner, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"q": "why", "a": "because"}\n')
+    result = runner.invoke(main, ["inspect", str(path), "--prompt-field", "q", "--response-field", "a", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)[0]["format"] == "fields"
+
+
+def test_export_partitions_and_reports_counts(runner, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"prompt": "a"}\n{bad\n{"prompt": "b"}\r\n')
+    clean, rejected = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl"
+    result = runner.invoke(main, ["export", str(path), "--out", str(clean), "--rejected", str(rejected)])
+    assert result.exit_code == 0, result.output
+    assert "kept 2 records" in result.output and "1 unparseable" in result.output
+    assert clean.read_bytes() == b'{"prompt": "a"}\n{"prompt": "b"}\r\n'
+    assert json.loads(rejected.read_text())["line"] == 2
+
+
+def test_export_refuses_to_overwrite_input(runner, tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "a"}\n')
+    result = runner.invoke(main, ["export", str(path), "--out", str(path), "--rejected", str(tmp_path / "r.jsonl")])
+    assert result.exit_code == 2 and "refusing to overwrite" in result.output
+    assert path.read_text() == '{"prompt": "a"}\n'
+
+
+def test_missing_file_exit_code(runner, tmp_path):
+    result = runner.invoke(main, ["inspect", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_inspect_every_realdata_file(runner):
+    if not REALDATA.exists():
+        pytest.skip("../shared/realdata not available")
+    expected = {
+        "alpaca_eval_805.jsonl": ("alpaca", 805), "banking77.jsonl": ("text_label", 13083),
+        "clinc150_oos.jsonl": ("text_label", 23700), "code_alpaca_2k.jsonl": ("alpaca", 2017),
+        "gpteacher_codegen.jsonl": ("alpaca", 4535), "gpteacher_roleplay.jsonl": ("alpaca", 1923),
+        "gsm8k.jsonl": ("question_answer", 8792), "mt_bench_questions.jsonl": ("turns", 80),
+        "self_instruct_seed_tasks.jsonl": ("alpaca", 175), "trec_qc.jsonl": ("text_label", 5952),
+    }
+    paths = [str(REALDATA / name) for name in sorted(expected)]
+    result = runner.invoke(main, ["inspect", *paths, "--json"])
+    assert result.exit_code == 0, result.output
+    found = {profile["path"].rsplit("/", 1)[-1]: (profile["format"], profile["records"]) for profile in json.loads(result.output)}
+    assert found == expected
