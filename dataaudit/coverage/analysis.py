@@ -1,0 +1,398 @@
+"""The coverage analysis: which production traffic the training set does not cover.
+
+It answers four questions, each as data:
+
+- ``coverage``: per production row, its nearest training row, a calibrated ``gap_score`` and
+  whether it is a gap (see :mod:`dataaudit.coverage.scoring`);
+- ``gaps``: the uncovered rows grouped into topics, named by keywords, with representative
+  prompts and how many examples to collect (see :mod:`dataaudit.coverage.gaps`);
+- ``cluster_coverage``: per training cluster, how much production traffic lands on it compared
+  with how much training data it holds (under-covered and unused clusters);
+- ``summary``: the numbers, including drift (see :mod:`dataaudit.coverage.drift`) and the
+  *evaluation gap*: how much worse production is covered than a held-out split carved from
+  training, i.e. how much an in-distribution eval set flatters the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
+from dataaudit.coverage.drift import drift_auc
+from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
+from dataaudit.coverage.scoring import CoverageScorer, CoverageScores
+
+if TYPE_CHECKING:
+    from dataaudit.cluster.pipeline import Clustering
+    from dataaudit.context import AuditContext
+    from dataaudit.dataset import Dataset
+
+logger = logging.getLogger(__name__)
+
+COVERAGE_SCHEMA = {
+    "row": pl.Int64,
+    "nearest_row": pl.Int64,
+    "similarity": pl.Float64,
+    "gap_score": pl.Float64,
+    "is_gap": pl.Boolean,
+    "gap_cluster": pl.Int64,
+    "prompt": pl.String,
+}
+GAPS_SCHEMA = {
+    "gap_cluster": pl.Int64,
+    "size": pl.Int64,
+    "share_of_production": pl.Float64,
+    "label": pl.String,
+    "keywords": pl.List(pl.String),
+    "representatives": pl.List(pl.String),
+    "nearest_training_cluster": pl.Int64,
+    "collect": pl.Int64,
+}
+CLUSTER_COVERAGE_SCHEMA = {
+    "cluster": pl.Int64,
+    "label": pl.String,
+    "train_rows": pl.Int64,
+    "train_share": pl.Float64,
+    "production_rows": pl.Int64,
+    "production_share": pl.Float64,
+    "density_ratio": pl.Float64,
+    "status": pl.String,
+}
+#: Training rows used as the background that gap keywords must stand out from.
+_KEYWORD_BACKGROUND_ROWS = 20_000
+
+
+@dataclass
+class CoverageResult:
+    coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COVERAGE_SCHEMA))
+    gaps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=GAPS_SCHEMA))
+    cluster_coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CLUSTER_COVERAGE_SCHEMA))
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class CoverageAnalysis:
+    """Measure how well the training set covers production traffic.
+
+    - ``quantile``: a production row is a gap when fewer than this share of training rows are as
+      poorly covered by the rest of training as it is by training (default 5%: on data drawn like
+      training, about 5% of rows are flagged, by construction).
+    - ``threshold``: instead, a fixed cosine similarity to the nearest training row below which a
+      row is a gap — for when you know your model's scale. ``gap_score`` is reported either way.
+    - ``k`` / ``density_k``: neighbours averaged for a row's similarity / for the local density
+      it is compared with (see :mod:`dataaudit.coverage.scoring`).
+    - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
+      slowly with the number of gaps).
+    - ``min_collect``: the least a gap topic's collection recommendation can be.
+    - ``under_covered_ratio`` / ``min_cluster_rows``: a training cluster is ``under_covered`` when
+      its share of production is at least this many times its share of training and at least
+      ``min_cluster_rows`` production rows land on it; ``unused`` when none do although
+      ``min_cluster_rows`` would be expected from its training share.
+    - ``holdout_share``: share of training held out to measure the evaluation gap.
+    - ``drift_max_rows``: rows per side (subsampled, seeded) for the drift classifier.
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float | None = None,
+        quantile: float = 0.05,
+        k: int = 10,
+        density_k: int = 15,
+        min_gap_cluster_size: int | None = None,
+        min_collect: int = 10,
+        under_covered_ratio: float = 2.0,
+        min_cluster_rows: int = 5,
+        holdout_share: float = 0.1,
+        drift_max_rows: int = 10_000,
+        seed: int = 0,
+    ):
+        self.threshold = threshold
+        self.quantile = quantile
+        self.k = k
+        self.density_k = density_k
+        self.min_gap_cluster_size = min_gap_cluster_size
+        self.min_collect = min_collect
+        self.under_covered_ratio = under_covered_ratio
+        self.min_cluster_rows = min_cluster_rows
+        self.holdout_share = holdout_share
+        self.drift_max_rows = drift_max_rows
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+
+    def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
+        not_computed: dict[str, str] = {}
+        summary: dict[str, Any] = {
+            "production_rows": len(production),
+            "training_rows": len(ctx.dataset),
+            "params": self.get_params(),
+            "not_computed": not_computed,
+        }
+        if len(production) == 0:
+            not_computed["everything"] = "production has no rows"
+            return CoverageResult(summary=summary)
+
+        train_vectors = ctx.embeddings("prompt")
+        prompts = production.prompts
+        production_vectors = ctx.embed_texts(prompts, stage="embed_production")
+        train_ids = ctx.dataset.frame.get_column("row").to_numpy()
+        production_ids = production.frame.get_column("row").to_numpy()
+
+        with ctx.stage("coverage_score"):
+            scorer = self._scorer().fit(train_vectors, knn=ctx.knn("prompt") if len(train_vectors) > 1 else None, progress=ctx.progress)
+            scores = scorer.score(production_vectors, progress=ctx.progress)
+            individual_gap = self._is_gap(scorer, scores)
+        summary["threshold"] = self._threshold_summary(scorer)
+        if len(train_vectors) == 0:
+            not_computed["similarity"] = "training has no rows: every production row is a gap"
+        if not scorer.is_calibrated and self.threshold is None:
+            not_computed["gap_score"] = "training has fewer than 2 rows: no neighbour distribution to calibrate on"
+
+        with ctx.stage("coverage_gap_clusters"):
+            clusterer = GapClusterer(min_cluster_size=self.min_gap_cluster_size, seed=self.seed)
+            gap_cluster = clusterer.fit_predict(
+                production_vectors, individual_gap, scores.similarity, reference=train_vectors, progress=ctx.progress
+            )
+        is_gap = individual_gap | (gap_cluster >= 0)
+
+        has_training = len(train_vectors) > 0
+        clustering = ctx.clustering if has_training else None
+        row_cluster = (
+            clustering.nearest_cluster[scores.nearest] if clustering is not None else np.full(len(prompts), -1, dtype=np.int64)
+        )
+        coverage = pl.DataFrame(
+            {
+                "row": production_ids,
+                "nearest_row": [int(train_ids[i]) if i >= 0 else None for i in scores.nearest],
+                "similarity": _nullable(scores.similarity),
+                "gap_score": _nullable(scores.gap_score),
+                "is_gap": is_gap,
+                "gap_cluster": [int(c) if c >= 0 else None for c in gap_cluster],
+                "prompt": prompts,
+            },
+            schema=COVERAGE_SCHEMA,
+        )
+        gaps = self._gaps_frame(ctx, prompts, production_vectors, gap_cluster, row_cluster, clustering)
+        cluster_coverage = self._cluster_coverage(clustering, row_cluster, is_gap)
+        if clustering is None:
+            not_computed["cluster_coverage"] = "training has no rows"
+
+        with ctx.stage("coverage_drift"):
+            drift = drift_auc(train_vectors, production_vectors, max_rows=self.drift_max_rows, seed=self.seed, progress=ctx.progress)
+        if drift.auc is None:
+            not_computed["drift"] = drift.interpretation
+
+        with ctx.stage("coverage_evaluation_gap"):
+            evaluation_gap = self._evaluation_gap(train_vectors, scores, individual_gap, ctx)
+        if "skipped" in evaluation_gap:
+            not_computed["evaluation_gap"] = evaluation_gap["skipped"]
+
+        calibrated_scores = scores.gap_score[~np.isnan(scores.gap_score)]
+        summary.update(
+            {
+                "gap_rows": int(is_gap.sum()),
+                "gap_share": _share(int(is_gap.sum()), len(prompts)),
+                "individually_uncovered_rows": int(individual_gap.sum()),
+                "rows_added_by_gap_clusters": int((is_gap & ~individual_gap).sum()),
+                "mean_gap_score": round(float(calibrated_scores.mean()), 4) if calibrated_scores.size else None,
+                "gap_clusters": int(gaps.height),
+                "gap_rows_in_clusters": int((gap_cluster >= 0).sum()),
+                "isolated_gap_rows": int((is_gap & (gap_cluster < 0)).sum()),
+                "min_gap_cluster_size": int(clusterer.min_cluster_size_),
+                "examples_to_collect": int(gaps.get_column("collect").sum()) if gaps.height else 0,
+                "under_covered_clusters": _clusters_with(cluster_coverage, "under_covered"),
+                "unused_clusters": _clusters_with(cluster_coverage, "unused"),
+                "drift": drift.as_dict(),
+                "evaluation_gap": evaluation_gap,
+            }
+        )
+        logger.info(
+            "coverage: %d of %d production rows uncovered, %d gap clusters, drift AUC %s",
+            summary["gap_rows"], len(prompts), gaps.height, summary["drift"]["auc"],
+        )
+        return CoverageResult(coverage=coverage, gaps=gaps, cluster_coverage=cluster_coverage, summary=summary)
+
+    # -- per-row decision ----------------------------------------------------------------
+    def _scorer(self) -> CoverageScorer:
+        return CoverageScorer(k=self.k, density_k=self.density_k, seed=self.seed)
+
+    def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores) -> np.ndarray:
+        """Below the fixed similarity, or below the calibrated quantile; no training = all gaps."""
+        if len(scorer.reference_) == 0:
+            return np.ones(len(scores.similarity), dtype=bool)
+        if self.threshold is not None:
+            return scores.similarity < self.threshold
+        if not scorer.is_calibrated:
+            return np.zeros(len(scores.similarity), dtype=bool)
+        return scores.gap_score < self.quantile
+
+    def _threshold_summary(self, scorer: CoverageScorer) -> dict[str, Any]:
+        if self.threshold is not None:
+            return {
+                "method": "fixed similarity",
+                "similarity": self.threshold,
+                "description": f"a production row is a gap when its cosine similarity to the nearest training row is below {self.threshold}",
+            }
+        statistic = scorer.statistic_at(self.quantile)
+        return {
+            "method": "calibrated on training",
+            "quantile": self.quantile,
+            "statistic": None if statistic is None else round(statistic, 4),
+            "calibration_rows": int(scorer.calibration_.size),
+            "k": scorer.k_,
+            "density_k": scorer.density_k_,
+            "description": (
+                f"a production row is a gap when fewer than {self.quantile:.0%} of training rows are as poorly covered "
+                f"by the rest of training (leave-one-out) as it is by training; coverage = mean similarity to the "
+                f"{scorer.k_} nearest training rows minus the same for the {scorer.density_k_} training rows around it"
+            ),
+        }
+
+    # -- gap topics ------------------------------------------------------------------------
+    def _gaps_frame(
+        self,
+        ctx: "AuditContext",
+        prompts: list[str],
+        vectors: np.ndarray,
+        gap_cluster: np.ndarray,
+        row_cluster: np.ndarray,
+        clustering: "Clustering | None",
+    ) -> pl.DataFrame:
+        ids = [int(c) for c in np.unique(gap_cluster) if c >= 0]
+        if not ids:
+            return pl.DataFrame(schema=GAPS_SCHEMA)
+        keywords = _gap_keywords(prompts, gap_cluster, ctx.dataset.prompts, seed=self.seed)
+        training_rows = len(ctx.dataset)
+        largest_cluster = int(clustering.clusters.get_column("size").max()) if clustering is not None and clustering.clusters.height else training_rows
+        records = []
+        for cluster in ids:
+            members = np.flatnonzero(gap_cluster == cluster)
+            records.append(
+                {
+                    "gap_cluster": cluster,
+                    "size": len(members),
+                    "share_of_production": len(members) / len(prompts),
+                    "label": keyword_label(keywords.get(cluster, []), cluster),
+                    "keywords": keywords.get(cluster, []),
+                    "representatives": representatives(vectors[members], [prompts[i] for i in members]),
+                    "nearest_training_cluster": majority(row_cluster[members]),
+                    "collect": recommended_collection(
+                        len(members),
+                        production_rows=len(prompts),
+                        training_rows=training_rows,
+                        min_collect=self.min_collect,
+                        max_collect=largest_cluster,
+                    ),
+                }
+            )
+        return pl.DataFrame(records, schema=GAPS_SCHEMA).sort(["size", "gap_cluster"], descending=[True, False])
+
+    # -- known clusters ----------------------------------------------------------------------
+    def _cluster_coverage(self, clustering: "Clustering | None", row_cluster: np.ndarray, is_gap: np.ndarray) -> pl.DataFrame:
+        """Covered production rows count for the cluster of their nearest training row.
+
+        Gap rows are left out: their nearest training row is by definition not close, so they
+        would credit a cluster with traffic it does not cover. Shares are of all production rows.
+        """
+        if clustering is None or clustering.clusters.height == 0:
+            return pl.DataFrame(schema=CLUSTER_COVERAGE_SCHEMA)
+        training_rows = len(clustering.nearest_cluster)
+        production_rows = len(row_cluster)
+        covered = row_cluster[~is_gap]
+        records = []
+        for cluster, label in clustering.clusters.select("cluster", "label").iter_rows():
+            train_count = int((clustering.nearest_cluster == cluster).sum())
+            production_count = int((covered == cluster).sum())
+            train_share = train_count / training_rows
+            production_share = production_count / production_rows
+            ratio = production_share / train_share if train_share > 0 else None
+            expected = train_share * len(covered)
+            if ratio is not None and ratio >= self.under_covered_ratio and production_count >= self.min_cluster_rows:
+                status = "under_covered"
+            elif production_count == 0 and expected >= self.min_cluster_rows:
+                status = "unused"
+            else:
+                status = "ok"
+            records.append(
+                {
+                    "cluster": int(cluster),
+                    "label": label,
+                    "train_rows": train_count,
+                    "train_share": train_share,
+                    "production_rows": production_count,
+                    "production_share": production_share,
+                    "density_ratio": ratio,
+                    "status": status,
+                }
+            )
+        return pl.DataFrame(records, schema=CLUSTER_COVERAGE_SCHEMA).sort("cluster")
+
+    # -- evaluation gap ------------------------------------------------------------------------
+    def _evaluation_gap(
+        self, train_vectors: np.ndarray, scores: CoverageScores, individual_gap: np.ndarray, ctx: "AuditContext"
+    ) -> dict[str, Any]:
+        """A random held-out split of training, scored against the rest exactly like production."""
+        n = len(train_vectors)
+        held_out_rows = max(1, round(self.holdout_share * n))
+        if n - held_out_rows < 2:
+            return {"skipped": f"training has {n} rows: too few to hold some out and calibrate on the rest"}
+        rng = np.random.default_rng(self.seed)
+        held_out = np.zeros(n, dtype=bool)
+        held_out[rng.choice(n, size=held_out_rows, replace=False)] = True
+        scorer = self._scorer().fit(train_vectors[~held_out], progress=ctx.progress)
+        held_scores = scorer.score(train_vectors[held_out], progress=ctx.progress)
+        held_gap = self._is_gap(scorer, held_scores)
+        held = _split_numbers(held_gap, held_scores.gap_score)
+        production = _split_numbers(individual_gap, scores.gap_score)
+        result: dict[str, Any] = {"held_out": held, "production": production}
+        if held["gap_share"] > 0:
+            result["gap_share_ratio"] = round(production["gap_share"] / held["gap_share"], 2)
+        result["explanation"] = (
+            f"{production['gap_share']:.1%} of production is uncovered vs {held['gap_share']:.1%} of a random "
+            f"{self.holdout_share:.0%} split held out from training: an eval set carved from training "
+            "measures the model only on the traffic it was trained for"
+        )
+        return result
+
+
+def _gap_keywords(prompts: list[str], gap_cluster: np.ndarray, training_prompts: list[str], *, seed: int) -> dict[int, list[str]]:
+    """c-TF-IDF keywords of each gap cluster against training (one background class).
+
+    With training as background, words that training already uses a lot score low, so the
+    keywords say what is new about the gap rather than what it shares with covered traffic.
+    """
+    background = training_prompts
+    if len(background) > _KEYWORD_BACKGROUND_ROWS:
+        rng = np.random.default_rng(seed)
+        background = [background[i] for i in np.sort(rng.choice(len(background), size=_KEYWORD_BACKGROUND_ROWS, replace=False))]
+    texts = list(prompts) + list(background)
+    labels = np.concatenate([gap_cluster, np.full(len(background), -1, dtype=np.int64)])
+    return class_tfidf_keywords(texts, labels)
+
+
+def _split_numbers(is_gap: np.ndarray, gap_score: np.ndarray) -> dict[str, Any]:
+    calibrated = gap_score[~np.isnan(gap_score)]
+    return {
+        "rows": int(len(is_gap)),
+        "gap_share": _share(int(is_gap.sum()), len(is_gap)),
+        "mean_gap_score": round(float(calibrated.mean()), 4) if calibrated.size else None,
+    }
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def _nullable(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def _clusters_with(cluster_coverage: pl.DataFrame, status: str) -> list[int]:
+    return cluster_coverage.filter(pl.col("status") == status).get_column("cluster").to_list()

@@ -1,0 +1,212 @@
+"""Group uncovered production texts into topics, so a gap reads as "collect data about X".
+
+Uncovered rows are few and scattered, so the full UMAP + HDBSCAN pipeline (built for whole
+datasets) is the wrong tool: UMAP is unstable on a few hundred points. HDBSCAN runs directly
+on the unit embeddings instead (Euclidean distance there is monotone in cosine similarity),
+with ``min_samples=1`` so small, tight topics survive.
+
+HDBSCAN never returns its whole input as one cluster, so when every uncovered row belongs to a
+single topic it finds nothing. In that case the rows are clustered again among a sample of
+training rows: against that background a lone uncovered topic stands out, and clusters made
+mostly of training rows are dropped.
+
+Then one rule — *closer to the uncovered topic than to anything training has* — tidies up:
+
+- **growth.** A topic seldom falls entirely below the per-row threshold: the rows of a missing
+  topic that happen to lie near some related training topic pass it one by one. A production
+  row joins a gap cluster when it is more similar to one of the cluster's rows than to any
+  training row.
+- **merging.** HDBSCAN splits a missing topic into its sub-themes (a missing "translation"
+  family into one cluster per language pair). Two gap clusters merge when most rows of the
+  smaller are more similar to some row of the other than to any training row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+
+from dataaudit.progress import NULL_PROGRESS, Progress
+
+#: Above this many uncovered rows, a seeded sample is clustered and the rest join by growth.
+MAX_CLUSTERED_ROWS = 5_000
+
+
+def default_min_cluster_size(gap_rows: int) -> int:
+    """3 for small gap sets, growing like sqrt(n)/8 so large ones don't shatter into crumbs."""
+    return max(3, round(math.sqrt(gap_rows) / 8))
+
+
+class GapClusterer:
+    """Cluster uncovered production rows, then grow the clusters to their whole topic.
+
+    ``min_cluster_size``: fewest rows that make a gap topic (None: :func:`default_min_cluster_size`).
+    """
+
+    def __init__(self, *, min_cluster_size: int | None = None, seed: int = 0):
+        self.min_cluster_size = min_cluster_size
+        self.seed = seed
+
+    def fit_predict(
+        self,
+        embeddings: np.ndarray,
+        is_gap: np.ndarray,
+        training_similarity: np.ndarray,
+        *,
+        reference: np.ndarray,
+        progress: Progress = NULL_PROGRESS,
+    ) -> np.ndarray:
+        """Gap cluster per production row (-1 = none), numbered by decreasing size.
+
+        ``training_similarity`` is each row's similarity to its nearest training row (NaN when
+        there is no training data: then every row may join a cluster); ``reference`` holds the
+        training embeddings (the background for a lone topic; may have no rows).
+        """
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        is_gap = np.asarray(is_gap, dtype=bool)
+        labels = np.full(len(embeddings), -1, dtype=np.int64)
+        candidates = np.flatnonzero(is_gap)
+        self.min_cluster_size_ = (
+            self.min_cluster_size if self.min_cluster_size is not None else default_min_cluster_size(len(candidates))
+        )
+        size = max(2, self.min_cluster_size_)
+        if len(candidates) > MAX_CLUSTERED_ROWS:
+            rng = np.random.default_rng(self.seed)
+            candidates = np.sort(rng.choice(candidates, size=MAX_CLUSTERED_ROWS, replace=False))
+        if len(candidates) < size:
+            return labels
+        with progress.task("Clustering coverage gaps", total=len(candidates)) as task:
+            found = _hdbscan(embeddings[candidates], min_cluster_size=size)
+            if (found < 0).all():
+                found = self._against_background(embeddings[candidates], np.asarray(reference, dtype=np.float32), size)
+            labels[candidates] = found
+            task.advance(len(candidates))
+        training_similarity = np.nan_to_num(np.asarray(training_similarity, dtype=np.float64), nan=-np.inf)
+        labels = _grow(embeddings, labels, training_similarity)
+        labels = _merge(embeddings, labels, training_similarity)
+        return _renumber_by_size(labels)
+
+
+    def _against_background(self, vectors: np.ndarray, reference: np.ndarray, size: int) -> np.ndarray:
+        """Cluster ``vectors`` among as many training rows; keep clusters that are mostly ``vectors``."""
+        if reference.ndim != 2 or len(reference) == 0 or reference.shape[1] != vectors.shape[1]:
+            return np.full(len(vectors), -1, dtype=np.int64)
+        rng = np.random.default_rng(self.seed)
+        background = reference[np.sort(rng.choice(len(reference), size=min(len(reference), len(vectors)), replace=False))]
+        joint = _hdbscan(np.vstack([vectors, background]), min_cluster_size=size)
+        own = joint[: len(vectors)]
+        for cluster in np.unique(own[own >= 0]):
+            if (own == cluster).sum() * 2 <= (joint == cluster).sum():
+                own[own == cluster] = -1
+        return own
+
+
+def _hdbscan(vectors: np.ndarray, *, min_cluster_size: int) -> np.ndarray:
+    import hdbscan
+
+    if len(np.unique(vectors, axis=0)) < 2:  # all identical: one topic, HDBSCAN cannot split zero distances
+        return np.zeros(len(vectors), dtype=np.int64)
+    model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=1, metric="euclidean")
+    return np.asarray(model.fit_predict(vectors.astype(np.float64)), dtype=np.int64)
+
+
+def _grow(embeddings: np.ndarray, labels: np.ndarray, training_similarity: np.ndarray) -> np.ndarray:
+    """Unclustered rows join the cluster of their most similar clustered row, if closer than training."""
+    members = np.flatnonzero(labels >= 0)
+    outside = np.flatnonzero(labels < 0)
+    if len(members) == 0 or len(outside) == 0:
+        return labels
+    grown = labels.copy()
+    block = max(1, (64 << 20) // (4 * len(members)))
+    for start in range(0, len(outside), block):
+        rows = outside[start : start + block]
+        similarity = embeddings[rows] @ embeddings[members].T
+        best = similarity.argmax(axis=1)
+        joins = similarity[np.arange(len(rows)), best] > training_similarity[rows]
+        grown[rows[joins]] = labels[members[best[joins]]]
+    return grown
+
+
+def _merge(embeddings: np.ndarray, labels: np.ndarray, training_similarity: np.ndarray) -> np.ndarray:
+    """Merge the pair of clusters that most clearly forms one topic, until no pair does.
+
+    ``closest[i, c]``: row ``i``'s highest similarity to a row of cluster ``c``. The smaller
+    cluster A merges into B when more than half of A's rows have ``closest[i, B]`` above their
+    similarity to training; among such pairs the one with the largest share goes first.
+    """
+    ids = [int(c) for c in np.unique(labels) if c >= 0]
+    if len(ids) < 2:
+        return labels
+    labels = labels.copy()
+    rows = np.flatnonzero(labels >= 0)
+    vectors, own = embeddings[rows], labels[rows]
+    closest = np.column_stack([(vectors @ vectors[own == c].T).max(axis=1) for c in ids])
+    beats_training = closest > training_similarity[rows, None]
+    alive = list(range(len(ids)))
+    while len(alive) > 1:
+        sizes = {j: int((own == ids[j]).sum()) for j in alive}
+        best = None
+        for a in alive:
+            shares = beats_training[own == ids[a]][:, alive].mean(axis=0)
+            for b, share in zip(alive, shares):
+                if a == b or (sizes[a], a) > (sizes[b], b):  # look from the smaller cluster
+                    continue
+                if share > 0.5 and (best is None or share > best[0]):
+                    best = (float(share), a, b)
+        if best is None:
+            break
+        _, a, b = best
+        own[own == ids[a]] = ids[b]
+        closest[:, b] = np.maximum(closest[:, a], closest[:, b])
+        beats_training[:, b] |= beats_training[:, a]
+        alive.remove(a)
+    labels[rows] = own
+    return labels
+
+
+def _renumber_by_size(labels: np.ndarray) -> np.ndarray:
+    """0 = largest cluster; ties broken by the first row, so numbering is reproducible."""
+    ids = [int(c) for c in np.unique(labels) if c >= 0]
+    order = sorted(ids, key=lambda c: (-int((labels == c).sum()), int(np.flatnonzero(labels == c)[0])))
+    mapping = {old: new for new, old in enumerate(order)}
+    return np.array([mapping.get(int(c), -1) for c in labels], dtype=np.int64)
+
+
+def representatives(embeddings: np.ndarray, texts: Sequence[str], *, limit: int = 5) -> list[str]:
+    """Up to ``limit`` distinct texts, most central (closest to the normalised mean) first."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    centre = embeddings.mean(axis=0)
+    centre /= max(np.linalg.norm(centre), 1e-12)
+    order = np.argsort(-(embeddings @ centre), kind="stable")
+    chosen: list[str] = []
+    for position in order:
+        text = texts[position]
+        if text not in chosen:
+            chosen.append(text)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def majority(values: Sequence[int]) -> int | None:
+    """Most common non-negative value (smallest on ties), None when there is none."""
+    counts = Counter(int(v) for v in values if v >= 0)
+    if not counts:
+        return None
+    return min(counts, key=lambda value: (-counts[value], value))
+
+
+def recommended_collection(size: int, *, production_rows: int, training_rows: int, min_collect: int, max_collect: int) -> int:
+    """How many examples to collect for a gap of ``size`` production rows.
+
+    Proportional allocation: after collecting, the topic should take the same share of
+    training as it takes of production traffic, i.e. ``size / production_rows * training_rows``
+    — the density training already gives an average production row. At least ``min_collect``
+    (a handful of examples teaches a fine-tune nothing), at most ``max_collect`` (the largest
+    existing training cluster: no single topic needs more than the best-covered one has).
+    """
+    proportional = math.ceil(size / max(production_rows, 1) * training_rows)
+    return int(min(max(proportional, min_collect), max(max_collect, min_collect)))

@@ -1,0 +1,105 @@
+"""Gap topics: clustering of uncovered rows, growth, representatives, collection rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataaudit.coverage.gaps import (
+    GapClusterer,
+    default_min_cluster_size,
+    majority,
+    recommended_collection,
+    representatives,
+)
+
+DIM = 24
+NO_TRAINING = np.zeros((0, DIM), dtype=np.float32)
+
+
+def unit(rows) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def topics(sizes: list[int], *, spread: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tight groups around orthogonal centres; ``truth`` says which group each row is from."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    return unit(np.eye(DIM)[truth] + spread * rng.normal(size=(len(truth), DIM))), truth
+
+
+def cluster(vectors, is_gap=None, training_similarity=0.5, reference=NO_TRAINING, **params) -> np.ndarray:
+    n = len(vectors)
+    is_gap = np.ones(n, bool) if is_gap is None else np.asarray(is_gap)
+    return GapClusterer(**params).fit_predict(vectors, is_gap, np.full(n, training_similarity), reference=reference)
+
+
+def test_two_uncovered_topics_become_two_clusters_numbered_by_size():
+    vectors, truth = topics([4, 9, 1])
+    labels = cluster(vectors, min_cluster_size=3)  # the lone row is closer to training (0.5) than to either topic
+    assert set(labels[truth == 1]) == {0}  # the larger topic is cluster 0
+    assert set(labels[truth == 0]) == {1}
+    assert labels[truth == 2][0] == -1  # a lone uncovered row is no topic
+
+
+def test_a_single_uncovered_topic_is_found_against_the_training_background():
+    vectors, truth = topics([6, 20])
+    production, training = vectors[truth == 0], vectors[truth == 1]
+    assert (cluster(production, reference=training, min_cluster_size=3) == 0).all()
+    scattered = unit(np.random.default_rng(1).normal(size=(6, DIM)))
+    assert (cluster(scattered, reference=training, min_cluster_size=3) == -1).all()
+
+
+def test_a_covered_row_joins_a_topic_only_if_closer_to_it_than_to_training():
+    vectors, truth = topics([6, 1, 20])
+    vectors[6] = unit([vectors[0] + 0.1 * vectors[6]])[0]  # close to topic 0
+    production, training = vectors[:7], vectors[7:]
+    is_gap = [True] * 6 + [False]
+    assert cluster(production, is_gap, training_similarity=0.1, reference=training, min_cluster_size=3)[-1] == 0
+    assert cluster(production, is_gap, training_similarity=0.9999, reference=training, min_cluster_size=3)[-1] == -1
+
+
+def test_sub_themes_merge_when_closer_to_each_other_than_to_training():
+    rng = np.random.default_rng(4)
+    themes = unit([np.eye(DIM)[0] + 0.5 * np.eye(DIM)[1], np.eye(DIM)[0] - 0.5 * np.eye(DIM)[1]])  # cosine 0.6
+    vectors = unit(np.repeat(themes, 8, axis=0) + 0.03 * rng.normal(size=(16, DIM)))
+    far_from_training = cluster(vectors, training_similarity=0.3, min_cluster_size=3)
+    near_training = cluster(vectors, training_similarity=0.7, min_cluster_size=3)
+    assert (far_from_training == 0).all()
+    assert sorted(set(near_training[:8])) == [near_training[0]] and sorted(set(near_training[8:])) == [near_training[8]]
+    assert near_training[0] != near_training[8]
+
+
+def test_too_few_gaps_make_no_cluster():
+    vectors, _ = topics([2])
+    assert (cluster(vectors, min_cluster_size=3) == -1).all()
+    assert cluster(NO_TRAINING, np.zeros(0, bool)).shape == (0,)
+    same = np.repeat(unit([np.arange(DIM) + 1.0]), 5, axis=0)
+    assert (cluster(same) == 0).all()  # identical rows: one topic
+
+
+def test_clustering_is_reproducible():
+    vectors, _ = topics([5, 7, 6], spread=0.2, seed=3)
+    np.testing.assert_array_equal(cluster(vectors, seed=1), cluster(vectors, seed=1))
+
+
+def test_default_min_cluster_size_grows_slowly():
+    assert default_min_cluster_size(0) == default_min_cluster_size(400) == 3
+    assert default_min_cluster_size(10_000) == 12
+
+
+def test_representatives_are_distinct_and_most_central_first():
+    vectors = unit([[1, 0.1], [0.5, 1], [1, 0.1], [1, 0], [0.5, -1], [1, -0.2]])
+    texts = ["near", "outlier", "near", "centre", "outlier", "other side"]
+    assert representatives(vectors, texts, limit=3) == ["centre", "near", "other side"]
+
+
+def test_majority_prefers_the_smallest_id_on_ties_and_ignores_noise():
+    assert majority([2, 1, 2, 1, -1, -1, -1]) == 1
+    assert majority([-1, -1]) is None
+
+
+@pytest.mark.parametrize(("size", "expected"), [(30, 90), (1, 10), (1000, 120)])  # proportional, floor, ceiling
+def test_collection_is_proportional_to_traffic_and_bounded(size, expected):
+    assert recommended_collection(size, production_rows=1000, training_rows=3000, min_collect=10, max_collect=120) == expected
