@@ -1,0 +1,188 @@
+"""k-nearest-neighbour graphs over embeddings, by cosine similarity.
+
+Small inputs get exact neighbours from chunked matrix products (memory stays bounded whatever
+the size); large ones use pynndescent, whose index build is near-linear instead of quadratic.
+pynndescent is imported only on that path: it pulls in numba and compiles on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dataaudit.errors import UsageError
+from dataaudit.progress import NULL_PROGRESS, Progress
+
+# One block of float32 similarities plus argpartition's int64 index array stays under this.
+_BLOCK_BYTES = 256 << 20
+# NN-descent needs many more points than neighbours to converge, and below this size exact
+# search takes milliseconds anyway.
+_SMALLEST_APPROXIMATE = 1_000
+
+
+@dataclass(frozen=True)
+class KnnGraph:
+    """Row ``i`` lists the ``k`` rows most similar to row ``i``, most similar first."""
+
+    indices: np.ndarray  # (n, k) int64, neighbours sorted by decreasing similarity, self excluded
+    similarities: np.ndarray  # (n, k) float32 cosine
+
+
+def build_knn(
+    embeddings: np.ndarray,
+    *,
+    k: int = 15,
+    exact_max_rows: int = 20_000,
+    seed: int = 0,
+    progress: Progress = NULL_PROGRESS,
+) -> KnnGraph:
+    """Each row's ``k`` nearest other rows (``k`` clipped to ``n - 1``).
+
+    A row is never its own neighbour, even when exact duplicates tie with it; duplicates of it
+    do appear (they are what the duplicate check looks for). Exact up to ``exact_max_rows``
+    rows (and always below 1,000), approximate (pynndescent, seeded) above. Inputs need not be
+    normalised: rows are scaled to unit length, and all-zero rows get similarity 0.
+    """
+    vectors = _unit_rows(embeddings, "embeddings")
+    n = len(vectors)
+    k = max(0, min(k, n - 1))
+    if k == 0:
+        return _empty_graph(n)
+    if n <= max(exact_max_rows, _SMALLEST_APPROXIMATE):
+        return _exact(vectors, vectors, k=k, self_rows=np.arange(n), progress=progress)
+    return _approximate_self(vectors, k=k, seed=seed, progress=progress)
+
+
+def query_knn(
+    reference: np.ndarray,
+    queries: np.ndarray,
+    *,
+    k: int = 15,
+    exact_max_rows: int = 20_000,
+    seed: int = 0,
+    progress: Progress = NULL_PROGRESS,
+) -> KnnGraph:
+    """Each query row's ``k`` nearest reference rows (``k`` clipped to the reference size).
+
+    Used to ask "is this production text covered by training data?". Exact while
+    ``len(reference) * len(queries) <= exact_max_rows ** 2`` (the same work ``build_knn`` does
+    exactly) or the reference has under 1,000 rows; otherwise a pynndescent index over the
+    reference answers the queries.
+    """
+    reference_vectors = _unit_rows(reference, "reference")
+    query_vectors = _unit_rows(queries, "queries")
+    if len(query_vectors) and len(reference_vectors) and reference_vectors.shape[1] != query_vectors.shape[1]:
+        raise UsageError(
+            f"reference vectors are {reference_vectors.shape[1]}-d but queries are "
+            f"{query_vectors.shape[1]}-d; embed both with the same model"
+        )
+    k = max(0, min(k, len(reference_vectors)))
+    if k == 0:
+        return _empty_graph(len(query_vectors))
+    exact_work = len(reference_vectors) * len(query_vectors)
+    if exact_work <= exact_max_rows**2 or len(reference_vectors) <= _SMALLEST_APPROXIMATE:
+        return _exact(query_vectors, reference_vectors, k=k, self_rows=None, progress=progress)
+    return _approximate_query(reference_vectors, query_vectors, k=k, seed=seed, progress=progress)
+
+
+def _unit_rows(embeddings: np.ndarray, what: str) -> np.ndarray:
+    """float32 copy with unit rows, so dot products are cosines even for unnormalised input."""
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    if vectors.ndim == 1 and vectors.size == 0:
+        vectors = vectors.reshape(0, 0)
+    if vectors.ndim != 2:
+        raise UsageError(f"{what} must be a 2-D array (rows = texts), got shape {vectors.shape}")
+    if not np.all(np.isfinite(vectors)):
+        raise UsageError(f"{what} contain NaN or inf")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def _empty_graph(n: int) -> KnnGraph:
+    return KnnGraph(indices=np.zeros((n, 0), dtype=np.int64), similarities=np.zeros((n, 0), dtype=np.float32))
+
+
+def _exact(
+    queries: np.ndarray,
+    reference: np.ndarray,
+    *,
+    k: int,
+    self_rows: np.ndarray | None,
+    progress: Progress,
+) -> KnnGraph:
+    """Top-k by brute force; ``self_rows[i]`` is the reference row query ``i`` must not get."""
+    n_queries, n_reference = len(queries), len(reference)
+    indices = np.empty((n_queries, k), dtype=np.int64)
+    similarities = np.empty((n_queries, k), dtype=np.float32)
+    block_rows = max(1, _BLOCK_BYTES // (n_reference * (4 + 8)))
+    with progress.task("Nearest neighbours (exact)", total=n_queries) as task:
+        for start in range(0, n_queries, block_rows):
+            stop = min(start + block_rows, n_queries)
+            block = queries[start:stop] @ reference.T
+            if self_rows is not None:
+                # By position, not by value: a duplicate of row i must stay a neighbour of i.
+                block[np.arange(stop - start), self_rows[start:stop]] = -np.inf
+            candidates = np.argpartition(block, n_reference - k, axis=1)[:, n_reference - k :]
+            candidate_similarities = np.take_along_axis(block, candidates, axis=1)
+            # Most similar first; ties among the chosen k by index, so output order is reproducible.
+            order = np.lexsort((candidates, -candidate_similarities), axis=1)
+            indices[start:stop] = np.take_along_axis(candidates, order, axis=1)
+            similarities[start:stop] = np.take_along_axis(candidate_similarities, order, axis=1)
+            task.advance(stop - start)
+    np.clip(similarities, -1.0, 1.0, out=similarities)
+    return KnnGraph(indices=indices, similarities=similarities)
+
+
+def _approximate_self(vectors: np.ndarray, *, k: int, seed: int, progress: Progress) -> KnnGraph:
+    from pynndescent import NNDescent
+
+    with progress.task("Nearest neighbours (approximate)", total=len(vectors)) as task:
+        # One extra neighbour because the graph normally contains each point itself.
+        index = NNDescent(vectors, metric="cosine", n_neighbors=k + 1, random_state=seed)
+        candidates, distances = index.neighbor_graph
+        task.advance(len(vectors))
+    candidates = np.asarray(candidates, dtype=np.int64)
+    is_self = candidates == np.arange(len(vectors))[:, None]
+    # Drop self where it was found; otherwise (a duplicate displaced it) drop the weakest.
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones_like(is_self)
+    keep[np.arange(len(vectors)), drop] = False
+    candidates = candidates[keep].reshape(len(vectors), k)
+    distances = np.asarray(distances)[keep].reshape(len(vectors), k)
+    return _fill_holes(_sorted_graph(candidates, distances), vectors, vectors, exclude_self=True)
+
+
+def _approximate_query(
+    reference: np.ndarray, queries: np.ndarray, *, k: int, seed: int, progress: Progress
+) -> KnnGraph:
+    from pynndescent import NNDescent
+
+    with progress.task("Nearest neighbours (approximate)", total=len(queries)) as task:
+        index = NNDescent(reference, metric="cosine", n_neighbors=max(k, 15), random_state=seed)
+        candidates, distances = index.query(queries, k=k)
+        task.advance(len(queries))
+    graph = _sorted_graph(np.asarray(candidates, dtype=np.int64), np.asarray(distances))
+    return _fill_holes(graph, queries, reference, exclude_self=False)
+
+
+def _sorted_graph(candidates: np.ndarray, distances: np.ndarray) -> KnnGraph:
+    """Cosine distance to similarity, most similar first."""
+    similarities = np.clip(1.0 - distances, -1.0, 1.0).astype(np.float32)
+    order = np.lexsort((candidates, -similarities), axis=1)
+    return KnnGraph(
+        indices=np.take_along_axis(candidates, order, axis=1),
+        similarities=np.take_along_axis(similarities, order, axis=1),
+    )
+
+
+def _fill_holes(graph: KnnGraph, queries: np.ndarray, reference: np.ndarray, *, exclude_self: bool) -> KnnGraph:
+    """Redo exactly the rare rows where pynndescent found fewer than k neighbours (index -1)."""
+    short = np.flatnonzero((graph.indices < 0).any(axis=1))
+    if len(short) == 0:
+        return graph
+    k = graph.indices.shape[1]
+    redo = _exact(queries[short], reference, k=k, self_rows=short if exclude_self else None, progress=NULL_PROGRESS)
+    indices, similarities = graph.indices.copy(), graph.similarities.copy()
+    indices[short], similarities[short] = redo.indices, redo.similarities
+    return KnnGraph(indices=indices, similarities=similarities)
