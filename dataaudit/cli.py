@@ -99,17 +99,49 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
 @click.option("--out", "clean_path", required=True, type=click.Path(path_type=Path), help="Where kept records go (JSONL).")
 @click.option("--rejected", "rejected_path", required=True, type=click.Path(path_type=Path),
               help="Where dropped and unparseable lines go, each with its reasons (JSONL).")
+@click.option("--audit", "audit_dir", type=click.Path(path_type=Path), default=None,
+              help="An audit directory of DATA: drop the rows it flagged (see --drop, --min-severity).")
+@click.option("--drop", default=",".join(("duplicate", "conflict", "format", "quality", "outlier")), show_default=True,
+              help="Comma-separated checks whose flagged rows are dropped.")
+@click.option("--min-severity", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
+              help="Drop only findings at least this severe.")
+@click.option("--annotate", is_flag=True, help="Keep every record and add its findings under the key '_dataaudit'.")
+@click.option("--to", "to_format", type=click.Choice(["openai", "alpaca", "sharegpt"]), default=None,
+              help="Convert kept records to another format (no longer byte-for-byte).")
+@click.option("--relabel", is_flag=True, help="Apply the conflict check's label suggestions; changes are logged.")
+@click.option("--changes", "changes_path", type=click.Path(path_type=Path), default=None,
+              help="Where --relabel logs its changes (default: OUT.changes.jsonl).")
 @_format_options
 @_handle_errors
-def export(data, clean_path, rejected_path, format_name, prompt_field, response_field, label_field, system_field):
-    """Write DATA's kept records byte-for-byte to --out and every other line to --rejected."""
+def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annotate, to_format, relabel, changes_path,
+           format_name, prompt_field, response_field, label_field, system_field):
+    """Write DATA's kept records byte-for-byte to --out and every other line, with reasons, to --rejected."""
+    from dataaudit.errors import UsageError
     from dataaudit.io.writers import write_partition
 
     dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, True)
-    counts = write_partition(dataset, clean=clean_path, rejected=rejected_path)
+    if audit_dir is None:
+        if annotate or to_format or relabel:
+            raise UsageError("--annotate, --to and --relabel need --audit DIR")
+        counts = write_partition(dataset, clean=clean_path, rejected=rejected_path)
+        click.echo(
+            f"kept {counts.kept:,} records → {clean_path}; rejected {counts.rejected:,} lines → {rejected_path} "
+            f"({counts.dropped:,} dropped, {counts.bad:,} unparseable, {counts.blank:,} blank)"
+        )
+        return
+    from dataaudit.export import export_clean
+    from dataaudit.report.model import AuditResult
+
+    result = AuditResult.load(audit_dir)
+    checks = [name.strip() for name in drop.split(",") if name.strip()]
+    summary = export_clean(dataset, result, clean=clean_path, rejected=rejected_path, drop=checks,
+                           min_severity=min_severity, annotate=annotate, to=to_format, relabel=relabel,
+                           changes=changes_path)
+    by_check = ", ".join(f"{name} {count:,}" for name, count in summary.dropped_by_check.items()) or "none"
     click.echo(
-        f"kept {counts.kept:,} records → {clean_path}; rejected {counts.rejected:,} lines → {rejected_path} "
-        f"({counts.dropped:,} dropped, {counts.bad:,} unparseable, {counts.blank:,} blank)"
+        f"kept {summary.kept:,} records → {clean_path}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
+        f"{rejected_path} ({summary.dropped:,} dropped — {by_check}; {summary.bad:,} unparseable, {summary.blank:,} blank)"
+        + (f"; relabeled {summary.relabeled:,}" if relabel else "")
     )
 
 
@@ -157,13 +189,30 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
         seed=seed,
         progress=progress,
     )
+    from dataaudit.report.html import write_report
+
+    result.summary["report_path"] = str(Path(out_dir) / "report.html")
     result.save(out_dir)
+    write_report(result, Path(out_dir) / "report.html")
     if not quiet:
         render_audit(_console(), result, out_dir=str(out_dir))
     if fail_on is not None and result.findings.height:
         limit = SEVERITY_RANK[fail_on]
         if any(SEVERITY_RANK[severity] <= limit for severity in result.findings.get_column("severity").unique().to_list()):
             sys.exit(1)
+
+
+@main.command()
+@click.argument("audit_dir", type=click.Path(path_type=Path))
+@_handle_errors
+def report(audit_dir):
+    """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
+    from dataaudit.report.html import write_report
+    from dataaudit.report.model import AuditResult
+
+    result = AuditResult.load(audit_dir)
+    path = write_report(result, Path(audit_dir) / "report.html")
+    click.echo(f"wrote {path}")
 
 
 @main.command(name="checks")

@@ -109,9 +109,36 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
 
     coverage = summary.get("coverage")
     if coverage:
-        headline = coverage.get("headline")
-        if headline:
-            console.print(f"[bold]Coverage:[/bold] {headline}")
+        console.print(f"[bold]Coverage:[/bold] {coverage_headline(coverage)}")
+        if result.gaps.height:
+            gaps = Table(title="Largest coverage gaps", title_justify="left")
+            for column in ("topic", "rows", "share", "collect", "example"):
+                gaps.add_column(column, justify="right" if column in ("rows", "share", "collect") else "left")
+            for row in result.gaps.head(5).iter_rows(named=True):
+                example = (row.get("representatives") or [""])[0]
+                gaps.add_row(str(row["label"]), f"{row['size']:,}", f"{row['share_of_production']:.1%}",
+                             f"{row['collect']:,}", example[:70].replace("\n", " "))
+            console.print(gaps)
     if out_dir is not None:
         report = summary.get("report_path")
         console.print(f"Results in [bold]{out_dir}[/bold]" + (f" — open [bold]{report}[/bold]" if report else ""))
+
+
+def coverage_headline(coverage: dict) -> str:
+    """One sentence: how much production traffic training misses, and the evaluation gap."""
+    parts = []
+    if "gap_share" in coverage:
+        parts.append(
+            f"{coverage['gap_share']:.1%} of {coverage.get('production_rows', 0):,} production prompts are not covered "
+            f"({coverage.get('gap_clusters', 0)} gap topics, collect about {coverage.get('examples_to_collect', 0):,} examples)"
+        )
+    drift = coverage.get("drift") or {}
+    if "auc" in drift:
+        parts.append(f"drift AUC {drift['auc']:.2f} — {drift.get('interpretation', '')}")
+    evaluation = coverage.get("evaluation_gap") or {}
+    if "held_out" in evaluation and "production" in evaluation:
+        parts.append(
+            f"a held-out split is {evaluation['held_out']['gap_share']:.1%} uncovered vs production "
+            f"{evaluation['production']['gap_share']:.1%}"
+        )
+    return "; ".join(parts) or "not computed"

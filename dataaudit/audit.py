@@ -1,0 +1,212 @@
+"""The audit runner: load → embed → cluster → checks → coverage → AuditResult.
+
+Checks run in isolation: one that raises is recorded as failed in the summary with its
+error, and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from dataaudit._version import __version__
+from dataaudit.checks import BUILTIN_CHECKS, CheckSpec, make_checks
+from dataaudit.checks.base import FINDING_SCHEMA, SEVERITIES, SEVERITY_RANK
+from dataaudit.context import AuditContext
+from dataaudit.dataset import Dataset
+from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.report.model import AuditResult
+
+if TYPE_CHECKING:
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.embed.base import Embedder
+
+logger = logging.getLogger(__name__)
+
+
+def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> "Embedder":
+    """The sentence-transformers embedder behind an on-disk cache (or none)."""
+    from dataaudit.embed import CachingEmbedder, EmbeddingCache, NullCache, SentenceTransformerEmbedder, default_cache_dir
+
+    cache = EmbeddingCache(directory=cache_dir or default_cache_dir()) if use_cache else NullCache()
+    return CachingEmbedder(embedder=SentenceTransformerEmbedder(model=model), cache=cache)
+
+
+def audit(
+    dataset: Dataset | str | os.PathLike,
+    *,
+    production: Dataset | str | os.PathLike | None = None,
+    checks: CheckSpec = BUILTIN_CHECKS,
+    embedder: "Embedder | None" = None,
+    cluster_pipeline: "ClusterPipeline | None" = None,
+    coverage: "CoverageAnalysis | None" = None,
+    embeddings: Mapping[str, np.ndarray] | None = None,
+    knn_k: int = 15,
+    seed: int = 0,
+    progress: Progress = NULL_PROGRESS,
+) -> AuditResult:
+    """Audit ``dataset`` (a :class:`Dataset` or a path) and return the results as data.
+
+    ``embedder`` defaults to all-MiniLM-L6-v2 (shipped offline) behind the default cache;
+    ``embeddings`` may hold precomputed ``{"prompt": ..., "response": ...}`` vectors.
+    ``production`` (prompts are enough) turns on the coverage-gap analysis.
+    """
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.io.load import load
+
+    started = time.perf_counter()
+    if not isinstance(dataset, Dataset):
+        dataset = load(dataset, skip_bad_lines=True)
+    if production is not None and not isinstance(production, Dataset):
+        production = load(production, skip_bad_lines=True)
+    embedder = embedder if embedder is not None else default_embedder()
+    pipeline = cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(seed=seed)
+    ctx = AuditContext(
+        dataset=dataset,
+        embedder=embedder,
+        cluster_pipeline=pipeline,
+        knn_k=knn_k,
+        seed=seed,
+        embeddings=embeddings,
+        progress=progress,
+    )
+    check_list = make_checks(checks)
+
+    clustering = ctx.clustering
+    rows = _base_rows(dataset, clustering)
+    clusters = clustering.clusters
+    findings_parts = []
+    check_summaries: dict[str, Any] = {}
+    for check in check_list:
+        try:
+            ctx.require(sorted(check.needs))
+            with ctx.stage(f"check_{check.name}"):
+                result = check.run(ctx)
+        except Exception as error:  # a broken check must not sink the audit
+            logger.exception("check %s failed", check.name)
+            check_summaries[check.name] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "params": _json_safe(check.get_params())}
+            continue
+        rows = rows.join(result.rows, on="row", how="left")
+        if result.clusters.width > 1:
+            clusters = clusters.join(result.clusters, on="cluster", how="left")
+        findings_parts.append(result.findings)
+        check_summaries[check.name] = {"status": "ok", "params": _json_safe(check.get_params()), **_json_safe(result.summary)}
+
+    findings = _assemble_findings(findings_parts, rows)
+    coverage_result = None
+    if production is not None:
+        from dataaudit.coverage import CoverageAnalysis
+
+        analysis = coverage if coverage is not None else CoverageAnalysis()
+        with ctx.stage("coverage"):
+            coverage_result = analysis.run(ctx, production)
+
+    summary = _summary(dataset, production, ctx, clustering, check_summaries, findings, started)
+    result = AuditResult(rows=rows, findings=findings, clusters=clusters, summary=summary)
+    if coverage_result is not None:
+        result.coverage = coverage_result.coverage
+        result.gaps = coverage_result.gaps
+        result.cluster_coverage = coverage_result.cluster_coverage
+        summary["coverage"] = _json_safe(coverage_result.summary)
+    summary["timings"]["total"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _base_rows(dataset: Dataset, clustering) -> pl.DataFrame:
+    frame = dataset.frame
+    return pl.DataFrame(
+        {
+            "row": frame.get_column("row"),
+            "line": frame.get_column("line"),
+            "prompt": frame.get_column("prompt"),
+            "response": frame.get_column("response"),
+            "label": frame.get_column("label"),
+            "cluster": pl.Series(clustering.labels, dtype=pl.Int64),
+            "nearest_cluster": pl.Series(clustering.nearest_cluster, dtype=pl.Int64),
+            "x": pl.Series(clustering.xy[:, 0], dtype=pl.Float32),
+            "y": pl.Series(clustering.xy[:, 1], dtype=pl.Float32),
+        }
+    )
+
+
+def _assemble_findings(parts: list[pl.DataFrame], rows: pl.DataFrame) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    findings = pl.concat(parts, how="vertical")
+    own_cluster = rows.select("row", pl.col("cluster").alias("_own_cluster"))
+    findings = findings.join(own_cluster, on="row", how="left").with_columns(
+        pl.coalesce("cluster", "_own_cluster").alias("cluster")
+    ).drop("_own_cluster")
+    order = pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64)
+    return findings.sort([pl.col("check"), order, pl.col("score"), pl.col("row")]).select(list(FINDING_SCHEMA))
+
+
+def _summary(dataset, production, ctx, clustering, check_summaries, findings, started) -> dict[str, Any]:
+    by_check = {name: 0 for name in check_summaries}
+    for name, count in findings.group_by("check").len().iter_rows():
+        by_check[name] = count
+    by_severity = {severity: 0 for severity in SEVERITIES}
+    for severity, count in findings.group_by("severity").len().iter_rows():
+        by_severity[severity] = count
+    labels = clustering.labels
+    flagged_rows = findings.get_column("row").n_unique() if findings.height else 0
+    return {
+        "dataaudit_version": __version__,
+        "dataset": {
+            "path": dataset.path,
+            "format": dataset.format,
+            "fingerprint": dataset.fingerprint(),
+            "records": len(dataset),
+            "bad_lines": len(dataset.bad_lines),
+            "blank_lines": len(dataset.blank_lines),
+            "has_labels": dataset.has_labels,
+            "has_responses": dataset.has_responses,
+        },
+        "production": None if production is None else {"path": production.path, "format": production.format, "records": len(production)},
+        "embedder": getattr(ctx.embedder, "model_id", type(ctx.embedder).__name__),
+        "parameters": {"seed": ctx.seed, "knn_k": ctx.knn_k, "clustering": _json_safe(clustering.params)},
+        "clusters": {
+            "count": int(clustering.clusters.height),
+            "noise_rows": int((labels == -1).sum()),
+            "noise_share": round(float((labels == -1).mean()), 4) if labels.size else 0.0,
+        },
+        "checks": check_summaries,
+        "issues_by_check": by_check,
+        "issues_by_severity": by_severity,
+        "flagged_rows": int(flagged_rows),
+        "timings": dict(ctx.timings),
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("polars", "numpy", "scikit-learn", "umap-learn", "hdbscan", "sentence-transformers", "torch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)

@@ -1,0 +1,152 @@
+"""The check plug-in contract, the registry, and the shared result shape.
+
+A check is one class in its own module, registered by name. It declares the shared
+artefacts it needs (``needs``), takes keyword-only parameters (its signature is its
+config schema), and returns a :class:`CheckResult`:
+
+- ``rows``: one row per dataset row: ``row``, ``<name>_score`` (float in [0, 1], lower =
+  more likely an issue), ``is_<name>_issue`` (bool) and optionally more ``<name>_*`` columns;
+- ``findings``: one row per flagged row with :data:`FINDING_COLUMNS`;
+- ``clusters``: optional per-cluster columns (``cluster`` plus ``<name>_*`` or named
+  metrics such as ``format_consistency``);
+- ``summary``: JSON-safe counts and parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:
+    from dataaudit.context import AuditContext
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+FINDING_SCHEMA = {
+    "row": pl.Int64,
+    "check": pl.String,
+    "score": pl.Float64,
+    "severity": pl.String,
+    "cluster": pl.Int64,
+    "group": pl.Int64,
+    "reason": pl.String,
+    "suggestion": pl.String,
+}
+FINDING_COLUMNS = tuple(FINDING_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Finding:
+    row: int
+    score: float
+    severity: str
+    reason: str
+    suggestion: str | None = None
+    group: int | None = None
+    cluster: int | None = None
+
+
+@dataclass
+class CheckResult:
+    name: str
+    rows: pl.DataFrame
+    findings: pl.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    clusters: pl.DataFrame = field(default_factory=lambda: pl.DataFrame({"cluster": pl.Series([], dtype=pl.Int64)}))
+
+
+def empty_findings() -> pl.DataFrame:
+    return pl.DataFrame(schema=FINDING_SCHEMA)
+
+
+def findings_frame(check: str, findings: Sequence[Finding]) -> pl.DataFrame:
+    if not findings:
+        return empty_findings()
+    for finding in findings:
+        if finding.severity not in SEVERITY_RANK:
+            raise ValueError(f"unknown severity {finding.severity!r}")
+    return pl.DataFrame(
+        {
+            "row": [f.row for f in findings],
+            "check": [check] * len(findings),
+            "score": [float(f.score) for f in findings],
+            "severity": [f.severity for f in findings],
+            "cluster": [f.cluster for f in findings],
+            "group": [f.group for f in findings],
+            "reason": [f.reason for f in findings],
+            "suggestion": [f.suggestion for f in findings],
+        },
+        schema=FINDING_SCHEMA,
+    )
+
+
+def row_frame(name: str, rows: Sequence[int] | np.ndarray, scores: np.ndarray, flags: np.ndarray, **extra: Any) -> pl.DataFrame:
+    """The per-row frame of a check, with scores clipped into [0, 1]."""
+    columns: dict[str, Any] = {
+        "row": pl.Series(np.asarray(rows, dtype=np.int64)),
+        f"{name}_score": pl.Series(np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)),
+        f"is_{name}_issue": pl.Series(np.asarray(flags, dtype=bool)),
+    }
+    for key, values in extra.items():
+        columns[f"{name}_{key}"] = values if isinstance(values, pl.Series) else pl.Series(values)
+    return pl.DataFrame(columns)
+
+
+def result_from_findings(name: str, ctx: "AuditContext", findings: Sequence[Finding], *, summary: dict | None = None,
+                         clusters: pl.DataFrame | None = None, **extra: Any) -> CheckResult:
+    """Assemble a CheckResult where each flagged row's score is the lowest among its findings."""
+    rows = ctx.dataset.frame.get_column("row").to_numpy()
+    position = {int(row): index for index, row in enumerate(rows)}
+    scores = np.ones(len(rows), dtype=np.float64)
+    flags = np.zeros(len(rows), dtype=bool)
+    for finding in findings:
+        index = position[finding.row]
+        scores[index] = min(scores[index], finding.score)
+        flags[index] = True
+    counts = {severity: sum(1 for f in findings if f.severity == severity) for severity in SEVERITIES}
+    base_summary = {"flagged": int(flags.sum()), "by_severity": counts}
+    return CheckResult(
+        name=name,
+        rows=row_frame(name, rows, scores, flags, **extra),
+        findings=findings_frame(name, findings),
+        summary={**base_summary, **(summary or {})},
+        clusters=clusters if clusters is not None else CheckResult.__dataclass_fields__["clusters"].default_factory(),
+    )
+
+
+class Check(ABC):
+    """Base class of every check. Subclasses set ``name`` and ``needs`` and implement ``run``."""
+
+    name: ClassVar[str]
+    #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def run(self, ctx: "AuditContext") -> CheckResult: ...
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values: the check's config, as in scikit-learn."""
+        signature = inspect.signature(type(self).__init__)
+        return {name: getattr(self, name) for name in signature.parameters if name != "self"}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+REGISTRY: dict[str, type[Check]] = {}
+
+
+def register_check(cls: type[Check]) -> type[Check]:
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise ValueError(f"a check named {cls.name!r} is already registered ({REGISTRY[cls.name].__name__})")
+    REGISTRY[cls.name] = cls
+    return cls

@@ -1,0 +1,134 @@
+"""The audit context: costly shared artefacts, computed once on first use.
+
+Checks declare what they need (``needs``); the runner asks the context, which computes
+each artefact at most once — embeddings per view, the kNN graph per view, the clustering —
+and records how long each stage took.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from dataaudit.progress import NULL_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from dataaudit.cluster.pipeline import Clustering, ClusterPipeline
+    from dataaudit.dataset import Dataset
+    from dataaudit.embed.base import Embedder
+    from dataaudit.neighbors import KnnGraph
+
+logger = logging.getLogger(__name__)
+
+#: Embedding views a check may ask for.
+VIEWS = ("prompt", "response", "pair")
+
+
+class AuditContext:
+    """Shared, lazily computed artefacts for one dataset.
+
+    ``embeddings`` may hold precomputed vectors per view (``"prompt"``, ``"response"``);
+    the ``"pair"`` view (prompt and response together) is derived from those two, so it
+    costs no extra model call.
+    """
+
+    def __init__(
+        self,
+        *,
+        dataset: "Dataset",
+        embedder: "Embedder",
+        cluster_pipeline: "ClusterPipeline",
+        knn_k: int = 15,
+        seed: int = 0,
+        embeddings: Mapping[str, np.ndarray] | None = None,
+        progress: Progress = NULL_PROGRESS,
+    ):
+        self.dataset = dataset
+        self.embedder = embedder
+        self.cluster_pipeline = cluster_pipeline
+        self.knn_k = knn_k
+        self.seed = seed
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._embeddings: dict[str, np.ndarray] = {}
+        self._knn: dict[str, "KnnGraph"] = {}
+        self._clustering: "Clustering | None" = None
+        for view, matrix in (embeddings or {}).items():
+            self._embeddings[view] = _validated(view, matrix, len(dataset))
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage; repeated stages of the same name add up."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 3)
+            logger.info("%s took %.2fs", name, elapsed)
+
+    def embed_texts(self, texts: Sequence[str], *, stage: str = "embed") -> np.ndarray:
+        """Embed arbitrary texts with the audit's embedder (e.g. production prompts)."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        with self.stage(stage):
+            return np.asarray(self.embedder.embed(list(texts), progress=self.progress), dtype=np.float32)
+
+    def embeddings(self, view: str = "prompt") -> np.ndarray:
+        if view not in VIEWS:
+            raise ValueError(f"unknown embedding view {view!r}; one of {VIEWS}")
+        if view not in self._embeddings:
+            if view == "pair":
+                pair = self.embeddings("prompt") + self.embeddings("response")
+                norms = np.linalg.norm(pair, axis=1, keepdims=True)
+                self._embeddings[view] = (pair / np.maximum(norms, 1e-12)).astype(np.float32)
+            else:
+                texts = self.dataset.prompts if view == "prompt" else self.dataset.responses
+                self._embeddings[view] = self.embed_texts(texts, stage=f"embed_{view}")
+        return self._embeddings[view]
+
+    def knn(self, view: str = "prompt") -> "KnnGraph":
+        if view not in self._knn:
+            from dataaudit.neighbors import build_knn
+
+            vectors = self.embeddings(view)
+            with self.stage(f"knn_{view}"):
+                self._knn[view] = build_knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress)
+        return self._knn[view]
+
+    @property
+    def clustering(self) -> "Clustering":
+        if self._clustering is None:
+            vectors = self.embeddings("prompt")
+            graph = self.knn("prompt")
+            with self.stage("cluster"):
+                self._clustering = self.cluster_pipeline.fit(
+                    vectors, self.dataset.prompts, knn=graph, progress=self.progress
+                )
+        return self._clustering
+
+    def require(self, needs: Sequence[str]) -> None:
+        """Compute the artefacts a check declares, so its own timing excludes them."""
+        for need in needs:
+            if need == "clustering":
+                self.clustering
+            elif need.startswith("knn_"):
+                self.knn(need.removeprefix("knn_"))
+            elif need.startswith("embeddings_"):
+                self.embeddings(need.removeprefix("embeddings_"))
+            else:
+                raise ValueError(f"unknown artefact {need!r}")
+
+
+def _validated(view: str, matrix: np.ndarray, rows: int) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != rows:
+        from dataaudit.errors import UsageError
+
+        raise UsageError(f"precomputed {view} embeddings have shape {matrix.shape}; expected ({rows}, dim)")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)

@@ -1,0 +1,21 @@
+"""notebooks/explore.ipynb runs top to bottom (it audits sample_data with the real model)."""
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_explore_notebook_executes(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(REPO / "notebooks" / "explore.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(REPO / "notebooks")}})
+    client.execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.get("output_type") == "error"]
+    texts = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("text", "")) for output in outputs)
+    assert "openai 2991 records" in texts
+    assert "ExportSummary(kept=" in texts
