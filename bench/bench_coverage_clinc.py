@@ -74,7 +74,7 @@ def load_rows() -> list[dict]:
 
 
 def make_embedder(rows: list[dict], embeddings_path: str | None):
-    from dataaudit.audit import default_embedder
+    from dataaudit.runner import default_embedder
     from dataaudit.embed import PrecomputedEmbedder
 
     if embeddings_path is None:

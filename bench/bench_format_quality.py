@@ -13,7 +13,7 @@ Scenarios (all seeded):
 
 Run: ``python bench/bench_format_quality.py [--fast]``. ``--fast`` uses the precomputed
 GSM8K question embeddings in /work/emb (development only) and skips scenario 3's audits
-of the larger files. Embeddings otherwise come from ``dataaudit.audit.default_embedder``
+of the larger files. Embeddings otherwise come from ``dataaudit.runner.default_embedder``
 (MiniLM, on-disk cache). Skips cleanly when ../shared/realdata is absent.
 """
 
@@ -92,7 +92,7 @@ def prf(tp: int, flagged: int, planted: int) -> tuple[str, str]:
 
 
 def gsm8k_format(*, rate: float, fast: bool) -> None:
-    from dataaudit.audit import audit, default_embedder
+    from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records
 
     print("## 1. GSM8K train: 5% of answers rewritten into another final-answer format\n")
@@ -254,7 +254,7 @@ def quality_planted(*, per_kind: int) -> None:
 
 
 def untouched(*, fast: bool) -> None:
-    from dataaudit.audit import audit, default_embedder
+    from dataaudit.runner import audit, default_embedder
     from dataaudit.checks.outlier import OutlierCheck
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext

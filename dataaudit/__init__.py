@@ -14,7 +14,7 @@ from dataaudit._version import __version__
 if TYPE_CHECKING:
     from dataaudit.dataset import Dataset
     from dataaudit.errors import DataAuditError, InputError, UsageError
-    from dataaudit.audit import audit
+    from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records, load
     from dataaudit.report.model import AuditResult
     from dataaudit.io.writers import write_partition
@@ -27,7 +27,8 @@ _LAZY = {
     "UsageError": "dataaudit.errors",
     "load": "dataaudit.io.load",
     "from_records": "dataaudit.io.load",
-    "audit": "dataaudit.audit",
+    "audit": "dataaudit.runner",
+    "default_embedder": "dataaudit.runner",
     "AuditResult": "dataaudit.report.model",
     "write_partition": "dataaudit.io.writers",
     "profile_dataset": "dataaudit.profile",

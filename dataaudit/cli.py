@@ -167,7 +167,7 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
           skip_bad_lines, quiet, format_name, prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
-    from dataaudit.audit import audit as run_audit, default_embedder
+    from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
     from dataaudit.checks.base import SEVERITY_RANK
     from dataaudit.cluster.pipeline import ClusterPipeline

@@ -42,7 +42,7 @@ class AuditContext:
         dataset: "Dataset",
         embedder: "Embedder",
         cluster_pipeline: "ClusterPipeline",
-        knn_k: int = 15,
+        knn_k: int = 30,
         seed: int = 0,
         embeddings: Mapping[str, np.ndarray] | None = None,
         progress: Progress = NULL_PROGRESS,

@@ -14,7 +14,7 @@ ABSENT_FAMILIES = ("translation", "account_cancellation", "sql_queries")
 
 @pytest.mark.slow
 def test_families_missing_from_training_are_gap_clusters():
-    from dataaudit.audit import default_embedder
+    from dataaudit.runner import default_embedder
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
     from dataaudit.io.load import load

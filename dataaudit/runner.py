@@ -48,7 +48,7 @@ def audit(
     cluster_pipeline: "ClusterPipeline | None" = None,
     coverage: "CoverageAnalysis | None" = None,
     embeddings: Mapping[str, np.ndarray] | None = None,
-    knn_k: int = 15,
+    knn_k: int = 30,
     seed: int = 0,
     progress: Progress = NULL_PROGRESS,
 ) -> AuditResult:

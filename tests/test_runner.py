@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataaudit.audit import audit
+from dataaudit.runner import audit
 from dataaudit.checks.base import Check, Finding, result_from_findings
 from dataaudit.embed import HashingEmbedder
 from dataaudit.report.model import AuditResult
@@ -142,3 +142,10 @@ def test_import_is_light():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_audit_function_survives_importing_the_runner_module():
+    import dataaudit
+    import dataaudit.runner  # noqa: F401 — must not shadow dataaudit.audit
+
+    assert callable(dataaudit.audit) and dataaudit.audit is dataaudit.runner.audit
