@@ -1,0 +1,1 @@
+"""Text features shared by checks and the reference fine-tune (answers, response formats)."""

@@ -1,0 +1,177 @@
+"""Lexical similarity: how much two texts share their actual characters and words.
+
+Embeddings say two texts *mean* the same; that is not enough to call them duplicates — a
+paraphrase with a different answer is close in embedding space too. On normalised text
+(case, spacing and punctuation gone), character shingles measure overlap cheaply, and a
+word-level diff tells a light edit — typos, a short prefix or suffix — from a changed word.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "ShingleSets", "changed_words", "char_shingles", "containment", "is_light_edit", "is_typo", "jaccard",
+    "normalize_text", "numbers_in", "typo_distance",
+]
+
+# Words, numbers (with their decimal point) and the operators that change what a text asks:
+# "2+2" and "2-2" must not normalise alike, while "card-arrival" and "card arrival" should.
+_TOKEN_RE = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+|[+*/=<>^%]|-(?=\s*\d)")
+_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def normalize_text(text: str | None) -> str:
+    """Case-folded words, numbers and operators joined by single spaces.
+
+    Case, spacing, punctuation and thousands separators stop mattering; the words,
+    numbers and arithmetic a text contains do not.
+    """
+    if not text:
+        return ""
+    text = _THOUSANDS_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(_TOKEN_RE.findall(text))
+
+
+def char_shingles(normalized: str, *, size: int = 5) -> np.ndarray:
+    """Sorted unique ids of the text's ``size``-byte shingles (``size`` ≤ 8).
+
+    The bytes of each shingle are packed into one uint64, so ids are exact (no hash
+    collisions) and computed without a Python loop. A text shorter than ``size`` is a
+    single shingle of itself; the empty text has none.
+    """
+    if not 1 <= size <= 8:
+        raise ValueError(f"shingle size must be in 1..8, got {size}")
+    data = np.frombuffer(normalized.encode("utf-8"), dtype=np.uint8).astype(np.uint64)
+    if data.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if data.size < size:
+        data = np.concatenate([data, np.zeros(size - data.size, dtype=np.uint64)])
+    windows = np.lib.stride_tricks.sliding_window_view(data, size)
+    weights = (np.uint64(256) ** np.arange(size, dtype=np.uint64)).astype(np.uint64)
+    return np.unique((windows * weights).sum(axis=1, dtype=np.uint64))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """|a ∩ b| / |a ∪ b| of two sorted unique id arrays; two empty sets are identical."""
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    shared = np.intersect1d(a, b, assume_unique=True).size
+    return shared / (a.size + b.size - shared)
+
+
+def containment(a: np.ndarray, b: np.ndarray) -> float:
+    """|a ∩ b| / min(|a|, |b|): near 1 when one text is the other plus something."""
+    if a.size == 0 or b.size == 0:
+        return float(a.size == b.size)
+    shared = np.intersect1d(a, b, assume_unique=True).size
+    return shared / min(a.size, b.size)
+
+
+def numbers_in(text: str | None) -> tuple[str, ...]:
+    """The numbers a text mentions, sorted: two prompts that differ in them ask different things."""
+    if not text:
+        return ()
+    return tuple(sorted(_NUMBER_RE.findall(_THOUSANDS_RE.sub("", text))))
+
+
+class ShingleSets:
+    """Shingle sets of many texts, computed on first use (most rows are never compared)."""
+
+    def __init__(self, *, texts: Sequence[str], size: int = 5):
+        self.texts = texts
+        self.size = size
+        self._shingles: dict[int, np.ndarray] = {}
+
+    def shingles(self, index: int) -> np.ndarray:
+        cached = self._shingles.get(index)
+        if cached is None:
+            cached = self._shingles[index] = char_shingles(normalize_text(self.texts[index]), size=self.size)
+        return cached
+
+    def jaccard(self, i: int, j: int) -> float:
+        return jaccard(self.shingles(i), self.shingles(j))
+
+    def containment(self, i: int, j: int) -> float:
+        return containment(self.shingles(i), self.shingles(j))
+
+
+def typo_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: edits, counting a swap of neighbours as one.
+
+    Lengths more than two apart return their difference at once (a lower bound): callers
+    only ask whether the distance is at most two.
+    """
+    if a == b:
+        return 0
+    if abs(len(a) - len(b)) > 2:
+        return abs(len(a) - len(b))
+    previous_previous: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous_previous[j - 2] + 1)
+        previous_previous, previous = previous, current
+    return previous[-1]
+
+
+def is_typo(a: str, b: str) -> bool:
+    """One slip of the keyboard (two in words longer than six letters), spacing ignored.
+
+    Only words can have typos: a changed number or operator ("2+2" / "2*2") changes the text.
+    """
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    if a == b:
+        return True
+    if any(text and not text.isalpha() for text in (a, b)):
+        return False
+    allowed = 1 if max(len(a), len(b)) <= 6 else 2
+    return typo_distance(a, b) <= allowed
+
+
+def is_light_edit(a: str, b: str, *, max_affix_words: int = 6) -> bool:
+    """True when two normalised texts differ only by typos and a short prefix or suffix.
+
+    Normalisation already removed case, spacing and punctuation. A word swapped for another
+    word, or words inserted mid-text, is more than a light edit: a different request. So is
+    a prefix or suffix longer than ``max_affix_words`` or than half the text it is added to
+    ("Explain photosynthesis." + "Use simple words for a child.").
+    """
+    return changed_words(a, b, max_affix_words=max_affix_words) == 0
+
+
+def changed_words(a: str, b: str, *, max_affix_words: int = 6) -> int:
+    """How many words differ between two normalised texts beyond light edits (see is_light_edit)."""
+    first, second = a.split(), b.split()
+    if first == second:
+        return 0
+    max_affix_words = min(max_affix_words, max(2, min(len(first), len(second)) // 2))
+    changed = 0
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first, second, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        at_start, at_end = i1 == 0 and j1 == 0, i2 == len(first) and j2 == len(second)
+        extra = (j2 - j1) - (i2 - i1)
+        old, new = first[i1:i2], second[j1:j2]
+        if tag in ("insert", "delete") and (at_start or at_end) and abs(extra) <= max_affix_words:
+            continue
+        if tag == "replace" and (at_start or at_end) and 0 < abs(extra) <= max_affix_words:
+            # a prefix or suffix next to a typo: "please answer natlia" ~ "natalia"
+            longer, shorter = (new, old) if extra > 0 else (old, new)
+            aligned = longer[abs(extra):] if at_start else longer[: len(longer) - abs(extra)]
+            if is_typo(" ".join(aligned), " ".join(shorter)):
+                continue
+        if is_typo(" ".join(old), " ".join(new)):
+            continue
+        changed += max(len(old), len(new))
+    return changed

@@ -1,0 +1,185 @@
+"""The duplicate check: exact and near duplicates, and what must not count as one."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import make_context, make_dataset
+from dataaudit.checks.base import FINDING_COLUMNS
+from dataaudit.checks.duplicate import DuplicateCheck
+from dataaudit.io.load import from_records
+
+QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?"
+SOLUTION = "In May she sold 48 / 2 = 24 clips. Altogether she sold 48 + 24 = 72 clips.\n#### 72"
+OTHER = [
+    ("Weng earns $12 an hour for babysitting. Yesterday she did 50 minutes of babysitting. How much did she earn?",
+     "Weng earns 12 / 60 = 0.2 per minute. For 50 minutes she earned 0.2 x 50 = 10.\n#### 10"),
+    ("Betty is saving money for a new wallet which costs $100. She has only half of the money she needs. How much more does she need?",
+     "Betty has 100 / 2 = 50. She needs 100 - 50 = 50 more.\n#### 50"),
+    ("James writes a 3-page letter to 2 different friends twice a week. How many pages does he write a year?",
+     "He writes 3 x 2 = 6 pages each time, 12 a week, so 12 x 52 = 624 pages.\n#### 624"),
+]
+
+
+def run(prompts, responses=None, labels=None, **params):
+    dataset = make_dataset(prompts, responses, labels=labels) if prompts else from_records([], skip_bad_lines=True)
+    return DuplicateCheck(**params).run(make_context(dataset))
+
+
+def groups(result) -> dict[int, int | None]:
+    return dict(zip(result.rows["row"].to_list(), result.rows["duplicate_group"].to_list()))
+
+
+def flagged(result) -> list[int]:
+    return sorted(result.findings["row"].to_list())
+
+
+def test_exact_duplicates_after_normalising_case_spacing_and_punctuation():
+    prompts = [QUESTION, *(q for q, _ in OTHER), QUESTION.upper().replace(",", "").replace("?", " ?  ")]
+    responses = [SOLUTION, *(a for _, a in OTHER), SOLUTION.replace(".", "")]
+    result = run(prompts, responses)
+    assert flagged(result) == [4]
+    assert groups(result) == {0: 0, 1: None, 2: None, 3: None, 4: 0}
+    finding = result.findings.row(0, named=True)
+    assert finding["score"] == 0.0 and finding["severity"] == "warning" and finding["group"] == 0
+    assert "exact duplicate of row 0" in finding["reason"]
+    assert finding["suggestion"] == "drop: duplicate of row 0"
+    assert result.summary["exact_groups"] == 1 and result.summary["near_groups"] == 0
+
+
+def test_near_duplicate_with_a_typo_is_confirmed_lexically():
+    typo = QUESTION.replace("friends", "freinds").replace("altogether", "altogeter")
+    result = run([QUESTION, *(q for q, _ in OTHER), typo], [SOLUTION, *(a for _, a in OTHER), SOLUTION], candidate_similarity=0.8)
+    assert flagged(result) == [4]
+    finding = result.findings.row(0, named=True)
+    assert "near duplicate of row 0" in finding["reason"]
+    assert 0.0 < finding["score"] < 0.3
+    assert groups(result)[0] == groups(result)[4] == 0
+
+
+def test_paraphrase_with_a_different_answer_is_not_a_duplicate():
+    different = SOLUTION.replace("72", "70")
+    result = run([QUESTION, QUESTION + " ", *(q for q, _ in OTHER)], [SOLUTION, different, *(a for _, a in OTHER)], candidate_similarity=0.5)
+    assert flagged(result) == []
+
+
+def test_same_words_with_different_numbers_is_not_a_duplicate():
+    changed = QUESTION.replace("48", "46")
+    result = run([QUESTION, changed], [SOLUTION, SOLUTION.replace("48", "46")], candidate_similarity=0.5)
+    assert flagged(result) == []
+
+
+def test_kept_row_is_the_first_and_unflagged_for_every_group_member():
+    prompts = ["Translate 'cat' to French."] * 3 + ["What is 2 + 2?", "what is 2+2", "WHAT IS 2 + 2 ?"]
+    responses = ["chat"] * 3 + ["4"] * 3
+    result = run(prompts, responses)
+    assert flagged(result) == [1, 2, 4, 5]
+    assert groups(result) == {0: 0, 1: 0, 2: 0, 3: 3, 4: 3, 5: 3}
+    rows = result.rows
+    assert rows.filter(pl.col("row").is_in([0, 3]))["is_duplicate_issue"].to_list() == [False, False]
+    assert rows.filter(pl.col("row").is_in([0, 3]))["duplicate_score"].to_list() == [1.0, 1.0]
+
+
+def test_arithmetic_is_not_punctuation():
+    result = run(["What is 2+2?", "What is 2-2?", "What is 2*2?"], ["4", "0", "4"], candidate_similarity=0.0)
+    assert flagged(result) == []
+
+
+def test_classification_same_text_same_label_is_a_duplicate_but_different_label_is_not():
+    texts = ["I am still waiting on my card?", "i am still waiting on my card", "I am still waiting on my card!", "Where is my new card"]
+    labels = ["card_arrival", "card_arrival", "lost_or_stolen_card", "card_arrival"]
+    result = run(texts, labels=labels)
+    assert flagged(result) == [1]
+    assert groups(result) == {0: 0, 1: 0, 2: None, 3: None}
+
+
+def test_prompt_only_data_uses_the_prompt():
+    prompts = ["How do I reset my password on the website?", "how do i reset my password on the website", "What are your opening hours today?"]
+    result = run(prompts)
+    assert flagged(result) == [1]
+    assert result.summary["view"] == "prompt"
+
+
+def test_different_system_prompts_make_different_examples():
+    records = [
+        {"messages": [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"}]},
+        {"messages": [{"role": "system", "content": "Answer in German."}, {"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"}]},
+        {"messages": [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "say hello"}, {"role": "assistant", "content": "hello"}]},
+    ]
+    result = DuplicateCheck().run(make_context(from_records(records)))
+    assert flagged(result) == [2]
+    assert groups(result) == {0: 0, 1: None, 2: 0}
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_too_few_rows(n):
+    result = run(["Only prompt."] * n, ["Only answer."] * n)
+    assert result.findings.height == 0
+    assert result.rows.height == n
+    assert "skipped" in result.summary
+    assert result.rows.schema["duplicate_group"] == pl.Int64
+
+
+def test_two_rows_and_all_identical_rows():
+    assert flagged(run(["Same question?", "Same question?"], ["Yes.", "Yes."])) == [1]
+    result = run(["Same question?"] * 5, ["Yes."] * 5)
+    assert flagged(result) == [1, 2, 3, 4]
+    assert set(groups(result).values()) == {0}
+
+
+def test_output_contract():
+    result = run([QUESTION, QUESTION.lower()], [SOLUTION, SOLUTION])
+    assert result.name == "duplicate"
+    assert set(result.rows.columns) == {"row", "duplicate_score", "is_duplicate_issue", "duplicate_group"}
+    assert tuple(result.findings.columns) == FINDING_COLUMNS
+    assert set(result.findings["check"]) == {"duplicate"}
+
+
+def test_deterministic():
+    prompts = [QUESTION, QUESTION.lower(), QUESTION.replace("friends", "freinds"), *(q for q, _ in OTHER)]
+    responses = [SOLUTION] * 3 + [a for _, a in OTHER]
+    first, second = run(prompts, responses), run(prompts, responses)
+    assert first.rows.equals(second.rows)
+    assert first.findings.equals(second.findings)
+
+
+_sentences = st.sampled_from(["What is 2 + 2?", "what is 2+2", "Name a colour.", "name a colour", "Is the sky blue?", "Is the sky blue"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_sentences, st.sampled_from(["4", "Red", "Yes", "yes"])), min_size=0, max_size=8))
+def test_invariants(pairs):
+    result = run([p for p, _ in pairs], [r for _, r in pairs])
+    rows = result.rows
+    assert rows["duplicate_score"].is_between(0.0, 1.0).all()
+    grouped = rows.filter(pl.col("duplicate_group").is_not_null())
+    for group, members in grouped.group_by("duplicate_group"):
+        assert members.height >= 2
+        kept = members.filter(pl.col("row") == members["row"].min())
+        assert kept["row"].item() == group[0]
+        assert not kept["is_duplicate_issue"].item()
+        assert members["is_duplicate_issue"].sum() == members.height - 1
+    assert rows.filter(pl.col("duplicate_group").is_null())["is_duplicate_issue"].sum() == 0
+
+
+def test_finds_every_planted_duplicate_in_the_sample_data():
+    import json
+
+    from tests.conftest import SAMPLE_DATA
+
+    if not (SAMPLE_DATA / "planted.jsonl").exists():
+        pytest.skip("sample_data not generated")
+    from dataaudit.io.load import load
+
+    dataset = load(SAMPLE_DATA / "train.jsonl")
+    planted = [json.loads(line) for line in (SAMPLE_DATA / "planted.jsonl").read_text().splitlines()]
+    result = DuplicateCheck().run(make_context(dataset, knn_k=15))
+    group_of = groups(result)
+    originals = {p["group"]: p["row"] for p in planted if p["kind"] == "duplicate_original"}
+    copies = [p for p in planted if p["kind"] in ("exact_duplicate", "near_duplicate")]
+    assert set(flagged(result)) >= {p["row"] for p in copies}
+    assert all(group_of[p["row"]] == originals[p["group"]] for p in copies)
+    assert all(not row_flagged for row_flagged in result.rows.filter(pl.col("row").is_in(list(originals.values())))["is_duplicate_issue"])
