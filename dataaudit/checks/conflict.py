@@ -43,7 +43,7 @@ import polars as pl
 from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
-from dataaudit.features.lexical import ShingleSets, normalize_text, numbers_in
+from dataaudit.features.lexical import ShingleSets, is_light_edit, normalize_text, numbers_in
 from dataaudit.features.pairs import candidate_pairs, connected_groups
 
 logger = logging.getLogger(__name__)
@@ -185,7 +185,8 @@ class ConflictCheck(Check):
     def _equivalent_prompt_groups(self, ctx: AuditContext, is_label: np.ndarray) -> tuple[list[list[int]], ShingleSets]:
         """Rows asking the same question: equal normalised prompts, or close and confirmed ones.
 
-        Two labelled rows must be near-identical (``label_prompt_lexical_similarity``): a mere
+        Two labelled rows must be near-identical (``label_prompt_lexical_similarity``, or differ
+        only by typos and a short prefix or suffix, as duplicates may): a mere
         paraphrase with another label is left to confident learning, which weighs it against
         every similar row instead of accusing both.
         """
@@ -211,7 +212,8 @@ class ConflictCheck(Check):
             if numbers[i] != numbers[j]:
                 continue
             lexical = self.label_prompt_lexical_similarity if is_label[i] and is_label[j] else self.prompt_lexical_similarity
-            if shingles.jaccard(i, j) >= lexical:
+            # A greeting or an "it's urgent" tacked on still asks the same question.
+            if shingles.jaccard(i, j) >= lexical or is_light_edit(keys[i], keys[j]):
                 links.append((i, j))
         return connected_groups(len(prompts), links), shingles
 
