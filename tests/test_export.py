@@ -121,3 +121,12 @@ def test_parquet_export(tmp_path):
     dataset = write_source(tmp_path)
     path = to_parquet(dataset, tmp_path / "d.parquet", fake_result(dataset, []))
     assert pl.read_parquet(path).height == 4
+
+
+def test_hugging_face_dataset_export(tmp_path):
+    pytest.importorskip("datasets")
+    from dataaudit.export import to_hf_dataset
+
+    dataset = write_source(tmp_path)
+    hf = to_hf_dataset(dataset, fake_result(dataset, []))
+    assert hf.num_rows == 4 and hf[0]["prompt"] == "where is my card"

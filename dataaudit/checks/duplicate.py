@@ -5,8 +5,8 @@ once case, spacing and punctuation are normalised. Near duplicates start as cand
 pairs from the prompt+response embedding graph and must then be confirmed *lexically*,
 because embeddings also pair paraphrases that say something else: every turn must be a
 light edit of the other row's — once case, spacing and punctuation are normalised, only
-typos and a short prefix or suffix differ — give or take one word in twenty in long texts. A candidate pair is never a duplicate when the two rows
-differ in what makes an example what it is — their labels, their final answers, the
+typos and a short prefix or suffix differ — give or take one word in twenty in long texts.
+A candidate pair is never a duplicate when the two rows differ in what makes an example what it is — their labels, their final answers, the
 numbers they mention or their system prompts; near-identical prompts with different
 answers are the conflict check's business.
 
