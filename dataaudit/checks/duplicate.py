@@ -10,8 +10,9 @@ A candidate pair is never a duplicate when the two rows differ in what makes an 
 numbers they mention or their system prompts; near-identical prompts with different
 answers are the conflict check's business.
 
-Rows are grouped transitively (connected components over confirmed pairs). The first row
-of a group is kept and not flagged; every other member is flagged as a warning with
+Rows are grouped around a kept row: every flagged member is a direct duplicate of the
+group's first row (never only of another copy, since light edits chain into different
+requests). The first row of a group is kept and not flagged; every other member is flagged as a warning with
 score 0 (exact) or 1 − lexical similarity to the kept row (near). ``duplicate_group`` holds
 the kept row's id on every member, the kept row included.
 """
@@ -28,7 +29,7 @@ from dataaudit.checks.base import Check, CheckResult, Finding, register_check, r
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.lexical import ShingleSets, changed_words, normalize_text, numbers_in
-from dataaudit.features.pairs import candidate_pairs, connected_groups
+from dataaudit.features.pairs import candidate_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,8 @@ class DuplicateCheck(Check):
         group_of = np.full(n, -1, dtype=np.int64)
         findings: list[Finding] = []
         exact_groups = near_groups = 0
-        for members in connected_groups(n, links):
-            kept = min(members, key=lambda index: rows[index])
+        for members in _star_groups(n, links, rows):
+            kept = members[0]
             group_id = int(rows[kept])
             group_of[members] = group_id
             has_near = False
@@ -163,6 +164,29 @@ def _conversation_text(turns: list[dict]) -> str:
 def _exchange_text(turns: list[dict]) -> str:
     """What the user and the assistant said, without roles or system prompt."""
     return "\n".join(turn["content"] or "" for turn in turns if turn["role"] != "system")
+
+
+def _star_groups(n: int, links: list[tuple[int, int]], rows: np.ndarray) -> list[list[int]]:
+    """Groups in which every member is a direct duplicate of the group's first (kept) row.
+
+    Not connected components: light edits chain ("i want whisper mode" ~ "whisper mode" ~
+    "change to whisper mode"), and a chain's ends are different requests. Rows are taken in
+    order; an unclaimed row keeps itself and claims its unclaimed direct duplicates.
+    """
+    partners: dict[int, set[int]] = defaultdict(set)
+    for i, j in links:
+        partners[i].add(j)
+        partners[j].add(i)
+    claimed: set[int] = set()
+    groups = []
+    for index in sorted(partners, key=lambda index: rows[index]):
+        if index in claimed:
+            continue
+        members = [index, *sorted((j for j in partners[index] if j not in claimed), key=lambda j: rows[j])]
+        if len(members) > 1:
+            claimed.update(members)
+            groups.append(members)
+    return groups
 
 
 def _groups_of_equal(keys: list[str]) -> list[list[int]]:

@@ -150,12 +150,28 @@ def is_light_edit(a: str, b: str, *, max_affix_words: int = 6) -> bool:
     return changed_words(a, b, max_affix_words=max_affix_words) == 0
 
 
+#: Words a polite or filler prefix/suffix is made of ("Please answer:", "Hi! Quick question -").
+FILLER_WORDS = frozenset(
+    "please pls kindly thanks thank you in advance a lot so much very hi hello hey there dear ok okay well so um uh "
+    "quick question answer solve this the following help me with can could would will i need want to know tell let "
+    "siri alexa google assistant now just".split()
+)
+
+
+def _harmless_affix(words: list[str], shortest: int) -> bool:
+    """A prefix or suffix that does not change the request: filler words only, or a small
+    share of a long text ("..., this is urgent" on a 14-word message). "for united" on
+    "what are the carry on rules" changes the question."""
+    return all(word in FILLER_WORDS for word in words) or len(words) <= max(1, shortest // 4)
+
+
 def changed_words(a: str, b: str, *, max_affix_words: int = 6) -> int:
     """How many words differ between two normalised texts beyond light edits (see is_light_edit)."""
     first, second = a.split(), b.split()
     if first == second:
         return 0
-    max_affix_words = min(max_affix_words, max(2, min(len(first), len(second)) // 2))
+    shortest = min(len(first), len(second))
+    max_affix_words = min(max_affix_words, max(2, shortest // 2))
     changed = 0
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, first, second, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -164,12 +180,14 @@ def changed_words(a: str, b: str, *, max_affix_words: int = 6) -> int:
         extra = (j2 - j1) - (i2 - i1)
         old, new = first[i1:i2], second[j1:j2]
         if tag in ("insert", "delete") and (at_start or at_end) and abs(extra) <= max_affix_words:
-            continue
+            if _harmless_affix(old or new, shortest):
+                continue
         if tag == "replace" and (at_start or at_end) and 0 < abs(extra) <= max_affix_words:
             # a prefix or suffix next to a typo: "please answer natlia" ~ "natalia"
             longer, shorter = (new, old) if extra > 0 else (old, new)
             aligned = longer[abs(extra):] if at_start else longer[: len(longer) - abs(extra)]
-            if is_typo(" ".join(aligned), " ".join(shorter)):
+            affix = longer[: abs(extra)] if at_start else longer[len(longer) - abs(extra):]
+            if is_typo(" ".join(aligned), " ".join(shorter)) and _harmless_affix(affix, shortest):
                 continue
         if is_typo(" ".join(old), " ".join(new)):
             continue

@@ -183,3 +183,15 @@ def test_finds_every_planted_duplicate_in_the_sample_data():
     assert set(flagged(result)) >= {p["row"] for p in copies}
     assert all(group_of[p["row"]] == originals[p["group"]] for p in copies)
     assert all(not row_flagged for row_flagged in result.rows.filter(pl.col("row").is_in(list(originals.values())))["is_duplicate_issue"])
+
+
+def test_light_edits_do_not_chain_into_different_requests():
+    """A ~ B and B ~ C by light edits, but C is not a duplicate of the kept row A."""
+    from tests.conftest import make_context, make_dataset
+    from dataaudit.checks.duplicate import DuplicateCheck
+
+    prompts = ["i want whisper mode", "whisper mode", "change to whisper mode"]
+    ctx = make_context(make_dataset(prompts, ["ok"] * 3), cluster_labels=[0, 0, 0])
+    result = DuplicateCheck(candidate_similarity=0.0).run(ctx)
+    assert result.findings.get_column("row").to_list() == [1]
+    assert result.rows.get_column("duplicate_group").to_list() == [0, 0, None]

@@ -125,3 +125,20 @@ def test_is_typo_scales_with_word_length_and_ignores_spacing():
 def test_an_affix_may_not_outweigh_the_text():
     assert not is_light_edit("explain photosynthesis", "explain photosynthesis use simple words for a child")
     assert is_light_edit("explain how photosynthesis works in plants", "please explain how photosynthesis works in plants")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "light"),
+    [
+        ("what are the carry on rules", "what are the carry on rules please", True),
+        ("what are the carry on rules", "tell me what are the carry on rules", True),
+        ("what are the carry on rules", "what are the carry on rules for united", False),
+        ("what interest rate am i getting", "what interest rate am i getting from citigroup", False),
+        ("my card got stuck in the atm in valencia and the machine kept it",
+         "hello my card got stuck in the atm in valencia and the machine kept it this is urgent", True),
+    ],
+)
+def test_only_harmless_prefixes_and_suffixes_are_light_edits(a, b, light):
+    from dataaudit.features.lexical import is_light_edit
+
+    assert is_light_edit(a, b) is light
