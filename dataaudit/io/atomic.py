@@ -9,6 +9,17 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 
+def _final_mode(target: Path) -> int:
+    """The mode a plainly created file would get (mkstemp's 0600 would hide reports from
+    other users); an existing file keeps its own."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temp file beside ``path`` for binary writing; rename it over ``path`` on success."""
@@ -20,6 +31,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp_name, _final_mode(target))
         os.replace(temp_name, target)
     except BaseException:
         try:
@@ -47,6 +59,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temp_name)
+        os.chmod(temp_name, _final_mode(target))
         os.replace(temp_name, target)
     except BaseException:
         try:
