@@ -11,9 +11,9 @@ Scenarios (all seeded):
    the three checks find, with flag rates and examples — Codegen's 19 fenced outputs,
    Code Alpaca's 2 empty outputs, TREC's POS-tag debris rows.
 
-Run: ``python bench/bench_format_quality.py [--fast]``. ``--fast`` uses the precomputed
-GSM8K question embeddings in /work/emb (development only) and skips scenario 3's audits
-of the larger files. Embeddings otherwise come from ``dataaudit.runner.default_embedder``
+Run: ``python bench/bench_format_quality.py [--fast] [--embeddings GSM8K.npy]``. ``--fast``
+skips scenario 3's audits of the larger files; ``--embeddings`` takes precomputed GSM8K question
+embeddings (row-aligned with gsm8k.jsonl) for quick iteration. Embeddings otherwise come from ``dataaudit.runner.default_embedder``
 (MiniLM, on-disk cache). Skips cleanly when ../shared/realdata is absent.
 """
 
@@ -36,7 +36,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
-FAST_EMBEDDINGS = Path("/work/emb/gsm8k.npy")
 SEED = 0
 
 FINAL_STYLES = {
@@ -91,7 +90,7 @@ def prf(tp: int, flagged: int, planted: int) -> tuple[str, str]:
 # ---------------------------------------------------------------- scenario 1
 
 
-def gsm8k_format(*, rate: float, fast: bool) -> None:
+def gsm8k_format(*, rate: float, embeddings_path: Path | None) -> None:
     from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records
 
@@ -113,8 +112,8 @@ def gsm8k_format(*, rate: float, fast: bool) -> None:
     dataset = from_records(records)
 
     embeddings = None
-    if fast and FAST_EMBEDDINGS.exists():
-        embeddings = {"prompt": np.load(FAST_EMBEDDINGS)[train_index]}
+    if embeddings_path is not None:
+        embeddings = {"prompt": np.load(embeddings_path)[train_index]}
     started = time.perf_counter()
     result = audit(dataset, checks=["format"], embedder=default_embedder(), embeddings=embeddings)
     elapsed = time.perf_counter() - started
@@ -126,7 +125,7 @@ def gsm8k_format(*, rate: float, fast: bool) -> None:
     precision, recall = prf(tp, len(flagged), len(planted))
     summary = result.summary["checks"]["format"]
     print(f"rows {len(dataset)}, planted {len(planted)}, clusters {result.summary['clusters']['count']}, "
-          f"noise share {result.summary['clusters']['noise_share']}, embeddings {'precomputed (--fast)' if embeddings else 'MiniLM'}, "
+          f"noise share {result.summary['clusters']['noise_share']}, embeddings {'precomputed (--embeddings)' if embeddings else 'MiniLM'}, "
           f"audit {elapsed:.0f}s\n")
     table(["check", "flagged", "true positives", "precision", "recall", "false flags on untouched rows"],
           [["format", len(flagged), tp, precision, recall, f"{len(flagged - planted_set)}/{len(train) - len(planted)}"]])
@@ -349,7 +348,8 @@ def _finding_kind(check: str, reason: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="precomputed GSM8K embeddings; fewer untouched files")
+    parser.add_argument("--fast", action="store_true", help="fewer untouched files in scenario 3")
+    parser.add_argument("--embeddings", type=Path, default=None, help="precomputed GSM8K question embeddings (.npy)")
     parser.add_argument("--rate", type=float, default=0.05, help="share of GSM8K answers rewritten")
     parser.add_argument("--per-kind", type=int, default=40, help="planted rows per quality kind and file")
     parser.add_argument("--only", choices=["1", "2", "3"], help="run one scenario")
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     if args.only in (None, "1"):
-        gsm8k_format(rate=args.rate, fast=args.fast)
+        gsm8k_format(rate=args.rate, embeddings_path=args.embeddings)
     if args.only in (None, "2"):
         quality_planted(per_kind=args.per_kind)
     if args.only in (None, "3"):
