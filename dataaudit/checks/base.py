@@ -14,13 +14,14 @@ config schema), and returns a :class:`CheckResult`:
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 import polars as pl
+
+from dataaudit.params import constructor_params
 
 if TYPE_CHECKING:
     from dataaudit.context import AuditContext
@@ -132,8 +133,7 @@ class Check(ABC):
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters and their values: the check's config, as in scikit-learn."""
-        signature = inspect.signature(type(self).__init__)
-        return {name: getattr(self, name) for name in signature.parameters if name != "self"}
+        return constructor_params(self)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -15,7 +15,6 @@ It answers four questions, each as data:
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores
+from dataaudit.params import constructor_params
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -125,7 +125,7 @@ class CoverageAnalysis:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"}
+        return constructor_params(self)
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
         not_computed: dict[str, str] = {}
