@@ -99,6 +99,11 @@ def row_frame(name: str, rows: Sequence[int] | np.ndarray, scores: np.ndarray, f
     return pl.DataFrame(columns)
 
 
+def group_column(group_of: np.ndarray) -> pl.Series:
+    """Per-row group ids as a nullable Int64 column: ``-1`` (no group) becomes null."""
+    return pl.Series("group", [int(g) if g >= 0 else None for g in group_of], dtype=pl.Int64)
+
+
 def result_from_findings(name: str, ctx: "AuditContext", findings: Sequence[Finding], *, summary: dict | None = None,
                          clusters: pl.DataFrame | None = None, **extra: Any) -> CheckResult:
     """Assemble a CheckResult where each flagged row's score is the lowest among its findings."""

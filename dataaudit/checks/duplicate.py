@@ -25,7 +25,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.lexical import ShingleSets, changed_words, normalize_text, numbers_in
@@ -152,8 +152,7 @@ class DuplicateCheck(Check):
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:
-    group = pl.Series("group", [int(g) if g >= 0 else None for g in group_of], dtype=pl.Int64)
-    return result_from_findings(DuplicateCheck.name, ctx, findings, summary=summary, group=group)
+    return result_from_findings(DuplicateCheck.name, ctx, findings, summary=summary, group=group_column(group_of))
 
 
 def _conversation_text(turns: list[dict]) -> str:
