@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -20,7 +20,7 @@ from dataaudit.checks.base import SEVERITY_RANK
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output
-from dataaudit.io.writers import PartitionCounts, check_output_paths, rejected_entry, write_partition
+from dataaudit.io.writers import check_output_paths, write_partition
 
 if TYPE_CHECKING:
     from dataaudit.report.model import AuditResult
@@ -118,14 +118,13 @@ def export_clean(
         for check in {reason.split(" ", 1)[0] for reason in row_reasons}:
             by_check[check] = by_check.get(check, 0) + 1
 
-    if not (annotate or to or relabels):
-        counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons)
-    else:
+    kept_line = None
+    if annotate or to or relabels:
         annotations = _annotations(result.findings) if annotate else {}
-        counts = _write_transformed(dataset, clean=clean, rejected=rejected, drops=reasons,
-                                    transform=lambda row, record: _transform(record, row, annotations, to, relabels))
-        if relabels:
-            _write_changes(dataset, relabels, Path(changes) if changes else Path(f"{clean}.changes.jsonl"))
+        kept_line = _transformed_lines(dataset, lambda row, record: _transform(record, row, annotations, to, relabels))
+    counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons, kept_line=kept_line)
+    if relabels:
+        _write_changes(dataset, relabels, Path(changes) if changes else Path(f"{clean}.changes.jsonl"))
     return ExportSummary(kept=counts.kept, dropped=counts.dropped, bad=counts.bad, blank=counts.blank,
                          relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())))
 
@@ -181,31 +180,17 @@ def _convert(canonical: dict, to: str) -> dict:
     return record
 
 
-def _write_transformed(dataset: Dataset, *, clean, rejected, drops, transform) -> PartitionCounts:
-    frame = dataset.frame
-    entries = [(line, "good", index) for index, line in enumerate(frame.get_column("line").to_list())]
-    entries += [(bad.line, "bad", index) for index, bad in enumerate(dataset.bad_lines)]
-    entries += [(blank.line, "blank", index) for index, blank in enumerate(dataset.blank_lines)]
-    entries.sort(key=lambda entry: entry[0])
-    rows = frame.get_column("row").to_list()
-    raws = frame.get_column("record").to_list()
-    canonical = frame.select("messages", "system", "prompt", "response", "label").to_dicts()
-    kept = dropped = 0
-    with atomic_output(clean) as clean_out, atomic_output(rejected) as rejected_out:
-        for line, kind, index in entries:
-            if kind != "good":
-                source = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
-                rejected_out.write(rejected_entry(row=source.row, line=line, reasons=[source.reason], raw=source.raw))
-                continue
-            row = rows[index]
-            if drops.get(row):
-                rejected_out.write(rejected_entry(row=row, line=line, reasons=drops[row], raw=raws[index]))
-                dropped += 1
-                continue
-            record = {"original": json.loads(raws[index].decode("utf-8-sig")), "canonical": canonical[index]}
-            clean_out.write(json.dumps(transform(row, record), ensure_ascii=False).encode("utf-8") + b"\n")
-            kept += 1
-    return PartitionCounts(kept=kept, dropped=dropped, bad=len(dataset.bad_lines), blank=len(dataset.blank_lines))
+def _transformed_lines(dataset: Dataset, transform) -> Callable[[int], bytes]:
+    """Output lines for kept records that must change: ``transform(row, record) -> dict``."""
+    rows = dataset.frame.get_column("row").to_list()
+    raws = dataset.frame.get_column("record").to_list()
+    canonical = dataset.frame.select("messages", "system", "prompt", "response", "label").to_dicts()
+
+    def line(index: int) -> bytes:
+        record = {"original": json.loads(raws[index].decode("utf-8-sig")), "canonical": canonical[index]}
+        return json.dumps(transform(rows[index], record), ensure_ascii=False).encode("utf-8") + b"\n"
+
+    return line
 
 
 def _write_changes(dataset: Dataset, relabels: Mapping[int, str], path: Path) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
@@ -31,15 +31,13 @@ class PartitionCounts:
         return self.dropped + self.bad + self.blank
 
 
-def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: bytes, extra: Mapping | None = None) -> bytes:
+def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: bytes) -> bytes:
     """One rejected.jsonl line. Text that is not valid UTF-8 is kept as base64 instead."""
     entry: dict = {"row": row, "line": line, "reasons": list(reasons)}
     try:
         entry["record"] = raw.decode("utf-8")
     except UnicodeDecodeError:
         entry["record_base64"] = base64.b64encode(raw).decode("ascii")
-    if extra:
-        entry.update(extra)
     return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
@@ -66,21 +64,23 @@ def write_partition(
     clean: str | os.PathLike,
     rejected: str | os.PathLike,
     drops: Mapping[int, Sequence[str]] | None = None,
-    rejected_details: Mapping[int, Mapping] | None = None,
+    kept_line: Callable[[int], bytes] | None = None,
 ) -> PartitionCounts:
     """Write kept and rejected lines. ``drops`` maps ``row`` → reasons to drop it.
 
     JSONL input is written back byte-for-byte (original line endings kept; a final line
     without one gets ``\\n``). Other containers are written as JSONL of each record's JSON.
+    ``kept_line`` (frame index → the whole output line) replaces that for callers that must
+    change kept records (annotate, convert, relabel); the partition itself is the same.
     """
     check_output_paths(dataset, clean, rejected)
     drops = drops or {}
-    details = rejected_details or {}
     frame = dataset.frame
     rows = frame.get_column("row").to_list()
     lines = frame.get_column("line").to_list()
     raws = frame.get_column("record").to_list()
     terminators = dataset.terminators or (b"",) * len(rows)
+    original_line = kept_line or (lambda index: _as_one_line(raws[index]) + (terminators[index] or b"\n"))
 
     entries = [(line, "good", index) for index, line in enumerate(lines)]
     entries += [(bad.line, "bad", index) for index, bad in enumerate(dataset.bad_lines)]
@@ -94,10 +94,10 @@ def write_partition(
                 row = rows[index]
                 reasons = drops.get(row)
                 if reasons:
-                    rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index], extra=details.get(row)))
+                    rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index]))
                     dropped += 1
                 else:
-                    clean_out.write(_as_one_line(raws[index]) + (terminators[index] or b"\n"))
+                    clean_out.write(original_line(index))
                     kept += 1
             else:
                 source = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
