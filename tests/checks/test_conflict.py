@@ -13,20 +13,13 @@ from hypothesis import strategies as st
 from dataaudit.checks.base import FINDING_COLUMNS
 from dataaudit.checks.conflict import ConflictCheck, confident_label_issues, out_of_fold_probabilities
 from dataaudit.io.load import from_records
-from tests.conftest import make_context, make_dataset
+from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 
-QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?"
-SOLUTION = "In May she sold 48 / 2 = 24 clips. Altogether she sold 48 + 24 = 72 clips.\n#### 72"
-OTHER = [
-    ("Weng earns $12 an hour for babysitting. Yesterday she did 50 minutes of babysitting. How much did she earn?",
-     "Weng earns 12 / 60 = 0.2 per minute. For 50 minutes she earned 0.2 x 50 = 10.\n#### 10"),
-    ("Betty is saving money for a new wallet which costs $100. She has only half of the money she needs. How much more does she need?",
-     "Betty has 100 / 2 = 50. She needs 100 - 50 = 50 more.\n#### 50"),
-]
+QUESTION, SOLUTION, OTHER = GSM8K_QUESTION, GSM8K_SOLUTION, GSM8K_OTHERS[:2]
 
 
 def run(prompts, responses=None, labels=None, **params):
-    dataset = make_dataset(prompts, responses, labels=labels) if prompts else from_records([], skip_bad_lines=True)
+    dataset = make_dataset(prompts, responses, labels=labels)
     return ConflictCheck(**params).run(make_context(dataset))
 
 

@@ -7,25 +7,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import make_context, make_dataset
+from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 from dataaudit.checks.base import FINDING_COLUMNS
 from dataaudit.checks.duplicate import DuplicateCheck
 from dataaudit.io.load import from_records
 
-QUESTION = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?"
-SOLUTION = "In May she sold 48 / 2 = 24 clips. Altogether she sold 48 + 24 = 72 clips.\n#### 72"
-OTHER = [
-    ("Weng earns $12 an hour for babysitting. Yesterday she did 50 minutes of babysitting. How much did she earn?",
-     "Weng earns 12 / 60 = 0.2 per minute. For 50 minutes she earned 0.2 x 50 = 10.\n#### 10"),
-    ("Betty is saving money for a new wallet which costs $100. She has only half of the money she needs. How much more does she need?",
-     "Betty has 100 / 2 = 50. She needs 100 - 50 = 50 more.\n#### 50"),
-    ("James writes a 3-page letter to 2 different friends twice a week. How many pages does he write a year?",
-     "He writes 3 x 2 = 6 pages each time, 12 a week, so 12 x 52 = 624 pages.\n#### 624"),
-]
+QUESTION, SOLUTION, OTHER = GSM8K_QUESTION, GSM8K_SOLUTION, GSM8K_OTHERS
 
 
 def run(prompts, responses=None, labels=None, **params):
-    dataset = make_dataset(prompts, responses, labels=labels) if prompts else from_records([], skip_bad_lines=True)
+    dataset = make_dataset(prompts, responses, labels=labels)
     return DuplicateCheck(**params).run(make_context(dataset))
 
 
@@ -187,7 +178,7 @@ def test_finds_every_planted_duplicate_in_the_sample_data():
 
 def test_light_edits_do_not_chain_into_different_requests():
     """A ~ B and B ~ C by light edits, but C is not a duplicate of the kept row A."""
-    from tests.conftest import make_context, make_dataset
+    from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
     from dataaudit.checks.duplicate import DuplicateCheck
 
     prompts = ["i want whisper mode", "whisper mode", "change to whisper mode"]

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.checks.format import FormatCheck
-from dataaudit.dataset import Dataset
 from tests.conftest import make_context, make_dataset
 
 
@@ -180,12 +179,7 @@ def test_thresholds_are_parameters():
 
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_degenerate_sizes(n):
-    if n == 0:
-        template = make_dataset(["x"], ["y"])
-        dataset = Dataset(frame=template.frame.clear(), path=None, format=template.format, container="jsonl")
-        ctx = make_context(dataset, cluster_labels=[])
-    else:
-        ctx = make_context(make_dataset(math_prompts(n), [math_answer(i) for i in range(n)]), cluster_labels=[0] * n)
+    ctx = make_context(make_dataset(math_prompts(n), [math_answer(i) for i in range(n)]), cluster_labels=[0] * n)
     result = FormatCheck().run(ctx)
     assert result.rows.height == n and result.findings.height == 0
 

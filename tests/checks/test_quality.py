@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.checks.quality import KINDS, QualityCheck
-from dataaudit.dataset import Dataset
 from dataaudit.features import patterns
 from tests.conftest import make_context, make_dataset
 
@@ -19,14 +18,8 @@ LETTER = "Dear Ms Smith,\n\nThank you for your kind letter. I shall reply in ful
 
 
 def run_quality(prompts, responses, **params):
-    ctx = make_context(make_dataset(prompts, responses) if prompts else empty_dataset())
+    ctx = make_context(make_dataset(prompts, responses))
     return QualityCheck(**params).run(ctx)
-
-
-def empty_dataset():
-    """A dataset with no records (``from_records`` refuses an empty list, as ``load`` does)."""
-    template = make_dataset(["x"], ["y"])
-    return Dataset(frame=template.frame.clear(), path=None, format=template.format, container="jsonl")
 
 
 def kinds_of(result) -> list[list[str]]:

@@ -137,10 +137,8 @@ def test_production_with_no_overlap_is_all_gaps_and_clearly_drifted():
 
 
 def test_empty_production_says_nothing_could_be_computed():
-    from dataaudit.io.load import from_records
-
     ctx = make_context(make_dataset(TRAIN), cluster_labels=TRAIN_CLUSTERS)
-    result = CoverageAnalysis().run(ctx, from_records([], skip_bad_lines=True))
+    result = CoverageAnalysis().run(ctx, make_dataset([]))
     assert result.coverage.height == result.gaps.height == result.cluster_coverage.height == 0
     assert dict(result.coverage.schema) == COVERAGE_SCHEMA
     assert result.summary["production_rows"] == 0 and "everything" in result.summary["not_computed"]
@@ -163,9 +161,7 @@ def test_tiny_training_sets_never_fail(train_rows):
 
 
 def test_empty_training_makes_every_production_row_a_gap():
-    from dataaudit.io.load import from_records
-
-    ctx = make_context(from_records([], skip_bad_lines=True))
+    ctx = make_context(make_dataset([]))
     result = CoverageAnalysis().run(ctx, make_dataset(COVERED[:5]))
     assert result.coverage.get_column("is_gap").all()
     assert result.coverage.get_column("nearest_row").null_count() == 5
