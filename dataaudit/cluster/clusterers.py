@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dataaudit.params import constructor_params
+
 #: No cluster is smaller than this, however few rows there are.
 MIN_CLUSTER_SIZE_FLOOR = 5
 
@@ -70,10 +72,4 @@ class HDBSCANClusterer:
         return np.asarray(model.fit_predict(np.asarray(points, dtype=np.float64)), dtype=np.int64)
 
     def get_params(self) -> dict[str, Any]:
-        return {
-            "name": "hdbscan",
-            "min_cluster_size": self.min_cluster_size,
-            "min_samples": self.min_samples,
-            "cluster_selection_method": self.cluster_selection_method,
-            "cluster_selection_epsilon": self.cluster_selection_epsilon,
-        }
+        return {"name": "hdbscan", **constructor_params(self)}

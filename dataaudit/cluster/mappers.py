@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.reducers import run_umap
+from dataaudit.params import constructor_params
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -73,15 +74,7 @@ class UMAPMapper:
         )
 
     def get_params(self) -> dict[str, Any]:
-        return {
-            "name": "umap",
-            "n_neighbors": self.n_neighbors,
-            "min_dist": self.min_dist,
-            "metric": self.metric,
-            "init": self.init,
-            "n_epochs": self.n_epochs,
-            "seed": self.seed,
-        }
+        return {"name": "umap", **constructor_params(self)}
 
 
 class PCAMapper:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.umap_support import quiet_umap, umap_precomputed_knn
+from dataaudit.params import constructor_params
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -71,16 +72,7 @@ class UMAPReducer:
         )
 
     def get_params(self) -> dict[str, Any]:
-        return {
-            "name": "umap",
-            "n_components": self.n_components,
-            "n_neighbors": self.n_neighbors,
-            "min_dist": self.min_dist,
-            "metric": self.metric,
-            "init": self.init,
-            "n_epochs": self.n_epochs,
-            "seed": self.seed,
-        }
+        return {"name": "umap", **constructor_params(self)}
 
 
 class NoReducer:
