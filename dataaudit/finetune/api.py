@@ -1,0 +1,49 @@
+"""``finetune()``: the one call behind ``dataaudit finetune`` — load, pick a backend, run, save."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dataaudit.dataset import Dataset
+from dataaudit.finetune.result import FineTuneResult
+from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.report.model import AuditResult
+
+#: Keys of a fine-tune summary that go into the audit report's "Fine-tune confirmation" section.
+REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", "timings", "backend")
+
+
+def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.PathLike, *,
+             production: Dataset | str | os.PathLike | None = None, backend: str = "auto", model: str | None = None,
+             lora: bool | None = None, epochs: int = 3, max_examples: int = 2000, seed: int = 0,
+             relabel: bool = False, progress: Progress = NULL_PROGRESS) -> FineTuneResult:
+    """Run the reference fine-tune that tests ``audit``'s findings on ``data``.
+
+    Paths are loaded as the CLI would (bad lines skipped — the audit saw the same rows);
+    ``production`` defaults to the production file the audit itself used, when it had one.
+    """
+    from dataaudit.finetune.engine import ReferenceFineTune, choose_backend
+    from dataaudit.io.load import load
+
+    audit_result = audit if isinstance(audit, AuditResult) else AuditResult.load(audit)
+    dataset = data if isinstance(data, Dataset) else load(data, skip_bad_lines=True)
+    if production is None:
+        production = (audit_result.summary.get("production") or {}).get("path")
+    production_set = production if isinstance(production, Dataset) or production is None else load(production, skip_bad_lines=True)
+    engine = ReferenceFineTune(backend=choose_backend(backend, dataset, model=model, lora=lora), epochs=epochs,
+                               max_examples=max_examples, seed=seed, relabel=relabel)
+    return engine.run(dataset, audit_result, production=production_set, progress=progress)
+
+
+def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.PathLike) -> Path:
+    """``out_dir/finetune/`` (summary.json, dynamics.parquet, evaluations.parquet) and
+    ``out_dir/report.html``: the audit's report with its fine-tune confirmation section."""
+    from dataaudit.report.html import write_report
+
+    out = Path(out_dir)
+    result.save(out / "finetune")
+    with_finetune = AuditResult(rows=audit.rows, findings=audit.findings, clusters=audit.clusters,
+                                summary={**audit.summary, "finetune": {k: result.summary[k] for k in REPORT_KEYS if k in result.summary}},
+                                coverage=audit.coverage, gaps=audit.gaps, cluster_coverage=audit.cluster_coverage)
+    return write_report(with_finetune, out / "report.html")

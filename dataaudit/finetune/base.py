@@ -1,0 +1,140 @@
+"""What the confirmation engine needs from a model family, and the data it passes around.
+
+A backend knows how to fine-tune one kind of model and score examples with it; the engine
+(:mod:`dataaudit.finetune.engine`) decides which experiments to run and what they prove. Both
+backends fill the same evaluation frame, so every confirmation rule works on either:
+
+``row``      the example's row (training or production row id)
+``loss``     the model's loss on the example's target (cross-entropy of the label, or mean
+             response-token loss); lower is better
+``correct``  1.0 / 0.0 when right or wrong is decidable (predicted label, extracted final
+             answer), NaN when it is not
+``output``   what the model produced (predicted label or greedy generation); null when the
+             backend was not asked to generate for that row
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+import polars as pl
+
+from dataaudit.progress import NULL_PROGRESS, Progress
+
+EVALUATION_SCHEMA = {"row": pl.Int64, "loss": pl.Float64, "correct": pl.Float64, "output": pl.String}
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Row-aligned inputs and targets; ``targets[i] is None`` means no reference is known."""
+
+    rows: np.ndarray
+    prompts: list[str]
+    targets: list[str | None]
+    systems: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.systems:
+            object.__setattr__(self, "systems", [None] * len(self.prompts))
+        if not (len(self.rows) == len(self.prompts) == len(self.targets) == len(self.systems)):
+            raise ValueError("Examples fields must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> "Examples":
+        positions = np.asarray(positions, dtype=np.int64)
+        return Examples(
+            rows=np.asarray(self.rows)[positions],
+            prompts=[self.prompts[i] for i in positions],
+            targets=[self.targets[i] for i in positions],
+            systems=[self.systems[i] for i in positions],
+        )
+
+    def with_prompts(self, prompts: list[str]) -> "Examples":
+        return Examples(rows=self.rows, prompts=prompts, targets=self.targets, systems=self.systems)
+
+    def with_targets(self, targets: list[str | None]) -> "Examples":
+        return Examples(rows=self.rows, prompts=self.prompts, targets=targets, systems=self.systems)
+
+
+@dataclass
+class TrainedModel:
+    """A fine-tuned model plus what training observed.
+
+    ``confidence[e, i]`` is the model's confidence in training example ``i``'s own target during
+    epoch ``e`` (probability of the given label, or exp(-mean response-token loss)): the input to
+    Dataset Cartography. ``model`` is backend-specific and only handed back to the backend.
+    """
+
+    model: Any
+    confidence: np.ndarray
+    epoch_losses: list[float]
+    seconds: float
+    steps: int
+
+
+AfterEpoch = Callable[[int, Any], None]
+
+
+def _ignore_epoch(epoch: int, model: Any) -> None:
+    return None
+
+
+class FineTuneBackend(ABC):
+    """One model family. Subclasses store keyword-only parameters; methods compute.
+
+    ``metric`` names the headline number the engine compares (``"accuracy"``: mean of
+    ``correct``, higher is better; ``"loss"``: mean of ``loss``, lower is better).
+    """
+
+    name: ClassVar[str]
+    metric: ClassVar[str]
+    #: The canonical column trained towards (falls back to ``response`` when it is empty).
+    target_column: ClassVar[str] = "response"
+    #: Whether ``evaluate(generate=True)`` produces free text worth classifying by format.
+    generative: ClassVar[bool] = True
+
+    @abstractmethod
+    def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
+                  after_epoch: AfterEpoch = _ignore_epoch) -> TrainedModel:
+        """Fine-tune a fresh copy of the base model; ``after_epoch(e, model)`` runs after each epoch."""
+
+    @abstractmethod
+    def base_model(self) -> Any:
+        """The untouched base model (what few-shot and the forgetting baseline use)."""
+
+    @abstractmethod
+    def evaluate(self, model: Any, examples: Examples, *, generate: bool = False,
+                 progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
+        """Score ``examples`` with ``model``: a frame with :data:`EVALUATION_SCHEMA`."""
+
+    @abstractmethod
+    def few_shot(self, train: Examples, examples: Examples, *, k: int, seed: int, generate: bool = False,
+                 progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
+        """The base model with no fine-tuning, helped by ``k`` training examples; same frame."""
+
+    @abstractmethod
+    def general_probe(self, model: Any) -> dict[str, float]:
+        """General ability on the packaged probe; must include ``"score"`` (higher is better)."""
+
+    def describe(self) -> dict[str, Any]:
+        from dataaudit.params import constructor_params
+
+        return {"backend": self.name, "metric": self.metric, **constructor_params(self)}
+
+
+def empty_evaluation() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVALUATION_SCHEMA)
+
+
+def evaluation_frame(rows: np.ndarray, loss: Sequence[float], correct: Sequence[float],
+                     output: Sequence[str | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"row": np.asarray(rows, dtype=np.int64), "loss": np.asarray(loss, dtype=np.float64),
+         "correct": np.asarray(correct, dtype=np.float64), "output": list(output)},
+        schema=EVALUATION_SCHEMA,
+    )

@@ -1,0 +1,295 @@
+"""One rule per audit claim: what the claim predicts about a fine-tuned model, what the reference
+fine-tune measured, and whether the measurement bears the claim out.
+
+Every rule works on per-example *quality* (higher is better: correctness for a classifier,
+minus the response loss for a language model), so the same rule serves both backends; the
+measurement text quotes the backend's own metric. Rules return ``None`` when their finding has
+nothing to test on (no flagged rows, no production file) — the table then simply lacks that row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import polars as pl
+
+from dataaudit.finetune import stats
+from dataaudit.finetune.dynamics import HARD
+
+
+@dataclass
+class Evidence:
+    """Everything the rules read; filled by the engine."""
+
+    metric: str
+    dynamics: pl.DataFrame                      # A's data map (row, confidence, region, ...)
+    flagged: dict[str, set[int]]                # check -> flagged training rows
+    heldout: dict[str, pl.DataFrame]            # experiment -> evaluation on held-out rows
+    production: dict[str, pl.DataFrame]         # experiment -> evaluation on production rows
+    perturbed: dict[str, dict[str, pl.DataFrame]]  # experiment -> perturbation -> evaluation
+    heldout_with_duplicate: set[int]
+    production_gap_rows: set[int]
+    probe_curve: list[dict[str, Any]]           # [{"epoch": 0 (base) .., "score": .., "items": [...]}]
+    probe_cleaned: dict[str, Any]
+    formats: dict[str, pl.DataFrame] = field(default_factory=dict)  # experiment -> row, in_majority
+    seed: int = 0
+    resamples: int = 2000
+    few_shot_margin: float = 0.02
+
+
+Rule = Callable[[Evidence], "dict[str, Any] | None"]
+
+
+def quality(frame: pl.DataFrame, metric: str) -> np.ndarray:
+    if metric == "accuracy":
+        return frame.get_column("correct").to_numpy().astype(np.float64)
+    return -frame.get_column("loss").to_numpy().astype(np.float64)
+
+
+def headline(frame: pl.DataFrame, metric: str) -> float:
+    column = "correct" if metric == "accuracy" else "loss"
+    values = frame.get_column(column).to_numpy().astype(np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _fmt(value: float, metric: str) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}" if metric == "accuracy" else f"{value:.3f}"
+
+
+def _row(finding: str, prediction: str, measurement: str, interval: stats.Interval | None, verdict: str,
+         **extra: Any) -> dict[str, Any]:
+    record = {"finding": finding, "prediction": prediction, "measurement": measurement, "verdict": verdict}
+    if interval is not None:
+        record.update(interval.as_dict())
+    record.update(extra)
+    return record
+
+
+def _split(frame: pl.DataFrame, rows: set[int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    inside = frame.get_column("row").is_in(list(rows))
+    return frame.filter(inside), frame.filter(~inside)
+
+
+def _scored(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
+    column = "correct" if metric == "accuracy" else "loss"
+    return frame.filter(pl.col(column).is_not_nan() & pl.col(column).is_not_null())
+
+
+# -- the rules ------------------------------------------------------------------------------------
+def conflicts_are_hard_to_learn(evidence: Evidence) -> dict[str, Any] | None:
+    flagged = evidence.flagged.get("conflict", set())
+    if not flagged or evidence.dynamics.height == 0:
+        return None
+    anything = set().union(*evidence.flagged.values())
+    dyn = evidence.dynamics
+    conflict = dyn.filter(pl.col("row").is_in(list(flagged)))
+    clean = dyn.filter(~pl.col("row").is_in(list(anything)))
+    if conflict.height == 0:
+        return None
+    interval = stats.difference(clean["confidence"].to_numpy(), conflict["confidence"].to_numpy(),
+                                seed=evidence.seed, n_resamples=evidence.resamples)
+    hard_conflict = float((conflict["region"] == HARD).mean())
+    hard_clean = float((clean["region"] == HARD).mean()) if clean.height else float("nan")
+    measurement = (f"confidence {conflict['confidence'].mean():.2f} on {conflict.height:,} flagged rows vs "
+                   f"{clean['confidence'].mean():.2f} on {clean.height:,} unflagged; hard-to-learn "
+                   f"{hard_conflict:.0%} vs {hard_clean:.0%}")
+    return _row("conflict", "flagged rows stay low-confidence (hard to learn) while training on the raw data",
+                measurement, interval, stats.verdict(interval), hard_to_learn_flagged=round(hard_conflict, 4),
+                hard_to_learn_unflagged=round(hard_clean, 4))
+
+
+def duplicates_flatter_heldout(evidence: Evidence) -> dict[str, Any] | None:
+    frame = _scored(evidence.heldout.get("raw", pl.DataFrame()), evidence.metric)
+    if frame.height == 0 or not evidence.heldout_with_duplicate:
+        return None
+    with_copy, without = _split(frame, evidence.heldout_with_duplicate)
+    if with_copy.height == 0:
+        return None
+    interval = stats.difference(quality(with_copy, evidence.metric), quality(without, evidence.metric),
+                                seed=evidence.seed, n_resamples=evidence.resamples)
+    measurement = (f"{evidence.metric} {_fmt(headline(with_copy, evidence.metric), evidence.metric)} on "
+                   f"{with_copy.height:,} held-out rows with a training duplicate vs "
+                   f"{_fmt(headline(without, evidence.metric), evidence.metric)} on {without.height:,} without")
+    return _row("duplicate", "held-out rows with a near-duplicate in training score better (the split flatters)",
+                measurement, interval, stats.verdict(interval))
+
+
+def gaps_hurt_production(evidence: Evidence) -> dict[str, Any] | None:
+    frame = _scored(evidence.production.get("raw", pl.DataFrame()), evidence.metric)
+    if frame.height == 0 or not evidence.production_gap_rows:
+        return None
+    gaps, covered = _split(frame, evidence.production_gap_rows)
+    if gaps.height == 0:
+        return None
+    interval = stats.difference(quality(covered, evidence.metric), quality(gaps, evidence.metric),
+                                seed=evidence.seed, n_resamples=evidence.resamples)
+    measurement = (f"{evidence.metric} {_fmt(headline(gaps, evidence.metric), evidence.metric)} on "
+                   f"{gaps.height:,} production rows in coverage gaps vs "
+                   f"{_fmt(headline(covered, evidence.metric), evidence.metric)} on {covered.height:,} covered")
+    return _row("coverage gap", "production rows in gaps score worse than covered ones", measurement, interval,
+                stats.verdict(interval))
+
+
+def evaluation_gap(evidence: Evidence) -> dict[str, Any] | None:
+    heldout = _scored(evidence.heldout.get("raw", pl.DataFrame()), evidence.metric)
+    production = _scored(evidence.production.get("raw", pl.DataFrame()), evidence.metric)
+    if heldout.height == 0:
+        return None
+    if production.height == 0:
+        return _row("evaluation gap", "held-out scores overstate production",
+                    "no production rows with labels or reference responses to score", None, stats.INCONCLUSIVE)
+    interval = stats.difference(quality(heldout, evidence.metric), quality(production, evidence.metric),
+                                seed=evidence.seed, n_resamples=evidence.resamples)
+    measurement = (f"{evidence.metric} {_fmt(headline(heldout, evidence.metric), evidence.metric)} held-out "
+                   f"({heldout.height:,}) vs {_fmt(headline(production, evidence.metric), evidence.metric)} "
+                   f"production ({production.height:,})")
+    return _row("evaluation gap", "held-out scores overstate production", measurement, interval,
+                stats.verdict(interval))
+
+
+def _cleaning(evidence: Evidence, frames: dict[str, pl.DataFrame], where: str, cleaned: str) -> dict[str, Any] | None:
+    raw = frames.get("raw")
+    clean = frames.get(cleaned)
+    if raw is None or clean is None or raw.height == 0:
+        return None
+    joined = raw.join(clean, on="row", suffix="_clean")
+    column = "correct" if evidence.metric == "accuracy" else "loss"
+    sign = 1.0 if evidence.metric == "accuracy" else -1.0
+    a = sign * joined.get_column(f"{column}_clean").to_numpy().astype(float)
+    b = sign * joined.get_column(column).to_numpy().astype(float)
+    if not np.isfinite(a).any():
+        return None
+    interval = stats.paired_difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
+    label = "relabelled" if cleaned == "relabelled" else "cleaned"
+    measurement = (f"{evidence.metric} {_fmt(headline(clean, evidence.metric), evidence.metric)} after training on "
+                   f"the {label} export vs {_fmt(headline(raw, evidence.metric), evidence.metric)} on the raw data "
+                   f"({interval.n_a:,} {where} rows)")
+    return _row(f"cleaning ({label}, {where})", f"training on the {label} export beats the raw data on {where} rows",
+                measurement, interval, stats.verdict(interval))
+
+
+def cleaning_helps(evidence: Evidence) -> list[dict[str, Any]]:
+    results = []
+    anything = set().union(*evidence.flagged.values()) if evidence.flagged else set()
+    unflagged = {name: frame.filter(~pl.col("row").is_in(list(anything))) for name, frame in evidence.heldout.items()}
+    for cleaned in ("cleaned", "relabelled"):
+        for where, frames in (("production", {k: _scored(v, evidence.metric) for k, v in evidence.production.items()}),
+                              ("unflagged held-out", {k: _scored(v, evidence.metric) for k, v in unflagged.items()})):
+            row = _cleaning(evidence, frames, where, cleaned)
+            if row is not None:
+                results.append(row)
+    return results
+
+
+def brittleness(evidence: Evidence) -> dict[str, Any] | None:
+    raw = evidence.perturbed.get("raw", {})
+    original = evidence.heldout.get("raw")
+    if not raw or original is None:
+        return None
+    deltas = []
+    parts = []
+    for experiment in ("raw", "cleaned"):
+        base_frame = evidence.heldout.get(experiment)
+        kinds = evidence.perturbed.get(experiment, {})
+        if base_frame is None or not kinds:
+            continue
+        drops = []
+        for kind, frame in kinds.items():
+            joined = base_frame.join(frame, on="row", suffix="_perturbed")
+            column = "correct" if evidence.metric == "accuracy" else "loss"
+            sign = 1.0 if evidence.metric == "accuracy" else -1.0
+            before = sign * joined.get_column(column).to_numpy().astype(float)
+            after = sign * joined.get_column(f"{column}_perturbed").to_numpy().astype(float)
+            if experiment == "raw":
+                deltas.append((before, after))
+            finite = np.isfinite(before) & np.isfinite(after)
+            drop = float(np.mean(before[finite] - after[finite])) if finite.any() else float("nan")
+            drops.append(f"{kind} {drop:+.3f}")
+        parts.append(f"{experiment}: " + ", ".join(drops))
+    before = np.concatenate([d[0] for d in deltas])
+    after = np.concatenate([d[1] for d in deltas])
+    interval = stats.paired_difference(before, after, seed=evidence.seed, n_resamples=evidence.resamples)
+    unit = "accuracy" if evidence.metric == "accuracy" else "-loss"
+    measurement = f"mean {unit} drop under perturbation {interval.estimate:+.3f} (raw); by kind — " + "; ".join(parts)
+    return _row("brittleness", "small meaning-preserving input changes lower the fine-tuned model's score",
+                measurement, interval, stats.verdict(interval))
+
+
+def forgetting(evidence: Evidence) -> dict[str, Any] | None:
+    curve = evidence.probe_curve
+    if len(curve) < 2:
+        return None
+    base, last = curve[0], curve[-1]
+    base_items, last_items = base.get("items"), last.get("items")
+    if base_items is not None and last_items is not None and len(base_items) == len(last_items):
+        interval = stats.paired_difference(base_items, last_items, seed=evidence.seed, n_resamples=evidence.resamples)
+        verdict = stats.verdict(interval)
+    else:
+        interval = None
+        verdict = stats.INCONCLUSIVE
+    sweep = ", ".join(f"{point['epoch']}: {point['score']:.3f}" for point in curve)
+    cleaned = evidence.probe_cleaned.get("score")
+    measurement = f"general-probe score by epoch (0 = base) — {sweep}"
+    if cleaned is not None:
+        measurement += f"; cleaned run after {curve[-1]['epoch']} epochs: {cleaned:.3f}"
+    return _row("forgetting", "fine-tuning lowers general ability on the packaged probe, more with more epochs",
+                measurement, interval, verdict,
+                probe_by_epoch=[round(float(point["score"]), 4) for point in curve])
+
+
+def few_shot_baseline(evidence: Evidence) -> dict[str, Any] | None:
+    fine = evidence.heldout.get("cleaned")
+    shot = evidence.heldout.get("few-shot")
+    if fine is None or shot is None or fine.height == 0:
+        return None
+    joined = fine.join(shot, on="row", suffix="_few_shot")
+    column = "correct" if evidence.metric == "accuracy" else "loss"
+    sign = 1.0 if evidence.metric == "accuracy" else -1.0
+    tuned = sign * joined.get_column(column).to_numpy().astype(float)
+    prompted = sign * joined.get_column(f"{column}_few_shot").to_numpy().astype(float)
+    interval = stats.paired_difference(tuned, prompted, seed=evidence.seed, n_resamples=evidence.resamples)
+    margin = evidence.few_shot_margin if evidence.metric == "accuracy" else evidence.few_shot_margin * abs(np.nanmean(prompted))
+    if interval.n_a < 5 or not np.isfinite(interval.estimate):
+        verdict = stats.INCONCLUSIVE
+    elif interval.low > margin:
+        verdict = stats.CONFIRMED
+    elif interval.estimate <= margin:
+        verdict = stats.NOT_CONFIRMED + " — few-shot is within the margin: fine-tuning is not worth its cost"
+    else:
+        verdict = stats.INCONCLUSIVE
+    measurement = (f"{evidence.metric} {_fmt(headline(fine, evidence.metric), evidence.metric)} fine-tuned (cleaned) vs "
+                   f"{_fmt(headline(shot, evidence.metric), evidence.metric)} few-shot on {interval.n_a:,} held-out rows "
+                   f"(margin {margin:.3f})")
+    return _row("fine-tune vs few-shot", "fine-tuning beats the few-shot baseline by more than the margin",
+                measurement, interval, verdict)
+
+
+def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
+    raw = evidence.formats.get("raw")
+    clean = evidence.formats.get("cleaned")
+    if raw is None or clean is None or raw.height == 0:
+        return None
+    joined = raw.join(clean, on="row", suffix="_clean")
+    a = joined.get_column("in_majority_clean").cast(pl.Float64).to_numpy()
+    b = joined.get_column("in_majority").cast(pl.Float64).to_numpy()
+    interval = stats.paired_difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
+    measurement = (f"majority-format share of greedy generations on {joined.height:,} held-out prompts of "
+                   f"format-flagged clusters: {np.mean(b):.1%} after raw, {np.mean(a):.1%} after cleaned")
+    return _row("format", "trained on mixed formats, the model reproduces the mix; the cleaned export makes it consistent",
+                measurement, interval, stats.verdict(interval), majority_share_raw=round(float(np.mean(b)), 4),
+                majority_share_cleaned=round(float(np.mean(a)), 4))
+
+
+RULES: tuple[Rule, ...] = (conflicts_are_hard_to_learn, formats_are_learned, duplicates_flatter_heldout,
+                           gaps_hurt_production, evaluation_gap, brittleness, forgetting, few_shot_baseline)
+
+
+def confirmation_table(evidence: Evidence) -> list[dict[str, Any]]:
+    """Every applicable rule's row, in a fixed order (cleaning rows after the per-finding ones)."""
+    rows = [row for rule in RULES if (row := rule(evidence)) is not None]
+    return rows + cleaning_helps(evidence)

@@ -1,0 +1,344 @@
+"""The confirmation engine: fine-tune on the raw and on the cleaned data, measure, and judge.
+
+Experiments on one fixed budget and seed (:class:`ReferenceFineTune`):
+
+* **raw** (A) — fine-tune on the data as audited;
+* **cleaned** (B) — the same training rows minus what the export would drop (the same
+  :func:`~dataaudit.export.drop_reasons` policy), and optionally **relabelled** (B') — flagged
+  labels replaced by the audit's suggestion instead of dropped;
+* **few-shot** (C) — the base model, not fine-tuned, helped by training examples.
+
+The held-out rows are carved from the training data per cluster before any of this and are the
+same for every experiment. Each experiment is scored on held-out rows, perturbed held-out rows,
+and production rows when they carry labels or references; the base model's general ability is
+probed before training and after every epoch of the raw run (the epoch sweep behind the
+forgetting figure). :mod:`dataaudit.finetune.confirmation` turns the measurements into verdicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from dataaudit.dataset import Dataset
+from dataaudit.errors import UsageError
+from dataaudit.finetune.base import Examples, FineTuneBackend, _ignore_epoch, empty_evaluation
+from dataaudit.finetune.confirmation import Evidence, confirmation_table, headline
+from dataaudit.finetune.dynamics import data_map
+from dataaudit.finetune.result import FineTuneResult
+from dataaudit.finetune.splits import heldout_split, stratified_sample
+from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.report.model import AuditResult
+
+logger = logging.getLogger(__name__)
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+class ReferenceFineTune:
+    """A reference fine-tune that tests an audit's findings on ``backend``.
+
+    ``max_examples`` caps the rows used (sampled per cluster) so a run fits a CPU budget;
+    ``max_perturbed`` and ``max_generations`` cap the held-out rows scored under perturbation
+    and generated from (generation is the slow part of a language model's evaluation);
+    ``min_severity`` is the export policy that defines the cleaned set.
+    """
+
+    def __init__(self, *, backend: FineTuneBackend, epochs: int = 3, max_examples: int = 2000,
+                 heldout_fraction: float = 0.2, seed: int = 0, relabel: bool = False, few_shot_k: int = 8,
+                 min_severity: str = "warning", max_production: int = 2000, max_perturbed: int = 300,
+                 max_generations: int = 48, resamples: int = 2000, few_shot_margin: float = 0.02):
+        self.backend = backend
+        self.epochs = epochs
+        self.max_examples = max_examples
+        self.heldout_fraction = heldout_fraction
+        self.seed = seed
+        self.relabel = relabel
+        self.few_shot_k = few_shot_k
+        self.min_severity = min_severity
+        self.max_production = max_production
+        self.max_perturbed = max_perturbed
+        self.max_generations = max_generations
+        self.resamples = resamples
+        self.few_shot_margin = few_shot_margin
+
+    def get_params(self) -> dict[str, Any]:
+        from dataaudit.params import constructor_params
+
+        params = constructor_params(self)
+        params["backend"] = self.backend.describe()
+        return params
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, dataset: Dataset, audit: AuditResult, *, production: Dataset | None = None,
+            progress: Progress = NULL_PROGRESS) -> FineTuneResult:
+        from dataaudit.export import drop_reasons, relabel_suggestions
+        from dataaudit.finetune.perturb import perturb_all
+
+        if self.epochs < 1:
+            raise UsageError("epochs must be at least 1")
+        _check_same_data(dataset, audit)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        examples = _examples(dataset, self.backend.target_column)
+        strata = _strata(audit, examples.rows)
+        usable = np.flatnonzero([t is not None and p.strip() != "" for t, p in zip(examples.targets, examples.prompts)])
+        pool = stratified_sample(usable, strata[usable], self.max_examples, seed=self.seed)
+        split = heldout_split(pool, strata[pool], fraction=self.heldout_fraction, seed=self.seed)
+        if len(split.train) < 2 or len(split.heldout) < 1:
+            raise UsageError(f"too few usable rows to fine-tune and hold out ({len(usable)} usable)")
+
+        drops = drop_reasons(audit.findings, min_severity=self.min_severity)
+        flagged = _flagged_by_check(audit, self.min_severity)
+        train_raw = examples.take(split.train)
+        clean_positions = np.array([r for r in split.train if int(examples.rows[r]) not in drops], dtype=np.int64)
+        train_clean = examples.take(clean_positions)
+        heldout = examples.take(split.heldout)
+        prod = _production_examples(production, self.backend.target_column, self.max_production, self.seed)
+
+        trainings: dict[str, Examples] = {"raw": train_raw, "cleaned": train_clean}
+        if self.relabel:
+            suggestions = relabel_suggestions(audit.findings, min_severity=self.min_severity)
+            relabelled = [suggestions.get(int(row), target) for row, target in zip(train_raw.rows, train_raw.targets)]
+            trainings["relabelled"] = train_raw.with_targets(relabelled)
+        timings["prepare"] = time.perf_counter() - clock
+
+        base = self.backend.base_model()
+        clock = time.perf_counter()
+        probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
+        timings["probe_base"] = time.perf_counter() - clock
+
+        perturb_rows = np.sort(np.random.default_rng(self.seed).permutation(len(heldout))[: self.max_perturbed])
+        perturb_source = heldout.take(perturb_rows)
+        perturbed_sets = {kind: perturb_source.with_prompts(texts)
+                          for kind, texts in perturb_all(perturb_source.prompts, seed=self.seed).items()}
+        generation_set = _generation_set(audit, heldout, self.max_generations, self.seed) if self.backend.generative else heldout.take(_NO_ROWS)
+
+        evaluations: list[pl.DataFrame] = []
+        heldout_eval: dict[str, pl.DataFrame] = {}
+        production_eval: dict[str, pl.DataFrame] = {}
+        perturbed_eval: dict[str, dict[str, pl.DataFrame]] = {}
+        formats: dict[str, pl.DataFrame] = {}
+        experiments: dict[str, dict[str, Any]] = {}
+        dynamics = pl.DataFrame()
+        probe_cleaned: dict[str, Any] = {}
+
+        for name, training in trainings.items():
+            clock = time.perf_counter()
+            after_epoch = self._probe_into(probe_curve) if name == "raw" else _ignore_epoch
+            trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
+                                             after_epoch=after_epoch)
+            timings[f"fine_tune_{name}"] = time.perf_counter() - clock
+            if name == "raw":
+                dynamics = _dynamics(trained.confidence, training, audit, flagged)
+            elif name == "cleaned":
+                probe_cleaned = self.backend.general_probe(trained.model)
+            clock = time.perf_counter()
+            score = _scorer(self.backend.evaluate, trained.model, progress)
+            heldout_eval[name] = score(heldout)
+            production_eval[name] = score(prod)
+            perturbed_eval[name] = {kind: score(subset) for kind, subset in perturbed_sets.items()} if name != "relabelled" else {}
+            generations = score(generation_set, generate=True)
+            formats[name] = _format_adherence(generations, audit)
+            timings[f"evaluate_{name}"] = time.perf_counter() - clock
+            evaluations += _tagged(name, heldout_eval[name], production_eval[name], perturbed_eval[name], generations)
+            experiments[name] = {
+                "train_rows": len(training), "epochs": self.epochs, "steps": trained.steps,
+                "seconds": round(trained.seconds, 2), "epoch_losses": [round(x, 4) for x in trained.epoch_losses],
+                "heldout": _metric(heldout_eval[name], self.backend.metric),
+                "production": _metric(production_eval[name], self.backend.metric),
+            }
+
+        clock = time.perf_counter()
+        few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
+            train, examples, k=self.few_shot_k, seed=self.seed, **options), train_clean, progress)
+        heldout_eval["few-shot"] = few_shot(heldout)
+        production_eval["few-shot"] = few_shot(prod)
+        timings["few_shot"] = time.perf_counter() - clock
+        evaluations += _tagged("few-shot", heldout_eval["few-shot"], production_eval["few-shot"], {}, None)
+        experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(heldout_eval["few-shot"], self.backend.metric),
+                                   "production": _metric(production_eval["few-shot"], self.backend.metric)}
+
+        evidence = Evidence(
+            metric=self.backend.metric, dynamics=dynamics, flagged=flagged, heldout=heldout_eval,
+            production=production_eval, perturbed=perturbed_eval,
+            heldout_with_duplicate=_rows_with_training_duplicate(audit, heldout.rows, train_raw.rows),
+            production_gap_rows=_production_gap_rows(audit), probe_curve=probe_curve, probe_cleaned=probe_cleaned,
+            formats=formats, seed=self.seed, resamples=self.resamples, few_shot_margin=self.few_shot_margin,
+        )
+        summary = {
+            "backend": self.backend.describe(),
+            "parameters": {k: v for k, v in self.get_params().items() if k != "backend"},
+            "rows": {"usable": int(len(usable)), "sampled": int(len(pool)), "train": int(len(split.train)),
+                     "train_cleaned": int(len(clean_positions)), "heldout": int(len(split.heldout)),
+                     "production": int(len(prod)), "perturbed": int(len(perturb_source)),
+                     "generated": int(len(generation_set))},
+            "experiments": experiments,
+            "data_map": _region_counts(dynamics),
+            "forgetting": [{k: v for k, v in point.items() if k != "items"} for point in probe_curve],
+            "confirmation": confirmation_table(evidence),
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+        }
+        return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
+
+
+    def _probe_into(self, curve: list[dict[str, Any]]):
+        """An ``after_epoch`` hook that appends the general probe's result: the epoch sweep."""
+        def probe(epoch: int, model: Any) -> None:
+            curve.append({"epoch": epoch + 1, **self.backend.general_probe(model)})
+
+        return probe
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def _scorer(method, first: Any, progress: Progress):
+    """``method(first, examples, ...)`` that returns the empty frame for no examples, so an
+    absent production file or generation set costs nothing."""
+    def score(examples: Examples, *, generate: bool = False) -> pl.DataFrame:
+        if len(examples) == 0:
+            return empty_evaluation()
+        return method(first, examples, generate=generate, progress=progress)
+
+    return score
+
+
+def choose_backend(name: str, dataset: Dataset, *, model: str | None = None, lora: bool | None = None) -> FineTuneBackend:
+    """``auto`` picks the encoder when the data has labels, the causal LM otherwise."""
+    from dataaudit.finetune.causal_lm import CausalLMBackend
+    from dataaudit.finetune.encoder import EncoderBackend
+
+    if name == "auto":
+        labels = dataset.frame.get_column("label")
+        name = "encoder" if labels.null_count() < labels.len() * 0.5 and labels.len() > 0 else "causal-lm"
+    backends = {"encoder": EncoderBackend, "causal-lm": CausalLMBackend}
+    if name not in backends:
+        raise UsageError(f"unknown backend {name!r}; one of auto, {', '.join(backends)}")
+    options: dict[str, Any] = {"model": model}
+    if lora is not None:
+        options["lora"] = lora
+    return backends[name](**options)
+
+
+def _check_same_data(dataset: Dataset, audit: AuditResult) -> None:
+    expected = audit.summary.get("dataset", {}).get("fingerprint")
+    if expected is not None and expected != dataset.fingerprint():
+        raise UsageError("the data differs from what the audit saw (fingerprints differ); re-run the audit first")
+    if audit.rows.height and audit.rows.height != len(dataset):
+        raise UsageError(f"the audit has {audit.rows.height} rows but the data has {len(dataset)}")
+
+
+def _examples(dataset: Dataset, target_column: str) -> Examples:
+    frame = dataset.frame
+    targets = frame.get_column(target_column)
+    if targets.null_count() == targets.len():
+        targets = frame.get_column("response")
+    return Examples(
+        rows=frame.get_column("row").to_numpy().astype(np.int64),
+        prompts=[p or "" for p in frame.get_column("prompt").to_list()],
+        targets=[t if t is not None and t.strip() != "" else None for t in targets.to_list()],
+        systems=frame.get_column("system").to_list(),
+    )
+
+
+def _production_examples(production: Dataset | None, target_column: str, limit: int, seed: int) -> Examples:
+    if production is None or len(production) == 0:
+        return Examples(rows=_NO_ROWS, prompts=[], targets=[], systems=[])
+    examples = _examples(production, target_column)
+    if len(examples) > limit:
+        examples = examples.take(np.sort(np.random.default_rng(seed).permutation(len(examples))[:limit]))
+    return examples
+
+
+def _strata(audit: AuditResult, rows: np.ndarray) -> np.ndarray:
+    column = "nearest_cluster" if "nearest_cluster" in audit.rows.columns else "cluster"
+    if column not in audit.rows.columns:
+        return np.zeros(len(rows), dtype=np.int64)
+    by_row = dict(zip(audit.rows.get_column("row").to_list(), audit.rows.get_column(column).fill_null(-1).to_list()))
+    return np.array([by_row.get(int(r), -1) for r in rows], dtype=np.int64)
+
+
+def _flagged_by_check(audit: AuditResult, min_severity: str) -> dict[str, set[int]]:
+    chosen = audit.flagged_rows(min_severity=min_severity)
+    flagged: dict[str, set[int]] = {}
+    for check, row in chosen.select("check", "row").iter_rows():
+        flagged.setdefault(check, set()).add(int(row))
+    return flagged
+
+
+def _dynamics(confidence: np.ndarray, training: Examples, audit: AuditResult, flagged: dict[str, set[int]]) -> pl.DataFrame:
+    frame = data_map(training.rows, np.nan_to_num(confidence, nan=0.0))
+    for check, rows in sorted(flagged.items()):
+        frame = frame.with_columns(pl.col("row").is_in(list(rows)).alias(f"is_{check}_issue"))
+    cluster = audit.rows.select("row", *[c for c in ("cluster",) if c in audit.rows.columns])
+    return frame.join(cluster, on="row", how="left")
+
+
+def _region_counts(dynamics: pl.DataFrame) -> dict[str, int]:
+    if dynamics.height == 0:
+        return {}
+    counts = dynamics.group_by("region").len().sort("region")
+    return dict(zip(counts.get_column("region").to_list(), counts.get_column("len").to_list()))
+
+
+def _rows_with_training_duplicate(audit: AuditResult, heldout_rows: np.ndarray, train_rows: np.ndarray) -> set[int]:
+    if "duplicate_group" not in audit.rows.columns:
+        return set()
+    groups = audit.rows.select("row", "duplicate_group").drop_nulls()
+    train_groups = set(groups.filter(pl.col("row").is_in(train_rows.tolist())).get_column("duplicate_group").to_list())
+    held = groups.filter(pl.col("row").is_in(heldout_rows.tolist()) & pl.col("duplicate_group").is_in(list(train_groups)))
+    return set(held.get_column("row").to_list())
+
+
+def _production_gap_rows(audit: AuditResult) -> set[int]:
+    if audit.coverage.width == 0 or "is_gap" not in audit.coverage.columns:
+        return set()
+    return set(audit.coverage.filter(pl.col("is_gap").fill_null(False)).get_column("row").to_list())
+
+
+def _generation_set(audit: AuditResult, heldout: Examples, limit: int, seed: int) -> Examples:
+    """Held-out prompts from clusters where the format check flagged rows: where a model trained
+    on the raw data has a mix of formats to learn."""
+    if "format_flagged" not in audit.clusters.columns or "cluster" not in audit.rows.columns:
+        return heldout.take(_NO_ROWS)
+    mixed = set(audit.clusters.filter(pl.col("format_flagged") > 0).get_column("cluster").to_list())
+    cluster_of = dict(zip(audit.rows.get_column("row").to_list(), audit.rows.get_column("cluster").to_list()))
+    positions = np.array([i for i, row in enumerate(heldout.rows) if cluster_of.get(int(row)) in mixed], dtype=np.int64)
+    if len(positions) > limit:
+        positions = np.sort(np.random.default_rng(seed).permutation(positions)[:limit])
+    return heldout.take(positions)
+
+
+def _format_adherence(generations: pl.DataFrame, audit: AuditResult) -> pl.DataFrame:
+    """Per generated row: its format signature and whether it is its cluster's majority format."""
+    from dataaudit.features.response_format import describe_format, format_signature
+
+    schema = {"row": pl.Int64, "signature": pl.String, "majority": pl.String, "in_majority": pl.Boolean}
+    produced = generations.filter(pl.col("output").is_not_null())
+    if produced.height == 0 or "format_majority" not in audit.clusters.columns:
+        return pl.DataFrame(schema=schema)
+    majority_of = dict(zip(audit.clusters.get_column("cluster").to_list(), audit.clusters.get_column("format_majority").to_list()))
+    cluster_of = dict(zip(audit.rows.get_column("row").to_list(), audit.rows.get_column("cluster").to_list()))
+    records = []
+    for row, output in produced.select("row", "output").iter_rows():
+        signature = format_signature(describe_format(output))
+        majority = majority_of.get(cluster_of.get(int(row)))
+        records.append({"row": row, "signature": signature, "majority": majority, "in_majority": signature == majority})
+    return pl.DataFrame(records, schema=schema)
+
+
+def _metric(frame: pl.DataFrame, metric: str) -> dict[str, Any]:
+    value = headline(frame, metric) if frame.height else float("nan")
+    return {metric: None if not np.isfinite(value) else round(value, 4), "rows": frame.height}
+
+
+def _tagged(experiment: str, heldout: pl.DataFrame, production: pl.DataFrame, perturbed: dict[str, pl.DataFrame],
+            generations: pl.DataFrame | None) -> list[pl.DataFrame]:
+    parts = [("heldout", heldout), ("production", production), *((f"heldout:{k}", v) for k, v in perturbed.items())]
+    if generations is not None and generations.height:
+        parts.append(("generation", generations))
+    return [frame.with_columns(pl.lit(experiment).alias("experiment"), pl.lit(split).alias("split"))
+            for split, frame in parts if frame.height]
