@@ -203,6 +203,43 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
 
 
 @main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--audit", "audit_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory of the audit of DATA (from `dataaudit audit`).")
+@click.option("--production", type=click.Path(path_type=Path), default=None,
+              help="Production sample with labels or reference responses (default: the audit's own production file).")
+@click.option("--backend", type=click.Choice(["auto", "encoder", "causal-lm"]), default="auto", show_default=True,
+              help="encoder: classifier on a sentence encoder (labelled data); causal-lm: a language model "
+                   "(generative data); auto: encoder when DATA has labels.")
+@click.option("--model", default=None, help="Base model name or local path (default: bundled MiniLM / SmolLM2-135M-Instruct).")
+@click.option("--lora/--full", default=None, help="LoRA adapters or full fine-tuning (default: full for the "
+              "encoder, LoRA for the causal LM).")
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option("--max-examples", type=int, default=2000, show_default=True, help="Rows used (sampled per cluster).")
+@click.option("--relabel", is_flag=True, help="Also train on the relabelled export (audit suggestions instead of drops).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Output directory (default: the audit directory): finetune/ and report.html.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
+@_handle_errors
+def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, seed, out_dir, quiet):
+    """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
+    from dataaudit.finetune.api import finetune as run_finetune, save_finetune
+    from dataaudit.progress import NULL_PROGRESS
+    from dataaudit.report.model import AuditResult
+    from dataaudit.report.terminal import RichProgress, render_finetune
+
+    audit_result = AuditResult.load(audit_dir)
+    progress = NULL_PROGRESS if quiet else RichProgress(console=_console(stderr=True))
+    result = run_finetune(data, audit_result, production=production, backend=backend, model=model, lora=lora,
+                          epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, progress=progress)
+    out = Path(out_dir) if out_dir is not None else Path(audit_dir)
+    report_path = save_finetune(result, audit_result, out)
+    if not quiet:
+        render_finetune(_console(), result, report_path=str(report_path))
+
+
+@main.command()
 @click.argument("audit_dir", type=click.Path(path_type=Path))
 @_handle_errors
 def report(audit_dir):

@@ -88,3 +88,42 @@ def test_inspect_every_realdata_file(runner):
     assert result.exit_code == 0, result.output
     found = {profile["path"].rsplit("/", 1)[-1]: (profile["format"], profile["records"]) for profile in json.loads(result.output)}
     assert found == expected
+
+
+@pytest.mark.slow
+def test_finetune_confirms_on_a_real_encoder_and_extends_the_report(runner, tmp_path):
+    """End to end: audit (fast fakes) → `dataaudit finetune` with the real MiniLM encoder."""
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.io.load import load
+    from dataaudit.runner import audit
+
+    from tests.conftest import FixedClusterPipeline
+    from tests.finetune.test_encoder import INTENTS
+
+    data = tmp_path / "intents.jsonl"
+    records = [{"text": text, "label": label} for label, texts in INTENTS.items() for text in texts]
+    records.append({"text": "I lost my card last night", "label": "exchange_rate"})  # a flipped label
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    clusters = [i // 6 for i in range(18)] + [2]
+    result = audit(load(data), checks=["duplicate", "conflict"], embedder=HashingEmbedder(),
+                   cluster_pipeline=FixedClusterPipeline(labels=clusters))
+    result.save(tmp_path / "audit")
+    outcome = runner.invoke(main, ["finetune", str(data), "--audit", str(tmp_path / "audit"), "--epochs", "2",
+                                   "--out", str(tmp_path / "ft"), "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    summary = json.loads((tmp_path / "ft" / "finetune" / "summary.json").read_text())
+    assert summary["backend"]["backend"] == "encoder"
+    assert summary["rows"]["train"] + summary["rows"]["heldout"] == 19
+    assert [p["epoch"] for p in summary["forgetting"]] == [0, 1, 2]
+    assert {r["finding"] for r in summary["confirmation"]} >= {"brittleness", "forgetting", "fine-tune vs few-shot"}
+    assert (tmp_path / "ft" / "finetune" / "dynamics.parquet").exists()
+    html = (tmp_path / "ft" / "report.html").read_text()
+    assert "Fine-tune confirmation" in html and "fine-tune vs few-shot" in html
+
+
+def test_finetune_with_a_missing_audit_is_a_clear_error(runner, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "hi", "label": "a"}\n')
+    outcome = runner.invoke(main, ["finetune", str(data), "--audit", str(tmp_path / "nope")])
+    assert outcome.exit_code == 2
+    assert "not an audit directory" in outcome.output

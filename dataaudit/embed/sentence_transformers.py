@@ -116,6 +116,10 @@ class SentenceTransformerEmbedder:
             return local.resolve().name, local
         return self.model.rstrip("/").split("/")[-1], _find_in_hub_cache(self.model)
 
+    def load(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loaded once), for callers that fine-tune it."""
+        return self._load()
+
     def _load(self) -> Any:
         if getattr(self, "model_", None) is None:
             import torch

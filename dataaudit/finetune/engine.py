@@ -43,15 +43,17 @@ class ReferenceFineTune:
     """A reference fine-tune that tests an audit's findings on ``backend``.
 
     ``max_examples`` caps the rows used (sampled per cluster) so a run fits a CPU budget;
-    ``max_perturbed`` and ``max_generations`` cap the held-out rows scored under perturbation
-    and generated from (generation is the slow part of a language model's evaluation);
+    ``max_perturbed``, ``max_few_shot`` and ``max_generations`` cap the held-out rows scored
+    under perturbation, by the few-shot baseline (k examples in context make every prompt k+1
+    times longer for a language model) and generated from (the slow part of its evaluation);
     ``min_severity`` is the export policy that defines the cleaned set.
     """
 
     def __init__(self, *, backend: FineTuneBackend, epochs: int = 3, max_examples: int = 2000,
                  heldout_fraction: float = 0.2, seed: int = 0, relabel: bool = False, few_shot_k: int = 8,
-                 min_severity: str = "warning", max_production: int = 2000, max_perturbed: int = 300,
-                 max_generations: int = 48, resamples: int = 2000, few_shot_margin: float = 0.02):
+                 min_severity: str = "warning", max_production: int = 1000, max_perturbed: int = 300,
+                 max_few_shot: int = 300, max_generations: int = 48, resamples: int = 2000,
+                 few_shot_margin: float = 0.02):
         self.backend = backend
         self.epochs = epochs
         self.max_examples = max_examples
@@ -62,6 +64,7 @@ class ReferenceFineTune:
         self.min_severity = min_severity
         self.max_production = max_production
         self.max_perturbed = max_perturbed
+        self.max_few_shot = max_few_shot
         self.max_generations = max_generations
         self.resamples = resamples
         self.few_shot_margin = few_shot_margin
@@ -112,8 +115,7 @@ class ReferenceFineTune:
         probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
         timings["probe_base"] = time.perf_counter() - clock
 
-        perturb_rows = np.sort(np.random.default_rng(self.seed).permutation(len(heldout))[: self.max_perturbed])
-        perturb_source = heldout.take(perturb_rows)
+        perturb_source = _subset(heldout, self.max_perturbed, self.seed)
         perturbed_sets = {kind: perturb_source.with_prompts(texts)
                           for kind, texts in perturb_all(perturb_source.prompts, seed=self.seed).items()}
         generation_set = _generation_set(audit, heldout, self.max_generations, self.seed) if self.backend.generative else heldout.take(_NO_ROWS)
@@ -156,8 +158,8 @@ class ReferenceFineTune:
         clock = time.perf_counter()
         few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
             train, examples, k=self.few_shot_k, seed=self.seed, **options), train_clean, progress)
-        heldout_eval["few-shot"] = few_shot(heldout)
-        production_eval["few-shot"] = few_shot(prod)
+        heldout_eval["few-shot"] = few_shot(_subset(heldout, self.max_few_shot, self.seed))
+        production_eval["few-shot"] = few_shot(_subset(prod, self.max_few_shot, self.seed))
         timings["few_shot"] = time.perf_counter() - clock
         evaluations += _tagged("few-shot", heldout_eval["few-shot"], production_eval["few-shot"], {}, None)
         experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(heldout_eval["few-shot"], self.backend.metric),
@@ -247,10 +249,14 @@ def _examples(dataset: Dataset, target_column: str) -> Examples:
 def _production_examples(production: Dataset | None, target_column: str, limit: int, seed: int) -> Examples:
     if production is None or len(production) == 0:
         return Examples(rows=_NO_ROWS, prompts=[], targets=[], systems=[])
-    examples = _examples(production, target_column)
-    if len(examples) > limit:
-        examples = examples.take(np.sort(np.random.default_rng(seed).permutation(len(examples))[:limit]))
-    return examples
+    return _subset(_examples(production, target_column), limit, seed)
+
+
+def _subset(examples: Examples, limit: int, seed: int) -> Examples:
+    """At most ``limit`` examples, a seeded random subset in row order (the same for a seed)."""
+    if len(examples) <= limit:
+        return examples
+    return examples.take(np.sort(np.random.default_rng(seed).permutation(len(examples))[:limit]))
 
 
 def _strata(audit: AuditResult, rows: np.ndarray) -> np.ndarray:

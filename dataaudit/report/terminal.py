@@ -142,3 +142,37 @@ def coverage_headline(coverage: dict) -> str:
             f"{evaluation['production']['gap_share']:.1%}"
         )
     return "; ".join(parts) or "not computed"
+
+
+def render_finetune(console: Console, result, *, report_path: str | None = None) -> None:
+    """Experiments side by side, then the confirmation table with its verdicts."""
+    from rich.markup import escape
+
+    summary = result.summary
+    backend = summary["backend"]
+    metric = backend["metric"]
+    rows = summary["rows"]
+    console.print(
+        f"[bold]Reference fine-tune[/bold] ({backend['backend']}, {metric}): {rows['train']:,} training rows "
+        f"({rows['train_cleaned']:,} after cleaning), {rows['heldout']:,} held out, {rows['production']:,} production"
+    )
+    experiments = Table(title="Experiments", title_justify="left")
+    for column in ("experiment", "train rows", "seconds", f"held-out {metric}", f"production {metric}"):
+        experiments.add_column(column, justify="left" if column == "experiment" else "right")
+    for name, info in summary["experiments"].items():
+        held, prod = info["heldout"].get(metric), info["production"].get(metric)
+        experiments.add_row(name, f"{info.get('train_rows', 0):,}" if "train_rows" in info else "—",
+                            f"{info['seconds']:.0f}" if "seconds" in info else "—",
+                            "—" if held is None else f"{held:.4g}", "—" if prod is None else f"{prod:.4g}")
+    console.print(experiments)
+    table = Table(title="Confirmation", title_justify="left", show_lines=True)
+    for column in ("finding", "prediction", "measurement", "verdict"):
+        table.add_column(column, overflow="fold")
+    for record in summary["confirmation"]:
+        verdict = str(record["verdict"])
+        style = "green" if verdict.startswith("confirmed") else "red" if verdict.startswith("not") else "yellow"
+        table.add_row(escape(str(record["finding"])), escape(str(record["prediction"])),
+                      escape(str(record["measurement"])), f"[{style}]{escape(verdict)}[/{style}]")
+    console.print(table)
+    if report_path is not None:
+        console.print(f"Report with the fine-tune section: [bold]{report_path}[/bold]")

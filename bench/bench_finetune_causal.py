@@ -1,0 +1,147 @@
+"""Reference fine-tune, causal-LM backend, on GSM8K with 10% of answers in another format.
+
+Ten per cent of the training solutions get their ``#### 72`` line rewritten as ``The answer is
+72.``; the audit flags them (format check); the reference fine-tune trains SmolLM2-135M-Instruct
+(LoRA) on the raw and on the cleaned data and classifies greedy generations on held-out prompts
+with the format check's own feature extractor. Prints the majority-format share after each, the
+share of generations in the planted format, and the confirmation table.
+
+Two steps so the fine-tune can run on another machine (a GPU) without the audit's stack:
+
+    python bench/bench_finetune_causal.py prepare --out /tmp/gsm8k-bench --rows 2000
+    python bench/bench_finetune_causal.py run --prepared /tmp/gsm8k-bench --max-examples 300 --epochs 1
+
+``all`` does both in one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
+FINAL = re.compile(r"\n#### (.+)\s*$")
+
+
+def rewrite_final(answer: str) -> str:
+    """``…\\n#### 72`` → ``… The answer is 72.``: same content, the other common format."""
+    return FINAL.sub(lambda m: f"\nThe answer is {m.group(1).strip()}.", answer)
+
+
+def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
+    from dataaudit.io.load import load
+    from dataaudit.runner import audit, default_embedder
+
+    source = [json.loads(line) for line in open(REALDATA / "gsm8k.jsonl", encoding="utf-8")]
+    rng = random.Random(seed)
+    train = rng.sample([r for r in source if r["split"] == "train"], rows)
+    rewritten = sorted(rng.sample(range(rows), int(round(rate * rows))))
+    records = []
+    for index, record in enumerate(train):
+        answer = rewrite_final(record["answer"]) if index in set(rewritten) else record["answer"]
+        records.append({"messages": [{"role": "user", "content": record["question"]},
+                                     {"role": "assistant", "content": answer}]})
+    test = rng.sample([r for r in source if r["split"] == "test"], min(400, rows))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "train.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    with open(out / "production.jsonl", "w", encoding="utf-8") as handle:
+        for record in test:
+            handle.write(json.dumps({"messages": [{"role": "user", "content": record["question"]},
+                                                  {"role": "assistant", "content": record["answer"]}]}) + "\n")
+    (out / "rewritten.json").write_text(json.dumps(rewritten))
+    started = time.perf_counter()
+    result = audit(load(out / "train.jsonl"), production=load(out / "production.jsonl"), embedder=default_embedder(), seed=seed)
+    result.save(out / "audit")
+    flagged = set(result.findings.filter(result.findings["check"] == "format").get_column("row").to_list())
+    hit = len(flagged & set(rewritten))
+    print(f"prepared {rows} rows ({len(rewritten)} rewritten) in {out}; audit {time.perf_counter() - started:.1f} s; "
+          f"format flags {len(flagged)}: {hit} of the rewritten rows (recall {hit / max(1, len(rewritten)):.2f}, "
+          f"precision {hit / max(1, len(flagged)):.2f})")
+
+
+def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
+        batch_size: int, seed: int) -> None:
+    import polars as pl
+
+    from dataaudit.features.response_format import describe_format, format_signature
+    from dataaudit.finetune.causal_lm import CausalLMBackend
+    from dataaudit.finetune.engine import ReferenceFineTune
+    from dataaudit.io.load import load
+    from dataaudit.report.model import AuditResult
+
+    dataset, production = load(prepared / "train.jsonl"), load(prepared / "production.jsonl")
+    audit = AuditResult.load(prepared / "audit")
+    backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size)
+    engine = ReferenceFineTune(backend=backend, epochs=epochs, max_examples=max_examples, seed=seed,
+                               max_generations=max_generations, max_production=200, max_perturbed=100)
+    started = time.perf_counter()
+    result = engine.run(dataset, audit, production=production)
+    seconds = time.perf_counter() - started
+    summary = result.summary
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    print(f"\n## GSM8K reference fine-tune on {device}: {summary['backend']}")
+    print(f"total {seconds:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    print("rows:", json.dumps(summary["rows"]))
+    print("timings:", json.dumps(summary["timings"]))
+    for name, info in summary["experiments"].items():
+        steps = info.get("steps")
+        per_step = f", {info['seconds'] / steps:.2f} s/step" if steps else ""
+        print(f"- {name}: {json.dumps(info)}{per_step}")
+    planted = format_signature(describe_format(rewrite_final("x\n#### 72")))
+    generations = result.evaluations.filter(pl.col("split") == "generation")
+    print(f"\n| experiment | generations | majority-format share | planted format ('{planted}') | signatures |")
+    print("|---|---:|---:|---:|---|")
+    format_row = next((r for r in summary["confirmation"] if r["finding"] == "format"), {})
+    for name in ("raw", "cleaned"):
+        outputs = generations.filter(pl.col("experiment") == name).get_column("output").to_list()
+        signatures = Counter(format_signature(describe_format(o)) for o in outputs)
+        share = format_row.get(f"majority_share_{'raw' if name == 'raw' else 'cleaned'}")
+        print(f"| {name} | {len(outputs)} | {share} | {signatures.get(planted, 0) / max(1, len(outputs)):.1%} | "
+              f"{dict(signatures.most_common(4))} |")
+    print("\n| finding | measurement | effect [95% CI] | verdict |")
+    print("|---|---|---|---|")
+    for row in summary["confirmation"]:
+        interval = f"{row.get('effect')} [{row.get('ci_low')}, {row.get('ci_high')}]" if "effect" in row else "—"
+        print(f"| {row['finding']} | {row['measurement']} | {interval} | {row['verdict']} |")
+    result.save(prepared / "finetune")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["prepare", "run", "all"])
+    parser.add_argument("--out", "--prepared", dest="prepared", type=Path, default=Path("/tmp/gsm8k-bench"))
+    parser.add_argument("--rows", type=int, default=2000, help="GSM8K training rows to audit")
+    parser.add_argument("--rate", type=float, default=0.10, help="share of answers rewritten")
+    parser.add_argument("--max-examples", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-generations", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.step in ("prepare", "all"):
+        if not REALDATA.exists():
+            print(f"needs {REALDATA}", file=sys.stderr)
+            return 2
+        prepare(args.prepared, args.rows, args.rate, args.seed)
+    if args.step in ("run", "all"):
+        run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
+            model=args.model, full=args.full, batch_size=args.batch_size, seed=args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

