@@ -70,7 +70,7 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
 
 
 def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
-        batch_size: int, seed: int) -> None:
+        batch_size: int, few_shot_k: int, max_scored: int, seed: int) -> None:
     import polars as pl
 
     from dataaudit.features.response_format import describe_format, format_signature
@@ -83,7 +83,8 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
     audit = AuditResult.load(prepared / "audit")
     backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size)
     engine = ReferenceFineTune(backend=backend, epochs=epochs, max_examples=max_examples, seed=seed,
-                               max_generations=max_generations, max_production=200, max_perturbed=100)
+                               max_generations=max_generations, few_shot_k=few_shot_k, max_production=max_scored,
+                               max_perturbed=max_scored, max_few_shot=max_scored)
     started = time.perf_counter()
     result = engine.run(dataset, audit, production=production)
     seconds = time.perf_counter() - started
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-generations", type=int, default=48)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--few-shot-k", type=int, default=4)
+    parser.add_argument("--max-scored", type=int, default=100,
+                        help="cap on production, perturbed and few-shot rows scored")
     parser.add_argument("--model", default=None)
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     parser.add_argument("--seed", type=int, default=0)
@@ -139,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.prepared, args.rows, args.rate, args.seed)
     if args.step in ("run", "all"):
         run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
-            model=args.model, full=args.full, batch_size=args.batch_size, seed=args.seed)
+            model=args.model, full=args.full, batch_size=args.batch_size, few_shot_k=args.few_shot_k,
+            max_scored=args.max_scored, seed=args.seed)
     return 0
 
 

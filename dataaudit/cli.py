@@ -214,8 +214,9 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
 @click.option("--model", default=None, help="Base model name or local path (default: bundled MiniLM / SmolLM2-135M-Instruct).")
 @click.option("--lora/--full", default=None, help="LoRA adapters or full fine-tuning (default: full for the "
               "encoder, LoRA for the causal LM).")
-@click.option("--epochs", type=int, default=3, show_default=True)
-@click.option("--max-examples", type=int, default=2000, show_default=True, help="Rows used (sampled per cluster).")
+@click.option("--epochs", type=int, default=None, help="Epochs (default: 3 for the encoder, 2 for the causal LM).")
+@click.option("--max-examples", type=int, default=None,
+              help="Rows used, sampled per cluster (default: 2000 for the encoder, 300 for the causal LM).")
 @click.option("--relabel", is_flag=True, help="Also train on the relabelled export (audit suggestions instead of drops).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),

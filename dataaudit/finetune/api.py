@@ -16,12 +16,14 @@ REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", 
 
 def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.PathLike, *,
              production: Dataset | str | os.PathLike | None = None, backend: str = "auto", model: str | None = None,
-             lora: bool | None = None, epochs: int = 3, max_examples: int = 2000, seed: int = 0,
+             lora: bool | None = None, epochs: int | None = None, max_examples: int | None = None, seed: int = 0,
              relabel: bool = False, progress: Progress = NULL_PROGRESS) -> FineTuneResult:
     """Run the reference fine-tune that tests ``audit``'s findings on ``data``.
 
     Paths are loaded as the CLI would (bad lines skipped — the audit saw the same rows);
-    ``production`` defaults to the production file the audit itself used, when it had one.
+    ``production`` defaults to the production file the audit itself used, when it had one;
+    ``epochs`` and ``max_examples`` default to the backend's CPU-sized budget (2,000 rows and 3
+    epochs for the encoder, 300 rows and 2 epochs for the causal LM).
     """
     from dataaudit.finetune.engine import ReferenceFineTune, choose_backend
     from dataaudit.io.load import load
@@ -31,8 +33,11 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
     if production is None:
         production = (audit_result.summary.get("production") or {}).get("path")
     production_set = production if isinstance(production, Dataset) or production is None else load(production, skip_bad_lines=True)
-    engine = ReferenceFineTune(backend=choose_backend(backend, dataset, model=model, lora=lora), epochs=epochs,
-                               max_examples=max_examples, seed=seed, relabel=relabel)
+    chosen = choose_backend(backend, dataset, model=model, lora=lora)
+    default_examples, default_epochs = chosen.default_budget
+    engine = ReferenceFineTune(backend=chosen, epochs=default_epochs if epochs is None else epochs,
+                               max_examples=default_examples if max_examples is None else max_examples,
+                               seed=seed, relabel=relabel)
     return engine.run(dataset, audit_result, production=production_set, progress=progress)
 
 

@@ -67,7 +67,8 @@ class TrainedModel:
 
     ``confidence[e, i]`` is the model's confidence in training example ``i``'s own target during
     epoch ``e`` (probability of the given label, or exp(-mean response-token loss)): the input to
-    Dataset Cartography. ``model`` is backend-specific and only handed back to the backend.
+    Dataset Cartography. ``seconds`` is training time, ``after_epoch`` callbacks excluded.
+    ``model`` is backend-specific and only handed back to the backend.
     """
 
     model: Any
@@ -80,7 +81,7 @@ class TrainedModel:
 AfterEpoch = Callable[[int, Any], None]
 
 
-def _ignore_epoch(epoch: int, model: Any) -> None:
+def ignore_epoch(epoch: int, model: Any) -> None:
     return None
 
 
@@ -97,10 +98,12 @@ class FineTuneBackend(ABC):
     target_column: ClassVar[str] = "response"
     #: Whether ``evaluate(generate=True)`` produces free text worth classifying by format.
     generative: ClassVar[bool] = True
+    #: ``(max_examples, epochs)`` when the caller gives none: a reference run of minutes on 2 CPU cores.
+    default_budget: ClassVar[tuple[int, int]] = (2000, 3)
 
     @abstractmethod
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
-                  after_epoch: AfterEpoch = _ignore_epoch) -> TrainedModel:
+                  after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
         """Fine-tune a fresh copy of the base model; ``after_epoch(e, model)`` runs after each epoch."""
 
     @abstractmethod

@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.errors import UsageError
-from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, _ignore_epoch, evaluation_frame
+from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, ignore_epoch, evaluation_frame
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class CausalLMBackend(FineTuneBackend):
     metric = "loss"
     target_column = "response"
     generative = True
+    default_budget = (300, 2)
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, max_length: int = 384,
@@ -151,7 +152,7 @@ class CausalLMBackend(FineTuneBackend):
 
     # -- training ------------------------------------------------------------------------------
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
-                  after_epoch: AfterEpoch = _ignore_epoch) -> TrainedModel:
+                  after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
         import torch
 
         if any(target is None for target in train.targets):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, _ignore_epoch, evaluation_frame
+from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, ignore_epoch, evaluation_frame
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class EncoderBackend(FineTuneBackend):
 
     # -- training ----------------------------------------------------------------------------
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
-                  after_epoch: AfterEpoch = _ignore_epoch) -> TrainedModel:
+                  after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
         import torch
 
         started = time.perf_counter()
@@ -102,6 +102,7 @@ class EncoderBackend(FineTuneBackend):
         epoch_losses: list[float] = []
         generator = np.random.default_rng(seed)
         steps = 0
+        callbacks = 0.0
         with progress.task("Fine-tuning encoder", total=epochs * batches_per_epoch) as task:
             for epoch in range(epochs):
                 self._train_mode(classifier, True)
@@ -124,10 +125,12 @@ class EncoderBackend(FineTuneBackend):
                     task.advance(1)
                 epoch_losses.append(total / max(1, len(positions)))
                 self._train_mode(classifier, False)
+                clock = time.perf_counter()
                 after_epoch(epoch, classifier)
+                callbacks += time.perf_counter() - clock
         self._train_mode(classifier, False)
         return TrainedModel(model=classifier, confidence=confidence, epoch_losses=epoch_losses,
-                            seconds=time.perf_counter() - started, steps=steps)
+                            seconds=time.perf_counter() - started - callbacks, steps=steps)
 
     def _fresh_classifier(self, classes: list[str]) -> EncoderClassifier:
         import torch

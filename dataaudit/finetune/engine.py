@@ -26,7 +26,7 @@ import polars as pl
 
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
-from dataaudit.finetune.base import Examples, FineTuneBackend, _ignore_epoch, empty_evaluation
+from dataaudit.finetune.base import Examples, FineTuneBackend, ignore_epoch, empty_evaluation
 from dataaudit.finetune.confirmation import Evidence, confirmation_table, headline
 from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.result import FineTuneResult
@@ -131,7 +131,7 @@ class ReferenceFineTune:
 
         for name, training in trainings.items():
             clock = time.perf_counter()
-            after_epoch = self._probe_into(probe_curve) if name == "raw" else _ignore_epoch
+            after_epoch = self._probe_into(probe_curve) if name == "raw" else ignore_epoch
             trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
                                              after_epoch=after_epoch)
             timings[f"fine_tune_{name}"] = time.perf_counter() - clock

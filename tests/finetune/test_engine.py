@@ -101,14 +101,14 @@ def _data():
     return prompts, labels, clusters
 
 
-def _audit(dataset, clusters, *, duplicate_rows=()) -> AuditResult:
+def _audit(dataset, clusters, *, duplicate_rows=(), conflict_rows=tuple(FLIPPED)) -> AuditResult:
     rows = pl.DataFrame({
         "row": list(range(len(dataset))), "cluster": clusters, "nearest_cluster": clusters,
         "duplicate_group": [0 if r in duplicate_rows else None for r in range(len(dataset))],
     }, schema_overrides={"duplicate_group": pl.Int64})
     findings = pl.DataFrame([
         {"row": r, "check": "conflict", "score": 0.1, "severity": "error", "cluster": clusters[r], "group": None,
-         "reason": "label disagrees with its neighbours", "suggestion": "relabel as 'x'"} for r in FLIPPED
+         "reason": "label disagrees with its neighbours", "suggestion": "relabel as 'x'"} for r in conflict_rows
     ], schema=FINDING_SCHEMA)
     clusters_frame = pl.DataFrame({"cluster": [0, 1, 2], "size": [20, 20, 20]})
     summary = {"dataset": {"path": "inline", "fingerprint": dataset.fingerprint(), "records": len(dataset)}}
@@ -213,3 +213,37 @@ def test_audit_of_other_data_is_refused():
     other = make_dataset([p + "!" for p in prompts], labels=labels)
     with pytest.raises(UsageError, match="differs"):
         ReferenceFineTune(backend=WordVoteBackend(), epochs=1).run(other, _audit(dataset, clusters))
+
+
+def test_causal_lm_end_to_end_with_format_evidence(tiny_causal_lm, fake_probes):
+    """The engine on the causal-LM backend (tiny random Llama): generations from format-flagged
+    clusters are classified, every experiment runs, and the table holds the format row."""
+    from dataaudit.finetune.causal_lm import CausalLMBackend
+
+    prompts = [f"What is {a} plus {b}?" for a in range(6) for b in range(4)]
+    responses = [f"{a} plus {b} makes {a + b}.\n#### {a + b}" if (a + b) % 5 else f"The answer is {a + b}."
+                 for a in range(6) for b in range(4)]
+    dataset = make_dataset(prompts, responses)
+    clusters = [i % 2 for i in range(len(prompts))]
+    audit = _audit(dataset, clusters, conflict_rows=(3,))
+    odd = [r for r in range(len(prompts)) if "The answer is" in responses[r]]
+    audit.findings = pl.concat([audit.findings, pl.DataFrame([
+        {"row": r, "check": "format", "score": 0.2, "severity": "warning", "cluster": clusters[r], "group": None,
+         "reason": "format differs from its cluster's majority", "suggestion": None} for r in odd
+    ], schema=FINDING_SCHEMA)])
+    audit.clusters = pl.DataFrame({"cluster": [0, 1], "size": [12, 12], "format_majority": ["final:####"] * 2,
+                                   "format_flagged": [3, 2]})
+    backend = CausalLMBackend(model=tiny_causal_lm, batch_size=8, max_length=64, max_new_tokens=6,
+                              learning_rate=1e-2, probe_questions=2)
+    result = ReferenceFineTune(backend=backend, epochs=2, heldout_fraction=0.25, few_shot_k=2, resamples=200,
+                               max_generations=4).run(dataset, audit, production=dataset)
+    assert result.summary["rows"]["generated"] == 4
+    assert result.summary["rows"]["train_cleaned"] < result.summary["rows"]["train"]
+    generations = result.evaluations.filter(pl.col("split") == "generation")
+    assert set(generations.get_column("experiment").to_list()) == {"raw", "cleaned"}
+    assert generations.get_column("output").null_count() == 0
+    findings = {r["finding"]: r for r in result.summary["confirmation"]}
+    assert {"format", "evaluation gap", "brittleness", "forgetting", "fine-tune vs few-shot"} <= set(findings)
+    assert 0.0 <= findings["format"]["majority_share_raw"] <= 1.0
+    assert result.summary["experiments"]["raw"]["heldout"]["loss"] > 0
+    assert len(result.summary["forgetting"]) == 3
