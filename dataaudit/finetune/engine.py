@@ -187,7 +187,6 @@ class ReferenceFineTune:
         }
         return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
 
-
     def _probe_into(self, curve: list[dict[str, Any]]):
         """An ``after_epoch`` hook that appends the general probe's result: the epoch sweep."""
         def probe(epoch: int, model: Any) -> None:
