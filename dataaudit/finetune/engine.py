@@ -100,6 +100,9 @@ class ReferenceFineTune:
         train_raw = examples.take(split.train)
         clean_positions = np.array([r for r in split.train if int(examples.rows[r]) not in drops], dtype=np.int64)
         train_clean = examples.take(clean_positions)
+        if len(train_clean) < 2:
+            raise UsageError(f"the cleaned set keeps {len(train_clean)} of {len(split.train)} training rows; "
+                             "nothing to compare — lower --min-severity or audit more data")
         heldout = examples.take(split.heldout)
         prod = _production_examples(production, self.backend.target_column, self.max_production, self.seed)
 

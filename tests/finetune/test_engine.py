@@ -247,3 +247,13 @@ def test_causal_lm_end_to_end_with_format_evidence(tiny_causal_lm, fake_probes):
     assert 0.0 <= findings["format"]["majority_share_raw"] <= 1.0
     assert result.summary["experiments"]["raw"]["heldout"]["loss"] > 0
     assert len(result.summary["forgetting"]) == 3
+
+
+def test_a_cleaned_set_with_nothing_left_is_a_clear_error():
+    from dataaudit.errors import UsageError
+
+    prompts, labels, clusters = _data()
+    dataset = make_dataset(prompts, labels=labels)
+    with pytest.raises(UsageError, match="cleaned set keeps 0"):
+        ReferenceFineTune(backend=WordVoteBackend(), epochs=1).run(
+            dataset, _audit(dataset, clusters, conflict_rows=range(60)))
