@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -48,7 +49,6 @@ def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.
 
     out = Path(out_dir)
     result.save(out / "finetune")
-    with_finetune = AuditResult(rows=audit.rows, findings=audit.findings, clusters=audit.clusters,
-                                summary={**audit.summary, "finetune": {k: result.summary[k] for k in REPORT_KEYS if k in result.summary}},
-                                coverage=audit.coverage, gaps=audit.gaps, cluster_coverage=audit.cluster_coverage)
+    section = {key: result.summary[key] for key in REPORT_KEYS if key in result.summary}
+    with_finetune = dataclasses.replace(audit, summary={**audit.summary, "finetune": section})
     return write_report(with_finetune, out / "report.html")
