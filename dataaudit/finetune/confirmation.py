@@ -42,15 +42,28 @@ class Evidence:
 Rule = Callable[[Evidence], "dict[str, Any] | None"]
 
 
-def quality(frame: pl.DataFrame, metric: str) -> np.ndarray:
-    if metric == "accuracy":
-        return frame.get_column("correct").to_numpy().astype(np.float64)
-    return -frame.get_column("loss").to_numpy().astype(np.float64)
+def _column(metric: str) -> str:
+    return "correct" if metric == "accuracy" else "loss"
+
+
+def _sign(metric: str) -> float:
+    """+1 where higher is better (accuracy), −1 where lower is (loss)."""
+    return 1.0 if metric == "accuracy" else -1.0
+
+
+def quality(frame: pl.DataFrame, metric: str, *, suffix: str = "") -> np.ndarray:
+    """Per-example quality, higher is better; ``suffix`` picks a joined frame's other side."""
+    return _sign(metric) * frame.get_column(_column(metric) + suffix).to_numpy().astype(np.float64)
+
+
+def _paired(first: pl.DataFrame, second: pl.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Quality of the same rows scored twice (two models, or original vs perturbed input)."""
+    joined = first.join(second, on="row", suffix="_second")
+    return quality(joined, metric), quality(joined, metric, suffix="_second")
 
 
 def headline(frame: pl.DataFrame, metric: str) -> float:
-    column = "correct" if metric == "accuracy" else "loss"
-    values = frame.get_column(column).to_numpy().astype(np.float64)
+    values = frame.get_column(_column(metric)).to_numpy().astype(np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if values.size else float("nan")
 
@@ -76,7 +89,7 @@ def _split(frame: pl.DataFrame, rows: set[int]) -> tuple[pl.DataFrame, pl.DataFr
 
 
 def _scored(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
-    column = "correct" if metric == "accuracy" else "loss"
+    column = _column(metric)
     return frame.filter(pl.col(column).is_not_nan() & pl.col(column).is_not_null())
 
 
@@ -103,34 +116,41 @@ def conflicts_are_hard_to_learn(evidence: Evidence) -> dict[str, Any] | None:
                 hard_to_learn_unflagged=round(hard_clean, 4))
 
 
-def duplicates_flatter_heldout(evidence: Evidence) -> dict[str, Any] | None:
-    frame = _scored(evidence.heldout.get("raw", pl.DataFrame()), evidence.metric)
-    if frame.height == 0 or not evidence.heldout_with_duplicate:
+def _group_comparison(evidence: Evidence, frame: pl.DataFrame, rows: set[int], *, inside_better: bool,
+                      inside: str, outside: str) -> tuple[str, stats.Interval] | None:
+    """Scored rows of ``frame`` in ``rows`` vs the rest: the measurement text and the interval of
+    (predicted better group − the other)."""
+    frame = _scored(frame, evidence.metric)
+    if frame.height == 0 or not rows:
         return None
-    with_copy, without = _split(frame, evidence.heldout_with_duplicate)
-    if with_copy.height == 0:
+    members, rest = _split(frame, rows)
+    if members.height == 0:
         return None
-    interval = stats.difference(quality(with_copy, evidence.metric), quality(without, evidence.metric),
+    better, worse = (members, rest) if inside_better else (rest, members)
+    interval = stats.difference(quality(better, evidence.metric), quality(worse, evidence.metric),
                                 seed=evidence.seed, n_resamples=evidence.resamples)
-    measurement = (f"{evidence.metric} {_fmt(headline(with_copy, evidence.metric), evidence.metric)} on "
-                   f"{with_copy.height:,} held-out rows with a training duplicate vs "
-                   f"{_fmt(headline(without, evidence.metric), evidence.metric)} on {without.height:,} without")
+    metric = evidence.metric
+    measurement = (f"{metric} {_fmt(headline(members, metric), metric)} on {members.height:,} {inside} vs "
+                   f"{_fmt(headline(rest, metric), metric)} on {rest.height:,} {outside}")
+    return measurement, interval
+
+
+def duplicates_flatter_heldout(evidence: Evidence) -> dict[str, Any] | None:
+    compared = _group_comparison(evidence, evidence.heldout.get("raw", pl.DataFrame()), evidence.heldout_with_duplicate,
+                                 inside_better=True, inside="held-out rows with a training duplicate", outside="without")
+    if compared is None:
+        return None
+    measurement, interval = compared
     return _row("duplicate", "held-out rows with a near-duplicate in training score better (the split flatters)",
                 measurement, interval, stats.verdict(interval))
 
 
 def gaps_hurt_production(evidence: Evidence) -> dict[str, Any] | None:
-    frame = _scored(evidence.production.get("raw", pl.DataFrame()), evidence.metric)
-    if frame.height == 0 or not evidence.production_gap_rows:
+    compared = _group_comparison(evidence, evidence.production.get("raw", pl.DataFrame()), evidence.production_gap_rows,
+                                 inside_better=False, inside="production rows in coverage gaps", outside="covered")
+    if compared is None:
         return None
-    gaps, covered = _split(frame, evidence.production_gap_rows)
-    if gaps.height == 0:
-        return None
-    interval = stats.difference(quality(covered, evidence.metric), quality(gaps, evidence.metric),
-                                seed=evidence.seed, n_resamples=evidence.resamples)
-    measurement = (f"{evidence.metric} {_fmt(headline(gaps, evidence.metric), evidence.metric)} on "
-                   f"{gaps.height:,} production rows in coverage gaps vs "
-                   f"{_fmt(headline(covered, evidence.metric), evidence.metric)} on {covered.height:,} covered")
+    measurement, interval = compared
     return _row("coverage gap", "production rows in gaps score worse than covered ones", measurement, interval,
                 stats.verdict(interval))
 
@@ -157,11 +177,7 @@ def _cleaning(evidence: Evidence, frames: dict[str, pl.DataFrame], where: str, c
     clean = frames.get(cleaned)
     if raw is None or clean is None or raw.height == 0:
         return None
-    joined = raw.join(clean, on="row", suffix="_clean")
-    column = "correct" if evidence.metric == "accuracy" else "loss"
-    sign = 1.0 if evidence.metric == "accuracy" else -1.0
-    a = sign * joined.get_column(f"{column}_clean").to_numpy().astype(float)
-    b = sign * joined.get_column(column).to_numpy().astype(float)
+    b, a = _paired(raw, clean, evidence.metric)
     if not np.isfinite(a).any():
         return None
     interval = stats.paired_difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
@@ -200,11 +216,7 @@ def brittleness(evidence: Evidence) -> dict[str, Any] | None:
             continue
         drops = []
         for kind, frame in kinds.items():
-            joined = base_frame.join(frame, on="row", suffix="_perturbed")
-            column = "correct" if evidence.metric == "accuracy" else "loss"
-            sign = 1.0 if evidence.metric == "accuracy" else -1.0
-            before = sign * joined.get_column(column).to_numpy().astype(float)
-            after = sign * joined.get_column(f"{column}_perturbed").to_numpy().astype(float)
+            before, after = _paired(base_frame, frame, evidence.metric)
             if experiment == "raw":
                 deltas.append((before, after))
             finite = np.isfinite(before) & np.isfinite(after)
@@ -247,11 +259,7 @@ def few_shot_baseline(evidence: Evidence) -> dict[str, Any] | None:
     shot = evidence.heldout.get("few-shot")
     if fine is None or shot is None or fine.height == 0:
         return None
-    joined = fine.join(shot, on="row", suffix="_few_shot")
-    column = "correct" if evidence.metric == "accuracy" else "loss"
-    sign = 1.0 if evidence.metric == "accuracy" else -1.0
-    tuned = sign * joined.get_column(column).to_numpy().astype(float)
-    prompted = sign * joined.get_column(f"{column}_few_shot").to_numpy().astype(float)
+    tuned, prompted = _paired(fine, shot, evidence.metric)
     interval = stats.paired_difference(tuned, prompted, seed=evidence.seed, n_resamples=evidence.resamples)
     margin = evidence.few_shot_margin if evidence.metric == "accuracy" else evidence.few_shot_margin * abs(np.nanmean(prompted))
     if interval.n_a < 5 or not np.isfinite(interval.estimate):
