@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import polars as pl
 
+from dataaudit.cluster.assign import sample_rows, spread_from_sample
 from dataaudit.cluster.clusterers import Clusterer, HDBSCANClusterer, derive_min_cluster_size
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.cluster.mappers import Mapper, UMAPMapper, pca_2d
@@ -67,6 +68,12 @@ class ClusterPipeline:
     ``seed`` seeds every randomised stage that does not pin its own seed (UMAP and the
     stability resamples); the same input and seed give identical labels and map.
 
+    Past ``max_fit_rows`` rows, reduction, clustering, the map and the stability resamples
+    are fitted on a uniform sample of that many rows (seeded), and every other row is placed
+    from its nearest neighbours in the kNN graph (:mod:`dataaudit.cluster.assign`): UMAP and
+    HDBSCAN grow faster than linearly, the graph is already there, and a 50,000-row sample
+    holds every cluster big enough to matter at that scale.
+
     When no density clusters can be formed — fewer than ``2 * min_cluster_size``
     distinct rows (too few to split; UMAP is skipped, and the map is the PCA of the
     embeddings), or the clusterer finds no structure — the whole set is one cluster with
@@ -82,6 +89,7 @@ class ClusterPipeline:
         min_cluster_size: int | None = None,
         seed: int = 0,
         stability_resamples: int = 10,
+        max_fit_rows: int = 50_000,
     ):
         self.reducer = reducer
         self.clusterer = clusterer
@@ -89,6 +97,7 @@ class ClusterPipeline:
         self.min_cluster_size = min_cluster_size
         self.seed = seed
         self.stability_resamples = stability_resamples
+        self.max_fit_rows = max_fit_rows
 
     def fit(
         self,
@@ -113,14 +122,21 @@ class ClusterPipeline:
         if _distinct_rows(embeddings) < 2 * min_cluster_size:
             return self._single_cluster(embeddings, texts, pca_2d(embeddings), params, "too_few_distinct_rows")
 
+        fitted = sample_rows(n_rows, self.max_fit_rows, self.seed) if n_rows > self.max_fit_rows else np.arange(n_rows)
+        sampled = len(fitted) < n_rows
+        params["fitted_rows"] = int(len(fitted))
+        fit_embeddings = embeddings[fitted] if sampled else embeddings
+        fit_knn = None if sampled else knn  # the full graph's neighbours mostly lie outside the sample
         with progress.task("Reducing dimensions"):
-            reduced = self.reducer.fit_transform(embeddings, knn=knn, seed=self.seed)
+            reduced = self.reducer.fit_transform(fit_embeddings, knn=fit_knn, seed=self.seed)
         with progress.task("Clustering"):
             labels = _numbered_by_size(self.clusterer.fit_predict(reduced, min_cluster_size=min_cluster_size))
         with progress.task("Mapping"):
-            xy = np.asarray(self.mapper.fit_transform(embeddings, reduced=reduced, knn=knn, seed=self.seed), dtype=np.float32)
+            xy = np.asarray(self.mapper.fit_transform(fit_embeddings, reduced=reduced, knn=fit_knn, seed=self.seed),
+                            dtype=np.float32)
         if not (labels >= 0).any():
-            return self._single_cluster(embeddings, texts, xy, params, "no_density_clusters")
+            return self._single_cluster(embeddings, texts, xy if not sampled else pca_2d(embeddings), params,
+                                        "no_density_clusters")
         stability = bootstrap_stability(
             reduced,
             labels,
@@ -131,9 +147,19 @@ class ClusterPipeline:
             seed=self.seed,
             progress=progress,
         )
+        if sampled:
+            from dataaudit.neighbors import build_knn
+
+            graph = knn if knn is not None and len(knn.indices) == n_rows else build_knn(embeddings, seed=self.seed, progress=progress)
+            placement = spread_from_sample(fitted, labels, reduced, xy, neighbours=graph.indices,
+                                           similarities=graph.similarities, embeddings=embeddings, progress=progress)
+            labels, reduced, xy = placement.labels, placement.points, placement.xy
+            params["placement_rounds"] = int(placement.rounds.max())
+            params["placed_by_centroid"] = int((placement.rounds < 0).sum())
         with progress.task("Labelling clusters"):
             clusters = _describe_clusters(embeddings, texts, labels, stability)
-        logger.info("%d clusters, %.1f%% noise, over %d rows", clusters.height, 100 * np.mean(labels < 0), n_rows)
+        logger.info("%d clusters, %.1f%% noise, over %d rows (fitted on %d)", clusters.height,
+                    100 * np.mean(labels < 0), n_rows, len(fitted))
         return Clustering(
             labels=labels,
             nearest_cluster=nearest_clusters(reduced, labels),
@@ -160,6 +186,7 @@ class ClusterPipeline:
             "seed": self.seed,
             "stability_resamples": self.stability_resamples,
             "stability_fraction": STABILITY_FRACTION,
+            "max_fit_rows": self.max_fit_rows,
             "knn_given": knn is not None,
             "reducer": self.reducer.get_params(),
             "clusterer": self.clusterer.get_params(),
