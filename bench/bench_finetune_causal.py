@@ -2,7 +2,7 @@
 
 Ten per cent of the training solutions get their ``#### 72`` line rewritten as ``The answer is
 72.``; the audit flags them (format check); the reference fine-tune trains SmolLM2-135M-Instruct
-(LoRA) on the raw and on the cleaned data and classifies greedy generations on held-out prompts
+(LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1) on held-out prompts
 with the format check's own feature extractor. Prints the majority-format share after each, the
 share of generations in the planted format, and the confirmation table.
 
@@ -70,7 +70,7 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
 
 
 def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
-        batch_size: int, few_shot_k: int, max_scored: int, seed: int) -> None:
+        batch_size: int, few_shot_k: int, max_scored: int, heldout_fraction: float, temperature: float, seed: int) -> None:
     import polars as pl
 
     from dataaudit.features.response_format import describe_format, format_signature
@@ -81,8 +81,9 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
 
     dataset, production = load(prepared / "train.jsonl"), load(prepared / "production.jsonl")
     audit = AuditResult.load(prepared / "audit")
-    backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size)
+    backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size, temperature=temperature)
     engine = ReferenceFineTune(backend=backend, epochs=epochs, max_examples=max_examples, seed=seed,
+                               heldout_fraction=heldout_fraction,
                                max_generations=max_generations, few_shot_k=few_shot_k, max_production=max_scored,
                                max_perturbed=max_scored, max_few_shot=max_scored)
     started = time.perf_counter()
@@ -132,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--few-shot-k", type=int, default=4)
     parser.add_argument("--max-scored", type=int, default=100,
                         help="cap on production, perturbed and few-shot rows scored")
+    parser.add_argument("--heldout-fraction", type=float, default=0.2,
+                        help="share of the sampled rows held out (the generation prompts come from them)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="generation temperature (0: greedy)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     parser.add_argument("--seed", type=int, default=0)
@@ -144,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.step in ("run", "all"):
         run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
             model=args.model, full=args.full, batch_size=args.batch_size, few_shot_k=args.few_shot_k,
-            max_scored=args.max_scored, seed=args.seed)
+            max_scored=args.max_scored, heldout_fraction=args.heldout_fraction, temperature=args.temperature,
+            seed=args.seed)
     return 0
 
 

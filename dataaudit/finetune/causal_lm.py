@@ -5,8 +5,8 @@ SmolLM2-135M-Instruct, see :mod:`dataaudit.finetune.models`), trained on respons
 through LoRA adapters (or every weight). The prompt is rendered with the model's chat template
 when it has one, so training, scoring and generation all see what the model would see in use.
 
-Scores are mean response-token losses, measured teacher-forced; greedy generations are decoded
-only when asked, because generation dominates the cost on a CPU. Each training example's loss is
+Scores are mean response-token losses, measured teacher-forced; generations are decoded only when
+asked, because generation dominates the cost on a CPU. Each training example's loss is
 read off the training forward pass itself, so the Dataset Cartography signal costs nothing extra.
 """
 
@@ -86,6 +86,11 @@ class CausalLMBackend(FineTuneBackend):
     ``probe_questions`` caps the general-knowledge questions answered by :meth:`general_probe`,
     which runs after every epoch.
 
+    ``temperature`` is what the format evidence's generations are sampled at. 1.0 (default) draws
+    from the distribution the model learnt, so a 90/10 mix of formats shows as roughly 90/10;
+    greedy decoding (0) shows only the mode and hides a minority format however well it was
+    learnt. Sampling is seeded, so a run repeats. The general probe always answers greedily.
+
     ``dtype`` is fp32 by default. ``"bfloat16"`` is faster (1.6x per LoRA step on an AMX CPU)
     but opt-in: LoRA over bf16 weights diverged to NaN within one epoch of GSM8K on an H200
     (batch 8, lr 2e-4) where fp32 trained cleanly. With ``"bfloat16"``, LoRA keeps the frozen
@@ -101,8 +106,8 @@ class CausalLMBackend(FineTuneBackend):
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, max_length: int = 384,
-                 max_new_tokens: int = 192, device: str | None = None, dtype: str | None = None,
-                 probe_questions: int = 30):
+                 max_new_tokens: int = 192, temperature: float = 1.0, device: str | None = None,
+                 dtype: str | None = None, probe_questions: int = 30):
         self.model = model
         self.lora = lora
         self.lora_rank = lora_rank
@@ -110,6 +115,7 @@ class CausalLMBackend(FineTuneBackend):
         self.batch_size = batch_size
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
         self.device = device
         self.dtype = dtype
         self.probe_questions = probe_questions
@@ -287,7 +293,7 @@ class CausalLMBackend(FineTuneBackend):
     def _score(self, model: Any, examples: Examples, prompts: list[list[int]], *, max_length: int, generate: bool,
                progress: Progress) -> pl.DataFrame:
         """Teacher-forced mean response-token loss per example (NaN without a target), plus
-        greedy generations and their final-answer correctness when ``generate``."""
+        generations (sampled at ``temperature``) and their final-answer correctness when ``generate``."""
         import torch
 
         from dataaudit.features.answers import extract_final_answer
@@ -309,7 +315,8 @@ class CausalLMBackend(FineTuneBackend):
         if generate:
             with self._autocast():
                 outputs = _generate(model, tokenizer, [p[-max_length:] for p in prompts],
-                                    max_new_tokens=self.max_new_tokens, batch_size=self.batch_size, progress=progress)
+                                    max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                                    temperature=self.temperature, progress=progress)
             for i, (output, target) in enumerate(zip(outputs, examples.targets)):
                 reference = extract_final_answer(target)
                 if reference is not None:
@@ -455,19 +462,23 @@ def _accepts_logits_to_keep(model: Any) -> bool:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, batch_size: int,
-              progress: Progress = NULL_PROGRESS) -> list[str]:
-    """Greedy continuations of ``prompts`` (token ids), decoded without special tokens."""
+              temperature: float = 0.0, seed: int = 0, progress: Progress = NULL_PROGRESS) -> list[str]:
+    """Continuations of ``prompts`` (token ids), decoded without special tokens: greedy at
+    ``temperature`` 0, else pure sampling (no top-k/top-p truncation, which would reshape the
+    learnt distribution) from a seeded generator that leaves torch's global state as it was."""
     import torch
     from transformers import GenerationConfig
 
     if not prompts:
         return []
     stops = _stop_ids(model, tokenizer)
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                              pad_token_id=tokenizer.pad_token_id, eos_token_id=stops)
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+    config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=stops, **sampling)
     device = next(model.parameters()).device
     outputs: list[str] = [""] * len(prompts)
-    with torch.inference_mode(), progress.task("Generating", total=len(prompts)) as task:
+    with torch.inference_mode(), _rng_kept(model), progress.task("Generating", total=len(prompts)) as task:
+        torch.manual_seed(seed)
         for batch in _length_batches([len(p) for p in prompts], batch_size):
             ids, mask, _ = _left_padded([prompts[i] for i in batch], tokenizer.pad_token_id, device)
             generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)

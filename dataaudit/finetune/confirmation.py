@@ -286,7 +286,7 @@ def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
     a = joined.get_column("in_majority_clean").cast(pl.Float64).to_numpy()
     b = joined.get_column("in_majority").cast(pl.Float64).to_numpy()
     interval = stats.paired_difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
-    measurement = (f"majority-format share of greedy generations on {joined.height:,} held-out prompts of "
+    measurement = (f"majority-format share of generations on {joined.height:,} held-out prompts of "
                    f"format-flagged clusters: {np.mean(b):.1%} after raw, {np.mean(a):.1%} after cleaned")
     return _row("format", "trained on mixed formats, the model reproduces the mix; the cleaned export makes it consistent",
                 measurement, interval, stats.verdict(interval), majority_share_raw=round(float(np.mean(b)), 4),
