@@ -185,6 +185,24 @@ def test_generation_fills_output_and_judges_final_answers(backend):
     assert np.isnan(correct[1])
 
 
+def test_generations_are_sampled_reproducibly_and_greedy_at_temperature_zero(tiny_causal_lm):
+    import torch
+
+    examples = Examples(rows=np.arange(6), prompts=PROMPTS, targets=[None] * 6)
+
+    def outputs(temperature: float) -> list[str]:
+        backend = CausalLMBackend(model=tiny_causal_lm, batch_size=3, max_length=64, max_new_tokens=6,
+                                  temperature=temperature, dtype="float32")
+        return backend.evaluate(backend.base_model(), examples, generate=True).get_column("output").to_list()
+
+    state = torch.random.get_rng_state()
+    sampled = outputs(1.0)
+    assert torch.equal(state, torch.random.get_rng_state())  # the seeded sampler leaves the global stream alone
+    assert sampled == outputs(1.0)
+    greedy = outputs(0.0)
+    assert greedy == outputs(0.0) and greedy != sampled  # a random tiny model's distribution is flat: samples differ
+
+
 def test_evaluating_nothing_gives_an_empty_frame(backend):
     empty = Examples(rows=np.zeros(0, dtype=np.int64), prompts=[], targets=[])
     frame = backend.evaluate(backend.base_model(), empty, generate=True)
