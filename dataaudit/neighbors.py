@@ -65,9 +65,10 @@ def query_knn(
 ) -> KnnGraph:
     """Each query row's ``k`` nearest reference rows (``k`` clipped to the reference size).
 
-    Used to ask "is this production text covered by training data?". Exact while
-    ``len(reference) * len(queries) <= exact_max_rows ** 2`` (the same work ``build_knn`` does
-    exactly) or the reference has under 1,000 rows; otherwise a pynndescent index over the
+    Used to ask "is this production text covered by training data?". Exact while either side
+    has at most ``exact_max_rows`` rows (or the reference under 1,000): brute force is then
+    linear in the other side, and scanning a million reference rows for 10,000 queries is
+    cheaper than building a pynndescent index over them. Otherwise such an index over the
     reference answers the queries.
     """
     reference_vectors = _unit_rows(reference, "reference")
@@ -80,8 +81,7 @@ def query_knn(
     k = max(0, min(k, len(reference_vectors)))
     if k == 0:
         return _empty_graph(len(query_vectors))
-    exact_work = len(reference_vectors) * len(query_vectors)
-    if exact_work <= exact_max_rows**2 or len(reference_vectors) <= _SMALLEST_APPROXIMATE:
+    if min(len(reference_vectors), len(query_vectors)) <= exact_max_rows or len(reference_vectors) <= _SMALLEST_APPROXIMATE:
         return _exact(query_vectors, reference_vectors, k=k, self_rows=None, progress=progress)
     return _approximate_query(reference_vectors, query_vectors, k=k, seed=seed, progress=progress)
 
