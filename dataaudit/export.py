@@ -109,7 +109,8 @@ def export_clean(
         raise UsageError("the data differs from what this audit saw (fingerprint mismatch); re-run the audit")
     if to is not None and to not in TARGET_FORMATS:
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
-    check_output_paths(dataset, clean, rejected, changes)
+    changes_path = Path(changes) if changes else Path(f"{clean}.changes.jsonl")
+    check_output_paths(dataset, clean, rejected, changes_path if relabel else None)
     reasons = {} if annotate else drop_reasons(result.findings, drop=drop, min_severity=min_severity)
     relabels = relabel_suggestions(result.findings, min_severity=min_severity) if relabel else {}
     relabels = {row: label for row, label in relabels.items() if row not in reasons}
@@ -120,11 +121,11 @@ def export_clean(
 
     kept_line = None
     if annotate or to or relabels:
-        annotations = _annotations(result.findings) if annotate else {}
+        annotations = _annotations(result.findings) if annotate else None
         kept_line = _transformed_lines(dataset, lambda row, record: _transform(record, row, annotations, to, relabels))
     counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons, kept_line=kept_line)
     if relabels:
-        _write_changes(dataset, relabels, Path(changes) if changes else Path(f"{clean}.changes.jsonl"))
+        _write_changes(dataset, relabels, changes_path)
     return ExportSummary(kept=counts.kept, dropped=counts.dropped, bad=counts.bad, blank=counts.blank,
                          relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())))
 
@@ -138,14 +139,15 @@ def _annotations(findings: pl.DataFrame) -> dict[int, list[dict]]:
     return notes
 
 
-def _transform(record: dict, row: int, annotations: Mapping[int, list[dict]], to: str | None, relabels: Mapping[int, str]) -> dict:
+def _transform(record: dict, row: int, annotations: Mapping[int, list[dict]] | None, to: str | None, relabels: Mapping[int, str]) -> dict:
+    """``annotations`` is None unless annotating; then every record gets the key, findings or not."""
     canonical = record["canonical"]
     original = dict(record["original"])
     if row in relabels:
         original = _with_label(original, canonical, relabels[row])
         canonical = {**canonical, "label": relabels[row], "response": relabels[row]}
     output = _convert(canonical, to) if to else original
-    if annotations:
+    if annotations is not None:
         output[ANNOTATION_KEY] = {"findings": annotations.get(row, [])}
     return output
 

@@ -8,6 +8,7 @@ with a message saying what was expected.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
@@ -38,14 +39,37 @@ TEXT_FIELDS = ("text", "sentence", "utterance", "query", "content")
 LABEL_FIELDS = ("label", "intent", "category", "class", "sentiment", "topic", "labels")
 
 
+#: Longest data-derived text (a key, a role) quoted in an error message.
+MAX_SHOWN_CHARS = 60
+
+
+def shown_key(value: Any) -> str:
+    """A data-derived name fit for a one-line message: control characters escaped, long ones cut."""
+    text = str(value)
+    cut = text[:MAX_SHOWN_CHARS]
+    printable = "".join(char if char.isprintable() else repr(char)[1:-1] for char in cut)
+    return printable + ("…" if len(text) > MAX_SHOWN_CHARS else "")
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a data value for a message, cut to :data:`MAX_SHOWN_CHARS`."""
+    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
+        value = value[:MAX_SHOWN_CHARS]  # repr of the whole of a 20 MB string would be wasted
+    try:
+        text = repr(value)
+    except ValueError:  # an integer over Python's digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
 def _text(record: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     value = record.get(key)
     if value is None:
         if required:
-            raise RecordError(f"missing field {key!r}")
+            raise RecordError(f"missing field {_shown(key)}")
         return None
     if not isinstance(value, str):
-        raise RecordError(f"field {key!r} should be a string, got {type(value).__name__}")
+        raise RecordError(f"field {_shown(key)} should be a string, got {type(value).__name__}")
     return value
 
 
@@ -54,8 +78,13 @@ def _label(record: Mapping[str, Any], key: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise RecordError(f"field {key!r} should be a string or number label, got {type(value).__name__}")
-    return str(value)
+        raise RecordError(f"field {_shown(key)} should be a string or number label, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError(f"field {_shown(key)} should be a finite number label, got {value}")
+    try:
+        return str(value)
+    except ValueError:  # an integer over Python's 4,300-digit conversion limit
+        raise RecordError(f"field {_shown(key)} is a number too long to use as a label") from None
 
 
 def _join(*parts: str | None) -> str:
@@ -148,7 +177,7 @@ def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> 
             raise RecordError(f"{field}[{index}] should be an object with {role_key!r} and {content_key!r}")
         role = turn.get(role_key, turn.get("role"))
         if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
-            raise RecordError(f"{field}[{index}] has unknown role {role!r}")
+            raise RecordError(f"{field}[{index}] has unknown role {_shown(role)}")
         content = turn.get(content_key, turn.get("content"))
         messages.append({"role": ROLE_ALIASES[role.lower()], "content": _content_text(content, f"{field}[{index}].{content_key}")})
     return messages

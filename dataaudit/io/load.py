@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from dataaudit.dataset import BadLine, Dataset
 from dataaudit.errors import InputError
-from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter
+from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter, shown_key
 from dataaudit.io.readers import RawRecord, read_records
 
 logger = logging.getLogger(__name__)
@@ -51,16 +51,30 @@ def from_records(
     system_field: str | None = None,
     skip_bad_lines: bool = False,
 ) -> Dataset:
-    """Build a Dataset from in-memory records (dicts), as if read from a JSONL file."""
-    raw = [
-        RawRecord(index, index + 1, json.dumps(record, ensure_ascii=False).encode("utf-8"), b"\n",
-                  dict(record) if isinstance(record, Mapping) else None,
-                  None if isinstance(record, Mapping) else f"expected an object, got {type(record).__name__}")
-        for index, record in enumerate(records)
-    ]
+    """Build a Dataset from in-memory records (dicts), as if read from a JSONL file.
+
+    A record that cannot be written as JSON text (a non-JSON value, a lone surrogate) is a
+    bad line like any other, so it is reported, never lost.
+    """
+    raw = [_in_memory_record(index, record) for index, record in enumerate(records)]
     return _build(raw, source=None, container="jsonl", format=format, prompt_field=prompt_field,
                   response_field=response_field, label_field=label_field, system_field=system_field,
                   skip_bad_lines=skip_bad_lines)
+
+
+def _in_memory_record(index: int, record: Any) -> RawRecord:
+    if not isinstance(record, Mapping):
+        return RawRecord(index, index + 1, repr(record).encode("utf-8", "backslashreplace"), b"\n", None,
+                         f"expected an object, got {type(record).__name__}")
+    try:
+        raw = json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # before ValueError, its base class
+        return RawRecord(index, index + 1, json.dumps(record).encode("ascii"), b"\n", None,
+                         "invalid Unicode: a string holds half of a surrogate pair")
+    except (TypeError, ValueError, RecursionError) as error:
+        return RawRecord(index, index + 1, repr(record).encode("utf-8", "backslashreplace"), b"\n", None,
+                         f"not JSON-serialisable ({type(error).__name__}: {str(error)[:120]})")
+    return RawRecord(index, index + 1, raw, b"\n", dict(record), None)
 
 
 def _build(records: list[RawRecord], *, source: str | None, container: str, format: str, prompt_field, response_field,
@@ -71,7 +85,10 @@ def _build(records: list[RawRecord], *, source: str | None, container: str, form
     parsed = [record.value for record in records if record.value is not None]
     name = detect_format(parsed, mapping=mapping) if format == "auto" else format
     if name is None and not (skip_bad_lines and not parsed):
-        raise InputError(_unknown_format_message(parsed), path=source)
+        unparseable = [BadLine(r.row, r.line, r.raw, r.terminator, r.error) for r in records if r.error is not None]
+        if unparseable and not parsed:
+            raise InputError(_bad_lines_message(unparseable), path=source, line=unparseable[0].line)
+        raise InputError(_unknown_format_message(parsed, entries=sum(r.row is not None for r in records)), path=source)
     # Every line unparseable, and the caller asked to continue: an empty dataset whose bad
     # lines all go to the rejected file.
     adapter = make_adapter(name, mapping=mapping) if name is not None else NoFormat()
@@ -158,12 +175,12 @@ def _bad_lines_message(bad: list[BadLine]) -> str:
     return "\n".join(lines)
 
 
-def _unknown_format_message(parsed: list[dict]) -> str:
+def _unknown_format_message(parsed: list[dict], *, entries: int) -> str:
     if not parsed:
-        return "no parseable records: every line is malformed"
-    keys = sorted({key for record in parsed[:500] for key in record})
+        return "no records in the file" if entries == 0 else "no parseable records"
+    keys = sorted({shown_key(key) for record in parsed[:500] for key in record})
     known = "; ".join(f"{name}: {adapter.description}" for name, adapter in FORMATS.items())
-    shown = ", ".join(keys[:20])
+    shown = ", ".join(keys[:20]) + (", …" if len(keys) > 20 else "")
     return (
         f"unknown format: records have keys {{{shown}}}. Known formats — {known}. "
         "Name the fields with --prompt-field (and --response-field/--label-field), or pick one with --format."

@@ -3,6 +3,15 @@
 Each :class:`RawRecord` keeps the exact bytes it came from, so a kept record can be written
 back unchanged and a bad one can be reported with its file and line. Parsing problems are
 recorded on the record, never raised here: the loader decides whether they are fatal.
+
+Hostile input is a bad record, never a crash: invalid UTF-8, NUL bytes outside strings,
+nesting deeper than Python's recursion limit, integers over Python's 4,300-digit limit,
+and ``\\uD800``-style escapes of half a surrogate pair (text no UTF-8 file can hold).
+Duplicate keys follow Python's ``json`` (and most readers): the last value wins, while the
+record's bytes, written back by export, keep both. NaN and Infinity literals are accepted
+as JSON extensions. A JSON array file is decoded as one document, so an error in it is
+fatal (file and line named) rather than a skippable line. CSV is decoded leniently
+(invalid UTF-8 becomes U+FFFD), like spreadsheet exports usually need.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,8 +68,19 @@ def _split_lines(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield content, terminator
 
 
+_TOO_DEEP = "malformed JSON (nested too deeply)"
+_HALF_SURROGATE = "invalid Unicode: a \\u escape encodes half of a surrogate pair"
+
+
 def _describe_json_error(error: json.JSONDecodeError) -> str:
-    return f"malformed JSON ({error.msg} at column {error.colno})"
+    # Some of json's messages end in "at" already ("Unterminated string starting at").
+    return f"malformed JSON ({error.msg.removesuffix(' at')} at column {error.colno})"
+
+
+def _describe_value_error(error: ValueError) -> str:
+    """JSON that parses but cannot become Python values (e.g. a 5,000-digit integer)."""
+    message = str(error).split(";")[0]
+    return f"malformed JSON ({message[:120]})"
 
 
 def _parse_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -68,17 +89,50 @@ def _parse_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
     except json.JSONDecodeError as error:
         return None, _describe_json_error(error)
     except RecursionError:
-        return None, "malformed JSON (nested too deeply)"
+        return None, _TOO_DEEP
+    except ValueError as error:
+        return None, _describe_value_error(error)
     if not isinstance(value, dict):
         return None, f"expected a JSON object, got {type(value).__name__}"
+    if _may_hold_surrogates(text) and _holds_surrogates(value):
+        return None, _HALF_SURROGATE
     return value, None
+
+
+def _may_hold_surrogates(text: str) -> bool:
+    """Cheap pre-check: half surrogates can only come from ``\\uD800``-``\\uDFFF`` escapes."""
+    return "\\ud" in text or "\\uD" in text
+
+
+def _holds_surrogates(value: Any) -> bool:
+    """Whether any key or string in ``value`` has a lone surrogate (iterative: any depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            strings = (item,)
+        elif isinstance(item, dict):
+            strings = tuple(key for key in item if isinstance(key, str))
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+            continue
+        else:
+            continue
+        for string in strings:
+            try:
+                string.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def read_jsonl(data: bytes) -> list[RawRecord]:
     records: list[RawRecord] = []
     row = 0
     for line_no, (content, terminator) in enumerate(_split_lines(data), start=1):
-        parse_bytes = content[len(_BOM):] if line_no == 1 and content.startswith(_BOM) else content
+        # A BOM may start any line, not just the first: files concatenated with `cat` keep theirs.
+        parse_bytes = content[len(_BOM):] if content.startswith(_BOM) else content
         if not parse_bytes.strip():
             records.append(RawRecord(None, line_no, content, terminator, None, None))
             continue
@@ -89,6 +143,8 @@ def read_jsonl(data: bytes) -> list[RawRecord]:
             records.append(RawRecord(row, line_no, content, terminator, None, message))
         else:
             value, message = _parse_object(text)
+            if message is not None and "Extra data" in message and b"\r" in content:
+                message += "; lines seem to end in a bare CR: use LF or CRLF line endings"
             records.append(RawRecord(row, line_no, content, terminator, value, message))
         row += 1
     return records
@@ -123,11 +179,17 @@ def read_json_array(data: bytes, *, path: str) -> list[RawRecord]:
             value, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise InputError(_describe_json_error(error), path=path, line=error.lineno) from None
+        except RecursionError:
+            raise InputError(_TOO_DEEP, path=path, line=1 + text.count("\n", 0, position)) from None
+        except ValueError as error:
+            raise InputError(_describe_value_error(error), path=path, line=1 + text.count("\n", 0, position)) from None
         line += text.count("\n", counted_to, position)
         counted_to = position
-        raw = text[position:end].encode("utf-8")
+        element = text[position:end]
         error_message = None if isinstance(value, dict) else f"expected a JSON object, got {type(value).__name__}"
-        records.append(RawRecord(len(records), line, raw, b"", value if error_message is None else None, error_message))
+        if error_message is None and _may_hold_surrogates(element) and _holds_surrogates(value):
+            error_message = _HALF_SURROGATE
+        records.append(RawRecord(len(records), line, element.encode("utf-8"), b"", value if error_message is None else None, error_message))
         position = _skip_space(text, end)
         if text.startswith(",", position):
             position = _skip_space(text, position + 1)
@@ -136,6 +198,10 @@ def read_json_array(data: bytes, *, path: str) -> list[RawRecord]:
             break
         line_no = 1 + text.count("\n", 0, position)
         raise InputError("malformed JSON array (expected ',' or ']')", path=path, line=line_no)
+    after = _skip_space(text, position + 1)
+    if after < len(text):
+        # Silently ignoring it could hide records: a second array, or a file cut and pasted twice.
+        raise InputError("unexpected text after the JSON array", path=path, line=1 + text.count("\n", 0, after))
     return records
 
 
@@ -144,6 +210,10 @@ def _read_wrapped_array(text: str, *, path: str) -> list[RawRecord]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(_describe_json_error(error), path=path, line=error.lineno) from None
+    except RecursionError:
+        raise InputError(_TOO_DEEP, path=path, line=1) from None
+    except ValueError as error:
+        raise InputError(_describe_value_error(error), path=path, line=1) from None
     lists = [item for item in value.values() if isinstance(item, list)]
     if len(lists) != 1:
         if any(isinstance(item, str) for item in value.values()):
@@ -157,8 +227,13 @@ def _read_wrapped_array(text: str, *, path: str) -> list[RawRecord]:
 def _records_from_values(values: list[Any]) -> list[RawRecord]:
     records = []
     for index, value in enumerate(values):
-        raw = json.dumps(value, ensure_ascii=False).encode("utf-8")
         error = None if isinstance(value, dict) else f"expected a JSON object, got {type(value).__name__}"
+        if error is None and _holds_surrogates(value):
+            error = _HALF_SURROGATE
+        try:
+            raw = json.dumps(value, ensure_ascii=error is not None).encode("utf-8")
+        except RecursionError:
+            raw, error = b"", _TOO_DEEP
         records.append(RawRecord(index, index + 1, raw, b"", value if error is None else None, error))
     return records
 
@@ -180,7 +255,8 @@ def read_table(path: Path, *, kind: str) -> list[RawRecord]:
             separator = "\t" if path.suffix.lower() == ".tsv" else ","
             frame = pl.read_csv(path, separator=separator, infer_schema=False, encoding="utf8-lossy")
     except Exception as error:  # polars raises many distinct types for unreadable files
-        raise InputError(f"cannot read {kind} file ({error})", path=str(path)) from None
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise InputError(f"cannot read {kind} file ({first_line})", path=str(path)) from None
     rows = frame.to_dicts()
     return [
         RawRecord(index, index + 1, json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"), b"", row, None)
@@ -212,9 +288,9 @@ def read_records(path: str | os.PathLike) -> tuple[str, list[RawRecord]]:
         return container, read_table(file, kind=container)
     try:
         data = _open_bytes(file)
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise InputError(f"cannot read file ({error})", path=str(file)) from None
-    if not data.strip():
+    if not data.removeprefix(_BOM).strip():
         raise InputError("file is empty", path=str(file))
     if container == "jsonl":
         return container, read_jsonl(data)
@@ -238,6 +314,6 @@ def _looks_like_one_json_document(records: list[RawRecord], data: bytes) -> bool
         return False
     try:
         json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # bad UTF-8, bad JSON, or a number Python refuses
         return False
     return True

@@ -48,14 +48,28 @@ def _as_one_line(raw: bytes) -> bytes:
     return json.dumps(json.loads(raw), ensure_ascii=False).encode("utf-8")
 
 
+def same_file(left: str | os.PathLike, right: str | os.PathLike) -> bool:
+    """Whether two paths name one file: equal once resolved, or links to the same inode."""
+    if Path(left).resolve() == Path(right).resolve():
+        return True
+    try:
+        return os.path.samefile(left, right)
+    except OSError:  # either does not exist (yet): then they are not one file
+        return False
+
+
 def check_output_paths(dataset: Dataset, *paths: str | os.PathLike | None) -> None:
-    """Refuse to write over the input file: a cleanup tool must never destroy its source."""
-    if dataset.path is None:
-        return
-    source = Path(dataset.path).resolve()
-    for path in paths:
-        if path is not None and Path(path).resolve() == source:
-            raise UsageError(f"refusing to overwrite the input file {dataset.path}; choose another output path")
+    """Refuse to write over the input file, or two outputs to one file (the second would
+    replace the first): a cleanup tool must never destroy its source or its own results."""
+    chosen = [path for path in paths if path is not None]
+    if dataset.path is not None:
+        for path in chosen:
+            if same_file(path, dataset.path):
+                raise UsageError(f"refusing to overwrite the input file {dataset.path}; choose another output path")
+    for index, path in enumerate(chosen):
+        for other in chosen[index + 1 :]:
+            if same_file(path, other):
+                raise UsageError(f"two outputs would be written to one file ({path} and {other}); choose distinct paths")
 
 
 def write_partition(
