@@ -1,6 +1,7 @@
 """The ``dataaudit`` command line: parse arguments, call the API, render the result.
 
-Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input error.
+Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input error;
+3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def _handle_errors(command):
         try:
             return command(*args, **kwargs)
         except DataAuditError as error:
-            click.echo(f"error: {error}", err=True)
+            from dataaudit.report.terminal import printable
+
+            click.echo(f"error: {printable(error)}", err=True)
             sys.exit(error.exit_code)
 
     return wrapper
@@ -173,8 +176,10 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.io.load import load
     from dataaudit.progress import NULL_PROGRESS
+    from dataaudit.report.model import check_output_dir
     from dataaudit.report.terminal import RichProgress, render_audit
 
+    check_output_dir(out_dir, inputs=[data, production])  # before the costly part, not after
     console = _console(stderr=True)
     dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines)
     production_set = load(production, skip_bad_lines=skip_bad_lines) if production is not None else None

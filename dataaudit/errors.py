@@ -24,3 +24,9 @@ class InputError(DataAuditError):
 
 class UsageError(DataAuditError):
     """A bad option or combination of options."""
+
+
+class ResourceError(DataAuditError):
+    """The job cannot fit (e.g. in memory): says what it needs, what is available, what to do."""
+
+    exit_code = 3

@@ -259,7 +259,9 @@ class ConflictCheck(Check):
         counts = Counter(label for label in labels if label is not None)
         classes = sorted(counts)
         folds = min(self.folds, max(counts.values()))
-        if len(classes) < 2 or folds < 2 or labelled.sum() < 2 * len(classes):
+        if len(classes) < 2:
+            return [], {"label_noise": "skipped: a single label class, so no label can be confused with another"}
+        if folds < 2 or labelled.sum() < 2 * len(classes):
             return [], {"label_noise": "skipped: too few labelled rows per class"}
         class_index = {label: k for k, label in enumerate(classes)}
         positions = np.flatnonzero(labelled)

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import polars as pl
 
@@ -27,6 +27,61 @@ FRAME_FILES = {
 }
 FINDINGS_FILE = "findings.jsonl"
 SUMMARY_FILE = "summary.json"
+#: The HTML report the CLI writes beside them (see :func:`dataaudit.report.html.write_report`).
+REPORT_FILE = "report.html"
+
+
+def check_output_dir(directory: str | os.PathLike, *, inputs: Sequence[str | os.PathLike | None]) -> None:
+    """Refuse an audit directory that is a file, or whose outputs would replace an input file."""
+    from dataaudit.errors import UsageError
+    from dataaudit.io.writers import same_file
+
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"the output directory {out} is an existing file; choose a directory")
+    outputs = [*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE]
+    for source in filter(None, inputs):
+        for name in outputs:
+            if same_file(out / name, source):
+                raise UsageError(f"refusing to overwrite the input file {source} with {out / name}; choose another --out")
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    from dataaudit.errors import InputError
+
+    try:
+        return pl.read_parquet(path)
+    except Exception as error:  # polars raises many distinct types for unreadable files
+        raise InputError(f"cannot read audit file ({str(error).splitlines()[0][:200]}); re-run the audit", path=str(path)) from None
+
+
+def _read_json(path: Path) -> Any:
+    from dataaudit.errors import InputError
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON: a truncated or edited file
+        raise InputError(f"cannot read audit file ({error}); re-run the audit", path=str(path)) from None
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    from dataaudit.errors import InputError
+
+    try:
+        # Split on "\n" only: str.splitlines would also cut at U+2028, U+0085 and \x1c-\x1e,
+        # which json.dumps(ensure_ascii=False) leaves raw inside strings.
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except ValueError as error:
+        raise InputError(f"cannot read audit file ({error}); re-run the audit", path=str(path)) from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except (ValueError, RecursionError) as error:
+            raise InputError(f"malformed JSON ({error}); re-run the audit", path=str(path), line=number) from None
+    return records
 
 
 def _empty() -> pl.DataFrame:
@@ -86,7 +141,13 @@ class AuditResult:
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
+        """Write every frame and the summary into ``directory``, each file atomically.
+
+        Refuses a ``directory`` that is a file, and any output that would replace the audited
+        or production file (say, a dataset called ``findings.jsonl`` audited in place).
+        """
         out = Path(directory)
+        check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])
         out.mkdir(parents=True, exist_ok=True)
         for name, filename in FRAME_FILES.items():
             frame: pl.DataFrame = getattr(self, name)
@@ -108,13 +169,19 @@ class AuditResult:
         if not (source / SUMMARY_FILE).exists():
             raise InputError(f"not an audit directory (no {SUMMARY_FILE})", path=str(source))
         frames = {
-            name: pl.read_parquet(source / filename) if (source / filename).exists() else _empty()
+            name: _read_parquet(source / filename) if (source / filename).exists() else _empty()
             for name, filename in FRAME_FILES.items()
         }
         findings_path = source / FINDINGS_FILE
-        records = [json.loads(line) for line in findings_path.read_text(encoding="utf-8").splitlines() if line.strip()] if findings_path.exists() else []
-        findings = pl.DataFrame(records, schema=FINDING_SCHEMA) if records else pl.DataFrame(schema=FINDING_SCHEMA)
-        summary = json.loads((source / SUMMARY_FILE).read_text(encoding="utf-8"))
+        records = _read_jsonl(findings_path) if findings_path.exists() else []
+        try:
+            findings = pl.DataFrame(records, schema=FINDING_SCHEMA) if records else pl.DataFrame(schema=FINDING_SCHEMA)
+        except Exception as error:  # polars raises several types for values of the wrong type
+            raise InputError(f"findings do not match the expected columns ({str(error).splitlines()[0][:200]})",
+                             path=str(findings_path)) from None
+        summary = _read_json(source / SUMMARY_FILE)
+        if not isinstance(summary, dict):
+            raise InputError("expected a JSON object", path=str(source / SUMMARY_FILE), line=1)
         return cls(findings=findings, summary=summary, **frames)
 
     def _repr_html_(self) -> str:

@@ -1,15 +1,37 @@
-"""Rich renderings for the CLI. The library returns data; only this module draws it."""
+"""Rich renderings for the CLI. The library returns data; only this module draws it.
+
+Every string that comes from the data (paths, labels, keys, texts) goes through :func:`plain`:
+rich would otherwise read ``[red]`` in a label as markup (or crash on ``[/x]``), and a
+terminal would obey escape sequences hidden in a prompt.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dataaudit.profile import DatasetProfile
 
+# C0/C1 controls except tab and newline, plus the bidi overrides that can reorder what is shown.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: Any) -> str:
+    """``value`` as text a terminal shows as-is: control characters appear as ``\\x1b``-style escapes."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), str(value))
+
+
+def plain(value: Any) -> str:
+    """Data text for a rich renderable: printable, and any ``[...]`` shown, not read as markup."""
+    return escape(printable(value))
+
 
 def render_profile(console: Console, profile: DatasetProfile) -> None:
-    table = Table(title=f"{profile.path}", show_header=False, title_justify="left")
+    table = Table(title=plain(profile.path), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("format", f"{profile.format} ({profile.container})")
@@ -27,11 +49,11 @@ def render_profile(console: Console, profile: DatasetProfile) -> None:
     table.add_row("user turns / record", ", ".join(f"{turns}: {count:,}" for turns, count in profile.turns.items()))
     table.add_row("with system prompt", f"{profile.with_system:,}")
     if profile.distinct_labels:
-        shown = ", ".join(f"{label} ({count:,})" for label, count in profile.labels.items())
+        shown = ", ".join(f"{plain(label)} ({count:,})" for label, count in profile.labels.items())
         more = profile.distinct_labels - len(profile.labels)
         table.add_row("labels", f"{profile.distinct_labels:,} distinct: {shown}" + (f", … {more} more" if more > 0 else ""))
     for bad in profile.first_bad_lines:
-        table.add_row("bad line", f"line {bad['line']}: {bad['reason']}")
+        table.add_row("bad line", f"line {bad['line']}: {plain(bad['reason'])}")
     console.print(table)
 
 
@@ -70,7 +92,7 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
     dataset = summary["dataset"]
     clusters = summary["clusters"]
     console.print(
-        f"[bold]{dataset['path']}[/bold]: {dataset['records']:,} records ({dataset['format']}), "
+        f"[bold]{plain(dataset['path'])}[/bold]: {dataset['records']:,} records ({plain(dataset['format'])}), "
         f"{clusters['count']} clusters, {clusters['noise_share']:.1%} unclustered, "
         f"{summary['flagged_rows']:,} rows flagged"
     )
@@ -84,10 +106,10 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
         for check, severity, count in result.findings.group_by(["check", "severity"]).len().iter_rows():
             by[(check, severity)] = count
     for name, info in summary["checks"].items():
-        status = "[green]ok[/green]" if info["status"] == "ok" else f"[red]failed[/red]: {info.get('error', '')}"
+        status = "[green]ok[/green]" if info["status"] == "ok" else f"[red]failed[/red]: {plain(info.get('error', ''))}"
         if info.get("skipped"):
-            status = f"[yellow]skipped[/yellow]: {info['skipped']}"
-        table.add_row(name, status, *(f"{by.get((name, s), 0):,}" for s in ("error", "warning", "info")))
+            status = f"[yellow]skipped[/yellow]: {plain(info['skipped'])}"
+        table.add_row(plain(name), status, *(f"{by.get((name, s), 0):,}" for s in ("error", "warning", "info")))
     console.print(table)
 
     if result.findings.height and result.clusters.height:
@@ -103,51 +125,56 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
             for column in ("cluster", "label", "size", "findings", "checks"):
                 worst.add_column(column, justify="right" if column in ("cluster", "size", "findings") else "left")
             for row in per_cluster.iter_rows(named=True):
-                worst.add_row(str(row["cluster"]), str(row["label"]), f"{row['size']:,}",
-                              f"{row['findings']:,} ({row['rate']:.0%})", ", ".join(row["checks"]))
+                worst.add_row(str(row["cluster"]), plain(row["label"]), f"{row['size']:,}",
+                              f"{row['findings']:,} ({row['rate']:.0%})", plain(", ".join(row["checks"])))
             console.print(worst)
 
     coverage = summary.get("coverage")
     if coverage:
-        console.print(f"[bold]Coverage:[/bold] {coverage_headline(coverage)}")
+        console.print(f"[bold]Coverage:[/bold] {plain(coverage_headline(coverage))}")
         if result.gaps.height:
             gaps = Table(title="Largest coverage gaps", title_justify="left")
             for column in ("topic", "rows", "share", "collect", "example"):
                 gaps.add_column(column, justify="right" if column in ("rows", "share", "collect") else "left")
             for row in result.gaps.head(5).iter_rows(named=True):
                 example = (row.get("representatives") or [""])[0]
-                gaps.add_row(str(row["label"]), f"{row['size']:,}", f"{row['share_of_production']:.1%}",
-                             f"{row['collect']:,}", example[:70].replace("\n", " "))
+                gaps.add_row(plain(row["label"]), f"{row['size']:,}", f"{row['share_of_production']:.1%}",
+                             f"{row['collect']:,}", plain(example[:70].replace("\n", " ")))
             console.print(gaps)
     if out_dir is not None:
         report = summary.get("report_path")
-        console.print(f"Results in [bold]{out_dir}[/bold]" + (f" — open [bold]{report}[/bold]" if report else ""))
+        console.print(f"Results in [bold]{plain(out_dir)}[/bold]" + (f" — open [bold]{plain(report)}[/bold]" if report else ""))
 
 
 def coverage_headline(coverage: dict) -> str:
-    """One sentence: how much production traffic training misses, and the evaluation gap."""
+    """One sentence: how much production traffic training misses, and the evaluation gap.
+
+    Parts that were not computed (``None`` in the summary, e.g. drift with under two
+    training rows) are left out rather than formatted.
+    """
     parts = []
-    if "gap_share" in coverage:
+    if _is_number(coverage.get("gap_share")):
         parts.append(
-            f"{coverage['gap_share']:.1%} of {coverage.get('production_rows', 0):,} production prompts are not covered "
-            f"({coverage.get('gap_clusters', 0)} gap topics, collect about {coverage.get('examples_to_collect', 0):,} examples)"
+            f"{coverage['gap_share']:.1%} of {coverage.get('production_rows') or 0:,} production prompts are not covered "
+            f"({coverage.get('gap_clusters') or 0} gap topics, collect about {coverage.get('examples_to_collect') or 0:,} examples)"
         )
     drift = coverage.get("drift") or {}
-    if "auc" in drift:
+    if _is_number(drift.get("auc")):
         parts.append(f"drift AUC {drift['auc']:.2f} — {drift.get('interpretation', '')}")
     evaluation = coverage.get("evaluation_gap") or {}
-    if "held_out" in evaluation and "production" in evaluation:
-        parts.append(
-            f"a held-out split is {evaluation['held_out']['gap_share']:.1%} uncovered vs production "
-            f"{evaluation['production']['gap_share']:.1%}"
-        )
+    held_out = (evaluation.get("held_out") or {}).get("gap_share")
+    production = (evaluation.get("production") or {}).get("gap_share")
+    if _is_number(held_out) and _is_number(production):
+        parts.append(f"a held-out split is {held_out:.1%} uncovered vs production {production:.1%}")
     return "; ".join(parts) or "not computed"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def render_finetune(console: Console, result, *, report_path: str | None = None) -> None:
     """Experiments side by side, then the confirmation table with its verdicts."""
-    from rich.markup import escape
-
     summary = result.summary
     backend = summary["backend"]
     metric = backend["metric"]
@@ -171,8 +198,8 @@ def render_finetune(console: Console, result, *, report_path: str | None = None)
     for record in summary["confirmation"]:
         verdict = str(record["verdict"])
         style = "green" if verdict.startswith("confirmed") else "red" if verdict.startswith("not") else "yellow"
-        table.add_row(escape(str(record["finding"])), escape(str(record["prediction"])),
-                      escape(str(record["measurement"])), f"[{style}]{escape(verdict)}[/{style}]")
+        table.add_row(plain(record["finding"]), plain(record["prediction"]),
+                      plain(record["measurement"]), f"[{style}]{plain(verdict)}[/{style}]")
     console.print(table)
     if report_path is not None:
-        console.print(f"Report with the fine-tune section: [bold]{report_path}[/bold]")
+        console.print(f"Report with the fine-tune section: [bold]{plain(report_path)}[/bold]")
