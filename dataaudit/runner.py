@@ -60,6 +60,7 @@ def audit(
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.io.load import load
+    from dataaudit.resources import check_audit_memory
 
     started = time.perf_counter()
     if not isinstance(dataset, Dataset):
@@ -67,6 +68,7 @@ def audit(
     if production is not None and not isinstance(production, Dataset):
         production = load(production, skip_bad_lines=True)
     embedder = embedder if embedder is not None else default_embedder()
+    check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     pipeline = cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(seed=seed)
     ctx = AuditContext(
         dataset=dataset,
