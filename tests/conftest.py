@@ -98,3 +98,26 @@ def make_context(dataset, *, cluster_labels: Sequence[int] | None = None, embedd
         knn_k=knn_k,
         seed=seed,
     )
+
+
+@pytest.fixture
+def hashing_cli(monkeypatch):
+    """The CLI with the hashing embedder and UMAP-free clustering: fast, and no model to load."""
+    import dataaudit.cluster.pipeline
+    import dataaudit.runner
+    from dataaudit.cluster.mappers import PCAMapper
+    from dataaudit.cluster.reducers import NoReducer
+
+    pipeline = dataaudit.cluster.pipeline.ClusterPipeline
+    monkeypatch.setattr(dataaudit.runner, "default_embedder", lambda **_: _hashing_embedder())
+    monkeypatch.setattr(dataaudit.cluster.pipeline, "ClusterPipeline",
+                        lambda **params: pipeline(reducer=NoReducer(), mapper=PCAMapper(), **params))
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+def _hashing_embedder():
+    from dataaudit.embed import HashingEmbedder
+
+    return HashingEmbedder()
