@@ -70,7 +70,8 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
 
 
 def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
-        batch_size: int, few_shot_k: int, max_scored: int, heldout_fraction: float, temperature: float, seed: int) -> None:
+        batch_size: int, few_shot_k: int, max_scored: int, heldout_fraction: float, temperature: float,
+        min_severity: str, seed: int) -> None:
     import polars as pl
 
     from dataaudit.features.response_format import describe_format, format_signature
@@ -83,7 +84,7 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
     audit = AuditResult.load(prepared / "audit")
     backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size, temperature=temperature)
     engine = ReferenceFineTune(backend=backend, epochs=epochs, max_examples=max_examples, seed=seed,
-                               heldout_fraction=heldout_fraction,
+                               heldout_fraction=heldout_fraction, min_severity=min_severity,
                                max_generations=max_generations, few_shot_k=few_shot_k, max_production=max_scored,
                                max_perturbed=max_scored, max_few_shot=max_scored)
     started = time.perf_counter()
@@ -101,6 +102,15 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
         steps = info.get("steps")
         per_step = f", {info['seconds'] / steps:.2f} s/step" if steps else ""
         print(f"- {name}: {json.dumps(info)}{per_step}")
+    from dataaudit.export import drop_reasons
+
+    rewritten = set(json.loads((prepared / "rewritten.json").read_text()))
+    trained_rows = set(result.dynamics.get_column("row").to_list())
+    dropped = set(drop_reasons(audit.findings, min_severity=min_severity))
+    planted_raw = len(trained_rows & rewritten)
+    planted_clean = len((trained_rows - dropped) & rewritten)
+    print(f"planted rows in training: raw {planted_raw} of {len(trained_rows)} ({planted_raw / max(1, len(trained_rows)):.1%}), "
+          f"cleaned {planted_clean} of {len(trained_rows - dropped)} ({planted_clean / max(1, len(trained_rows - dropped)):.1%})")
     planted = format_signature(describe_format(rewrite_final("x\n#### 72")))
     generations = result.evaluations.filter(pl.col("split") == "generation")
     print(f"\n| experiment | generations | majority-format share | planted format ('{planted}') | signatures |")
@@ -136,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-fraction", type=float, default=0.2,
                         help="share of the sampled rows held out (the generation prompts come from them)")
     parser.add_argument("--temperature", type=float, default=1.0, help="generation temperature (0: greedy)")
+    parser.add_argument("--min-severity", default="info", choices=["info", "warning", "error"],
+                        help="cleaned set = training rows without a finding of this severity or worse; the format "
+                             "check calls a deviation in a cluster under 90%% consistent 'info', so 'info' drops "
+                             "every flagged row")
     parser.add_argument("--model", default=None)
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     parser.add_argument("--seed", type=int, default=0)
@@ -149,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
             model=args.model, full=args.full, batch_size=args.batch_size, few_shot_k=args.few_shot_k,
             max_scored=args.max_scored, heldout_fraction=args.heldout_fraction, temperature=args.temperature,
-            seed=args.seed)
+            min_severity=args.min_severity, seed=args.seed)
     return 0
 
 

@@ -1,0 +1,214 @@
+"""Audits at 10k–100k rows (real embedding, cold and cached) and 1M rows (precomputed embeddings).
+
+The data are real instruction rows from ``../shared/realdata`` — CLINC150, Banking77 and TREC
+queries answered by their label, GSM8K problems with worked solutions, GPTeacher code and
+role-play tasks, the Self-Instruct seed tasks: about 58,000 rows of very mixed lengths. Sizes past
+that repeat the pool with light edits (a polite prefix and typos in ~1/6 of the words), so every
+row is a distinct text the model must embed. Production traffic is a further 5% of the size,
+drawn and edited the same way.
+
+Every audit runs in its own process, so peak RSS is that audit's own. ``audit`` runs each size
+twice against one fresh embedding cache (cold, then cached) and prints time per stage.
+``precomputed`` skips the model: the pool is embedded once (through the default cache), each
+edited copy gets its original's vector plus Gaussian noise (cosine ≈ 0.92 to it, so copies are
+not near-duplicates), and the audit gets them as precomputed embeddings.
+
+    python bench/bench_scale.py audit --rows 10000 50000 100000
+    python bench/bench_scale.py precomputed --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
+#: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
+JITTER = 0.42
+
+
+def pool() -> list[dict[str, str]]:
+    """Real instruction rows as ``{"instruction", "input", "output"}`` (Alpaca format)."""
+    def rows(name: str):
+        with open(REALDATA / name, encoding="utf-8") as handle:
+            for line in handle:
+                yield json.loads(line)
+
+    records = []
+    for name in ("clinc150_oos.jsonl", "banking77.jsonl"):
+        records += [{"instruction": r["text"], "input": "", "output": r["intent"]} for r in rows(name)]
+    records += [{"instruction": r["text"], "input": "", "output": r["label_fine"]} for r in rows("trec_qc.jsonl")]
+    records += [{"instruction": r["question"], "input": "", "output": r["answer"]} for r in rows("gsm8k.jsonl")]
+    for name in ("gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "self_instruct_seed_tasks.jsonl"):
+        records += [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rows(name)
+                    if r["output"].strip()]
+    return records
+
+
+def sized(records: list[dict[str, str]], rows: int, seed: int) -> tuple[list[dict[str, str]], list[int]]:
+    """``rows`` records: the pool shuffled, then edited copies; and each row's pool index."""
+    from dataaudit.finetune.perturb import perturb
+
+    rng = random.Random(seed)
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    out, origin = [], []
+    for position in range(rows):
+        lap, index = divmod(position, len(order))
+        record = records[order[index]]
+        if lap:
+            edited = perturb([record["instruction"]], kind="typo", seed=seed * 1_000_003 + position)[0]
+            record = {**record, "instruction": PREFIXES[(lap + index) % len(PREFIXES)] + edited}
+        out.append(record)
+        origin.append(order[index])
+    return out, origin
+
+
+def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
+    """One audit in this process: load the files, audit with the cached model, report."""
+    from dataaudit import audit
+    from dataaudit.io.load import load
+    from dataaudit.runner import default_embedder
+
+    train_path, production_path = work / f"train-{rows}.jsonl", work / f"production-{rows}.jsonl"
+    if not train_path.exists():
+        records = pool()
+        write_jsonl(train_path, sized(records, rows, seed)[0])
+        write_jsonl(production_path, sized(records, max(1, rows // 20), seed + 1)[0])
+    started = time.perf_counter()
+    dataset, production = load(train_path), load(production_path)
+    load_seconds = time.perf_counter() - started
+    result = audit(dataset, production=production, embedder=default_embedder(cache_dir=cache), seed=seed)
+    timings = {"load": round(load_seconds, 3), **result.summary["timings"]}
+    timings["total"] = round(time.perf_counter() - started, 3)
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(),
+            "clusters": result.summary["clusters"]["count"], "flagged": result.summary["flagged_rows"]}
+
+
+def precomputed(rows: int, seed: int) -> dict:
+    """A ``rows``-row audit with precomputed vectors for the data and the production traffic."""
+    import numpy as np
+
+    from dataaudit import audit, from_records
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.embed import PrecomputedEmbedder
+    from dataaudit.runner import default_embedder
+
+    records = pool()
+    started = time.perf_counter()
+    embedder = default_embedder()
+    prompts = [f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in records]
+    pool_prompts = embedder.embed(prompts)
+    pool_responses = embedder.embed([r["output"] for r in records])
+    pool_seconds = time.perf_counter() - started
+    data, origin = sized(records, rows, seed)
+    traffic, traffic_origin = sized(records, max(1, rows // 100), seed + 1)
+    started = time.perf_counter()
+    dataset, production = from_records(data), from_records(traffic)
+    build_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(seed)
+
+    def jittered(base, origins, size):
+        vectors = base[np.asarray(origins)]
+        copies = np.arange(size) >= len(records)
+        noise = rng.standard_normal((int(copies.sum()), base.shape[1]), dtype=np.float32) * (JITTER / np.sqrt(base.shape[1]))
+        vectors[copies] += noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
+
+    embeddings = {"prompt": jittered(pool_prompts, origin, rows), "response": jittered(pool_responses, origin, rows)}
+    traffic_vectors = jittered(pool_prompts, traffic_origin, len(traffic))
+    production_embedder = PrecomputedEmbedder(texts=production.prompts, embeddings=traffic_vectors)
+    started = time.perf_counter()
+    result = audit(dataset, production=production, embeddings=embeddings, embedder=production_embedder,
+                   cluster_pipeline=ClusterPipeline(seed=seed), seed=seed)
+    timings = {"pool embedding (cache)": round(pool_seconds, 3), "build rows": round(build_seconds, 3),
+               **result.summary["timings"]}
+    timings["total"] = round(time.perf_counter() - started, 3)
+    params = result.summary["parameters"]["clustering"]
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "clusters": result.summary["clusters"]["count"],
+            "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
+            "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
+
+
+def peak_rss_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
+
+
+def child(*args: str) -> dict:
+    """Run one measurement in a fresh process (its own peak RSS, its own numba JIT)."""
+    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(runs: list[tuple[str, dict]]) -> None:
+    stages = []
+    for _, run in runs:
+        stages += [s for s in run["timings"] if s not in stages and s != "total"]
+    print("| stage | " + " | ".join(name for name, _ in runs) + " |")
+    print("|---|" + "---:|" * len(runs))
+    for stage in stages + ["total"]:
+        print(f"| {stage} | " + " | ".join(f"{run['timings'].get(stage, 0):.1f}" for _, run in runs) + " |")
+    print("| peak RSS GB | " + " | ".join(f"{run['peak_rss_gb']:.2f}" for _, run in runs) + " |")
+    for name, run in runs:
+        t = run["timings"]
+        embedding = sum(v for k, v in t.items() if k.startswith("embed"))
+        print(f"- {name}: embedding {embedding:.1f} s = {embedding / t['total']:.1%} of {t['total']:.1f} s; "
+              f"everything else {t['total'] - embedding:.1f} s ({1 - embedding / t['total']:.1%}); "
+              f"{run.get('clusters')} clusters, {run.get('flagged')} rows flagged")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["audit", "precomputed", "one"])
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    parser.add_argument("--cache", type=Path, default=None, help="(one) embedding cache folder")
+    parser.add_argument("--work", type=Path, default=None, help="(one) folder for the generated files")
+    parser.add_argument("--precomputed", action="store_true", help="(one) precomputed embeddings")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not REALDATA.exists():
+        print(f"skipped: needs {REALDATA}")
+        return 0
+    if args.mode == "one":
+        result = precomputed(args.rows[0], args.seed) if args.precomputed else one(args.rows[0], args.cache, args.work, args.seed)
+        print(json.dumps(result))
+        return 0
+    print(f"{os.cpu_count()} CPUs; pool {len(pool()):,} real rows")
+    if args.mode == "precomputed":
+        runs = [(f"{rows:,} precomputed", child("--rows", str(rows), "--precomputed", "--seed", str(args.seed)))
+                for rows in args.rows]
+        table(runs)
+        for name, run in runs:
+            print(f"- {name}: fitted on {run['fitted_rows']:,} rows, placed in {run['placement_rounds']} rounds, "
+                  f"noise {run['noise']:.1%}")
+        return 0
+    runs = []
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as work:
+            common = ("--rows", str(rows), "--cache", cache, "--work", work, "--seed", str(args.seed))
+            runs.append((f"{rows:,} cold", child(*common)))
+            runs.append((f"{rows:,} cached", child(*common)))
+        print(f"{rows:,} rows: cached / cold wall time {runs[-1][1]['timings']['total'] / runs[-2][1]['timings']['total']:.1%}",
+              flush=True)
+    table(runs)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
