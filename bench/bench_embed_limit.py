@@ -1,6 +1,6 @@
 """How close embedding gets to the CPU's matrix-multiply bound, and which settings move it.
 
-    taskset -c 0 python bench/bench_embed_limit.py                          # everything, ~35 min
+    taskset -c 0 python bench/bench_embed_limit.py                          # everything, ~25 min
     taskset -c 0 python bench/bench_embed_limit.py --sections bound,achieved
     taskset -c 0 python bench/bench_embed_limit.py --sections sweep --variants bs16,bs32
     taskset -c 0 python bench/bench_embed_limit.py --sections static
@@ -12,7 +12,8 @@ Tables:
     model's mix (4 h×h projections, h×4h and 4h×h feed-forward per layer) at its best row count.
 (b) MiniLM FLOPs per token and the tokens/s that bound allows.
 (c) the embedder on a fixed sample of real texts (prompts and responses from ../shared/realdata):
-    float32 and as shipped (``precision="auto"``), as a fraction of the bound.
+    as shipped (``precision="float32"``) and with ``precision="auto"`` (bfloat16 on AMX CPUs),
+    as a fraction of the bound.
 (d) variants, each checked against float32: a variant whose rows fall below cosine 0.999
     computes something else and is no speed-up of the same thing.
 (e) progress: how wrong an ETA is when it counts texts rather than tokens.
@@ -42,6 +43,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
@@ -153,6 +155,16 @@ class Bound:
     table: list[list] = field(default_factory=list)
 
 
+def model_mix(flops: Flops, rows: int, dtype_name: str, *, reps: int) -> tuple[list[float], float]:
+    """GFLOP/s of each of the encoder's matmul shapes, and of their FLOP-weighted mix."""
+    import torch
+
+    shapes = flops.matmul_shapes(rows)
+    rates = [time_matmul(m, k, n, dtype=getattr(torch, dtype_name), reps=reps) for m, k, n, _ in shapes]
+    work = [2 * m * k * n * count for m, k, n, count in shapes]
+    return rates, sum(work) / sum(w / r for w, r in zip(work, rates))
+
+
 def refresh_bound(bound: Bound, flops: Flops, *, dtypes: list[str], reps: int) -> None:
     """Measure the 1-thread model mix again and keep the best: contention only ever lowers it."""
     import torch
@@ -161,10 +173,7 @@ def refresh_bound(bound: Bound, flops: Flops, *, dtypes: list[str], reps: int) -
     torch.set_num_threads(1)
     for dtype_name in dtypes:
         for rows in ROWS_FOR_BOUND:
-            shapes = flops.matmul_shapes(rows)
-            rates = [time_matmul(m, k, n, dtype=getattr(torch, dtype_name), reps=reps) for m, k, n, _ in shapes]
-            work = [2 * m * k * n * count for m, k, n, count in shapes]
-            mix = sum(work) / sum(w / r for w, r in zip(work, rates))
+            _, mix = model_mix(flops, rows, dtype_name, reps=reps)
             bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
     torch.set_num_threads(saved)
 
@@ -175,18 +184,14 @@ def measure_bound(flops: Flops, *, dtypes: list[str], thread_counts: list[int], 
     bound = Bound()
     saved = torch.get_num_threads()
     for dtype_name in dtypes:
-        dtype = getattr(torch, dtype_name)
         for threads in thread_counts:
             torch.set_num_threads(threads)
             for rows in ROWS_FOR_BOUND:
-                shapes = flops.matmul_shapes(rows)
-                rates = [time_matmul(m, k, n, dtype=dtype, reps=reps) for m, k, n, _ in shapes]
-                work = [2 * m * k * n * count for m, k, n, count in shapes]
-                mix = sum(work) / sum(w / r for w, r in zip(work, rates))
+                rates, mix = model_mix(flops, rows, dtype_name, reps=reps)
                 bound.table.append([dtype_name, threads, f"{rows}", *[f"{r:.0f}" for r in rates], f"{mix:.0f}"])
                 if threads == 1:
                     bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
-            square = time_matmul(2048, 2048, 2048, dtype=dtype, reps=reps)
+            square = time_matmul(2048, 2048, 2048, dtype=getattr(torch, dtype_name), reps=reps)
             bound.table.append([dtype_name, threads, "2048² square", "", "", "", f"{square:.0f}"])
     torch.set_num_threads(saved)
     return bound
@@ -312,7 +317,8 @@ def onnx_variant(base: Variant, model, texts: list[str], workdir: Path, batch_si
             self.encoder = encoder
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+            output = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return output.last_hidden_state
 
     tokenizer, max_length = model.tokenizer, model.max_seq_length
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -358,7 +364,9 @@ def onnx_variant(base: Variant, model, texts: list[str], workdir: Path, batch_si
         with progress.task("Embedding", total=int(counts.sum())) as task:
             for start in range(0, len(batch_texts), batch_size):
                 rows = sorted_rows[start : start + batch_size]
-                encoded = tokenizer([batch_texts[r] for r in rows], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+                encoded = tokenizer(
+                    [batch_texts[r] for r in rows], padding=True, truncation=True, max_length=max_length, return_tensors="np"
+                )
                 hidden = session.run(None, {name: encoded[name].astype(np.int64) for name in names})[0]
                 mask = encoded["attention_mask"][..., None].astype(np.float32)
                 pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
@@ -367,7 +375,9 @@ def onnx_variant(base: Variant, model, texts: list[str], workdir: Path, batch_si
         return vectors
 
     return Variant(
-        name="onnx", what=f"ONNX Runtime {onnxruntime.__version__} float32, batch {batch_size} (export: {exporter}, {export_seconds:.0f} s)",
+        name="onnx",
+        what=f"ONNX Runtime {onnxruntime.__version__} float32, batch {batch_size} "
+        f"(export: {exporter}, {export_seconds:.0f} s)",
         embed=embed, batches=lambda: batches_of(lengths, order, batch_size), lengths=lambda: lengths,
     )
 
@@ -420,6 +430,8 @@ def eta_table(variant: Variant) -> list[list]:
     for share in (0.1, 0.25, 0.5, 0.75):
         i = int(np.searchsorted(elapsed, share * total))
         truth = total - elapsed[i]
+        if truth <= 0:  # too few batches to say
+            continue
         by_texts = elapsed[i] * (1 - texts_done[i]) / texts_done[i]
         by_tokens = elapsed[i] * (1 - tokens_done[i]) / tokens_done[i]
         table.append([f"{share:.0%}", f"{texts_done[i]:.0%}", f"{tokens_done[i]:.0%}", f"{truth:.1f} s",
@@ -457,7 +469,7 @@ def knn(vectors: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-similarities, axis=1)[:, :k]
 
 
-def static_section(args) -> None:
+def static_section(args, workdir: Path) -> None:
     try:
         from model2vec.distill import distill
     except ImportError as error:
@@ -472,7 +484,6 @@ def static_section(args) -> None:
     from dataaudit.embed import SentenceTransformerEmbedder
     from dataaudit.finetune.probes import paraphrase_retrieval
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-embed-limit-"))
     embedders: dict[str, object] = {
         "MiniLM float32": SentenceTransformerEmbedder(precision="float32"),
         "MiniLM bfloat16 autocast": SentenceTransformerEmbedder(precision="bfloat16"),
@@ -491,8 +502,10 @@ def static_section(args) -> None:
         name = f"model2vec {static.embedding.shape[1]}d"
         embedders[name] = StaticEmbedder(path=str(target), name=name)
         distill_rows.append([name, f"pca_dims={pca}", f"{seconds:.0f} s", f"{size / 2**20:.1f} MiB"])
-    print_table(f"(f) model2vec {__import__('model2vec').__version__} distilled from the local MiniLM ({torch.get_num_threads()} thread)",
-                ["static model", "setting", "distil time", "size on disk"], distill_rows)
+    print_table(
+        f"(f) model2vec {version('model2vec')} distilled from the local MiniLM ({torch.get_num_threads()} thread)",
+        ["static model", "setting", "distil time", "size on disk"], distill_rows,
+    )
 
     # Quality set: real texts plus injected light-edit copies.
     rng = random.Random(args.seed + 1)
@@ -528,12 +541,14 @@ def static_section(args) -> None:
         conflict = conflict_scores(detectors, embedder, banking)
         results.append([
             name, f"{len(texts) / best:,.0f}", f"{overlap:.3f}", f"{recall_at_1:.3f}", f"{np.mean(pair_cosine >= 0.9):.3f}",
-            f"{paraphrases['recall_at_1']:.3f}", "/".join(f"{v:.2f}" for v in duplicate), "/".join(f"{v:.2f}" for v in conflict),
+            f"{paraphrases['recall_at_1']:.3f}", "/".join(f"{v:.2f}" for v in duplicate),
+            "/".join(f"{v:.2f}" for v in conflict),
         ])
         print(f"  … {name} done", file=sys.stderr, flush=True)
     print_table(
         f"(f) quality: {len(corpus)} real texts + {len(copies)} light-edit copies; duplicate check on GSM8K train "
-        f"{len(gsm8k)} + 3% copies + 3% answer-changed paraphrases; conflict check on Banking77 train {len(banking)}, 5% labels flipped",
+        f"{len(gsm8k)} + 3% copies + 3% answer-changed paraphrases; conflict check on Banking77 train {len(banking)}, "
+        "5% labels flipped",
         ["embedder", "texts/s", "top-10 kNN overlap with MiniLM fp32", "copy→original recall@1", "copy pairs cos ≥ 0.9",
          "paraphrase probe recall@1", "duplicate check P/R/F1", "conflict check P/R/F1"],
         results,
@@ -562,10 +577,10 @@ def conflict_scores(detectors, embedder, source: list[dict]) -> tuple[float, flo
     rng = random.Random(0)
     intents = sorted({r["intent"] for r in source})
     flipped = set(rng.sample(range(len(source)), k=round(0.05 * len(source))))
-    records = [
-        {"text": r["text"], "intent": rng.choice([i for i in intents if i != r["intent"]]) if index in flipped else r["intent"]}
-        for index, r in enumerate(source)
-    ]
+    records = []
+    for index, r in enumerate(source):
+        label = rng.choice([i for i in intents if i != r["intent"]]) if index in flipped else r["intent"]
+        records.append({"text": r["text"], "intent": label})
     ctx = detectors.make_context(from_records(records), embedder)
     result, _ = detectors.run_check(ConflictCheck(), ctx)
     return detectors.prf(set(result.findings["row"].to_list()), flipped)
@@ -583,12 +598,15 @@ def print_flops_table(flops: Flops, bound: Bound) -> None:
         rows.append([length, f"{per_token / 1e6:.2f}", *[f"{g * 1e9 / per_token:,.0f}" for g in bound.gflops.values()]])
     print_table(
         f"(b) FLOPs per token = {flops.layers} layers × 2 × (4·{h}² + 2·{h}·{i}) + {flops.layers} × 2 × 2·{h}·L "
-        f"= {flops.per_token_linear:,} + {flops.per_token_per_key:,}·L (L = tokens attended; embeddings, norms, GELU, softmax not counted)",
+        f"= {flops.per_token_linear:,} + {flops.per_token_per_key:,}·L "
+        "(L = tokens attended; embeddings, norms, GELU, softmax not counted)",
         ["L", "MFLOP/token", *[f"bound tokens/s ({k})" for k in bound.gflops]], rows,
     )
 
 
-VARIANT_NAMES = ("bs16", "bs32", "bs128", "unsorted", "seq128", "threads2", "onnx", "bf16", "bf16-bs16", "bf16-bs32", "bf16-bs128")
+VARIANT_NAMES = (
+    "bs16", "bs32", "bs128", "unsorted", "seq128", "threads2", "onnx", "bf16", "bf16-bs16", "bf16-bs32", "bf16-bs128",
+)
 
 
 def cpu_flags() -> set[str]:
@@ -616,6 +634,8 @@ def main() -> None:
         return
     sys.path.insert(0, str(BENCH.parent))
     sections = set(args.sections.split(","))
+    scratch = tempfile.TemporaryDirectory(prefix="bench-embed-limit-")  # ONNX export, static models
+    workdir = Path(scratch.name)
     import torch
 
     from dataaudit.embed import SentenceTransformerEmbedder
@@ -629,7 +649,8 @@ def main() -> None:
     flops = Flops(hidden=config.hidden_size, intermediate=config.intermediate_size, layers=config.num_hidden_layers)
     print(f"# Embedding near the limit: {probe.model_id}, torch {torch.__version__}")
     print(f"{cores} core(s) in this process's affinity ({'1-core figures' if cores == 1 else 'multi-core'}); "
-          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; AMX bf16: {amx}, avx512_bf16: {'avx512_bf16' in flags}; "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+          f"AMX bf16: {amx}, avx512_bf16: {'avx512_bf16' in flags}; "
           f"{args.reps} repeats, best kept")
 
     dtypes = ["float32", "bfloat16"] if amx else ["float32"]
@@ -639,7 +660,8 @@ def main() -> None:
         h, i = flops.hidden, flops.intermediate
         print_table(
             "(a) sustained matmul GFLOP/s, torch.matmul (rows = tokens in a batch)",
-            ["dtype", "threads", "rows", f"(rows×{h})@({h}×{h})", f"(rows×{h})@({h}×{i})", f"(rows×{i})@({i}×{h})", "model mix / square"],
+            ["dtype", "threads", "rows", f"(rows×{h})@({h}×{h})", f"(rows×{h})@({h}×{i})", f"(rows×{i})@({i}×{h})",
+             "model mix / square"],
             bound.table,
         )
         if not sections & {"achieved", "sweep"}:
@@ -651,12 +673,16 @@ def main() -> None:
         unknown = set(selected) - set(VARIANT_NAMES)
         if unknown:
             raise SystemExit(f"unknown variants: {sorted(unknown)}")
-        reference = shipped_variant("float32", "float32, batch 64, token-sorted, max_seq_length 256", texts, precision="float32")
-        variants = [reference]
         shipped = SentenceTransformerEmbedder()
-        if shipped._precision() != "float32":
-            variants.append(shipped_variant("shipped", f"as shipped: precision='auto' → {shipped._precision()}, batch {shipped.batch_size}", texts))
-        workdir = Path(tempfile.mkdtemp(prefix="bench-embed-limit-"))
+        reference = shipped_variant(
+            "float32", f"as shipped: float32, batch {shipped.batch_size}, token-sorted, max_seq_length 256", texts,
+            precision="float32",
+        )
+        variants = [reference]
+        auto = SentenceTransformerEmbedder(precision="auto")
+        if auto._precision() != "float32":
+            what = f"precision='auto' → {auto._precision()}, batch {auto.batch_size}"
+            variants.append(shipped_variant("auto", what, texts, precision="auto"))
         skipped = []
         for name in selected:
             if name.startswith("bs"):
@@ -665,7 +691,9 @@ def main() -> None:
             elif name == "unsorted":
                 variants.append(unsorted_variant(reference, probe.model_, texts))
             elif name == "seq128":
-                variants.append(shipped_variant(name, "float32, max_seq_length 128", texts, precision="float32", max_seq_length=128))
+                variants.append(
+                    shipped_variant(name, "float32, max_seq_length 128", texts, precision="float32", max_seq_length=128)
+                )
             elif name == "threads2":
                 variant = shipped_variant(name, f"float32, 2 torch threads on {cores} core(s)", texts, precision="float32")
                 variant.threads = 2
@@ -678,12 +706,14 @@ def main() -> None:
                     skipped.append(f"{name}: no AMX, bfloat16 would be emulated")
                     continue
                 size = int(name.split("-bs")[1]) if "-bs" in name else 64
-                if shipped._precision() == "bfloat16" and size == shipped.batch_size:
-                    skipped.append(f"{name}: the same as 'shipped'")
+                if auto._precision() == "bfloat16" and size == auto.batch_size:
+                    skipped.append(f"{name}: the same as 'auto'")
                     continue
-                variants.append(shipped_variant(name, f"bfloat16 autocast, batch {size}", texts, precision="bfloat16", batch_size=size))
+                what = f"bfloat16 autocast, batch {size}"
+                variants.append(shipped_variant(name, what, texts, precision="bfloat16", batch_size=size))
         lengths = reference.lengths()
-        print(f"\nsample: {len(texts)} texts, {lengths.sum():,} real tokens (mean {lengths.mean():.1f}, median {np.median(lengths):.0f}, "
+        print(f"\nsample: {len(texts)} texts, {lengths.sum():,} real tokens "
+              f"(mean {lengths.mean():.1f}, median {np.median(lengths):.0f}, "
               f"max {lengths.max()}, {np.sum(lengths >= 256)} truncated at 256, {np.sum(lengths > 128)} longer than 128)")
         for rep in range(args.reps):
             for variant in variants:
@@ -694,10 +724,12 @@ def main() -> None:
                   "matmul busy", "min cos vs fp32", "rows < 0.999"]
         bound_tps = bound_tokens_per_second(flops, bound.gflops["float32"], lengths)
         print(f"\nbound, re-measured between rounds: {', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in bound.gflops.items())}")
-        print(f"bound on this sample: {bound.gflops['float32']:.0f} GFLOP/s ÷ {flops.useful(lengths) / lengths.sum() / 1e6:.2f} "
+        per_token = flops.useful(lengths) / lengths.sum() / 1e6
+        print(f"bound on this sample: {bound.gflops['float32']:.0f} GFLOP/s ÷ {per_token:.2f} "
               f"MFLOP/token (its length mix) = {bound_tps:,.0f} tokens/s float32"
-              + (f"; bfloat16 {bound_tokens_per_second(flops, bound.gflops['bfloat16'], lengths):,.0f} tokens/s" if amx else ""))
-        headline = variants[:2] if len(variants) > 1 and variants[1].name == "shipped" else variants[:1]
+              + (f"; bfloat16 {bound_tokens_per_second(flops, bound.gflops['bfloat16'], lengths):,.0f} tokens/s"
+                 if amx else ""))
+        headline = variants[:2] if len(variants) > 1 and variants[1].name == "auto" else variants[:1]
         print_table("(c) the embedder as it is ('matmul busy' counts padding FLOPs too)", header,
                     [variant_row(v, reference, flops, bound, len(texts)) for v in headline])
         if selected:
@@ -713,7 +745,7 @@ def main() -> None:
             print_flops_table(flops, bound)
 
     if "static" in sections:
-        static_section(args)
+        static_section(args, workdir)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ class SentenceTransformerEmbedder:
                     "so a changed revision would reuse stale cached vectors",
                     self.model,
                 )
-                fingerprint = _digest_text(f"{_PROCEDURE_VERSION}|{self.model}|{self.max_seq_length}{_precision_key(precision)}")
+                settings = f"{self.model}|{self.max_seq_length}{_precision_key(precision)}"
+                fingerprint = _digest_text(f"{_PROCEDURE_VERSION}|{settings}")
             else:
                 fingerprint = fingerprint_model_dir(directory, max_seq_length=self.max_seq_length, precision=precision)
             self.model_id_ = f"{name}-{fingerprint[:12]}"
@@ -108,7 +109,10 @@ class SentenceTransformerEmbedder:
         order = np.argsort(-counts, kind="stable")
         # Progress counts tokens, not texts: with longest texts first, texts/s climbs all run
         # long, and an ETA from texts came out 5-7x too long (from tokens: within 1.6x).
-        with _precision_context(model, precision), progress.task(f"Embedding ({unit})", total=int(counts.sum())) as task:
+        with (
+            _precision_context(model, precision),
+            progress.task(f"Embedding ({unit})", total=int(counts.sum())) as task,
+        ):
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = model.encode(
