@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from dataaudit.io.load import load
 from dataaudit.report.model import AuditResult
 
 from tests.conftest import REPO
+from tests.report.test_html import parse
 
 PACKAGE = REPO / "dataaudit"
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -112,22 +112,8 @@ def test_the_scan_catches_what_it_looks_for(tmp_path):
     assert "evil.py:8 " not in found and "evil.py:9 " not in found
 
 
-class TagCollector(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, list]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, attrs))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
-def assert_inert_html(html: str) -> TagCollector:
-    parsed = TagCollector()
-    parsed.feed(html)
+def assert_inert_html(html: str):
+    parsed = parse(html)
     tags = [tag for tag, _ in parsed.tags]
     assert set(tags) <= REPORT_TAGS and tags.count("script") == 2 and "img" not in tags
     assert not [name for _, attrs in parsed.tags for name, _ in attrs if name.startswith("on")]

@@ -116,10 +116,10 @@ def conflicts_are_hard_to_learn(evidence: Evidence) -> dict[str, Any] | None:
                 hard_to_learn_unflagged=round(hard_clean, 4))
 
 
-def _group_comparison(evidence: Evidence, frame: pl.DataFrame, rows: set[int], *, inside_better: bool,
-                      inside: str, outside: str) -> tuple[str, stats.Interval] | None:
-    """Scored rows of ``frame`` in ``rows`` vs the rest: the measurement text and the interval of
-    (predicted better group − the other)."""
+def _group_comparison(evidence: Evidence, frame: pl.DataFrame, rows: set[int], *, finding: str, prediction: str,
+                      inside_better: bool, inside: str, outside: str) -> dict[str, Any] | None:
+    """The ``finding`` row comparing scored rows of ``frame`` in ``rows`` with the rest; the
+    interval is (predicted better group − the other)."""
     frame = _scored(frame, evidence.metric)
     if frame.height == 0 or not rows:
         return None
@@ -132,27 +132,20 @@ def _group_comparison(evidence: Evidence, frame: pl.DataFrame, rows: set[int], *
     metric = evidence.metric
     measurement = (f"{metric} {_fmt(headline(members, metric), metric)} on {members.height:,} {inside} vs "
                    f"{_fmt(headline(rest, metric), metric)} on {rest.height:,} {outside}")
-    return measurement, interval
+    return _row(finding, prediction, measurement, interval, stats.verdict(interval))
 
 
 def duplicates_flatter_heldout(evidence: Evidence) -> dict[str, Any] | None:
-    compared = _group_comparison(evidence, evidence.heldout.get("raw", pl.DataFrame()), evidence.heldout_with_duplicate,
-                                 inside_better=True, inside="held-out rows with a training duplicate", outside="without")
-    if compared is None:
-        return None
-    measurement, interval = compared
-    return _row("duplicate", "held-out rows with a near-duplicate in training score better (the split flatters)",
-                measurement, interval, stats.verdict(interval))
+    return _group_comparison(evidence, evidence.heldout.get("raw", pl.DataFrame()), evidence.heldout_with_duplicate,
+                             finding="duplicate",
+                             prediction="held-out rows with a near-duplicate in training score better (the split flatters)",
+                             inside_better=True, inside="held-out rows with a training duplicate", outside="without")
 
 
 def gaps_hurt_production(evidence: Evidence) -> dict[str, Any] | None:
-    compared = _group_comparison(evidence, evidence.production.get("raw", pl.DataFrame()), evidence.production_gap_rows,
-                                 inside_better=False, inside="production rows in coverage gaps", outside="covered")
-    if compared is None:
-        return None
-    measurement, interval = compared
-    return _row("coverage gap", "production rows in gaps score worse than covered ones", measurement, interval,
-                stats.verdict(interval))
+    return _group_comparison(evidence, evidence.production.get("raw", pl.DataFrame()), evidence.production_gap_rows,
+                             finding="coverage gap", prediction="production rows in gaps score worse than covered ones",
+                             inside_better=False, inside="production rows in coverage gaps", outside="covered")
 
 
 def evaluation_gap(evidence: Evidence) -> dict[str, Any] | None:
