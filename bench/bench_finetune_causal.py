@@ -113,14 +113,17 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
           f"cleaned {planted_clean} of {len(trained_rows - dropped)} ({planted_clean / max(1, len(trained_rows - dropped)):.1%})")
     planted = format_signature(describe_format(rewrite_final("x\n#### 72")))
     generations = result.evaluations.filter(pl.col("split") == "generation")
-    print(f"\n| experiment | generations | majority-format share | planted format ('{planted}') | signatures |")
-    print("|---|---:|---:|---:|---|")
+    print(f"\n| experiment | generations | cut off | majority-format share (completed) | planted format ('{planted}', "
+          "completed) | signatures (completed) |")
+    print("|---|---:|---:|---:|---:|---|")
     format_row = next((r for r in summary["confirmation"] if r["finding"] == "format"), {})
     for name in ("raw", "cleaned"):
-        outputs = generations.filter(pl.col("experiment") == name).get_column("output").to_list()
+        produced = generations.filter(pl.col("experiment") == name)
+        outputs = produced.filter(pl.col("complete")).get_column("output").to_list()
         signatures = Counter(format_signature(describe_format(o)) for o in outputs)
         share = format_row.get(f"majority_share_{'raw' if name == 'raw' else 'cleaned'}")
-        print(f"| {name} | {len(outputs)} | {share} | {signatures.get(planted, 0) / max(1, len(outputs)):.1%} | "
+        print(f"| {name} | {produced.height} | {produced.height - len(outputs)} | {share} | "
+              f"{signatures.get(planted, 0)} of {len(outputs)} ({signatures.get(planted, 0) / max(1, len(outputs)):.1%}) | "
               f"{dict(signatures.most_common(4))} |")
     print("\n| finding | measurement | effect [95% CI] | verdict |")
     print("|---|---|---|---|")

@@ -24,7 +24,10 @@ import polars as pl
 
 from dataaudit.progress import NULL_PROGRESS, Progress
 
-EVALUATION_SCHEMA = {"row": pl.Int64, "loss": pl.Float64, "correct": pl.Float64, "output": pl.String}
+#: ``complete`` is false for a generation cut off at the token limit (it never reached its final
+#: line, so it has no format) and null where nothing was generated or the backend cannot tell.
+EVALUATION_SCHEMA = {"row": pl.Int64, "loss": pl.Float64, "correct": pl.Float64, "output": pl.String,
+                     "complete": pl.Boolean}
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,10 @@ def empty_evaluation() -> pl.DataFrame:
 
 
 def evaluation_frame(rows: np.ndarray, loss: Sequence[float], correct: Sequence[float],
-                     output: Sequence[str | None]) -> pl.DataFrame:
+                     output: Sequence[str | None], complete: Sequence[bool | None] = ()) -> pl.DataFrame:
     return pl.DataFrame(
         {"row": np.asarray(rows, dtype=np.int64), "loss": np.asarray(loss, dtype=np.float64),
-         "correct": np.asarray(correct, dtype=np.float64), "output": list(output)},
+         "correct": np.asarray(correct, dtype=np.float64), "output": list(output),
+         "complete": list(complete) or [None] * len(output)},
         schema=EVALUATION_SCHEMA,
     )

@@ -280,7 +280,7 @@ class CausalLMBackend(FineTuneBackend):
         mean_loss = float(sums.sum() / max(counts.sum(), 1))
         questions = probes.general_questions()[: max(self.probe_questions, 0)]
         with self._autocast():
-            answers = _generate(model, tokenizer, [_prompt_ids(tokenizer, _messages(q, None)) for q, _ in questions],
+            answers, _ = _generate(model, tokenizer, [_prompt_ids(tokenizer, _messages(q, None)) for q, _ in questions],
                                 max_new_tokens=_PROBE_NEW_TOKENS, batch_size=self.batch_size)
         matched = [probes.answer_matches(answer, accepted) for answer, (_, accepted) in zip(answers, questions)]
         return {
@@ -311,17 +311,18 @@ class CausalLMBackend(FineTuneBackend):
                 loss[rows] = (summed / counts.clamp(min=1)).float().cpu().numpy()
                 task.advance(len(rows))
         outputs: list[str | None] = [None] * len(examples)
+        complete: list[bool | None] = [None] * len(examples)
         correct = np.full(len(examples), np.nan)
         if generate:
             with self._autocast():
-                outputs = _generate(model, tokenizer, [p[-max_length:] for p in prompts],
+                outputs, complete = _generate(model, tokenizer, [p[-max_length:] for p in prompts],
                                     max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
                                     temperature=self.temperature, progress=progress)
             for i, (output, target) in enumerate(zip(outputs, examples.targets)):
                 reference = extract_final_answer(target)
                 if reference is not None:
                     correct[i] = float(extract_final_answer(output, last_number_fallback=True) == reference)
-        return evaluation_frame(examples.rows, loss, correct, outputs)
+        return evaluation_frame(examples.rows, loss, correct, outputs, complete)
 
     def _encode(self, prompts: Sequence[str], systems: Sequence[str | None], targets: Sequence[str | None], *,
                 max_length: int) -> list[EncodedExample]:
@@ -462,31 +463,37 @@ def _accepts_logits_to_keep(model: Any) -> bool:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, batch_size: int,
-              temperature: float = 0.0, seed: int = 0, progress: Progress = NULL_PROGRESS) -> list[str]:
-    """Continuations of ``prompts`` (token ids), decoded without special tokens: greedy at
+              temperature: float = 0.0, seed: int = 0, progress: Progress = NULL_PROGRESS) -> tuple[list[str], list[bool]]:
+    """Continuations of ``prompts`` (token ids), decoded without special tokens, and whether each
+    one ended by itself (a stop token) rather than at ``max_new_tokens``: greedy at
     ``temperature`` 0, else pure sampling (no top-k/top-p truncation, which would reshape the
     learnt distribution) from a seeded generator that leaves torch's global state as it was."""
     import torch
     from transformers import GenerationConfig
 
     if not prompts:
-        return []
+        return [], []
     stops = _stop_ids(model, tokenizer)
     sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
     config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, pad_token_id=tokenizer.pad_token_id,
                               eos_token_id=stops, **sampling)
     device = next(model.parameters()).device
     outputs: list[str] = [""] * len(prompts)
+    complete: list[bool] = [False] * len(prompts)
     with torch.inference_mode(), _rng_kept(model), progress.task("Generating", total=len(prompts)) as task:
         torch.manual_seed(seed)
         for batch in _length_batches([len(p) for p in prompts], batch_size):
             ids, mask, _ = _left_padded([prompts[i] for i in batch], tokenizer.pad_token_id, device)
             generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-            texts = tokenizer.batch_decode(generated[:, ids.shape[1]:], skip_special_tokens=True)
-            for i, text in zip(batch, texts):
+            continuation = generated[:, ids.shape[1]:]
+            texts = tokenizer.batch_decode(continuation, skip_special_tokens=True)
+            # A finished row is padded on to the batch's length, so look for a stop anywhere.
+            stopped = torch.isin(continuation, torch.tensor(stops, device=continuation.device)).any(dim=1).tolist()
+            for i, text, ended in zip(batch, texts, stopped):
                 outputs[i] = text.strip()
+                complete[i] = bool(ended) or continuation.shape[1] < max_new_tokens
             task.advance(len(batch))
-    return outputs
+    return outputs, complete
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -275,15 +275,22 @@ def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
     clean = evidence.formats.get("cleaned")
     if raw is None or clean is None or raw.height == 0:
         return None
-    joined = raw.join(clean, on="row", suffix="_clean")
-    a = joined.get_column("in_majority_clean").cast(pl.Float64).to_numpy()
-    b = joined.get_column("in_majority").cast(pl.Float64).to_numpy()
-    interval = stats.paired_difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
-    measurement = (f"majority-format share of generations on {joined.height:,} held-out prompts of "
-                   f"format-flagged clusters: {np.mean(b):.1%} after raw, {np.mean(a):.1%} after cleaned")
+    # Shares over completed generations only: one cut off at the token limit chose no format. The
+    # two models finish different prompts, so the comparison is unpaired.
+    a = clean.get_column("in_majority").drop_nulls().cast(pl.Float64).to_numpy()
+    b = raw.get_column("in_majority").drop_nulls().cast(pl.Float64).to_numpy()
+    interval = stats.difference(a, b, seed=evidence.seed, n_resamples=evidence.resamples)
+    share_a, share_b = (float(np.mean(x)) if x.size else float("nan") for x in (a, b))
+    measurement = (f"majority-format share of completed generations on {raw.height:,} held-out prompts of "
+                   f"format-flagged clusters: {share_b:.1%} of {b.size:,} after raw, {share_a:.1%} of {a.size:,} "
+                   f"after cleaned ({raw.height - b.size:,} and {clean.height - a.size:,} cut off at the token limit)")
     return _row("format", "trained on mixed formats, the model reproduces the mix; the cleaned export makes it consistent",
-                measurement, interval, stats.verdict(interval), majority_share_raw=round(float(np.mean(b)), 4),
-                majority_share_cleaned=round(float(np.mean(a)), 4))
+                measurement, interval, stats.verdict(interval), majority_share_raw=_round_share(share_b),
+                majority_share_cleaned=_round_share(share_a), completed_raw=int(b.size), completed_cleaned=int(a.size))
+
+
+def _round_share(share: float) -> float | None:
+    return round(share, 4) if np.isfinite(share) else None
 
 
 RULES: tuple[Rule, ...] = (conflicts_are_hard_to_learn, formats_are_learned, duplicates_flatter_heldout,

@@ -321,20 +321,26 @@ def _generation_set(audit: AuditResult, heldout: Examples, limit: int, seed: int
 
 
 def _format_adherence(generations: pl.DataFrame, audit: AuditResult) -> pl.DataFrame:
-    """Per generated row: its format signature and whether it is its cluster's majority format."""
+    """Per generated row: its format signature and whether it is its cluster's majority format.
+
+    A generation cut off at the token limit never reached its final line: it chose no format, so
+    its ``in_majority`` is null rather than false (``complete`` says which rows those are).
+    """
     from dataaudit.features.response_format import describe_format, format_signature
 
-    schema = {"row": pl.Int64, "signature": pl.String, "majority": pl.String, "in_majority": pl.Boolean}
+    schema = {"row": pl.Int64, "signature": pl.String, "majority": pl.String, "complete": pl.Boolean,
+              "in_majority": pl.Boolean}
     produced = generations.filter(pl.col("output").is_not_null())
     if produced.height == 0 or "format_majority" not in audit.clusters.columns:
         return pl.DataFrame(schema=schema)
     majority_of = dict(zip(audit.clusters.get_column("cluster").to_list(), audit.clusters.get_column("format_majority").to_list()))
     cluster_of = dict(zip(audit.rows.get_column("row").to_list(), audit.rows.get_column("cluster").to_list()))
     records = []
-    for row, output in produced.select("row", "output").iter_rows():
+    for row, output, complete in produced.select("row", "output", pl.col("complete").fill_null(True)).iter_rows():
         signature = format_signature(describe_format(output))
         majority = majority_of.get(cluster_of.get(int(row)))
-        records.append({"row": row, "signature": signature, "majority": majority, "in_majority": signature == majority})
+        records.append({"row": row, "signature": signature, "majority": majority, "complete": complete,
+                        "in_majority": signature == majority if complete else None})
     return pl.DataFrame(records, schema=schema)
 
 

@@ -203,6 +203,27 @@ def test_generations_are_sampled_reproducibly_and_greedy_at_temperature_zero(tin
     assert greedy == outputs(0.0) and greedy != sampled  # a random tiny model's distribution is flat: samples differ
 
 
+def test_generations_cut_off_at_the_token_limit_are_marked_incomplete(tiny_causal_lm):
+    """A generation that stopped by itself is complete; one that ran into max_new_tokens is not
+    (it never reached its final line, so the format evidence must not count it)."""
+    import torch
+
+    backend = CausalLMBackend(model=tiny_causal_lm, batch_size=2, max_length=64, max_new_tokens=3, dtype="float32")
+    model, tokenizer = backend.base_model(), backend._tokenizer()
+    word = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("answer"))[0]
+    endings = {True: [word, tokenizer.eos_token_id, tokenizer.pad_token_id], False: [word, word, word]}
+
+    def scripted_generate(input_ids, attention_mask, generation_config):
+        tails = torch.tensor([endings[row % 2 == 0] for row in range(len(input_ids))])
+        return torch.cat([input_ids, tails], dim=1)
+
+    model.generate = scripted_generate
+    examples = Examples(rows=np.arange(2), prompts=[PROMPTS[0]] * 2, targets=[None] * 2)
+    frame = backend.evaluate(model, examples, generate=True)
+    ended = {output: complete for output, complete in frame.select("output", "complete").iter_rows()}
+    assert ended == {tokenizer.decode([word]).strip(): True, tokenizer.decode([word] * 3).strip(): False}
+
+
 def test_evaluating_nothing_gives_an_empty_frame(backend):
     empty = Examples(rows=np.zeros(0, dtype=np.int64), prompts=[], targets=[])
     frame = backend.evaluate(backend.base_model(), empty, generate=True)

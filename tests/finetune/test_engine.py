@@ -242,9 +242,13 @@ def test_causal_lm_end_to_end_with_format_evidence(tiny_causal_lm, fake_probes):
     generations = result.evaluations.filter(pl.col("split") == "generation")
     assert set(generations.get_column("experiment").to_list()) == {"raw", "cleaned"}
     assert generations.get_column("output").null_count() == 0
+    assert generations.get_column("complete").null_count() == 0
     findings = {r["finding"]: r for r in result.summary["confirmation"]}
     assert {"format", "evaluation gap", "brittleness", "forgetting", "fine-tune vs few-shot"} <= set(findings)
-    assert 0.0 <= findings["format"]["majority_share_raw"] <= 1.0
+    format_row = findings["format"]
+    completed = generations.filter(pl.col("experiment") == "raw").get_column("complete").sum()
+    assert format_row["completed_raw"] == completed
+    assert format_row["majority_share_raw"] is None if completed == 0 else 0.0 <= format_row["majority_share_raw"] <= 1.0
     assert result.summary["experiments"]["raw"]["heldout"]["loss"] > 0
     assert len(result.summary["forgetting"]) == 3
 
@@ -257,3 +261,24 @@ def test_a_cleaned_set_with_nothing_left_is_a_clear_error():
     with pytest.raises(UsageError, match="cleaned set keeps 0"):
         ReferenceFineTune(backend=WordVoteBackend(), epochs=1).run(
             dataset, _audit(dataset, clusters, conflict_rows=range(60)))
+
+
+def test_the_format_row_counts_only_generations_that_finished():
+    """Cut-off generations chose no format: the shares are over completed ones, and the row says how
+    many were cut off, so a model that rambles is not mistaken for one that mixes formats."""
+    from dataaudit.finetune.confirmation import Evidence, formats_are_learned
+
+    def adherence(in_majority):
+        return pl.DataFrame({"row": range(len(in_majority)), "complete": [v is not None for v in in_majority],
+                             "in_majority": in_majority}, schema={"row": pl.Int64, "complete": pl.Boolean,
+                                                                  "in_majority": pl.Boolean})
+
+    empty = pl.DataFrame()
+    evidence = Evidence(metric="loss", dynamics=empty, flagged={}, heldout={}, production={}, perturbed={},
+                        heldout_with_duplicate=set(), production_gap_rows=set(), probe_curve=[], probe_cleaned={},
+                        formats={"raw": adherence([True, False, True, False, None, None]),
+                                 "cleaned": adherence([True, True, True, None, None, None])}, resamples=200)
+    row = formats_are_learned(evidence)
+    assert (row["majority_share_raw"], row["majority_share_cleaned"]) == (0.5, 1.0)
+    assert (row["completed_raw"], row["completed_cleaned"]) == (4, 3)
+    assert "50.0% of 4 after raw, 100.0% of 3 after cleaned (2 and 3 cut off" in row["measurement"]
