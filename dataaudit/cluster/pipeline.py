@@ -122,7 +122,7 @@ class ClusterPipeline:
         if _distinct_rows(embeddings) < 2 * min_cluster_size:
             return self._single_cluster(embeddings, texts, pca_2d(embeddings), params, "too_few_distinct_rows")
 
-        fitted = sample_rows(n_rows, self.max_fit_rows, self.seed) if n_rows > self.max_fit_rows else np.arange(n_rows)
+        fitted = self._fit_rows(n_rows)
         sampled = len(fitted) < n_rows
         params["fitted_rows"] = int(len(fitted))
         fit_embeddings = embeddings[fitted] if sampled else embeddings
@@ -157,7 +157,9 @@ class ClusterPipeline:
             params["placement_rounds"] = int(placement.rounds.max())
             params["placed_by_centroid"] = int((placement.rounds < 0).sum())
         with progress.task("Labelling clusters"):
-            clusters = _describe_clusters(embeddings, texts, labels, stability)
+            # Keywords come from the fitted rows: a uniform sample words a cluster as well as all
+            # of it, and c-TF-IDF over a million texts costs gigabytes and minutes.
+            clusters = _describe_clusters(embeddings, texts, labels, stability, keyword_rows=fitted)
         logger.info("%d clusters, %.1f%% noise, over %d rows (fitted on %d)", clusters.height,
                     100 * np.mean(labels < 0), n_rows, len(fitted))
         return Clustering(
@@ -167,6 +169,10 @@ class ClusterPipeline:
             clusters=clusters,
             params=params,
         )
+
+    def _fit_rows(self, n_rows: int) -> np.ndarray:
+        """All rows, or past ``max_fit_rows`` the seeded uniform sample the models are fitted on."""
+        return sample_rows(n_rows, self.max_fit_rows, self.seed) if n_rows > self.max_fit_rows else np.arange(n_rows)
 
     def _min_cluster_size(self, n_rows: int) -> int:
         own = self.clusterer.get_params().get("min_cluster_size")
@@ -203,15 +209,16 @@ class ClusterPipeline:
             labels=labels,
             nearest_cluster=labels.copy(),
             xy=np.asarray(xy, dtype=np.float32),
-            clusters=_describe_clusters(embeddings, texts, labels, {0: 1.0}),
+            clusters=_describe_clusters(embeddings, texts, labels, {0: 1.0},
+                                        keyword_rows=self._fit_rows(len(texts))),
             params={**params, "fallback": reason},
         )
 
 
 def _describe_clusters(
-    embeddings: np.ndarray, texts: list[str], labels: np.ndarray, stability: dict[int, float]
+    embeddings: np.ndarray, texts: list[str], labels: np.ndarray, stability: dict[int, float], *, keyword_rows: np.ndarray
 ) -> pl.DataFrame:
-    keywords = class_tfidf_keywords(texts, labels, top_n=KEYWORDS_PER_CLUSTER)
+    keywords = class_tfidf_keywords([texts[i] for i in keyword_rows], labels[keyword_rows], top_n=KEYWORDS_PER_CLUSTER)
     representatives = central_members(embeddings, labels, top_n=REPRESENTATIVES_PER_CLUSTER)
     ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
     return pl.DataFrame(
@@ -237,9 +244,24 @@ def _empty_clustering(params: dict[str, Any]) -> Clustering:
     )
 
 
-def _distinct_rows(embeddings: np.ndarray) -> int:
-    rows = np.ascontiguousarray(embeddings).view(np.dtype((np.void, embeddings.dtype.itemsize * embeddings.shape[1])))
-    return int(np.unique(rows.ravel()).size) if embeddings.shape[1] else min(len(embeddings), 1)
+def _distinct_rows(embeddings: np.ndarray, *, block_rows: int = 65_536) -> int:
+    """How many different rows there are, counted on 64-bit fingerprints of their bytes.
+
+    Sorting the rows themselves would copy the whole matrix (1.5 GB at a million 384-d rows);
+    fingerprints cost 8 bytes a row, and a collision could only hide a distinct row in a count
+    that merely decides whether clustering is worth trying.
+    """
+    if not embeddings.shape[1]:
+        return min(len(embeddings), 1)
+    words = np.ascontiguousarray(embeddings, dtype=np.float32).view(np.uint32)
+    multipliers = np.random.default_rng(0x5EED).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
+    fingerprints = np.empty(len(words), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(words), block_rows):
+            block = words[start:start + block_rows].astype(np.uint64)
+            block *= multipliers
+            fingerprints[start:start + block_rows] = np.bitwise_xor.reduce(block + (block >> np.uint64(29)), axis=1)
+    return int(np.unique(fingerprints).size)
 
 
 def _numbered_by_size(labels: np.ndarray) -> np.ndarray:

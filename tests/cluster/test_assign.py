@@ -75,3 +75,6 @@ def test_a_pipeline_fitted_on_a_sample_finds_the_same_topics(max_fit_rows):
         embeddings, texts)
     assert full.params["fitted_rows"] == len(texts)
     assert adjusted_mutual_info_score(full.nearest_cluster, result.nearest_cluster) > 0.95
+    # Keywords come from the fitted sample only, and still name each topic.
+    assert sorted(map(sorted, result.clusters.get_column("keywords").to_list())) == \
+        sorted(map(sorted, full.clusters.get_column("keywords").to_list()))

@@ -196,3 +196,16 @@ def test_any_small_input_keeps_the_contract(case):
     check_contract(result, n_rows)
     if n_rows:
         assert result.clusters.height >= 1
+
+
+@given(st.integers(1, 40), st.integers(0, 6), st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_distinct_rows_counts_what_sorting_the_rows_counts(rows, dim, seed):
+    """The fingerprint count equals the exact count: rows are drawn from a small pool, so many repeat."""
+    from dataaudit.cluster.pipeline import _distinct_rows
+
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(-2, 3, size=(5, dim)).astype(np.float32)
+    embeddings = pool[rng.integers(0, len(pool), size=rows)]
+    exact = len({row.tobytes() for row in embeddings}) if dim else 1
+    assert _distinct_rows(embeddings, block_rows=7) == exact
