@@ -19,6 +19,7 @@ the kept row's id on every member, the kept row included.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 
@@ -72,15 +73,16 @@ class DuplicateCheck(Check):
         if n < 2:
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
         messages = frame.get_column("messages").to_list()
-        exact_keys = [normalize_text(_conversation_text(turns)) for turns in messages]
+        # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
+        exact_keys = [_digest(normalize_text(_conversation_text(turns))) for turns in messages]
         links = [(members[0], other) for members in _groups_of_equal(exact_keys) for other in members[1:]]
 
         view = "pair" if ctx.dataset.has_responses else "prompt"
         graph = ctx.knn(view)
         # The system prompt must be equal (see _Identity) but stays out of the similarity: a
         # long shared one would make any two short exchanges look alike.
-        shingles = ShingleSets(texts=[_exchange_text(turns) for turns in messages], size=self.shingle_size)
-        turns = [[normalize_text(turn["content"]) for turn in row if turn["role"] != "system"] for row in messages]
+        shingles = ShingleSets(texts=_ExchangeTexts(messages), size=self.shingle_size)
+        turns = _NormalizedTurns(messages)
         identity = _Identity(frame)
         candidates = candidate_pairs(graph.indices, graph.similarities, self.candidate_similarity)
         confirmed = 0
@@ -188,8 +190,32 @@ def _star_groups(n: int, links: list[tuple[int, int]], rows: np.ndarray) -> list
     return groups
 
 
-def _groups_of_equal(keys: list[str]) -> list[list[int]]:
-    by_key: dict[str, list[int]] = defaultdict(list)
+class _ExchangeTexts:
+    """``_exchange_text`` of each row, made when asked: a list of them all would copy the data."""
+
+    def __init__(self, messages: list[list[dict]]):
+        self.messages = messages
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __getitem__(self, index: int) -> str:
+        return _exchange_text(self.messages[index])
+
+
+class _NormalizedTurns(_ExchangeTexts):
+    """Each row's normalised non-system turns, made when asked (only candidate pairs need them)."""
+
+    def __getitem__(self, index: int) -> list[str]:
+        return [normalize_text(turn["content"]) for turn in self.messages[index] if turn["role"] != "system"]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _groups_of_equal(keys: list[bytes]) -> list[list[int]]:
+    by_key: dict[bytes, list[int]] = defaultdict(list)
     for index, key in enumerate(keys):
         by_key[key].append(index)
     return [members for members in by_key.values() if len(members) > 1]

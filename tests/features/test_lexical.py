@@ -142,3 +142,30 @@ def test_only_harmless_prefixes_and_suffixes_are_light_edits(a, b, light):
     from dataaudit.features.lexical import is_light_edit
 
     assert is_light_edit(a, b) is light
+
+
+def _full_osa(a: str, b: str) -> int:
+    """The textbook quadratic optimal-string-alignment distance, as a reference."""
+    rows = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[-1][-1]
+
+
+@given(st.text(alphabet="abc", max_size=12), st.text(alphabet="abc", max_size=12))
+def test_typo_distance_is_exact_up_to_two_and_above_two_beyond(a, b):
+    """The banded distance agrees with the full one wherever the answer matters (at most two)."""
+    full, banded = _full_osa(a, b), typo_distance(a, b)
+    assert banded == full if full <= 2 else banded > 2
+
+
+def test_shingle_sets_keep_a_bounded_cache_and_still_answer_every_row():
+    texts = ["the cat sat on the mat", "the cat sat on a mat", "a dog ran far away", "the cat sat on the mat"]
+    bounded, unbounded = ShingleSets(texts=texts, max_cached=2), ShingleSets(texts=texts)
+    pairs = [(0, 1), (2, 3), (0, 3), (1, 2), (0, 1)]
+    assert [bounded.jaccard(i, j) for i, j in pairs] == [unbounded.jaccard(i, j) for i, j in pairs]
+    assert len(bounded._shingles) == 2 and len(unbounded._shingles) == 4
+    assert bounded.jaccard(0, 3) == 1.0
