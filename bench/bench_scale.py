@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import resource
@@ -134,6 +135,7 @@ def precomputed(rows: int, seed: int) -> dict:
     embeddings = {"prompt": jittered(pool_prompts, origin, rows), "response": jittered(pool_responses, origin, rows)}
     traffic_vectors = jittered(pool_prompts, traffic_origin, len(traffic))
     production_embedder = PrecomputedEmbedder(texts=production.prompts, embeddings=traffic_vectors)
+    logging.getLogger("dataaudit.bench").info("inputs built: %d rows, %d production", rows, len(traffic))
     started = time.perf_counter()
     result = audit(dataset, production=production, embeddings=embeddings, embedder=production_embedder,
                    cluster_pipeline=ClusterPipeline(seed=seed), seed=seed)
@@ -150,9 +152,30 @@ def peak_rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2)
 
 
+class _MemoryStamp(logging.Filter):
+    """Appends the current and peak RSS to each log line, so a run that dies shows its last stage."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        gb = {key: int(fields[key].split()[0]) / 1024**2 for key in ("VmRSS", "VmHWM") if key in fields}
+        record.msg = f"{record.msg} [rss {gb.get('VmRSS', 0):.2f} GB, peak {gb.get('VmHWM', 0):.2f} GB]"
+        return True
+
+
+def log_stages() -> None:
+    """Stage timings (the runner logs each at INFO) with memory, live on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_MemoryStamp())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("dataaudit")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 def child(*args: str) -> dict:
     """Run one measurement in a fresh process (its own peak RSS, its own numba JIT)."""
-    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -186,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: needs {REALDATA}")
         return 0
     if args.mode == "one":
+        log_stages()
         result = precomputed(args.rows[0], args.seed) if args.precomputed else one(args.rows[0], args.cache, args.work, args.seed)
         print(json.dumps(result))
         return 0
