@@ -306,18 +306,26 @@ def confident_label_issues(y: np.ndarray, probabilities: np.ndarray) -> LabelIss
     class is more probable than the given one.
     """
     n, k = probabilities.shape
-    rows = np.arange(n)
-    thresholds = np.array([probabilities[y == c, c].mean() if np.any(y == c) else 1.0 for c in range(k)])
-    above = probabilities >= thresholds[None, :] - 1e-12
-    confident = np.where(above, probabilities, -1.0).argmax(axis=1)
-    estimated = int((above.any(axis=1) & (confident != y)).sum())
-    self_confidence = probabilities[rows, y]
-    others = probabilities.copy()
-    others[rows, y] = -1.0
-    predicted = others.argmax(axis=1)
+    self_confidence = probabilities[np.arange(n), y]
+    members = np.bincount(y, minlength=k)
+    thresholds = np.where(members > 0, np.bincount(y, weights=self_confidence, minlength=k) / np.maximum(members, 1), 1.0)
+    # Row blocks: each step makes rows × classes temporaries, gigabytes for a million rows.
+    estimated = 0
+    predicted = np.empty(n, dtype=np.int64)
+    best_other = np.empty(n)
+    for block in _row_blocks(n):
+        chunk, given = probabilities[block], y[block]
+        rows = np.arange(len(given))
+        above = chunk >= thresholds[None, :] - 1e-12
+        confident = np.where(above, chunk, -1.0).argmax(axis=1)
+        estimated += int((above.any(axis=1) & (confident != given)).sum())
+        others = chunk.copy()
+        others[rows, given] = -1.0
+        predicted[block] = others.argmax(axis=1)
+        best_other[block] = others[rows, predicted[block]]
     flagged = np.zeros(n, dtype=bool)
     flagged[np.argsort(self_confidence, kind="stable")[:estimated]] = True
-    flagged &= others[rows, predicted] > self_confidence
+    flagged &= best_other > self_confidence
     return LabelIssues(flagged=flagged, predicted=predicted, estimated=estimated)
 
 
@@ -352,18 +360,41 @@ def stratified_folds(y: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
 
 
 def _ridge_softmax(x: np.ndarray, y: np.ndarray, queries: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
-    x = x.astype(np.float64)
-    targets = np.eye(n_classes)[y]
-    x_mean, target_mean = x.mean(axis=0), targets.mean(axis=0)
-    centred = x - x_mean
-    if centred.shape[0] < centred.shape[1]:  # fewer rows than dimensions: the dual system is smaller
-        dual = np.linalg.solve(centred @ centred.T + alpha * np.eye(centred.shape[0]), targets - target_mean)
+    """Ridge onto one-hot targets, softmax at the log-loss-best temperature, in row blocks.
+
+    Nothing rows × classes is built besides the answer: the normal equations need only the
+    d × d Gram matrix and the per-class sums of the centred rows (centred rows sum to zero, so
+    ``centredᵀ (targets − mean)`` is exactly those sums), and the temperature's log loss adds
+    up block by block. A one-hot matrix of a million rows × 300 classes alone is 2.4 GB.
+    """
+    x_mean = x.mean(axis=0, dtype=np.float64)
+    target_mean = np.bincount(y, minlength=n_classes) / len(y)
+    if x.shape[0] < x.shape[1]:  # fewer rows than dimensions: the dual system is smaller
+        centred = x.astype(np.float64) - x_mean
+        dual = np.linalg.solve(centred @ centred.T + alpha * np.eye(centred.shape[0]), np.eye(n_classes)[y] - target_mean)
         weights = centred.T @ dual
     else:
-        weights = np.linalg.solve(centred.T @ centred + alpha * np.eye(x.shape[1]), centred.T @ (targets - target_mean))
-    scores = centred @ weights + target_mean
-    temperature = min(TEMPERATURES, key=lambda t: _log_loss(scores * t, y))
-    return _softmax((queries.astype(np.float64) - x_mean) @ weights * temperature + target_mean * temperature)
+        gram = np.zeros((x.shape[1], x.shape[1]))
+        class_sums = np.zeros((n_classes, x.shape[1]))
+        for block in _row_blocks(len(x)):
+            centred = x[block].astype(np.float64) - x_mean
+            gram += centred.T @ centred
+            np.add.at(class_sums, y[block], centred)
+        weights = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), class_sums.T)
+    losses = np.zeros(len(TEMPERATURES))
+    for block in _row_blocks(len(x)):
+        scores = (x[block].astype(np.float64) - x_mean) @ weights + target_mean
+        losses += [_log_loss_sum(scores * t, y[block]) for t in TEMPERATURES]
+    temperature = TEMPERATURES[int(np.argmin(losses))]
+    probabilities = np.empty((len(queries), n_classes))
+    for block in _row_blocks(len(queries)):
+        probabilities[block] = _softmax((queries[block].astype(np.float64) - x_mean) @ weights * temperature
+                                        + target_mean * temperature)
+    return probabilities
+
+
+def _row_blocks(n: int, size: int = 16_384) -> list[slice]:
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -372,8 +403,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def _log_loss(logits: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(_softmax(logits)[np.arange(len(y)), y] + 1e-12).mean())
+def _log_loss_sum(logits: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.log(_softmax(logits)[np.arange(len(y)), y] + 1e-12).sum())
 
 
 def _knn_probabilities(graph, positions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
