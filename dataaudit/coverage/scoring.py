@@ -49,6 +49,24 @@ def percentile_of(calibration: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(values), np.nan, scores)
 
 
+def graph_without(graph: KnnGraph, removed: np.ndarray, *, width: int) -> KnnGraph | None:
+    """The ``width`` nearest neighbours among the rows not ``removed`` (a mask), read off ``graph``.
+
+    Rows are renumbered to their positions among the kept rows. Exact whenever ``graph`` is and
+    every kept row still has ``width`` kept neighbours in it; when one has fewer, None (build one).
+    """
+    kept = np.flatnonzero(~removed)
+    indices, similarities = graph.indices[kept], graph.similarities[kept]
+    usable = (indices >= 0) & ~removed[np.clip(indices, 0, None)]
+    if len(kept) == 0 or width > len(kept) - 1 or (usable.sum(axis=1) < width).any():
+        return None
+    order = np.argsort(~usable, axis=1, kind="stable")[:, :width]  # usable first, nearest first
+    position = np.full(len(removed), -1, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    return KnnGraph(indices=position[np.take_along_axis(indices, order, axis=1)],
+                    similarities=np.take_along_axis(similarities, order, axis=1))
+
+
 class CoverageScorer:
     """Density-aware coverage of query texts by a reference (training) set.
 

@@ -118,3 +118,31 @@ def test_reuses_a_training_graph_with_enough_neighbours():
     too_small = CoverageScorer(k=4, density_k=6).fit(reference, knn=build_knn(reference, k=2)).score(queries)
     np.testing.assert_allclose(own.gap_score, reused.gap_score)
     np.testing.assert_allclose(own.gap_score, too_small.gap_score)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.3))
+@settings(max_examples=25, deadline=None)
+def test_a_graph_without_some_rows_is_the_exact_graph_of_the_rest(seed, share):
+    """Read off an exact graph, the rest's neighbours are what an exact build over the rest gives."""
+    from dataaudit.coverage.scoring import graph_without
+    from dataaudit.neighbors import build_knn
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((120, 8)).astype(np.float32)
+    removed = rng.random(120) < share
+    derived = graph_without(build_knn(vectors, k=30), removed, width=10)
+    if derived is None:  # some kept row lost too many neighbours: the caller builds instead
+        return
+    rebuilt = build_knn(vectors[~removed], k=10)
+    np.testing.assert_array_equal(derived.indices, rebuilt.indices)
+    np.testing.assert_allclose(derived.similarities, rebuilt.similarities, rtol=1e-6)
+
+
+def test_a_graph_without_rows_asks_for_a_rebuild_when_neighbours_run_out():
+    from dataaudit.coverage.scoring import graph_without
+    from dataaudit.neighbors import build_knn
+
+    vectors = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    removed = np.arange(40) >= 30
+    assert graph_without(build_knn(vectors, k=5), removed, width=10) is None
+    assert graph_without(build_knn(vectors, k=39), removed, width=10).indices.shape == (30, 10)
