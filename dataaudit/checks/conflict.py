@@ -203,18 +203,21 @@ class ConflictCheck(Check):
         graph = ctx.knn("prompt")
         shingles = ShingleSets(texts=prompts)
         numbers: dict[int, tuple[str, ...]] = {}
-        for i, j, _ in candidate_pairs(graph.indices, graph.similarities, self.prompt_similarity):
-            if systems[i] != systems[j] or keys[i] == keys[j]:
-                continue
-            for index in (i, j):
-                if index not in numbers:
-                    numbers[index] = numbers_in(prompts[index])
-            if numbers[i] != numbers[j]:
-                continue
-            lexical = self.label_prompt_lexical_similarity if is_label[i] and is_label[j] else self.prompt_lexical_similarity
-            # A greeting or an "it's urgent" tacked on still asks the same question.
-            if shingles.jaccard(i, j) >= lexical or is_light_edit(keys[i], keys[j]):
-                links.append((i, j))
+        candidates = candidate_pairs(graph.indices, graph.similarities, self.prompt_similarity)
+        with ctx.progress.task("Comparing similar prompts", total=len(candidates)) as task:
+            for i, j, _ in candidates:
+                task.advance()
+                if systems[i] != systems[j] or keys[i] == keys[j]:
+                    continue
+                for index in (i, j):
+                    if index not in numbers:
+                        numbers[index] = numbers_in(prompts[index])
+                if numbers[i] != numbers[j]:
+                    continue
+                lexical = self.label_prompt_lexical_similarity if is_label[i] and is_label[j] else self.prompt_lexical_similarity
+                # A greeting or an "it's urgent" tacked on still asks the same question.
+                if shingles.jaccard(i, j) >= lexical or is_light_edit(keys[i], keys[j]):
+                    links.append((i, j))
         return connected_groups(len(prompts), links), shingles
 
     def _group_findings(self, ctx, groups, shingles, answers, is_label, rows, group_of) -> tuple[list[Finding], dict]:
