@@ -165,24 +165,31 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
 @click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
+@click.option("--engine", "engine_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where reading, embedding and the kNN graphs run: this process, or Ray (pip install 'dataaudit[ray]').")
+@click.option("--ray-address", default=None,
+              help="An existing Ray cluster ('auto', 'ray://head:10001'); implies --engine ray. Default: a local one.")
 @_format_options
 @_handle_errors
 def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
-          skip_bad_lines, quiet, format_name, prompt_field, response_field, label_field, system_field):
+          skip_bad_lines, quiet, engine_name, ray_address, format_name, prompt_field, response_field, label_field,
+          system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
     from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
     from dataaudit.checks.base import SEVERITY_RANK
     from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.io.load import load
+    from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.model import check_output_dir
     from dataaudit.report.terminal import RichProgress, render_audit
 
     check_output_dir(out_dir, inputs=[data, production])  # before the costly part, not after
     console = _console(stderr=True)
-    dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines)
-    production_set = load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
+    engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
+    dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
+                          label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
+    production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
     progress = NULL_PROGRESS if quiet else RichProgress(console=console)
     result = run_audit(
@@ -193,6 +200,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
         cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),
         seed=seed,
         progress=progress,
+        engine=engine,
     )
     from dataaudit.report.html import write_report
 

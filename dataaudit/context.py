@@ -14,9 +14,13 @@ from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from dataaudit.engine.base import Engine, FrameFunction
+from dataaudit.engine.local import LocalEngine
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from dataaudit.cluster.pipeline import Clustering, ClusterPipeline
     from dataaudit.dataset import Dataset
     from dataaudit.embed.base import Embedder
@@ -33,7 +37,8 @@ class AuditContext:
 
     ``embeddings`` may hold precomputed vectors per view (``"prompt"``, ``"response"``);
     the ``"pair"`` view (prompt and response together) is derived from those two, so it
-    costs no extra model call.
+    costs no extra model call. ``engine`` decides where embedding, the kNN graphs and per-row
+    feature extraction run; the results are the same with every engine.
     """
 
     def __init__(
@@ -46,6 +51,7 @@ class AuditContext:
         seed: int = 0,
         embeddings: Mapping[str, np.ndarray] | None = None,
         progress: Progress = NULL_PROGRESS,
+        engine: Engine = LocalEngine(),
     ):
         self.dataset = dataset
         self.embedder = embedder
@@ -53,6 +59,7 @@ class AuditContext:
         self.knn_k = knn_k
         self.seed = seed
         self.progress = progress
+        self.engine = engine
         self.timings: dict[str, float] = {}
         self._embeddings: dict[str, np.ndarray] = {}
         self._knn: dict[str, "KnnGraph"] = {}
@@ -76,7 +83,7 @@ class AuditContext:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         with self.stage(stage):
-            return np.asarray(self.embedder.embed(list(texts), progress=self.progress), dtype=np.float32)
+            return self.engine.embed(self.embedder, list(texts), progress=self.progress)
 
     def embeddings(self, view: str = "prompt") -> np.ndarray:
         if view not in VIEWS:
@@ -93,12 +100,14 @@ class AuditContext:
 
     def knn(self, view: str = "prompt") -> "KnnGraph":
         if view not in self._knn:
-            from dataaudit.neighbors import build_knn
-
             vectors = self.embeddings(view)
             with self.stage(f"knn_{view}"):
-                self._knn[view] = build_knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress)
+                self._knn[view] = self.engine.knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress)
         return self._knn[view]
+
+    def map_frame(self, function: FrameFunction, frame: "pl.DataFrame") -> "pl.DataFrame":
+        """Per-row work (``function`` must treat rows independently) on the audit's engine."""
+        return self.engine.map_frame(function, frame, progress=self.progress)
 
     @property
     def clustering(self) -> "Clustering":
@@ -131,4 +140,6 @@ def _validated(view: str, matrix: np.ndarray, rows: int) -> np.ndarray:
 
         raise UsageError(f"precomputed {view} embeddings have shape {matrix.shape}; expected ({rows}, dim)")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if np.all(np.abs(norms - 1.0) < 1e-4):
+        return matrix  # already unit rows: a copy would cost 1.5 GB per view at a million rows
     return matrix / np.maximum(norms, 1e-12)

@@ -44,13 +44,13 @@ def build_knn(
     rows (and always below 1,000), approximate (pynndescent, seeded) above. Inputs need not be
     normalised: rows are scaled to unit length, and all-zero rows get similarity 0.
     """
-    vectors = _unit_rows(embeddings, "embeddings")
+    vectors = unit_rows(embeddings, "embeddings")
     n = len(vectors)
     k = max(0, min(k, n - 1))
     if k == 0:
         return _empty_graph(n)
     if n <= max(exact_max_rows, _SMALLEST_APPROXIMATE):
-        return _exact(vectors, vectors, k=k, self_rows=np.arange(n), progress=progress)
+        return exact_knn(vectors, vectors, k=k, self_rows=np.arange(n), progress=progress)
     return _approximate_self(vectors, k=k, seed=seed, progress=progress)
 
 
@@ -71,8 +71,8 @@ def query_knn(
     cheaper than building a pynndescent index over them. Otherwise such an index over the
     reference answers the queries.
     """
-    reference_vectors = _unit_rows(reference, "reference")
-    query_vectors = _unit_rows(queries, "queries")
+    reference_vectors = unit_rows(reference, "reference")
+    query_vectors = unit_rows(queries, "queries")
     if len(query_vectors) and len(reference_vectors) and reference_vectors.shape[1] != query_vectors.shape[1]:
         raise UsageError(
             f"reference vectors are {reference_vectors.shape[1]}-d but queries are "
@@ -82,11 +82,11 @@ def query_knn(
     if k == 0:
         return _empty_graph(len(query_vectors))
     if min(len(reference_vectors), len(query_vectors)) <= exact_max_rows or len(reference_vectors) <= _SMALLEST_APPROXIMATE:
-        return _exact(query_vectors, reference_vectors, k=k, self_rows=None, progress=progress)
+        return exact_knn(query_vectors, reference_vectors, k=k, self_rows=None, progress=progress)
     return _approximate_query(reference_vectors, query_vectors, k=k, seed=seed, progress=progress)
 
 
-def _unit_rows(embeddings: np.ndarray, what: str) -> np.ndarray:
+def unit_rows(embeddings: np.ndarray, what: str = "embeddings") -> np.ndarray:
     """float32 copy with unit rows, so dot products are cosines even for unnormalised input."""
     vectors = np.asarray(embeddings, dtype=np.float32)
     if vectors.ndim == 1 and vectors.size == 0:
@@ -103,19 +103,32 @@ def _empty_graph(n: int) -> KnnGraph:
     return KnnGraph(indices=np.zeros((n, 0), dtype=np.int64), similarities=np.zeros((n, 0), dtype=np.float32))
 
 
-def _exact(
+def exact_block_rows(n_reference: int) -> int:
+    """Query rows per block of :func:`exact_knn` against ``n_reference`` rows.
+
+    Distributed callers split queries on multiples of it: a matrix product's low bits depend
+    on how its rows are blocked, so other splits could break ties differently.
+    """
+    return max(1, _BLOCK_BYTES // (max(n_reference, 1) * (4 + 8)))
+
+
+def exact_knn(
     queries: np.ndarray,
     reference: np.ndarray,
     *,
     k: int,
     self_rows: np.ndarray | None,
-    progress: Progress,
+    progress: Progress = NULL_PROGRESS,
 ) -> KnnGraph:
-    """Top-k by brute force; ``self_rows[i]`` is the reference row query ``i`` must not get."""
+    """Top-k by brute force over unit rows; ``self_rows[i]`` is the reference row query ``i`` must not get.
+
+    Queries ``a:b`` with ``a`` a multiple of :func:`exact_block_rows` get exactly the rows
+    ``a:b`` of the whole computation, which is how the Ray engine splits it over tasks.
+    """
     n_queries, n_reference = len(queries), len(reference)
     indices = np.empty((n_queries, k), dtype=np.int64)
     similarities = np.empty((n_queries, k), dtype=np.float32)
-    block_rows = max(1, _BLOCK_BYTES // (n_reference * (4 + 8)))
+    block_rows = exact_block_rows(n_reference)
     with progress.task("Nearest neighbours (exact)", total=n_queries) as task:
         for start in range(0, n_queries, block_rows):
             stop = min(start + block_rows, n_queries)
@@ -182,7 +195,7 @@ def _fill_holes(graph: KnnGraph, queries: np.ndarray, reference: np.ndarray, *, 
     if len(short) == 0:
         return graph
     k = graph.indices.shape[1]
-    redo = _exact(queries[short], reference, k=k, self_rows=short if exclude_self else None, progress=NULL_PROGRESS)
+    redo = exact_knn(queries[short], reference, k=k, self_rows=short if exclude_self else None, progress=NULL_PROGRESS)
     indices, similarities = graph.indices.copy(), graph.similarities.copy()
     indices[short], similarities[short] = redo.indices, redo.similarities
     return KnnGraph(indices=indices, similarities=similarities)

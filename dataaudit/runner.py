@@ -25,6 +25,7 @@ from dataaudit.report.model import AuditResult
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.engine import Engine
     from dataaudit.coverage import CoverageAnalysis
     from dataaudit.embed.base import Embedder
 
@@ -51,22 +52,26 @@ def audit(
     knn_k: int = 30,
     seed: int = 0,
     progress: Progress = NULL_PROGRESS,
+    engine: "str | Engine" = "local",
 ) -> AuditResult:
     """Audit ``dataset`` (a :class:`Dataset` or a path) and return the results as data.
 
     ``embedder`` defaults to all-MiniLM-L6-v2 (shipped offline) behind the default cache;
     ``embeddings`` may hold precomputed ``{"prompt": ..., "response": ...}`` vectors.
-    ``production`` (prompts are enough) turns on the coverage-gap analysis.
+    ``production`` (prompts are enough) turns on the coverage-gap analysis. ``engine``
+    (``"local"``, ``"ray"`` or an engine instance such as ``RayEngine(address="auto")``) runs
+    reading, embedding and the kNN graphs; the findings are the same with every engine.
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.io.load import load
+    from dataaudit.engine import make_engine
     from dataaudit.resources import check_audit_memory
 
     started = time.perf_counter()
+    engine = make_engine(engine)
     if not isinstance(dataset, Dataset):
-        dataset = load(dataset, skip_bad_lines=True)
+        dataset = engine.load(dataset, skip_bad_lines=True)
     if production is not None and not isinstance(production, Dataset):
-        production = load(production, skip_bad_lines=True)
+        production = engine.load(production, skip_bad_lines=True)
     embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     pipeline = cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(seed=seed)
@@ -78,6 +83,7 @@ def audit(
         seed=seed,
         embeddings=embeddings,
         progress=progress,
+        engine=engine,
     )
     check_list = make_checks(checks)
 
@@ -173,7 +179,7 @@ def _summary(dataset, production, ctx, clustering, check_summaries, findings, st
         },
         "production": None if production is None else {"path": production.path, "format": production.format, "records": len(production)},
         "embedder": getattr(ctx.embedder, "model_id", type(ctx.embedder).__name__),
-        "parameters": {"seed": ctx.seed, "knn_k": ctx.knn_k, "clustering": _json_safe(clustering.params)},
+        "parameters": {"seed": ctx.seed, "knn_k": ctx.knn_k, "engine": ctx.engine.name, "clustering": _json_safe(clustering.params)},
         "clusters": {
             "count": int(clustering.clusters.height),
             "noise_rows": int((labels == -1).sum()),

@@ -29,7 +29,8 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
 
 import polars as pl
 
@@ -146,29 +147,25 @@ class QualityCheck(Check):
         n = frame.height
         prompts = frame.get_column("prompt").to_list()
         raw_responses = frame.get_column("response").to_list()
-        labels = frame.get_column("label").to_list()
         has_responses = ctx.dataset.has_responses
         vocabulary = _Vocabulary.from_texts([p or "" for p in prompts] + [r or "" for r in raw_responses]) if has_responses else None
 
         row_ids = frame.get_column("row").to_list()
+        # Rows are judged independently once the vocabulary is known: the engine may spread them.
+        issues_per_row = ctx.map_frame(partial(_issues_frame, check=self, vocabulary=vocabulary),
+                                       frame.select("prompt", "response", "label")).get_column("issues").to_list()
         findings: list[Finding] = []
         kinds_per_row: list[list[str]] = []
         by_kind: Counter[str] = Counter()
-        with ctx.progress.task("Quality", total=n) as task:
-            for index in range(n):
-                issues = self._prompt_issues(prompts[index] or "") if self.check_prompts else []
-                if raw_responses[index] is not None:
-                    issues += self._response_issues(raw_responses[index], prompts[index] or "", vocabulary,
-                                                   is_label=labels[index] is not None)
-                kinds = []
-                for issue in issues:
-                    if issue.kind in kinds:
-                        continue
-                    kinds.append(issue.kind)
-                    by_kind[issue.kind] += 1
-                    findings.append(_finding(row_ids[index], issue))
-                kinds_per_row.append(sorted(kinds, key=lambda k: (SEVERITY_RANK[KINDS[k].severity], k)))
-                task.advance(1)
+        for index in range(n):
+            kinds = []
+            for issue in (_Issue(**fields) for fields in issues_per_row[index]):
+                if issue.kind in kinds:
+                    continue
+                kinds.append(issue.kind)
+                by_kind[issue.kind] += 1
+                findings.append(_finding(row_ids[index], issue))
+            kinds_per_row.append(sorted(kinds, key=lambda k: (SEVERITY_RANK[KINDS[k].severity], k)))
         summary = {"by_kind": dict(sorted(by_kind.items()))}
         if not has_responses:
             summary["skipped"] = "no responses: only prompt-side checks ran"
@@ -242,6 +239,20 @@ class QualityCheck(Check):
         if _cut_mid_sentence(text):
             return _Issue("truncated_response", f"ends mid-sentence without punctuation: {tail!r}")
         return None
+
+
+_ISSUES_TYPE = pl.List(pl.Struct({"kind": pl.String, "evidence": pl.String, "where": pl.String, "structural": pl.Boolean}))
+
+
+def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Vocabulary | None) -> pl.DataFrame:
+    """Each row's issues (prompt side, then response side), as data an engine can ship back."""
+    rows = []
+    for prompt, response, label in frame.select("prompt", "response", "label").iter_rows():
+        issues = check._prompt_issues(prompt or "") if check.check_prompts else []
+        if response is not None:
+            issues += check._response_issues(response, prompt or "", vocabulary, is_label=label is not None)
+        rows.append([asdict(issue) for issue in issues])
+    return pl.DataFrame({"issues": pl.Series(rows, dtype=_ISSUES_TYPE)})
 
 
 def _shared_issues(text: str, *, where: str, examples_are_data: bool) -> list[_Issue]:

@@ -36,7 +36,7 @@ def load(
     """
     source = os.fspath(path)
     container, records = read_records(source)
-    return _build(records, source=source, container=container, format=format, prompt_field=prompt_field,
+    return build_dataset(records, source=source, container=container, format=format, prompt_field=prompt_field,
                   response_field=response_field, label_field=label_field, system_field=system_field,
                   skip_bad_lines=skip_bad_lines)
 
@@ -57,7 +57,7 @@ def from_records(
     bad line like any other, so it is reported, never lost.
     """
     raw = [_in_memory_record(index, record) for index, record in enumerate(records)]
-    return _build(raw, source=None, container="jsonl", format=format, prompt_field=prompt_field,
+    return build_dataset(raw, source=None, container="jsonl", format=format, prompt_field=prompt_field,
                   response_field=response_field, label_field=label_field, system_field=system_field,
                   skip_bad_lines=skip_bad_lines)
 
@@ -77,8 +77,9 @@ def _in_memory_record(index: int, record: Any) -> RawRecord:
     return RawRecord(index, index + 1, raw, b"\n", dict(record), None)
 
 
-def _build(records: list[RawRecord], *, source: str | None, container: str, format: str, prompt_field, response_field,
-           label_field, system_field, skip_bad_lines: bool) -> Dataset:
+def build_dataset(records: list[RawRecord], *, source: str | None, container: str, format: str, prompt_field,
+                  response_field, label_field, system_field, skip_bad_lines: bool) -> Dataset:
+    """Raw records (from any reader, or read in parts and numbered as one file) → Dataset."""
     import polars as pl
 
     mapping = FieldMapping(prompt=prompt_field, response=response_field, label=label_field, system=system_field)

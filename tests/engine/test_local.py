@@ -1,0 +1,73 @@
+"""The engine registry and the local engine: exactly what the audit did before engines existed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dataaudit.embed import HashingEmbedder
+from dataaudit.engine import ENGINES, Engine, LocalEngine, RayEngine, make_engine
+from dataaudit.errors import UsageError
+from dataaudit.io.load import load
+from dataaudit.neighbors import build_knn
+
+from tests.conftest import SAMPLE_DATA
+
+
+def test_names_resolve_to_fresh_engines_and_instances_pass_through():
+    assert set(ENGINES) == {"local", "ray"}
+    assert isinstance(make_engine("local"), LocalEngine)
+    assert isinstance(make_engine("ray"), RayEngine)
+    engine = RayEngine(address="auto", num_workers=3)
+    assert make_engine(engine) is engine
+    assert isinstance(engine, Engine) and isinstance(LocalEngine(), Engine)
+
+
+@pytest.mark.parametrize("bad", ["spark", "", 3])
+def test_unknown_engines_are_usage_errors(bad):
+    with pytest.raises(UsageError, match="engine"):
+        make_engine(bad)
+
+
+def test_the_ray_engine_only_stores_its_parameters():
+    engine = RayEngine(address="ray://head:10001", num_workers=4, batch_size=256, use_gpu=False)
+    assert (engine.address, engine.num_workers, engine.batch_size, engine.use_gpu) == ("ray://head:10001", 4, 256, False)
+    with pytest.raises(TypeError):
+        RayEngine("auto")  # keyword-only
+
+
+def test_importing_dataaudit_and_its_engines_never_imports_ray():
+    code = "import sys, dataaudit, dataaudit.engine, dataaudit.runner, dataaudit.cli; print('ray' in sys.modules)"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
+
+
+def test_a_missing_ray_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    with pytest.raises(UsageError, match=r"pip install 'dataaudit\[ray\]'"):
+        RayEngine().knn(np.eye(4, dtype=np.float32), k=2)
+
+
+def test_local_load_is_io_load():
+    path = SAMPLE_DATA / "train.jsonl"
+    engine_set, plain = LocalEngine().load(path, skip_bad_lines=True), load(path, skip_bad_lines=True)
+    assert engine_set.frame.equals(plain.frame) and engine_set.fingerprint() == plain.fingerprint()
+
+
+def test_local_embedding_and_knn_are_the_embedder_and_build_knn():
+    texts = ["reset my password", "password reset please", "card arrived broken", "where is my card", "hello"] * 3
+    embedder = HashingEmbedder(dim=32)
+    vectors = LocalEngine().embed(embedder, texts)
+    assert vectors.dtype == np.float32 and np.array_equal(vectors, embedder.embed(texts))
+    graph, expected = LocalEngine().knn(vectors, k=4, seed=1), build_knn(vectors, k=4, seed=1)
+    assert np.array_equal(graph.indices, expected.indices) and np.array_equal(graph.similarities, expected.similarities)
+
+
+def test_local_map_frame_applies_the_function_once():
+    frame = pl.DataFrame({"text": ["a", "bb", "ccc"]})
+    out = LocalEngine().map_frame(lambda f: f.select(pl.col("text").str.len_chars().alias("length")), frame)
+    assert out.get_column("length").to_list() == [1, 2, 3]
