@@ -125,6 +125,11 @@ class ClusterPipeline:
         fitted = self._fit_rows(n_rows)
         sampled = len(fitted) < n_rows
         params["fitted_rows"] = int(len(fitted))
+        # HDBSCAN sees the sample, so it gets the sample's minimum: what a derived size would be
+        # for that many rows, or a chosen size scaled by the sampling rate. The full data's own
+        # (√n / 5 = 200 at a million rows) would demand 4,000 rows of a cluster through a 5% sample.
+        min_cluster_size = self._fit_min_cluster_size(min_cluster_size, len(fitted), n_rows)
+        params["fit_min_cluster_size"] = min_cluster_size
         fit_embeddings = embeddings[fitted] if sampled else embeddings
         fit_knn = None if sampled else knn  # the full graph's neighbours mostly lie outside the sample
         with progress.task("Reducing dimensions"):
@@ -174,6 +179,16 @@ class ClusterPipeline:
         """All rows, or past ``max_fit_rows`` the seeded uniform sample the models are fitted on."""
         return sample_rows(n_rows, self.max_fit_rows, self.seed) if n_rows > self.max_fit_rows else np.arange(n_rows)
 
+    def _fit_min_cluster_size(self, min_cluster_size: int, fitted_rows: int, n_rows: int) -> int:
+        if fitted_rows == n_rows:
+            return min_cluster_size
+        if self._min_cluster_size_derived():
+            return derive_min_cluster_size(fitted_rows)
+        return max(2, round(min_cluster_size * fitted_rows / n_rows))
+
+    def _min_cluster_size_derived(self) -> bool:
+        return self.min_cluster_size is None and self.clusterer.get_params().get("min_cluster_size") is None
+
     def _min_cluster_size(self, n_rows: int) -> int:
         own = self.clusterer.get_params().get("min_cluster_size")
         if own is not None and self.min_cluster_size is not None and own != self.min_cluster_size:
@@ -187,8 +202,7 @@ class ClusterPipeline:
         return {
             "n_rows": n_rows,
             "min_cluster_size": min_cluster_size,
-            "min_cluster_size_derived": self.min_cluster_size is None
-            and self.clusterer.get_params().get("min_cluster_size") is None,
+            "min_cluster_size_derived": self._min_cluster_size_derived(),
             "seed": self.seed,
             "stability_resamples": self.stability_resamples,
             "stability_fraction": STABILITY_FRACTION,

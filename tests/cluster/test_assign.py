@@ -69,6 +69,8 @@ def test_a_pipeline_fitted_on_a_sample_finds_the_same_topics(max_fit_rows):
 
     check_contract(result, len(texts))
     assert result.params["fitted_rows"] == max_fit_rows and result.params["placed_by_centroid"] == 0
+    # The chosen minimum (15 of 600 rows) is scaled to the sample HDBSCAN sees.
+    assert result.params["fit_min_cluster_size"] == round(15 * max_fit_rows / len(texts))
     assert result.clusters.height == 4
     assert adjusted_mutual_info_score(topics, result.nearest_cluster) > 0.95
     full = ClusterPipeline(reducer=NoReducer(), mapper=PCAMapper(), min_cluster_size=15, stability_resamples=3).fit(
@@ -78,3 +80,16 @@ def test_a_pipeline_fitted_on_a_sample_finds_the_same_topics(max_fit_rows):
     # Keywords come from the fitted sample only, and still name each topic.
     assert sorted(map(sorted, result.clusters.get_column("keywords").to_list())) == \
         sorted(map(sorted, full.clusters.get_column("keywords").to_list()))
+
+
+def test_a_derived_minimum_cluster_size_is_derived_for_the_sample():
+    """√n / 5 of a million rows would ask a 5% sample for clusters of 4,000 rows; the sample gets
+    the size derived for its own row count instead."""
+    from dataaudit.cluster.clusterers import derive_min_cluster_size
+
+    embeddings, texts, _ = make_blobs(per_topic=400, seed=2)
+    pipeline = ClusterPipeline(reducer=NoReducer(), mapper=PCAMapper(), stability_resamples=2, max_fit_rows=900)
+    result = pipeline.fit(embeddings, texts, knn=build_knn(embeddings, k=10))
+    assert result.params["min_cluster_size"] == derive_min_cluster_size(1600)
+    assert result.params["fit_min_cluster_size"] == derive_min_cluster_size(900)
+    assert result.clusters.height == 4
