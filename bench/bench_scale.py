@@ -83,6 +83,7 @@ def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
 def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
     """One audit in this process: load the files, audit with the cached model, report."""
     from dataaudit import audit
+    from dataaudit.artefacts import ArtefactCache
     from dataaudit.io.load import load
     from dataaudit.runner import default_embedder
 
@@ -94,7 +95,9 @@ def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
     started = time.perf_counter()
     dataset, production = load(train_path), load(production_path)
     load_seconds = time.perf_counter() - started
-    result = audit(dataset, production=production, embedder=default_embedder(cache_dir=cache), seed=seed)
+    # As the CLI does: embeddings, kNN graphs and the clustering cached in one folder.
+    result = audit(dataset, production=production, embedder=default_embedder(cache_dir=cache), seed=seed,
+                   artefacts=ArtefactCache(directory=Path(cache) / "artefacts"))
     timings = {"load": round(load_seconds, 3), **result.summary["timings"]}
     timings["total"] = round(time.perf_counter() - started, 3)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(),

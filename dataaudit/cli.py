@@ -157,8 +157,8 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 @click.option("--checks", "check_names", default=None,
               help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
 @click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache directory.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the embedding cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Cache directory: embeddings, kNN graphs and clusterings.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the cache (embeddings, kNN graphs, clusterings).")
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default=None,
@@ -175,6 +175,8 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
           skip_bad_lines, quiet, engine_name, ray_address, format_name, prompt_field, response_field, label_field,
           system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
+    from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
+    from dataaudit.embed import default_cache_dir
     from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
     from dataaudit.checks.base import SEVERITY_RANK
@@ -201,6 +203,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
         seed=seed,
         progress=progress,
         engine=engine,
+        artefacts=NULL_ARTEFACTS if no_cache else ArtefactCache(directory=Path(cache_dir or default_cache_dir()) / "artefacts"),
     )
     from dataaudit.report.html import write_report
 

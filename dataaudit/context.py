@@ -16,11 +16,13 @@ import numpy as np
 
 from dataaudit.engine.base import Engine, FrameFunction
 from dataaudit.engine.local import LocalEngine
+from dataaudit.artefacts import NULL_ARTEFACTS, artefact_key
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from dataaudit.artefacts import ArtefactCache, NullArtefactCache
     from dataaudit.cluster.pipeline import Clustering, ClusterPipeline
     from dataaudit.dataset import Dataset
     from dataaudit.embed.base import Embedder
@@ -52,6 +54,7 @@ class AuditContext:
         embeddings: Mapping[str, np.ndarray] | None = None,
         progress: Progress = NULL_PROGRESS,
         engine: Engine = LocalEngine(),
+        artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
     ):
         self.dataset = dataset
         self.embedder = embedder
@@ -60,9 +63,11 @@ class AuditContext:
         self.seed = seed
         self.progress = progress
         self.engine = engine
+        self.artefacts = artefacts
         self.timings: dict[str, float] = {}
         self._embeddings: dict[str, np.ndarray] = {}
         self._knn: dict[str, "KnnGraph"] = {}
+        self._knn_keys: dict[str, str] = {}
         self._clustering: "Clustering | None" = None
         for view, matrix in (embeddings or {}).items():
             self._embeddings[view] = _validated(view, matrix, len(dataset))
@@ -102,8 +107,14 @@ class AuditContext:
         if view not in self._knn:
             vectors = self.embeddings(view)
             with self.stage(f"knn_{view}"):
-                self._knn[view] = self.engine.knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress)
+                self._knn[view] = self.artefacts.knn(
+                    self._knn_key(view), lambda: self.engine.knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress))
         return self._knn[view]
+
+    def _knn_key(self, view: str) -> str:
+        if view not in self._knn_keys:
+            self._knn_keys[view] = artefact_key("knn", self.embeddings(view), self.knn_k, self.seed, repr(self.engine))
+        return self._knn_keys[view]
 
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame") -> "pl.DataFrame":
         """Per-row work (``function`` must treat rows independently) on the audit's engine."""
@@ -114,10 +125,11 @@ class AuditContext:
         if self._clustering is None:
             vectors = self.embeddings("prompt")
             graph = self.knn("prompt")
+            key = artefact_key("clustering", self._knn_key("prompt"), self.dataset.prompts,
+                               self.cluster_pipeline.get_params())
             with self.stage("cluster"):
-                self._clustering = self.cluster_pipeline.fit(
-                    vectors, self.dataset.prompts, knn=graph, progress=self.progress
-                )
+                self._clustering = self.artefacts.clustering(key, lambda: self.cluster_pipeline.fit(
+                    vectors, self.dataset.prompts, knn=graph, progress=self.progress))
         return self._clustering
 
     def require(self, needs: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit._version import __version__
+from dataaudit.artefacts import NULL_ARTEFACTS
 from dataaudit.checks import BUILTIN_CHECKS, CheckSpec, make_checks
 from dataaudit.checks.base import FINDING_SCHEMA, SEVERITIES, SEVERITY_RANK
 from dataaudit.context import AuditContext
@@ -24,6 +25,7 @@ from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.report.model import AuditResult
 
 if TYPE_CHECKING:
+    from dataaudit.artefacts import ArtefactCache, NullArtefactCache
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import Engine
     from dataaudit.coverage import CoverageAnalysis
@@ -53,6 +55,7 @@ def audit(
     seed: int = 0,
     progress: Progress = NULL_PROGRESS,
     engine: "str | Engine" = "local",
+    artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
 ) -> AuditResult:
     """Audit ``dataset`` (a :class:`Dataset` or a path) and return the results as data.
 
@@ -61,6 +64,8 @@ def audit(
     ``production`` (prompts are enough) turns on the coverage-gap analysis. ``engine``
     (``"local"``, ``"ray"`` or an engine instance such as ``RayEngine(address="auto")``) runs
     reading, embedding and the kNN graphs; the findings are the same with every engine.
+    ``artefacts`` (an :class:`~dataaudit.artefacts.ArtefactCache`) keeps the kNN graphs and the
+    clustering on disk, so a re-run of the same data and settings skips them.
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import make_engine
@@ -84,6 +89,7 @@ def audit(
         embeddings=embeddings,
         progress=progress,
         engine=engine,
+        artefacts=artefacts,
     )
     check_list = make_checks(checks)
 

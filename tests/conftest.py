@@ -46,6 +46,9 @@ class FixedClusterPipeline:
     def __init__(self, *, labels: Sequence[int] | None = None):
         self.labels = labels
 
+    def get_params(self):
+        return {"labels": None if self.labels is None else list(self.labels)}
+
     def fit(self, embeddings, texts, *, knn=None, progress=NULL_PROGRESS):
         import polars as pl
 

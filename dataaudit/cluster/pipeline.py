@@ -175,6 +175,12 @@ class ClusterPipeline:
             params=params,
         )
 
+    def get_params(self) -> dict[str, Any]:
+        """Every setting that shapes the result, the stages' own included (JSON-safe)."""
+        return {"reducer": self.reducer.get_params(), "clusterer": self.clusterer.get_params(),
+                "mapper": self.mapper.get_params(), "min_cluster_size": self.min_cluster_size, "seed": self.seed,
+                "stability_resamples": self.stability_resamples, "max_fit_rows": self.max_fit_rows}
+
     def _fit_rows(self, n_rows: int) -> np.ndarray:
         """All rows, or past ``max_fit_rows`` the seeded uniform sample the models are fitted on."""
         return sample_rows(n_rows, self.max_fit_rows, self.seed) if n_rows > self.max_fit_rows else np.arange(n_rows)
