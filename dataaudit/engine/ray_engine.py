@@ -319,17 +319,11 @@ def _read_jsonl_range(path: str, start: int, stop: int) -> list["RawRecord"]:
 
 def _read_parquet_rows(path: str, start: int, length: int) -> list["RawRecord"]:
     """Rows ``start:start+length`` as records, encoded as :func:`~dataaudit.io.readers.read_table` does."""
-    import json
-
     import polars as pl
 
-    from dataaudit.io.readers import RawRecord
+    from dataaudit.io.readers import table_records
 
-    rows = pl.scan_parquet(path).slice(start, length).collect().to_dicts()
-    return [
-        RawRecord(index, index + 1, json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"), b"", row, None)
-        for index, row in enumerate(rows)
-    ]
+    return table_records(pl.scan_parquet(path).slice(start, length).collect())
 
 
 def _renumbered(parts: list[list["RawRecord"]]) -> list["RawRecord"]:

@@ -22,9 +22,12 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from dataaudit.errors import InputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -257,10 +260,14 @@ def read_table(path: Path, *, kind: str) -> list[RawRecord]:
     except Exception as error:  # polars raises many distinct types for unreadable files
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise InputError(f"cannot read {kind} file ({first_line})", path=str(path)) from None
-    rows = frame.to_dicts()
+    return table_records(frame)
+
+
+def table_records(frame: pl.DataFrame) -> list[RawRecord]:
+    """Rows of a table as records, numbered from 0; each record's text is its row as JSON."""
     return [
         RawRecord(index, index + 1, json.dumps(row, ensure_ascii=False, default=str).encode("utf-8"), b"", row, None)
-        for index, row in enumerate(rows)
+        for index, row in enumerate(frame.to_dicts())
     ]
 
 
