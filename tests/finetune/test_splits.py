@@ -1,5 +1,5 @@
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 
@@ -22,6 +22,7 @@ def test_split_partitions_rows_and_holds_out_per_stratum(strata, fraction, seed)
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(0, 8), min_size=1, max_size=300), st.integers(1, 300), st.integers(0, 99))
+@example(strata=[0, 1, 2, 2, 2, 2], size=3, seed=0)  # one row each to spare: the cut must spare singletons
 def test_sample_has_the_requested_size_and_keeps_every_stratum_when_it_can(strata, size, seed):
     strata = np.array(strata)
     rows = np.arange(len(strata))
