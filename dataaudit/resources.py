@@ -40,6 +40,15 @@ MODEL_BYTES = 700 << 20
 #: 453 MB, 924 MB for 2,000, 6,000, 23,700 CLINC150 rows and 297 MB for 4,000 GSM8K rows
 #: (with a production sample of a fifth); these constants over-estimate those by 1.3-2x.
 ROW_OVERHEAD_BYTES = 10_000
+#: Rows the clustering is fitted on at most (``ClusterPipeline(max_fit_rows=...)``'s default): past
+#: it UMAP's graph and HDBSCAN's trees stop growing, and the other rows are only placed.
+FITTED_ROWS = 50_000
+#: Working memory per placed row (labels, coordinates, the checks' per-row state, now kept in
+#: digests and row blocks). Through its kNN stages the 1M-row bench peaked 6.5 GB above its 4.6 GB
+#: of inputs, of which
+#: the matrices and graphs counted separately explain most (the old 10 KB a row asked for 27 GB;
+#: this asks for 17 GB, still on the high side).
+PLACED_ROW_BYTES = 2_000
 #: Copies of the input text the checks hold at once (lists of prompts, normalised texts, shingles).
 TEXT_COPIES = 12
 #: The exact kNN search works in blocks of about this many bytes (256 MB in dataaudit.neighbors,
@@ -105,7 +114,8 @@ def estimate_audit_memory(
     parts = {"embeddings": (views + 1) * rows * dim * 4}
     knn_row_bytes = k * 12 * (5 if rows > APPROXIMATE_KNN_ROWS else 1)
     parts["knn_graphs"] = views * rows * knn_row_bytes + min(KNN_BLOCK_BYTES, rows * rows * 12)
-    parts["clustering_and_checks"] = rows * ROW_OVERHEAD_BYTES
+    parts["clustering_and_checks"] = (min(rows, FITTED_ROWS) * ROW_OVERHEAD_BYTES
+                                      + max(0, rows - FITTED_ROWS) * PLACED_ROW_BYTES)
     parts["texts"] = TEXT_COPIES * text_bytes
     if classes > 1:
         parts["label_classifier"] = 3 * rows * classes * 8 + dim * dim * 8
