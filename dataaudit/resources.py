@@ -44,10 +44,9 @@ ROW_OVERHEAD_BYTES = 10_000
 #: it UMAP's graph and HDBSCAN's trees stop growing, and the other rows are only placed.
 FITTED_ROWS = 50_000
 #: Working memory per placed row (labels, coordinates, the checks' per-row state, now kept in
-#: digests and row blocks). Through its kNN stages the 1M-row bench peaked 6.5 GB above its 4.6 GB
-#: of inputs, of which
-#: the matrices and graphs counted separately explain most (the old 10 KB a row asked for 27 GB;
-#: this asks for 17 GB, still on the high side).
+#: digests and row blocks). Through its kNN stages the 1M-row bench peaked 6.5 GB above its
+#: 4.6 GB of inputs, mostly the matrices and graphs counted separately (the old 10 KB a row asked
+#: for 27 GB; this asks for 17 GB, still on the high side).
 PLACED_ROW_BYTES = 2_000
 #: Copies of the input text the checks hold at once (lists of prompts, normalised texts, shingles).
 TEXT_COPIES = 12
