@@ -37,7 +37,8 @@ def artefact_key(*parts: Any) -> str:
         if isinstance(part, np.ndarray):
             array = np.ascontiguousarray(part)
             digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
+            if array.size:  # an empty view cannot be cast to bytes
+                digest.update(memoryview(array).cast("B"))
         elif isinstance(part, list):
             digest.update(f"list{len(part)}".encode())
             for item in part:

@@ -305,8 +305,10 @@ def test_hostile_check_name_is_escaped():
     assert payload(html)["checks"][-1] == evil
 
 
+# No lone surrogates (category Cs): the loader rejects them as bad lines, and polars cannot hold them.
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.sampled_from(list("<>/&\"'=! scriptSCRIPT-\u2028\\")) | st.characters(), max_size=40))
+@given(st.text(alphabet=st.sampled_from(list("<>/&\"'=! scriptSCRIPT-\u2028\\")) | st.characters(exclude_categories=("Cs",)),
+               max_size=40))
 def test_any_text_round_trips_through_the_json_block(text):
     result = synthetic_result(20, production=False)
     result.rows = result.rows.with_columns(pl.lit(text).alias("prompt"), pl.lit(text).alias("label"))
