@@ -51,12 +51,13 @@ def artefact_key(*parts: Any) -> str:
 
 
 class NullArtefactCache:
-    """Computes every artefact afresh: the default for library calls."""
+    """Computes every artefact afresh: the default for library calls. It never asks for the key,
+    so nobody pays for hashing a million vectors when nothing is cached."""
 
-    def knn(self, key: str, compute: Callable[[], "KnnGraph"]) -> "KnnGraph":
+    def knn(self, key: Callable[[], str], compute: Callable[[], "KnnGraph"]) -> "KnnGraph":
         return compute()
 
-    def clustering(self, key: str, compute: Callable[[], "Clustering"]) -> "Clustering":
+    def clustering(self, key: Callable[[], str], compute: Callable[[], "Clustering"]) -> "Clustering":
         return compute()
 
 
@@ -64,15 +65,18 @@ NULL_ARTEFACTS = NullArtefactCache()
 
 
 class ArtefactCache:
-    """kNN graphs and clusterings in ``directory``, one set of files per key."""
+    """kNN graphs and clusterings in ``directory``, one set of files per key.
+
+    ``key`` is a function giving the artefact's key (see :func:`artefact_key`), called once.
+    """
 
     def __init__(self, *, directory: str | os.PathLike):
         self.directory = directory
 
-    def knn(self, key: str, compute: Callable[[], "KnnGraph"]) -> "KnnGraph":
+    def knn(self, key: Callable[[], str], compute: Callable[[], "KnnGraph"]) -> "KnnGraph":
         from dataaudit.neighbors import KnnGraph
 
-        path = self._path(f"knn-{key}.npz")
+        path = self._path(f"knn-{key()}.npz")
         arrays = _read_npz(path, ("indices", "similarities"))
         if arrays is not None:
             logger.info("kNN graph from the artefact cache (%s)", path.name)
@@ -81,12 +85,13 @@ class ArtefactCache:
         _write_npz(path, indices=graph.indices, similarities=graph.similarities)
         return graph
 
-    def clustering(self, key: str, compute: Callable[[], "Clustering"]) -> "Clustering":
+    def clustering(self, key: Callable[[], str], compute: Callable[[], "Clustering"]) -> "Clustering":
         import polars as pl
 
         from dataaudit.cluster.pipeline import CLUSTERS_SCHEMA, Clustering
 
-        arrays_path, clusters_path, params_path = (self._path(f"clustering-{key}.{ext}") for ext in ("npz", "parquet", "json"))
+        name = f"clustering-{key()}"
+        arrays_path, clusters_path, params_path = (self._path(f"{name}.{ext}") for ext in ("npz", "parquet", "json"))
         arrays = _read_npz(arrays_path, ("labels", "nearest_cluster", "xy"))
         if arrays is not None:
             try:

@@ -108,7 +108,8 @@ class AuditContext:
             vectors = self.embeddings(view)
             with self.stage(f"knn_{view}"):
                 self._knn[view] = self.artefacts.knn(
-                    self._knn_key(view), lambda: self.engine.knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress))
+                    lambda: self._knn_key(view),
+                    lambda: self.engine.knn(vectors, k=self.knn_k, seed=self.seed, progress=self.progress))
         return self._knn[view]
 
     def _knn_key(self, view: str) -> str:
@@ -125,11 +126,11 @@ class AuditContext:
         if self._clustering is None:
             vectors = self.embeddings("prompt")
             graph = self.knn("prompt")
-            key = artefact_key("clustering", self._knn_key("prompt"), self.dataset.prompts,
-                               self.cluster_pipeline.get_params())
             with self.stage("cluster"):
-                self._clustering = self.artefacts.clustering(key, lambda: self.cluster_pipeline.fit(
-                    vectors, self.dataset.prompts, knn=graph, progress=self.progress))
+                self._clustering = self.artefacts.clustering(
+                    lambda: artefact_key("clustering", self._knn_key("prompt"), self.dataset.prompts,
+                                         self.cluster_pipeline.get_params()),
+                    lambda: self.cluster_pipeline.fit(vectors, self.dataset.prompts, knn=graph, progress=self.progress))
         return self._clustering
 
     def require(self, needs: Sequence[str]) -> None:
