@@ -152,7 +152,6 @@ def _validated(view: str, matrix: np.ndarray, rows: int) -> np.ndarray:
         from dataaudit.errors import UsageError
 
         raise UsageError(f"precomputed {view} embeddings have shape {matrix.shape}; expected ({rows}, dim)")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    if np.all(np.abs(norms - 1.0) < 1e-4):
-        return matrix  # already unit rows: a copy would cost 1.5 GB per view at a million rows
-    return matrix / np.maximum(norms, 1e-12)
+    from dataaudit.neighbors import unit_rows
+
+    return unit_rows(matrix, f"precomputed {view} embeddings")
