@@ -2,7 +2,7 @@
 
 Ten per cent of the training solutions get their ``#### 72`` line rewritten as ``The answer is
 72.``; the audit flags them (format check); the reference fine-tune trains SmolLM2-135M-Instruct
-(LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1) on held-out prompts
+(LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1, min-p 0.05) on held-out prompts
 with the format check's own feature extractor. Prints the majority-format share after each, the
 share of generations in the planted format, and the confirmation table.
 
@@ -71,7 +71,7 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
 
 def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
         batch_size: int, few_shot_k: int, max_scored: int, heldout_fraction: float, temperature: float,
-        min_severity: str, seed: int) -> None:
+        min_p: float, max_new_tokens: int, generation_batch_size: int, learning_rate: float | None, min_severity: str, seed: int) -> None:
     import polars as pl
 
     from dataaudit.features.response_format import describe_format, format_signature
@@ -82,7 +82,9 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
 
     dataset, production = load(prepared / "train.jsonl"), load(prepared / "production.jsonl")
     audit = AuditResult.load(prepared / "audit")
-    backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size, temperature=temperature)
+    backend = CausalLMBackend(model=model, lora=not full, batch_size=batch_size, temperature=temperature, min_p=min_p,
+                              max_new_tokens=max_new_tokens, learning_rate=learning_rate,
+                              generation_batch_size=generation_batch_size)
     engine = ReferenceFineTune(backend=backend, epochs=epochs, max_examples=max_examples, seed=seed,
                                heldout_fraction=heldout_fraction, min_severity=min_severity,
                                max_generations=max_generations, few_shot_k=few_shot_k, max_production=max_scored,
@@ -149,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-fraction", type=float, default=0.2,
                         help="share of the sampled rows held out (the generation prompts come from them)")
     parser.add_argument("--temperature", type=float, default=1.0, help="generation temperature (0: greedy)")
+    parser.add_argument("--min-p", type=float, default=0.05, help="sampling tail cut relative to the top token")
+    parser.add_argument("--max-new-tokens", type=int, default=192)
+    parser.add_argument("--generation-batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: the backend's (2e-4 LoRA)")
     parser.add_argument("--min-severity", default="info", choices=["info", "warning", "error"],
                         help="cleaned set = training rows without a finding of this severity or worse; the format "
                              "check calls a deviation in a cluster under 90%% consistent 'info', so 'info' drops "
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
             model=args.model, full=args.full, batch_size=args.batch_size, few_shot_k=args.few_shot_k,
             max_scored=args.max_scored, heldout_fraction=args.heldout_fraction, temperature=args.temperature,
-            min_severity=args.min_severity, seed=args.seed)
+            min_p=args.min_p, max_new_tokens=args.max_new_tokens, generation_batch_size=args.generation_batch_size, learning_rate=args.learning_rate, min_severity=args.min_severity, seed=args.seed)
     return 0
 
 

@@ -91,6 +91,17 @@ class CausalLMBackend(FineTuneBackend):
     greedy decoding (0) shows only the mode and hides a minority format however well it was
     learnt. Sampling is seeded, so a run repeats. The general probe always answers greedily.
 
+    ``min_p`` trims the sampling distribution's tail: a token is drawn only when its probability
+    is at least ``min_p`` times the most likely token's, and the kept tokens keep their learnt
+    relative odds. Sampled at pure temperature 1, 45–66% of a LoRA-tuned SmolLM2-135M's GSM8K
+    answers drew a tail token, derailed into noise and ran to the token limit without choosing
+    a format at all; a format the model gives one chance in ten beside a 90% favourite (ratio 0.11) still
+    survives the default 0.05. ``min_p=0`` samples the untrimmed distribution.
+
+    ``generation_batch_size`` is separate from the training ``batch_size``: decoding one token
+    reads every weight whatever the batch, so on a CPU a batch of 32 generates several times the
+    tokens per second of a batch of 8 (a training step's cost grows with its batch instead).
+
     ``dtype`` is fp32 by default. ``"bfloat16"`` is faster (1.6x per LoRA step on an AMX CPU)
     but opt-in: LoRA over bf16 weights diverged to NaN within one epoch of GSM8K on an H200
     (batch 8, lr 2e-4) where fp32 trained cleanly. With ``"bfloat16"``, LoRA keeps the frozen
@@ -105,17 +116,20 @@ class CausalLMBackend(FineTuneBackend):
     default_budget = (300, 2)
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
-                 learning_rate: float | None = None, batch_size: int = 8, max_length: int = 384,
-                 max_new_tokens: int = 192, temperature: float = 1.0, device: str | None = None,
+                 learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,
+                 max_length: int = 384,
+                 max_new_tokens: int = 192, temperature: float = 1.0, min_p: float = 0.05, device: str | None = None,
                  dtype: str | None = None, probe_questions: int = 30):
         self.model = model
         self.lora = lora
         self.lora_rank = lora_rank
         self.learning_rate = learning_rate
         self.batch_size = batch_size
+        self.generation_batch_size = generation_batch_size
         self.max_length = max_length
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
+        self.min_p = min_p
         self.device = device
         self.dtype = dtype
         self.probe_questions = probe_questions
@@ -316,8 +330,8 @@ class CausalLMBackend(FineTuneBackend):
         if generate:
             with self._autocast():
                 outputs, complete = _generate(model, tokenizer, [p[-max_length:] for p in prompts],
-                                    max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                                    temperature=self.temperature, progress=progress)
+                                    max_new_tokens=self.max_new_tokens, batch_size=self.generation_batch_size,
+                                    temperature=self.temperature, min_p=self.min_p, progress=progress)
             for i, (output, target) in enumerate(zip(outputs, examples.targets)):
                 reference = extract_final_answer(target)
                 if reference is not None:
@@ -463,18 +477,23 @@ def _accepts_logits_to_keep(model: Any) -> bool:
 
 
 def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, batch_size: int,
-              temperature: float = 0.0, seed: int = 0, progress: Progress = NULL_PROGRESS) -> tuple[list[str], list[bool]]:
+              temperature: float = 0.0, min_p: float = 0.0, seed: int = 0,
+              progress: Progress = NULL_PROGRESS) -> tuple[list[str], list[bool]]:
     """Continuations of ``prompts`` (token ids), decoded without special tokens, and whether each
     one ended by itself (a stop token) rather than at ``max_new_tokens``: greedy at
-    ``temperature`` 0, else pure sampling (no top-k/top-p truncation, which would reshape the
-    learnt distribution) from a seeded generator that leaves torch's global state as it was."""
+    ``temperature`` 0, else sampling from a seeded generator that leaves torch's global state as
+    it was. No top-k/top-p (they cut by rank or mass, so a 10% choice can vanish); only the
+    ``min_p`` tail cut, which is relative to the favourite and keeps the survivors' odds."""
     import torch
     from transformers import GenerationConfig
 
     if not prompts:
         return [], []
     stops = _stop_ids(model, tokenizer)
-    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {"do_sample": False}
+    if not 0.0 <= min_p <= 1.0:
+        raise UsageError(f"min_p must be between 0 and 1, got {min_p}")
+    sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0, "min_p": min_p or None}
+                if temperature > 0 else {"do_sample": False})
     config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, pad_token_id=tokenizer.pad_token_id,
                               eos_token_id=stops, **sampling)
     device = next(model.parameters()).device

@@ -203,6 +203,42 @@ def test_generations_are_sampled_reproducibly_and_greedy_at_temperature_zero(tin
     assert greedy == outputs(0.0) and greedy != sampled  # a random tiny model's distribution is flat: samples differ
 
 
+def test_min_p_one_keeps_only_the_favourite_so_sampling_is_greedy(tiny_causal_lm):
+    """min_p cuts relative to the most likely token: at 1.0 nothing else survives."""
+    examples = Examples(rows=np.arange(6), prompts=PROMPTS, targets=[None] * 6)
+
+    def outputs(temperature: float, min_p: float) -> list[str]:
+        backend = CausalLMBackend(model=tiny_causal_lm, batch_size=3, max_length=64, max_new_tokens=6,
+                                  temperature=temperature, min_p=min_p, dtype="float32")
+        return backend.evaluate(backend.base_model(), examples, generate=True).get_column("output").to_list()
+
+    greedy = outputs(0.0, 0.0)
+    assert outputs(1.0, 1.0) == greedy
+    assert outputs(1.0, 0.0) != greedy  # without the cut a flat random model samples other tokens
+
+
+@pytest.mark.parametrize("min_p", [-0.1, 1.5])
+def test_min_p_outside_zero_to_one_is_a_usage_error(tiny_causal_lm, min_p):
+    from dataaudit.errors import UsageError
+
+    backend = CausalLMBackend(model=tiny_causal_lm, max_length=64, max_new_tokens=2, min_p=min_p, dtype="float32")
+    with pytest.raises(UsageError, match="min_p"):
+        backend.evaluate(backend.base_model(), _examples(1), generate=True)
+
+
+def test_generation_batches_are_sized_apart_from_training_batches(tiny_causal_lm):
+    """Greedy outputs do not depend on how many prompts share a decoding batch (left padding
+    with explicit positions)."""
+    examples = Examples(rows=np.arange(6), prompts=PROMPTS, targets=[None] * 6)
+
+    def outputs(generation_batch_size: int) -> list[str]:
+        backend = CausalLMBackend(model=tiny_causal_lm, batch_size=2, generation_batch_size=generation_batch_size,
+                                  max_length=64, max_new_tokens=5, temperature=0.0, dtype="float32")
+        return backend.evaluate(backend.base_model(), examples, generate=True).get_column("output").to_list()
+
+    assert outputs(1) == outputs(6)
+
+
 def test_generations_cut_off_at_the_token_limit_are_marked_incomplete(tiny_causal_lm):
     """A generation that stopped by itself is complete; one that ran into max_new_tokens is not
     (it never reached its final line, so the format evidence must not count it)."""
