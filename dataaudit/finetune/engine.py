@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import numpy as np
 import polars as pl
@@ -37,6 +39,42 @@ from dataaudit.report.model import AuditResult
 logger = logging.getLogger(__name__)
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class _Plan:
+    """The rows an audit's experiments share (see :meth:`ReferenceFineTune._plan`)."""
+
+    trainings: dict[str, Examples]
+    heldout: Examples
+    production: Examples
+    perturbed: dict[str, Examples]
+    generation: Examples
+    flagged: dict[str, set[int]]
+    counts: dict[str, int]
+
+
+@dataclass
+class _Outcome:
+    """One experiment's measurements."""
+
+    heldout: pl.DataFrame = field(default_factory=empty_evaluation)
+    production: pl.DataFrame = field(default_factory=empty_evaluation)
+    perturbed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    formats: pl.DataFrame = field(default_factory=pl.DataFrame)
+    dynamics: pl.DataFrame = field(default_factory=pl.DataFrame)
+    probe: dict[str, Any] = field(default_factory=dict)
+    evaluations: list[pl.DataFrame] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = time.perf_counter() - started
 
 
 class ReferenceFineTune:
@@ -79,14 +117,57 @@ class ReferenceFineTune:
     # -- the run ---------------------------------------------------------------------------------
     def run(self, dataset: Dataset, audit: AuditResult, *, production: Dataset | None = None,
             progress: Progress = NULL_PROGRESS) -> FineTuneResult:
-        from dataaudit.export import drop_reasons, relabel_suggestions
-        from dataaudit.finetune.perturb import perturb_all
-
         if self.epochs < 1:
             raise UsageError("epochs must be at least 1")
         _check_same_data(dataset, audit)
         timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        with _timed(timings, "prepare"):
+            plan = self._plan(dataset, audit, production)
+        with _timed(timings, "probe_base"):
+            probe_curve = [{"epoch": 0, **self.backend.general_probe(self.backend.base_model())}]
+        outcomes = {name: self._experiment(name, training, plan, audit, probe_curve, timings, progress)
+                    for name, training in plan.trainings.items()}
+        with _timed(timings, "few_shot"):
+            few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
+                train, examples, k=self.few_shot_k, seed=self.seed, **options), plan.trainings["cleaned"], progress)
+            few_shot_heldout = few_shot(_subset(plan.heldout, self.max_few_shot, self.seed))
+            few_shot_production = few_shot(_subset(plan.production, self.max_few_shot, self.seed))
+
+        experiments = {name: outcome.info for name, outcome in outcomes.items()}
+        experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(few_shot_heldout, self.backend.metric),
+                                   "production": _metric(few_shot_production, self.backend.metric)}
+        dynamics = outcomes["raw"].dynamics
+        evidence = Evidence(
+            metric=self.backend.metric, dynamics=dynamics, flagged=plan.flagged,
+            heldout={**{name: o.heldout for name, o in outcomes.items()}, "few-shot": few_shot_heldout},
+            production={**{name: o.production for name, o in outcomes.items()}, "few-shot": few_shot_production},
+            perturbed={name: o.perturbed for name, o in outcomes.items()},
+            heldout_with_duplicate=_rows_with_training_duplicate(audit, plan.heldout.rows, plan.trainings["raw"].rows),
+            production_gap_rows=_production_gap_rows(audit), probe_curve=probe_curve,
+            probe_cleaned=outcomes["cleaned"].probe, formats={name: o.formats for name, o in outcomes.items()},
+            seed=self.seed, resamples=self.resamples, few_shot_margin=self.few_shot_margin,
+        )
+        summary = {
+            "backend": self.backend.describe(),
+            "parameters": {k: v for k, v in self.get_params().items() if k != "backend"},
+            "rows": plan.counts,
+            "experiments": experiments,
+            "data_map": _region_counts(dynamics),
+            "forgetting": [{k: v for k, v in point.items() if k != "items"} for point in probe_curve],
+            "confirmation": confirmation_table(evidence),
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+        }
+        evaluations = [frame for outcome in outcomes.values() for frame in outcome.evaluations]
+        evaluations += _tagged("few-shot", few_shot_heldout, few_shot_production, {}, None)
+        return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
+
+    def _plan(self, dataset: Dataset, audit: AuditResult, production: Dataset | None) -> _Plan:
+        """Every row choice, made once before any training so all experiments share it: the
+        sample, the held-out split (per cluster), the cleaned and relabelled training sets, and
+        the perturbed, generation and production sets."""
+        from dataaudit.export import drop_reasons, relabel_suggestions
+        from dataaudit.finetune.perturb import perturb_all
+
         examples = _examples(dataset, self.backend.target_column)
         strata = _strata(audit, examples.rows)
         usable = np.flatnonzero([t is not None and p.strip() != "" for t, p in zip(examples.targets, examples.prompts)])
@@ -94,101 +175,59 @@ class ReferenceFineTune:
         split = heldout_split(pool, strata[pool], fraction=self.heldout_fraction, seed=self.seed)
         if len(split.train) < 2 or len(split.heldout) < 1:
             raise UsageError(f"too few usable rows to fine-tune and hold out ({len(usable)} usable)")
-
         drops = drop_reasons(audit.findings, min_severity=self.min_severity)
-        flagged = _flagged_by_check(audit, self.min_severity)
         train_raw = examples.take(split.train)
         clean_positions = np.array([r for r in split.train if int(examples.rows[r]) not in drops], dtype=np.int64)
-        train_clean = examples.take(clean_positions)
-        if len(train_clean) < 2:
-            raise UsageError(f"the cleaned set keeps {len(train_clean)} of {len(split.train)} training rows; "
+        if len(clean_positions) < 2:
+            raise UsageError(f"the cleaned set keeps {len(clean_positions)} of {len(split.train)} training rows; "
                              "nothing to compare — lower --min-severity or audit more data")
-        heldout = examples.take(split.heldout)
-        prod = _production_examples(production, self.backend.target_column, self.max_production, self.seed)
-
-        trainings: dict[str, Examples] = {"raw": train_raw, "cleaned": train_clean}
+        trainings: dict[str, Examples] = {"raw": train_raw, "cleaned": examples.take(clean_positions)}
         if self.relabel:
             suggestions = relabel_suggestions(audit.findings, min_severity=self.min_severity)
             relabelled = [suggestions.get(int(row), target) for row, target in zip(train_raw.rows, train_raw.targets)]
             trainings["relabelled"] = train_raw.with_targets(relabelled)
-        timings["prepare"] = time.perf_counter() - clock
-
-        base = self.backend.base_model()
-        clock = time.perf_counter()
-        probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
-        timings["probe_base"] = time.perf_counter() - clock
-
+        heldout = examples.take(split.heldout)
+        prod = _production_examples(production, self.backend.target_column, self.max_production, self.seed)
         perturb_source = _subset(heldout, self.max_perturbed, self.seed)
-        perturbed_sets = {kind: perturb_source.with_prompts(texts)
-                          for kind, texts in perturb_all(perturb_source.prompts, seed=self.seed).items()}
-        generation_set = _generation_set(audit, heldout, self.max_generations, self.seed) if self.backend.generative else heldout.take(_NO_ROWS)
+        perturbed = {kind: perturb_source.with_prompts(texts)
+                     for kind, texts in perturb_all(perturb_source.prompts, seed=self.seed).items()}
+        generation = (_generation_set(audit, heldout, self.max_generations, self.seed) if self.backend.generative
+                      else heldout.take(_NO_ROWS))
+        counts = {"usable": int(len(usable)), "sampled": int(len(pool)), "train": int(len(split.train)),
+                  "train_cleaned": int(len(clean_positions)), "heldout": int(len(split.heldout)),
+                  "production": int(len(prod)), "perturbed": int(len(perturb_source)), "generated": int(len(generation))}
+        return _Plan(trainings=trainings, heldout=heldout, production=prod, perturbed=perturbed, generation=generation,
+                     flagged=_flagged_by_check(audit, self.min_severity), counts=counts)
 
-        evaluations: list[pl.DataFrame] = []
-        heldout_eval: dict[str, pl.DataFrame] = {}
-        production_eval: dict[str, pl.DataFrame] = {}
-        perturbed_eval: dict[str, dict[str, pl.DataFrame]] = {}
-        formats: dict[str, pl.DataFrame] = {}
-        experiments: dict[str, dict[str, Any]] = {}
-        dynamics = pl.DataFrame()
-        probe_cleaned: dict[str, Any] = {}
-
-        for name, training in trainings.items():
-            clock = time.perf_counter()
+    def _experiment(self, name: str, training: Examples, plan: _Plan, audit: AuditResult,
+                    probe_curve: list[dict[str, Any]], timings: dict[str, float], progress: Progress) -> _Outcome:
+        """Train on ``training`` and measure the model on every shared set. Only the raw run
+        probes general ability after each epoch (the epoch sweep) and yields the data map."""
+        with _timed(timings, f"fine_tune_{name}"):
             after_epoch = self._probe_into(probe_curve) if name == "raw" else ignore_epoch
             trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
                                              after_epoch=after_epoch)
-            timings[f"fine_tune_{name}"] = time.perf_counter() - clock
-            if name == "raw":
-                dynamics = _dynamics(trained.confidence, training, audit, flagged)
-            elif name == "cleaned":
-                probe_cleaned = self.backend.general_probe(trained.model)
-            clock = time.perf_counter()
+        outcome = _Outcome()
+        if name == "raw":
+            outcome.dynamics = _dynamics(trained.confidence, training, audit, plan.flagged)
+        elif name == "cleaned":
+            outcome.probe = self.backend.general_probe(trained.model)
+        with _timed(timings, f"evaluate_{name}"):
             score = _scorer(self.backend.evaluate, trained.model, progress)
-            heldout_eval[name] = score(heldout)
-            production_eval[name] = score(prod)
-            perturbed_eval[name] = {kind: score(subset) for kind, subset in perturbed_sets.items()} if name != "relabelled" else {}
-            generations = score(generation_set, generate=True)
-            formats[name] = _format_adherence(generations, audit)
-            timings[f"evaluate_{name}"] = time.perf_counter() - clock
-            evaluations += _tagged(name, heldout_eval[name], production_eval[name], perturbed_eval[name], generations)
-            experiments[name] = {
-                "train_rows": len(training), "epochs": self.epochs, "steps": trained.steps,
-                "seconds": round(trained.seconds, 2), "epoch_losses": [round(x, 4) for x in trained.epoch_losses],
-                "heldout": _metric(heldout_eval[name], self.backend.metric),
-                "production": _metric(production_eval[name], self.backend.metric),
-            }
-
-        clock = time.perf_counter()
-        few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
-            train, examples, k=self.few_shot_k, seed=self.seed, **options), train_clean, progress)
-        heldout_eval["few-shot"] = few_shot(_subset(heldout, self.max_few_shot, self.seed))
-        production_eval["few-shot"] = few_shot(_subset(prod, self.max_few_shot, self.seed))
-        timings["few_shot"] = time.perf_counter() - clock
-        evaluations += _tagged("few-shot", heldout_eval["few-shot"], production_eval["few-shot"], {}, None)
-        experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(heldout_eval["few-shot"], self.backend.metric),
-                                   "production": _metric(production_eval["few-shot"], self.backend.metric)}
-
-        evidence = Evidence(
-            metric=self.backend.metric, dynamics=dynamics, flagged=flagged, heldout=heldout_eval,
-            production=production_eval, perturbed=perturbed_eval,
-            heldout_with_duplicate=_rows_with_training_duplicate(audit, heldout.rows, train_raw.rows),
-            production_gap_rows=_production_gap_rows(audit), probe_curve=probe_curve, probe_cleaned=probe_cleaned,
-            formats=formats, seed=self.seed, resamples=self.resamples, few_shot_margin=self.few_shot_margin,
-        )
-        summary = {
-            "backend": self.backend.describe(),
-            "parameters": {k: v for k, v in self.get_params().items() if k != "backend"},
-            "rows": {"usable": int(len(usable)), "sampled": int(len(pool)), "train": int(len(split.train)),
-                     "train_cleaned": int(len(clean_positions)), "heldout": int(len(split.heldout)),
-                     "production": int(len(prod)), "perturbed": int(len(perturb_source)),
-                     "generated": int(len(generation_set))},
-            "experiments": experiments,
-            "data_map": _region_counts(dynamics),
-            "forgetting": [{k: v for k, v in point.items() if k != "items"} for point in probe_curve],
-            "confirmation": confirmation_table(evidence),
-            "timings": {k: round(v, 2) for k, v in timings.items()},
+            outcome.heldout = score(plan.heldout)
+            outcome.production = score(plan.production)
+            if name != "relabelled":
+                outcome.perturbed = {kind: score(subset) for kind, subset in plan.perturbed.items()}
+            generations = score(plan.generation, generate=True)
+            outcome.formats = _format_adherence(generations, audit)
+        outcome.evaluations = _tagged(name, outcome.heldout, outcome.production, outcome.perturbed, generations)
+        outcome.info = {
+            "train_rows": len(training), "epochs": self.epochs, "steps": trained.steps,
+            "seconds": round(trained.seconds, 2), "epoch_losses": [round(x, 4) for x in trained.epoch_losses],
+            "heldout": _metric(outcome.heldout, self.backend.metric),
+            "production": _metric(outcome.production, self.backend.metric),
         }
-        return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
+        return outcome
 
     def _probe_into(self, curve: list[dict[str, Any]]):
         """An ``after_epoch`` hook that appends the general probe's result: the epoch sweep."""
