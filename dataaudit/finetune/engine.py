@@ -123,8 +123,9 @@ class ReferenceFineTune:
         timings: dict[str, float] = {}
         with _timed(timings, "prepare"):
             plan = self._plan(dataset, audit, production)
+        base = self.backend.base_model()  # loading is not the probe's time
         with _timed(timings, "probe_base"):
-            probe_curve = [{"epoch": 0, **self.backend.general_probe(self.backend.base_model())}]
+            probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
         outcomes = {name: self._experiment(name, training, plan, audit, probe_curve, timings, progress)
                     for name, training in plan.trainings.items()}
         with _timed(timings, "few_shot"):
