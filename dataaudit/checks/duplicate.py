@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from typing import Callable, Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -33,6 +34,7 @@ from dataaudit.features.lexical import ShingleSets, changed_words, normalize_tex
 from dataaudit.features.pairs import candidate_pairs
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Character-shingle Jaccard below which two texts cannot be light edits of each other.
 MIN_JACCARD = 0.3
@@ -81,8 +83,8 @@ class DuplicateCheck(Check):
         graph = ctx.knn(view)
         # The system prompt must be equal (see _Identity) but stays out of the similarity: a
         # long shared one would make any two short exchanges look alike.
-        shingles = ShingleSets(texts=_ExchangeTexts(messages), size=self.shingle_size)
-        turns = _NormalizedTurns(messages)
+        shingles = ShingleSets(texts=_RowView(messages, _exchange_text), size=self.shingle_size)
+        turns = _RowView(messages, _normalized_turns)
         identity = _Identity(frame)
         candidates = candidate_pairs(graph.indices, graph.similarities, self.candidate_similarity)
         confirmed = 0
@@ -190,24 +192,24 @@ def _star_groups(n: int, links: list[tuple[int, int]], rows: np.ndarray) -> list
     return groups
 
 
-class _ExchangeTexts:
-    """``_exchange_text`` of each row, made when asked: a list of them all would copy the data."""
+class _RowView(Generic[T]):
+    """``make(messages[i])`` for each row, made when asked: a list of them all would copy the
+    data, and only candidate pairs need most of these."""
 
-    def __init__(self, messages: list[list[dict]]):
+    def __init__(self, messages: list[list[dict]], make: Callable[[list[dict]], T]):
         self.messages = messages
+        self.make = make
 
     def __len__(self) -> int:
         return len(self.messages)
 
-    def __getitem__(self, index: int) -> str:
-        return _exchange_text(self.messages[index])
+    def __getitem__(self, index: int) -> T:
+        return self.make(self.messages[index])
 
 
-class _NormalizedTurns(_ExchangeTexts):
-    """Each row's normalised non-system turns, made when asked (only candidate pairs need them)."""
-
-    def __getitem__(self, index: int) -> list[str]:
-        return [normalize_text(turn["content"]) for turn in self.messages[index] if turn["role"] != "system"]
+def _normalized_turns(messages: list[dict]) -> list[str]:
+    """A row's normalised non-system turns."""
+    return [normalize_text(turn["content"]) for turn in messages if turn["role"] != "system"]
 
 
 def _digest(text: str) -> bytes:
