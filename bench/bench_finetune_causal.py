@@ -71,7 +71,8 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
 
 def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int, model: str | None, full: bool,
         batch_size: int, few_shot_k: int, max_scored: int, heldout_fraction: float, temperature: float,
-        min_p: float, max_new_tokens: int, generation_batch_size: int, learning_rate: float | None, min_severity: str, seed: int) -> None:
+        min_p: float, max_new_tokens: int, generation_batch_size: int, learning_rate: float | None, min_severity: str,
+        seed: int) -> None:
     import polars as pl
 
     from dataaudit.features.response_format import describe_format, format_signature
@@ -123,7 +124,8 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
         produced = generations.filter(pl.col("experiment") == name)
         outputs = produced.filter(pl.col("complete")).get_column("output").to_list()
         signatures = Counter(format_signature(describe_format(o)) for o in outputs)
-        share = format_row.get(f"majority_share_{'raw' if name == 'raw' else 'cleaned'}")
+        share = format_row.get(f"majority_share_{name}")
+        share = "—" if share is None else f"{share:.1%}"
         print(f"| {name} | {produced.height} | {produced.height - len(outputs)} | {share} | "
               f"{signatures.get(planted, 0)} of {len(outputs)} ({signatures.get(planted, 0) / max(1, len(outputs)):.1%}) | "
               f"{dict(signatures.most_common(4))} |")
@@ -172,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
         run(args.prepared, max_examples=args.max_examples, epochs=args.epochs, max_generations=args.max_generations,
             model=args.model, full=args.full, batch_size=args.batch_size, few_shot_k=args.few_shot_k,
             max_scored=args.max_scored, heldout_fraction=args.heldout_fraction, temperature=args.temperature,
-            min_p=args.min_p, max_new_tokens=args.max_new_tokens, generation_batch_size=args.generation_batch_size, learning_rate=args.learning_rate, min_severity=args.min_severity, seed=args.seed)
+            min_p=args.min_p, max_new_tokens=args.max_new_tokens, generation_batch_size=args.generation_batch_size,
+            learning_rate=args.learning_rate, min_severity=args.min_severity, seed=args.seed)
     return 0
 
 

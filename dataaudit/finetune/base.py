@@ -88,6 +88,21 @@ def ignore_epoch(epoch: int, model: Any) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How much a reference run trains and scores by default, per backend: a language model's
+    scoring and generation cost hundreds of times a classifier's, so its caps are smaller. The
+    ``ReferenceFineTune`` parameters of the same names override them."""
+
+    max_examples: int
+    epochs: int
+    max_production: int = 1000
+    max_perturbed: int = 300
+    max_few_shot: int = 300
+    few_shot_k: int = 8
+    max_generations: int = 48
+
+
 class FineTuneBackend(ABC):
     """One model family. Subclasses store keyword-only parameters; methods compute.
 
@@ -101,8 +116,8 @@ class FineTuneBackend(ABC):
     target_column: ClassVar[str] = "response"
     #: Whether ``evaluate(generate=True)`` produces free text worth classifying by format.
     generative: ClassVar[bool] = True
-    #: ``(max_examples, epochs)`` when the caller gives none: a reference run of minutes on 2 CPU cores.
-    default_budget: ClassVar[tuple[int, int]] = (2000, 3)
+    #: What a run trains and scores when the caller says nothing: minutes on 2 CPU cores.
+    default_budget: ClassVar["Budget"]
 
     @abstractmethod
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,

@@ -26,7 +26,8 @@ import numpy as np
 import polars as pl
 
 from dataaudit.errors import UsageError
-from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, ignore_epoch, evaluation_frame
+from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
+                                     ignore_epoch)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,10 @@ class CausalLMBackend(FineTuneBackend):
     metric = "loss"
     target_column = "response"
     generative = True
-    default_budget = (300, 2)
+    # Scoring a row costs a forward pass over prompt + response, a few-shot row k + 1 times that,
+    # and a generation up to max_new_tokens passes: the caps keep the default run to minutes.
+    default_budget = Budget(max_examples=300, epochs=2, max_production=100, max_perturbed=50, max_few_shot=50,
+                            few_shot_k=2, max_generations=48)
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dataaudit.finetune.base import AfterEpoch, Examples, FineTuneBackend, TrainedModel, ignore_epoch, evaluation_frame
+from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
+                                     ignore_epoch)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class EncoderBackend(FineTuneBackend):
     metric = "accuracy"
     target_column = "label"
     generative = False
+    default_budget = Budget(max_examples=2000, epochs=3)
 
     def __init__(self, *, model: str | None = None, lora: bool = False, lora_rank: int = 8,
                  learning_rate: float | None = None, head_learning_rate: float = 2e-3, batch_size: int = 32,
