@@ -96,8 +96,8 @@ class CausalLMBackend(FineTuneBackend):
     is at least ``min_p`` times the most likely token's, and the kept tokens keep their learnt
     relative odds. Sampled at pure temperature 1, 45–66% of a LoRA-tuned SmolLM2-135M's GSM8K
     answers drew a tail token, derailed into noise and ran to the token limit without choosing
-    a format at all; a format the model gives one chance in ten beside a 90% favourite (ratio 0.11) still
-    survives the default 0.05. ``min_p=0`` samples the untrimmed distribution.
+    a format at all. A format the model gives one chance in ten beside a 90% favourite (ratio
+    0.11) survives the default 0.05. ``min_p=0`` samples the untrimmed distribution.
 
     ``generation_batch_size`` is separate from the training ``batch_size``: decoding one token
     reads every weight whatever the batch, so on a CPU a batch of 32 generates several times the
@@ -121,9 +121,8 @@ class CausalLMBackend(FineTuneBackend):
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,
-                 max_length: int = 384,
-                 max_new_tokens: int = 192, temperature: float = 1.0, min_p: float = 0.05, device: str | None = None,
-                 dtype: str | None = None, probe_questions: int = 30):
+                 max_length: int = 384, max_new_tokens: int = 192, temperature: float = 1.0, min_p: float = 0.05,
+                 device: str | None = None, dtype: str | None = None, probe_questions: int = 30):
         self.model = model
         self.lora = lora
         self.lora_rank = lora_rank
