@@ -100,8 +100,9 @@ class CausalLMBackend(FineTuneBackend):
     0.11) survives the default 0.05. ``min_p=0`` samples the untrimmed distribution.
 
     ``generation_batch_size`` is separate from the training ``batch_size``: decoding one token
-    reads every weight whatever the batch, so on a CPU a batch of 32 generates several times the
-    tokens per second of a batch of 8 (a training step's cost grows with its batch instead).
+    reads every weight whatever the batch, so a batch of 32 generated 2.2 times as fast as a batch
+    of 8 on 2 CPU cores (64 GSM8K prompts, 128 sampled tokens: 60 s vs 133 s), while a training
+    step's cost grows with its batch.
 
     ``dtype`` is fp32 by default. ``"bfloat16"`` is faster (1.6x per LoRA step on an AMX CPU)
     but opt-in: LoRA over bf16 weights diverged to NaN within one epoch of GSM8K on an H200
