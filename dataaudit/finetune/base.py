@@ -117,7 +117,7 @@ class FineTuneBackend(ABC):
     #: Whether ``evaluate(generate=True)`` produces free text worth classifying by format.
     generative: ClassVar[bool] = True
     #: What a run trains and scores when the caller says nothing: minutes on 2 CPU cores.
-    default_budget: ClassVar["Budget"]
+    default_budget: ClassVar[Budget] = Budget(max_examples=2000, epochs=3)
 
     @abstractmethod
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
