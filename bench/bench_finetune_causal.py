@@ -2,14 +2,16 @@
 
 Ten per cent of the training solutions get their ``#### 72`` line rewritten as ``The answer is
 72.``; the audit flags them (format check); the reference fine-tune trains SmolLM2-135M-Instruct
-(LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1, min-p 0.05) on held-out prompts
-with the format check's own feature extractor. Prints the majority-format share after each, the
+(LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1,
+min-p 0.05) on held-out prompts with the format check's own feature extractor. Prints the majority-format share after each, the
 share of generations in the planted format, and the confirmation table.
 
 Two steps so the fine-tune can run on another machine (a GPU) without the audit's stack:
 
     python bench/bench_finetune_causal.py prepare --out /tmp/gsm8k-bench --rows 2000
-    python bench/bench_finetune_causal.py run --prepared /tmp/gsm8k-bench --max-examples 300 --epochs 1
+    python bench/bench_finetune_causal.py run --prepared /tmp/gsm8k-bench --max-examples 700 --epochs 2 \
+        --heldout-fraction 0.45 --max-generations 400 --few-shot-k 2 --max-scored 24 --max-new-tokens 256 \
+        --learning-rate 5e-4 [--seed 1]      # the README's figures: 46-56 min on 2 CPU cores
 
 ``all`` does both in one process.
 """

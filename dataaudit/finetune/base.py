@@ -90,9 +90,10 @@ def ignore_epoch(epoch: int, model: Any) -> None:
 
 @dataclass(frozen=True)
 class Budget:
-    """How much a reference run trains and scores by default, per backend: a language model's
-    scoring and generation cost hundreds of times a classifier's, so its caps are smaller. The
-    ``ReferenceFineTune`` parameters of the same names override them."""
+    """How much a reference run trains and scores when ``finetune()`` or the CLI is told nothing,
+    per backend: a language model scores each row with a pass over prompt and response and
+    generates token by token, so its caps are smaller. ``ReferenceFineTune`` takes the same
+    names as parameters."""
 
     max_examples: int
     epochs: int
