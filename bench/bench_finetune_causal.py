@@ -3,8 +3,9 @@
 Ten per cent of the training solutions get their ``#### 72`` line rewritten as ``The answer is
 72.``; the audit flags them (format check); the reference fine-tune trains SmolLM2-135M-Instruct
 (LoRA) on the raw and on the cleaned data and classifies generations (sampled at temperature 1,
-min-p 0.05) on held-out prompts with the format check's own feature extractor. Prints the majority-format share after each, the
-share of generations in the planted format, and the confirmation table.
+min-p 0.05) on held-out prompts with the format check's own feature extractor. Prints the
+majority-format share after each, the share of generations in the planted format, and the
+confirmation table.
 
 Two steps so the fine-tune can run on another machine (a GPU) without the audit's stack:
 
