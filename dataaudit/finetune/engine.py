@@ -61,10 +61,10 @@ class _Outcome:
     heldout: pl.DataFrame = field(default_factory=empty_evaluation)
     production: pl.DataFrame = field(default_factory=empty_evaluation)
     perturbed: dict[str, pl.DataFrame] = field(default_factory=dict)
+    generations: pl.DataFrame = field(default_factory=empty_evaluation)
     formats: pl.DataFrame = field(default_factory=pl.DataFrame)
     dynamics: pl.DataFrame = field(default_factory=pl.DataFrame)
     probe: dict[str, Any] = field(default_factory=dict)
-    evaluations: list[pl.DataFrame] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -158,7 +158,8 @@ class ReferenceFineTune:
             "confirmation": confirmation_table(evidence),
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
-        evaluations = [frame for outcome in outcomes.values() for frame in outcome.evaluations]
+        evaluations = [frame for name, o in outcomes.items()
+                       for frame in _tagged(name, o.heldout, o.production, o.perturbed, o.generations)]
         evaluations += _tagged("few-shot", few_shot_heldout, few_shot_production, {}, None)
         return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
 
@@ -219,9 +220,8 @@ class ReferenceFineTune:
             outcome.production = score(plan.production)
             if name != "relabelled":
                 outcome.perturbed = {kind: score(subset) for kind, subset in plan.perturbed.items()}
-            generations = score(plan.generation, generate=True)
-            outcome.formats = _format_adherence(generations, audit)
-        outcome.evaluations = _tagged(name, outcome.heldout, outcome.production, outcome.perturbed, generations)
+            outcome.generations = score(plan.generation, generate=True)
+            outcome.formats = _format_adherence(outcome.generations, audit)
         outcome.info = {
             "train_rows": len(training), "epochs": self.epochs, "steps": trained.steps,
             "seconds": round(trained.seconds, 2), "epoch_losses": [round(x, 4) for x in trained.epoch_losses],
