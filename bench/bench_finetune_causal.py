@@ -82,7 +82,7 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
     from dataaudit.finetune.causal_lm import CausalLMBackend
     from dataaudit.finetune.engine import ReferenceFineTune
     from dataaudit.io.load import load
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
 
     dataset, production = load(prepared / "train.jsonl"), load(prepared / "production.jsonl")
     audit = AuditResult.load(prepared / "audit")

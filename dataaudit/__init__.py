@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from dataaudit.errors import DataAuditError, InputError, UsageError
     from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records, load
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
     from dataaudit.io.writers import write_partition
     from dataaudit.profile import profile_dataset
 
@@ -29,7 +29,7 @@ _LAZY = {
     "from_records": "dataaudit.io.load",
     "audit": "dataaudit.runner",
     "default_embedder": "dataaudit.runner",
-    "AuditResult": "dataaudit.report.model",
+    "AuditResult": "dataaudit.result",
     "write_partition": "dataaudit.io.writers",
     "profile_dataset": "dataaudit.profile",
 }

@@ -133,7 +133,7 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
         )
         return
     from dataaudit.export import export_clean
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
 
     result = AuditResult.load(audit_dir)
     checks = [name.strip() for name in drop.split(",") if name.strip()]
@@ -183,7 +183,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.model import check_output_dir
+    from dataaudit.result import check_output_dir
     from dataaudit.report.terminal import RichProgress, render_audit
 
     check_output_dir(out_dir, inputs=[data, production])  # before the costly part, not after
@@ -243,7 +243,7 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
     from dataaudit.finetune.api import finetune as run_finetune, save_finetune
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
     from dataaudit.report.terminal import RichProgress, render_finetune
 
     audit_result = AuditResult.load(audit_dir)
@@ -262,7 +262,7 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 def report(audit_dir):
     """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
     from dataaudit.report.html import write_report
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
 
     result = AuditResult.load(audit_dir)
     path = write_report(result, Path(audit_dir) / "report.html")

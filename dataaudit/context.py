@@ -53,7 +53,7 @@ class AuditContext:
         seed: int = 0,
         embeddings: Mapping[str, np.ndarray] | None = None,
         progress: Progress = NULL_PROGRESS,
-        engine: Engine = LocalEngine(),
+        engine: Engine | None = None,
         artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
     ):
         self.dataset = dataset
@@ -62,7 +62,7 @@ class AuditContext:
         self.knn_k = knn_k
         self.seed = seed
         self.progress = progress
-        self.engine = engine
+        self.engine = engine if engine is not None else LocalEngine()
         self.artefacts = artefacts
         self.timings: dict[str, float] = {}
         self._embeddings: dict[str, np.ndarray] = {}

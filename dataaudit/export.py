@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
-from dataaudit.checks import BUILTIN_CHECKS
-from dataaudit.checks.base import SEVERITY_RANK
+from dataaudit.checks import RELABEL_KINDS, available_checks
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output
 from dataaudit.io.writers import check_output_paths, write_partition
+from dataaudit.severity import Severity, at_least
 
 if TYPE_CHECKING:
-    from dataaudit.report.model import AuditResult
+    from dataaudit.result import AuditResult
 
 #: Key added to each record by ``annotate``; reserved so it can't collide with user fields.
 ANNOTATION_KEY = "_dataaudit"
@@ -40,18 +40,27 @@ class ExportSummary:
     dropped_by_check: dict[str, int]
 
 
-def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] = BUILTIN_CHECKS, min_severity: str = "warning") -> dict[int, list[str]]:
-    """``row`` → reasons, for findings of the chosen checks at or above ``min_severity``."""
-    if min_severity not in SEVERITY_RANK:
-        raise UsageError(f"unknown severity {min_severity!r}; one of {', '.join(SEVERITY_RANK)}")
-    drop = list(drop)
-    unknown = sorted(set(drop) - set(findings.get_column("check").unique().to_list()) - set(BUILTIN_CHECKS))
+def dropping_findings(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, min_severity: str = "warning") -> pl.DataFrame:
+    """The findings that drop their rows: the chosen checks (None: every check with findings,
+    plug-ins included) at or above ``min_severity``, sorted by row and check."""
+    Severity.parse(min_severity)
+    present = set(findings.get_column("check").unique().to_list())
+    drop = sorted(present) if drop is None else list(drop)
+    unknown = sorted(set(drop) - present - set(available_checks()))
     if unknown:
         raise UsageError(f"unknown check(s) to drop: {', '.join(unknown)}")
-    limit = SEVERITY_RANK[min_severity]
-    chosen = findings.filter(
-        pl.col("check").is_in(drop) & (pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64) <= limit)
-    ).sort(["row", "check"])
+    return findings.filter(pl.col("check").is_in(drop) & at_least(min_severity)).sort(["row", "check"])
+
+
+def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, min_severity: str = "warning") -> dict[int, list[str]]:
+    """``row`` → reasons, for findings of the chosen checks at or above ``min_severity``.
+
+    ``drop=None`` drops on every check that has findings, registered plug-ins included.
+    """
+    return _reasons(dropping_findings(findings, drop=drop, min_severity=min_severity))
+
+
+def _reasons(chosen: pl.DataFrame) -> dict[int, list[str]]:
     reasons: dict[int, list[str]] = {}
     for row, check, severity, reason in chosen.select("row", "check", "severity", "reason").iter_rows():
         reasons.setdefault(int(row), []).append(f"{check} ({severity}): {reason}")
@@ -59,29 +68,19 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] = BUILTIN_CHECKS
 
 
 def relabel_suggestions(findings: pl.DataFrame, *, min_severity: str = "warning") -> dict[int, str]:
-    """Confident label suggestions from the conflict check: ``row`` → suggested label."""
-    limit = SEVERITY_RANK[min_severity]
+    """Machine-applicable label fixes: ``row`` → the finding's ``suggested_value``.
+
+    Read from the data fields (``kind`` in :data:`~dataaudit.checks.RELABEL_KINDS`), never from
+    the prose, so labels with spaces, quotes or apostrophes are applied as they are. Where two
+    findings suggest different labels for one row, the more severe (then lower-scored) wins.
+    """
     chosen = findings.filter(
-        (pl.col("check") == "conflict")
-        & pl.col("suggestion").is_not_null()
-        & pl.col("reason").str.contains("label")
-        & (pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64) <= limit)
-    )
+        pl.col("kind").is_in(list(RELABEL_KINDS)) & pl.col("suggested_value").is_not_null() & at_least(min_severity)
+    ).sort(["row", "score"], descending=[False, False])
     suggestions: dict[int, str] = {}
-    for row, suggestion in chosen.select("row", "suggestion").iter_rows():
-        label = _label_from_suggestion(suggestion)
-        if label is not None:
-            suggestions[int(row)] = label
+    for row, value in chosen.select("row", "suggested_value").iter_rows():
+        suggestions.setdefault(int(row), value)
     return suggestions
-
-
-def _label_from_suggestion(suggestion: str) -> str | None:
-    """Suggestions read like "relabel as 'card_arrival'" or plain "card_arrival"."""
-    text = suggestion.strip()
-    if "'" in text:
-        parts = text.split("'")
-        return parts[1] if len(parts) >= 3 and parts[1] else None
-    return text if text and " " not in text else None
 
 
 def export_clean(
@@ -90,7 +89,7 @@ def export_clean(
     *,
     clean: str | os.PathLike,
     rejected: str | os.PathLike,
-    drop: Sequence[str] = BUILTIN_CHECKS,
+    drop: Sequence[str] | None = None,
     min_severity: str = "warning",
     annotate: bool = False,
     to: str | None = None,
@@ -111,13 +110,12 @@ def export_clean(
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
     changes_path = Path(changes) if changes else Path(f"{clean}.changes.jsonl")
     check_output_paths(dataset, clean, rejected, changes_path if relabel else None)
-    reasons = {} if annotate else drop_reasons(result.findings, drop=drop, min_severity=min_severity)
+    dropping = dropping_findings(result.findings, drop=drop, min_severity=min_severity).clear() if annotate else \
+        dropping_findings(result.findings, drop=drop, min_severity=min_severity)
+    reasons = _reasons(dropping)
     relabels = relabel_suggestions(result.findings, min_severity=min_severity) if relabel else {}
     relabels = {row: label for row, label in relabels.items() if row not in reasons}
-    by_check: dict[str, int] = {}
-    for row_reasons in reasons.values():
-        for check in {reason.split(" ", 1)[0] for reason in row_reasons}:
-            by_check[check] = by_check.get(check, 0) + 1
+    by_check = dict(dropping.unique(["row", "check"]).group_by("check").len().iter_rows())
 
     kept_line = None
     if annotate or to or relabels:
@@ -134,7 +132,7 @@ def _annotations(findings: pl.DataFrame) -> dict[int, list[dict]]:
     notes: dict[int, list[dict]] = {}
     for finding in findings.iter_rows(named=True):
         notes.setdefault(int(finding["row"]), []).append(
-            {key: finding[key] for key in ("check", "severity", "score", "reason", "suggestion", "group")}
+            {key: finding[key] for key in ("check", "kind", "severity", "score", "reason", "suggestion", "suggested_value", "group")}
         )
     return notes
 

@@ -1,16 +1,179 @@
-"""Parameters read off a constructor's signature, as scikit-learn's ``get_params`` does.
+"""One component base: parameters read off the constructor, validated in one place.
 
-Components store each keyword-only argument under its own name, so the signature *is* the
-config schema, and the values can go straight into a report.
+As in scikit-learn, a component's ``__init__`` only stores its keyword-only arguments under
+their own names, so the signature *is* the config schema: :meth:`Component.get_params` reads
+it back for reports, :meth:`Component.set_params` changes it, and ``__repr__`` shows it.
+Constraints are declared once per class in ``_parameter_constraints`` and checked after
+``__init__`` and on every ``set_params``, so a bad value fails at construction with a
+:class:`~dataaudit.errors.UsageError` naming the parameter, never deep inside a run.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
-from typing import Any
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterable
 
 
 def constructor_params(component: object) -> dict[str, Any]:
     """``{name: value}`` for every parameter of ``type(component).__init__``."""
     signature = inspect.signature(type(component).__init__)
     return {name: getattr(component, name) for name in signature.parameters if name != "self"}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A numeric range constraint: ``Interval(float, 0, 1, closed="right")`` is (0, 1]."""
+
+    kind: type
+    left: float | None
+    right: float | None
+    closed: str = "both"  # "both", "left", "right" or "neither"
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        if self.kind is int and not isinstance(value, numbers.Integral):
+            return False
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if self.left is not None:
+            if value < self.left or (value == self.left and self.closed in ("right", "neither")):
+                return False
+        if self.right is not None:
+            if value > self.right or (value == self.right and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        lo = "[" if self.closed in ("both", "left") else "("
+        hi = "]" if self.closed in ("both", "right") else ")"
+        left = "-inf" if self.left is None else f"{self.left:g}"
+        right = "inf" if self.right is None else f"{self.right:g}"
+        return f"{self.kind.__name__} in {lo}{left}, {right}{hi}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of values (``Options({"auto", "float32"})``)."""
+
+    values: frozenset
+
+    def __init__(self, values: Iterable[Any]):
+        object.__setattr__(self, "values", frozenset(values))
+
+    def accepts(self, value: Any) -> bool:
+        try:
+            return value in self.values
+        except TypeError:
+            return False
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(sorted(map(repr, self.values)))
+
+
+@dataclass(frozen=True)
+class Satisfies:
+    """A named predicate, for constraints the other kinds can't say."""
+
+    check: Callable[[Any], bool]
+    description: str
+
+    def accepts(self, value: Any) -> bool:
+        return bool(self.check(value))
+
+    def __str__(self) -> str:
+        return self.description
+
+
+def _accepts(constraint: Any, value: Any) -> bool:
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, type):
+        return isinstance(value, constraint) and not (constraint is not bool and isinstance(value, bool) and constraint in (int, float))
+    return constraint.accepts(value)
+
+
+def _describe(constraint: Any) -> str:
+    if constraint is None:
+        return "None"
+    if isinstance(constraint, type):
+        return constraint.__name__
+    return str(constraint)
+
+
+class Component:
+    """Base of every configurable piece: checks, cluster stages, coverage, fine-tune, backends.
+
+    Subclasses declare ``_parameter_constraints = {"name": [constraint, ...]}``; a value must
+    satisfy at least one of its constraints (a type, ``None``, :class:`Interval`,
+    :class:`Options` or :class:`Satisfies`). Parameters without an entry are not checked.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            init = cls.__dict__["__init__"]
+
+            @functools.wraps(init)
+            def validated_init(self, *args: Any, **params: Any) -> None:
+                init(self, *args, **params)
+                if type(self).__init__ is validated_init:  # only once, after the outermost __init__
+                    self._validate_params()
+
+            cls.__init__ = validated_init  # type: ignore[method-assign]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values: the component's config."""
+        return constructor_params(self)
+
+    def set_params(self, **params: Any) -> "Component":
+        """Change parameters by name; unknown names and bad values raise a UsageError."""
+        from dataaudit.errors import UsageError
+
+        valid = self.get_params()
+        for name in params:
+            if name not in valid:
+                raise UsageError(f"{type(self).__name__} has no parameter {name!r}; parameters: {', '.join(valid)}")
+        old = {name: getattr(self, name) for name in params}
+        for name, value in params.items():
+            setattr(self, name, value)
+        try:
+            self._validate_params()
+        except UsageError:
+            for name, value in old.items():
+                setattr(self, name, value)
+            raise
+        return self
+
+    def _validate_params(self) -> None:
+        from dataaudit.errors import UsageError
+
+        constraints: dict[str, list[Any]] = {}
+        for klass in reversed(type(self).__mro__):
+            constraints.update(getattr(klass, "_parameter_constraints", {}) if "_parameter_constraints" in vars(klass) else {})
+        for name, allowed in constraints.items():
+            if not hasattr(self, name):
+                continue
+            value = getattr(self, name)
+            if not any(_accepts(constraint, value) for constraint in allowed):
+                expected = " or ".join(_describe(c) for c in allowed)
+                raise UsageError(f"{type(self).__name__}: {name}={value!r} is not valid; expected {expected}")
+
+    def with_seed(self, seed: int) -> "Component":
+        """Give the component the audit's ``seed`` where the caller left it as None."""
+        if "seed" in self.get_params() and getattr(self, "seed") is None:
+            seeded = copy.copy(self)  # never change the caller's object
+            seeded.seed = seed
+            return seeded
+        return self
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"

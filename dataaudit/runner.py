@@ -22,7 +22,7 @@ from dataaudit.checks.base import FINDING_SCHEMA, SEVERITIES, SEVERITY_RANK
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 if TYPE_CHECKING:
     from dataaudit.artefacts import ArtefactCache, NullArtefactCache
@@ -79,7 +79,7 @@ def audit(
         production = engine.load(production, skip_bad_lines=True)
     embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
-    pipeline = cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(seed=seed)
+    pipeline = (cluster_pipeline if cluster_pipeline is not None else ClusterPipeline()).with_seed(seed)
     ctx = AuditContext(
         dataset=dataset,
         embedder=embedder,
@@ -91,7 +91,7 @@ def audit(
         engine=engine,
         artefacts=artefacts,
     )
-    check_list = make_checks(checks)
+    check_list = [check.with_seed(seed) for check in make_checks(checks)]
 
     clustering = ctx.clustering
     rows = _base_rows(dataset, clustering)
@@ -118,7 +118,7 @@ def audit(
     if production is not None:
         from dataaudit.coverage import CoverageAnalysis
 
-        analysis = coverage if coverage is not None else CoverageAnalysis()
+        analysis = (coverage if coverage is not None else CoverageAnalysis()).with_seed(seed)
         with ctx.stage("coverage"):
             coverage_result = analysis.run(ctx, production)
 
@@ -158,11 +158,10 @@ def _assemble_findings(parts: list[pl.DataFrame], rows: pl.DataFrame) -> pl.Data
     findings = findings.join(own_cluster, on="row", how="left").with_columns(
         pl.coalesce("cluster", "_own_cluster").alias("cluster")
     ).drop("_own_cluster")
-    order = pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64)
-    return findings.sort([pl.col("check"), order, pl.col("score"), pl.col("row")]).select(list(FINDING_SCHEMA))
+    return findings.sort([pl.col("check"), rank_expr(), pl.col("score"), pl.col("row")]).select(list(FINDING_SCHEMA))
 
 
-def _summary(dataset, production, ctx, clustering, check_summaries, findings, started) -> dict[str, Any]:
+def _summary(dataset, production, ctx, clustering, check_summaries, findings, started) -> AuditSummary:
     by_check = {name: 0 for name in check_summaries}
     for name, count in findings.group_by("check").len().iter_rows():
         by_check[name] = count
@@ -172,6 +171,7 @@ def _summary(dataset, production, ctx, clustering, check_summaries, findings, st
     labels = clustering.labels
     flagged_rows = findings.get_column("row").n_unique() if findings.height else 0
     return {
+        "schema_version": SCHEMA_VERSION,
         "dataaudit_version": __version__,
         "dataset": {
             "path": dataset.path,
@@ -210,17 +210,3 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)

@@ -29,7 +29,7 @@ from dataaudit.cli import main
 from dataaudit.embed import HashingEmbedder
 from dataaudit.export import ANNOTATION_KEY, export_clean
 from dataaudit.io.load import load
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 from tests.conftest import REPO
 

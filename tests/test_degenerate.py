@@ -24,7 +24,7 @@ from dataaudit.cluster.pipeline import ClusterPipeline
 from dataaudit.cluster.reducers import NoReducer
 from dataaudit.embed import HashingEmbedder
 from dataaudit.report.html import render_html
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 from dataaudit.runner import audit
 
 from tests.conftest import FixedClusterPipeline, make_dataset

@@ -14,7 +14,7 @@ from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.errors import UsageError
 from dataaudit.export import ANNOTATION_KEY, export_clean
 from dataaudit.io.load import load
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 LINES = [
     '{"text": "where is my card", "label": "card_arrival"}',

@@ -11,7 +11,7 @@ import pytest
 from dataaudit.runner import audit
 from dataaudit.checks.base import Check, Finding, result_from_findings
 from dataaudit.embed import HashingEmbedder
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 from tests.conftest import FixedClusterPipeline, make_context, make_dataset
 

@@ -27,7 +27,7 @@ from dataaudit.cli import main
 from dataaudit.embed import HashingEmbedder
 from dataaudit.errors import InputError, UsageError
 from dataaudit.io.load import load
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 from tests.conftest import REPO
 from tests.report.test_html import parse

@@ -10,6 +10,8 @@ from dataaudit.errors import UsageError
 
 #: Built-in checks in the order they run and report.
 BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier")
+#: Finding kinds whose ``suggested_value`` is a label that ``export --relabel`` may apply.
+RELABEL_KINDS = frozenset({"label_noise", "label_spelling", "label_conflict"})
 
 
 def _import_builtins() -> None:
@@ -46,4 +48,4 @@ def make_checks(spec: CheckSpec = BUILTIN_CHECKS) -> list[Check]:
     return checks
 
 
-__all__ = ["BUILTIN_CHECKS", "Check", "CheckResult", "Finding", "available_checks", "make_checks", "register_check"]
+__all__ = ["BUILTIN_CHECKS", "RELABEL_KINDS", "Check", "CheckResult", "Finding", "available_checks", "make_checks", "register_check"]

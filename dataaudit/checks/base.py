@@ -6,7 +6,10 @@ config schema), and returns a :class:`CheckResult`:
 
 - ``rows``: one row per dataset row: ``row``, ``<name>_score`` (float in [0, 1], lower =
   more likely an issue), ``is_<name>_issue`` (bool) and optionally more ``<name>_*`` columns;
-- ``findings``: one row per flagged row with :data:`FINDING_COLUMNS`;
+- ``findings``: one row per flagged row with :data:`FINDING_COLUMNS`: a machine ``kind``
+  (a short code such as ``near`` or ``label_noise``) and ``suggested_value`` (the fix a
+  program can apply, such as the suggested label, or null) beside the ``reason`` and
+  ``suggestion`` written for people. Code downstream reads the data fields, never the prose;
 - ``clusters``: optional per-cluster columns (``cluster`` plus ``<name>_*`` or named
   metrics such as ``format_consistency``);
 - ``summary``: JSON-safe counts and parameters.
@@ -21,34 +24,44 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import numpy as np
 import polars as pl
 
-from dataaudit.params import constructor_params
+from dataaudit.params import Component
+from dataaudit.severity import SEVERITIES, SEVERITY_RANK, Severity
 
 if TYPE_CHECKING:
     from dataaudit.context import AuditContext
+    from dataaudit.result import AuditResult
 
-SEVERITIES = ("error", "warning", "info")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+__all__ = [
+    "FINDING_COLUMNS", "FINDING_SCHEMA", "REGISTRY", "SEVERITIES", "SEVERITY_RANK", "Check", "CheckResult", "Finding",
+    "ReportSection", "Severity", "empty_findings", "findings_frame", "register_check", "result_from_findings", "row_frame",
+]
 
 FINDING_SCHEMA = {
     "row": pl.Int64,
     "check": pl.String,
+    "kind": pl.String,
     "score": pl.Float64,
     "severity": pl.String,
     "cluster": pl.Int64,
     "group": pl.Int64,
     "reason": pl.String,
     "suggestion": pl.String,
+    "suggested_value": pl.String,
 }
 FINDING_COLUMNS = tuple(FINDING_SCHEMA)
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One flagged row. ``kind`` and ``suggested_value`` are for programs, the rest for people."""
+
     row: int
     score: float
     severity: str
+    kind: str
     reason: str
     suggestion: str | None = None
+    suggested_value: str | None = None
     group: int | None = None
     cluster: int | None = None
 
@@ -72,16 +85,20 @@ def findings_frame(check: str, findings: Sequence[Finding]) -> pl.DataFrame:
     for finding in findings:
         if finding.severity not in SEVERITY_RANK:
             raise ValueError(f"unknown severity {finding.severity!r}")
+        if not finding.kind:
+            raise ValueError(f"a finding of {check!r} has no kind")
     return pl.DataFrame(
         {
             "row": [f.row for f in findings],
             "check": [check] * len(findings),
+            "kind": [f.kind for f in findings],
             "score": [float(f.score) for f in findings],
             "severity": [f.severity for f in findings],
             "cluster": [f.cluster for f in findings],
             "group": [f.group for f in findings],
             "reason": [f.reason for f in findings],
             "suggestion": [f.suggestion for f in findings],
+            "suggested_value": [f.suggested_value for f in findings],
         },
         schema=FINDING_SCHEMA,
     )
@@ -126,23 +143,37 @@ def result_from_findings(name: str, ctx: "AuditContext", findings: Sequence[Find
     )
 
 
-class Check(ABC):
-    """Base class of every check. Subclasses set ``name`` and ``needs`` and implement ``run``."""
+@dataclass(frozen=True)
+class ReportSection:
+    """Extra evidence a check shows in its report section: a Jinja2 template and its data.
+
+    The template is rendered with autoescaping on, in the report's environment, so it can
+    use the report's macros and never needs ``escape()``.
+    """
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class Check(Component, ABC):
+    """Base class of every check. Subclasses set ``name``, ``description`` and ``needs``, and
+    implement ``run``; the report gives each registered check a section from this metadata."""
 
     name: ClassVar[str]
+    #: One sentence for people: what the check flags and why it matters (shown in the report).
+    description: ClassVar[str] = ""
+    #: The machine codes this check's findings use in ``kind``.
+    kinds: ClassVar[tuple[str, ...]] = ()
     #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
     needs: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckResult: ...
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor's parameters and their values: the check's config, as in scikit-learn."""
-        return constructor_params(self)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
+    @classmethod
+    def report_section(cls, result: "AuditResult") -> ReportSection | None:
+        """Optional extra evidence for the report; the findings table is always shown."""
+        return None
 
 
 REGISTRY: dict[str, type[Check]] = {}

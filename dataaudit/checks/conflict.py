@@ -84,6 +84,8 @@ class ConflictCheck(Check):
     """
 
     name = "conflict"
+    description = "Equivalent prompts with contradicting labels or answers: the model is taught both."
+    kinds = ("label_noise", "label_spelling", "label_conflict", "answer_conflict", "response_conflict")
     needs = frozenset({"knn_prompt"})
 
     def __init__(
@@ -237,7 +239,7 @@ class ConflictCheck(Check):
                     group_of[members] = group_id
                     for index in members:
                         findings.append(Finding(
-                            row=int(rows[index]), score=0.5, severity="info", group=group_id,
+                            row=int(rows[index]), score=0.5, severity="info", kind="response_conflict", group=group_id,
                             reason=(f"responses disagree across {len(members)} near-identical prompts "
                                     f"(response similarity down to {disagreement:.2f})"),
                             suggestion=None,
@@ -282,10 +284,10 @@ class ConflictCheck(Check):
         for k in np.flatnonzero(issues.flagged):
             given, predicted = y[k], issues.predicted[k]
             findings.append(Finding(
-                row=int(rows[positions[k]]), score=float(probabilities[k, given]), severity="warning",
+                row=int(rows[positions[k]]), score=float(probabilities[k, given]), severity="warning", kind="label_noise",
                 reason=(f'label "{classes[given]}" looks wrong: similar prompts say "{classes[predicted]}" '
                         f"(confidence {probabilities[k, predicted]:.2f}; {probabilities[k, given]:.2f} for the given label)"),
-                suggestion=classes[predicted],
+                suggestion=classes[predicted], suggested_value=str(classes[predicted]),
             ))
         return findings, {"label_noise_rows": len(findings), "label_noise_estimate": issues.estimated,
                           "label_accuracy": round(accuracy, 4), "classes": len(classes)}
@@ -477,6 +479,7 @@ def _spelling_findings(labels: list[str | None], canonical: dict[str, str], rows
         target = canonical[label]
         findings.append(Finding(
             row=int(rows[index]), score=min(1.0, counts[label] / max(counts[target], 1)) * 0.5, severity="warning",
+            kind="label_spelling", suggested_value=str(target),
             reason=f'label "{label}" ({counts[label]} rows) is a variant spelling of "{target}" ({counts[target]} rows)',
             suggestion=target,
         ))
@@ -487,15 +490,16 @@ def _answer_conflict(members, answers, answered: Counter, is_classification: boo
     total = sum(answered.values())
     (top, top_count), = answered.most_common(1)
     majority = top if top_count * 2 > total else None
-    kind = "labels" if is_classification else "answers"
+    what = "labels" if is_classification else "answers"
     listed = ", ".join(f'"{answer}" ×{count}' for answer, count in sorted(answered.items(), key=lambda item: (-item[1], item[0])))
-    reason = f"{kind} differ across {len(members)} near-identical prompts: {listed}"
+    reason = f"{what} differ across {len(members)} near-identical prompts: {listed}"
     findings = []
     for index in members:
         own = answers[index]
         share = answered[own] / total if own is not None else 0.5
         findings.append(Finding(
-            row=int(rows[index]), score=0.5 * share, severity="error", group=group_id, reason=reason, suggestion=majority,
+            row=int(rows[index]), score=0.5 * share, severity="error", kind="label_conflict" if is_classification else "answer_conflict", group=group_id, reason=reason,
+            suggestion=majority, suggested_value=majority,
         ))
     return findings
 

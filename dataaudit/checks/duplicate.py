@@ -60,6 +60,8 @@ class DuplicateCheck(Check):
     """
 
     name = "duplicate"
+    description = "Rows that repeat another row exactly or nearly: they over-weight one example and leak between splits."
+    kinds = ("exact", "near")
     needs = frozenset({"knn_pair"})
 
     def __init__(self, *, candidate_similarity: float = 0.9, max_changed_words_share: float = 0.05, max_affix_words: int = 6,
@@ -112,7 +114,7 @@ class DuplicateCheck(Check):
                     continue
                 if exact_keys[index] == exact_keys[kept]:
                     findings.append(Finding(
-                        row=int(rows[index]), score=0.0, severity="warning", group=group_id,
+                        row=int(rows[index]), score=0.0, severity="warning", kind="exact", group=group_id,
                         reason=f"exact duplicate of row {group_id} (same text after normalising case, spacing and punctuation)",
                         suggestion=f"drop: duplicate of row {group_id}",
                     ))
@@ -124,7 +126,7 @@ class DuplicateCheck(Check):
                 # A light edit is as sure a duplicate as a Jaccard of 0.9, however short the text.
                 findings.append(Finding(
                     row=int(rows[index]), score=1.0 - max(similarity, 0.9 if changed == 0 else 0.0), severity="warning",
-                    group=group_id, reason=f"near duplicate of row {group_id} ({how}; lexical similarity {similarity:.2f})",
+                    kind="near", group=group_id, reason=f"near duplicate of row {group_id} ({how}; lexical similarity {similarity:.2f})",
                     suggestion=f"drop: duplicate of row {group_id}",
                 ))
             near_groups += has_near

@@ -208,6 +208,8 @@ class FormatCheck(Check):
     """
 
     name = "format"
+    description = "Responses whose format differs from the majority of their cluster."
+    kinds = tuple(feature.name for feature in FEATURES)
     needs = frozenset({"clustering"})
 
     def __init__(self, *, majority_share: float = 0.8, minority_share: float = 0.12, min_rows: int = 5,
@@ -325,8 +327,9 @@ class FormatCheck(Check):
             )
         severity = "warning" if feature.structural and main.majority_share >= self.warning_share else "info"
         suggestion = "; ".join(d.feature.suggestion(d.majority, fmt) for d in deviations)
-        return Finding(row=row, score=min(d.score for d in deviations), severity=severity, reason=reason,
-                       suggestion=suggestion[:1].upper() + suggestion[1:], cluster=group if group >= 0 else None)
+        return Finding(row=row, score=min(d.score for d in deviations), severity=severity, kind=feature.name, reason=reason,
+                       suggestion=suggestion[:1].upper() + suggestion[1:], suggested_value=str(main.majority),
+                       cluster=group if group >= 0 else None)
 
 
 def _overall_shares(formats: list[ResponseFormat]) -> dict[str, dict[str, float]]:

@@ -40,6 +40,8 @@ class OutlierCheck(Check):
     """Flags prompts unusually far from their nearest neighbours (see the module docstring)."""
 
     name = "outlier"
+    description = "Rows far from everything else: off-topic, wrong language or corrupted."
+    kinds = ("far", "isolated")
     needs = frozenset({"knn_prompt"})
 
     def __init__(self, *, neighbors: int = 10, min_ratio: float = 2.0, min_z: float = 3.5, min_spread_ratio: float = 1.5,
@@ -98,6 +100,7 @@ class OutlierCheck(Check):
                     row=row_ids[index],
                     score=float(np.clip(1.0 / farness[index], 0.0, 1.0)),
                     severity="warning" if farness[index] >= self.warning_ratio else "info",
+                    kind="isolated" if not (far_out[index] and relative_spread[index] >= ratio[index]) else "far",
                     reason=reason,
                     suggestion=(
                         "Review it: remove it if it is off-topic, malformed or mislabelled; if it is a real use "

@@ -136,6 +136,8 @@ class QualityCheck(Check):
     """
 
     name = "quality"
+    description = "Rows that look broken: empty, truncated, placeholder or garbled text."
+    kinds = (*KINDS, "truncated_structure")
     needs = frozenset()
 
     def __init__(self, *, min_truncation_words: int = 3, check_prompts: bool = True):
@@ -275,7 +277,8 @@ def _shared_issues(text: str, *, where: str, examples_are_data: bool) -> list[_I
 
 def _finding(row: int, issue: _Issue) -> Finding:
     kind = TRUNCATED_STRUCTURE if issue.structural else KINDS[issue.kind]
-    return Finding(row=row, score=kind.score, severity=kind.severity, reason=_reason(issue), suggestion=kind.suggestion)
+    code = "truncated_structure" if issue.structural else issue.kind
+    return Finding(row=row, score=kind.score, severity=kind.severity, kind=code, reason=_reason(issue), suggestion=kind.suggestion)
 
 
 def _reason(issue: _Issue) -> str:

@@ -21,6 +21,7 @@ from dataaudit.cluster.nearest import nearest_clusters
 from dataaudit.cluster.reducers import Reducer, UMAPReducer
 from dataaudit.cluster.representatives import central_members
 from dataaudit.cluster.stability import bootstrap_stability
+from dataaudit.params import Component
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -60,12 +61,13 @@ class Clustering:
         return float(np.mean(self.labels < 0)) if len(self.labels) else 0.0
 
 
-class ClusterPipeline:
+class ClusterPipeline(Component):
     """Clusters embedded texts into topics and describes each cluster.
 
     ``min_cluster_size=None`` derives it from the row count
     (:func:`~dataaudit.cluster.clusterers.derive_min_cluster_size`: max(5, round(√n / 5))).
-    ``seed`` seeds every randomised stage that does not pin its own seed (UMAP and the
+    ``reducer``, ``clusterer`` and ``mapper`` default to UMAP, HDBSCAN and a 2-D UMAP, built
+    per instance. ``seed`` (None: the audit's seed, or 0 on its own) seeds every randomised stage that does not pin its own seed (UMAP and the
     stability resamples); the same input and seed give identical labels and map.
 
     Past ``max_fit_rows`` rows, reduction, clustering, the map and the stability resamples
@@ -83,17 +85,17 @@ class ClusterPipeline:
     def __init__(
         self,
         *,
-        reducer: Reducer = UMAPReducer(),
-        clusterer: Clusterer = HDBSCANClusterer(),
-        mapper: Mapper = UMAPMapper(),
+        reducer: Reducer | None = None,
+        clusterer: Clusterer | None = None,
+        mapper: Mapper | None = None,
         min_cluster_size: int | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         stability_resamples: int = 10,
         max_fit_rows: int = 50_000,
     ):
-        self.reducer = reducer
-        self.clusterer = clusterer
-        self.mapper = mapper
+        self.reducer = reducer if reducer is not None else UMAPReducer()
+        self.clusterer = clusterer if clusterer is not None else HDBSCANClusterer()
+        self.mapper = mapper if mapper is not None else UMAPMapper()
         self.min_cluster_size = min_cluster_size
         self.seed = seed
         self.stability_resamples = stability_resamples
@@ -107,6 +109,8 @@ class ClusterPipeline:
         knn: "KnnGraph | None" = None,
         progress: Progress = NULL_PROGRESS,
     ) -> Clustering:
+        if self.seed is None:  # used on its own, outside an audit that passes its seed
+            return self.with_seed(0).fit(embeddings, texts, knn=knn, progress=progress)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.ndim != 2 or embeddings.shape[0] != len(texts):
             raise ValueError(f"embeddings of shape {embeddings.shape} do not match {len(texts)} texts")

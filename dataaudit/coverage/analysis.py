@@ -26,7 +26,7 @@ from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without
-from dataaudit.params import constructor_params
+from dataaudit.params import Component
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -76,7 +76,7 @@ class CoverageResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-class CoverageAnalysis:
+class CoverageAnalysis(Component):
     """Measure how well the training set covers production traffic.
 
     - ``quantile``: a production row is a gap when fewer than this share of training rows are as
@@ -96,6 +96,7 @@ class CoverageAnalysis:
     - ``holdout_share`` / ``holdout_max_rows``: share of training held out to measure the
       evaluation gap, at most this many rows (the gap share of 10,000 rows is known to ±1%).
     - ``drift_max_rows``: rows per side (subsampled, seeded) for the drift classifier.
+    - ``seed``: None takes the audit's seed.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class CoverageAnalysis:
         holdout_share: float = 0.1,
         holdout_max_rows: int = 10_000,
         drift_max_rows: int = 10_000,
-        seed: int = 0,
+        seed: int | None = None,
     ):
         self.threshold = threshold
         self.quantile = quantile
@@ -127,10 +128,9 @@ class CoverageAnalysis:
         self.drift_max_rows = drift_max_rows
         self.seed = seed
 
-    def get_params(self) -> dict[str, Any]:
-        return constructor_params(self)
-
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
+        if self.seed is None:  # used on its own, outside an audit that passes its seed
+            return self.with_seed(ctx.seed).run(ctx, production)
         not_computed: dict[str, str] = {}
         summary: dict[str, Any] = {
             "production_rows": len(production),

@@ -9,7 +9,7 @@ from pathlib import Path
 from dataaudit.dataset import Dataset
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 #: Keys of a fine-tune summary that go into the audit report's "Fine-tune confirmation" section.
 REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", "timings", "backend")

@@ -34,7 +34,7 @@ from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 logger = logging.getLogger(__name__)
 

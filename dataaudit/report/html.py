@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.io.atomic import write_text_atomic
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 #: Characters of a prompt shown when hovering the map.
 HOVER_CHARS = 140

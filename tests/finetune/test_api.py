@@ -10,7 +10,7 @@ from dataaudit.finetune.base import Budget
 from dataaudit.finetune.causal_lm import CausalLMBackend
 from dataaudit.finetune.encoder import EncoderBackend
 from dataaudit.finetune.engine import ReferenceFineTune
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 from tests.conftest import make_dataset
 
 BUDGET_FIELDS = ("max_examples", "epochs", "max_production", "max_perturbed", "max_few_shot", "few_shot_k",

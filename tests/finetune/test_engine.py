@@ -17,7 +17,7 @@ from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.finetune.base import Examples, FineTuneBackend, TrainedModel, evaluation_frame
 from dataaudit.finetune.engine import ReferenceFineTune
 from dataaudit.finetune.result import FineTuneResult
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 from tests.conftest import make_dataset
 
 TOPICS = {

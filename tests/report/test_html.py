@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataaudit.report.html import MAX_FINDINGS_PER_CHECK, _json_for_script, render_html, write_report
-from dataaudit.report.model import AuditResult
+from dataaudit.result import AuditResult
 
 CHECKS = ("duplicate", "conflict", "format", "quality", "outlier")
 HOSTILE = (

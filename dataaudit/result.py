@@ -14,8 +14,11 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from dataaudit.checks.base import FINDING_SCHEMA, SEVERITY_RANK
+from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.io.atomic import atomic_path, write_text_atomic
+from dataaudit.jsonsafe import dumps_strict
+from dataaudit.severity import at_least
+from dataaudit.summary import AuditSummary
 
 #: Files of a saved audit; names other tools rely on.
 FRAME_FILES = {
@@ -95,7 +98,7 @@ class AuditResult:
     rows: pl.DataFrame
     findings: pl.DataFrame
     clusters: pl.DataFrame
-    summary: dict[str, Any]
+    summary: AuditSummary
     coverage: pl.DataFrame = field(default_factory=_empty)
     gaps: pl.DataFrame = field(default_factory=_empty)
     cluster_coverage: pl.DataFrame = field(default_factory=_empty)
@@ -111,9 +114,13 @@ class AuditResult:
         """Every row of one cluster (noise rows whose nearest cluster it is included)."""
         return self.rows.filter(pl.col("nearest_cluster") == cluster_id)
 
+    def checks_run(self) -> list[str]:
+        """Every check this audit ran (plug-ins included), in run order."""
+        names = list(self.summary.get("checks", {}))
+        return names + sorted(set(self.findings.get_column("check").unique().to_list()) - set(names))
+
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
-        limit = SEVERITY_RANK[min_severity]
-        chosen = self.findings.filter(pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int64) <= limit)
+        chosen = self.findings.filter(at_least(min_severity))
         if checks is not None:
             chosen = chosen.filter(pl.col("check").is_in(checks))
         return chosen
@@ -128,15 +135,15 @@ class AuditResult:
                annotate: bool = False, to: str | None = None, relabel: bool = False, changes=None):
         """Write the cleaned dataset (see :func:`dataaudit.export.export_clean`).
 
-        ``dataset`` defaults to reloading the audited file, which must be unchanged.
+        ``dataset`` defaults to reloading the audited file, which must be unchanged; ``drop``
+        to every check the audit ran, plug-ins included.
         """
-        from dataaudit.checks import BUILTIN_CHECKS
         from dataaudit.export import export_clean
         from dataaudit.io.load import load
 
         if dataset is None:
             dataset = load(self.summary["dataset"]["path"], skip_bad_lines=True)
-        return export_clean(dataset, self, clean=clean, rejected=rejected, drop=drop or BUILTIN_CHECKS,
+        return export_clean(dataset, self, clean=clean, rejected=rejected, drop=drop,
                             min_severity=min_severity, annotate=annotate, to=to, relabel=relabel, changes=changes)
 
     # -- persistence -------------------------------------------------------------------
@@ -156,9 +163,9 @@ class AuditResult:
                 continue
             with atomic_path(out / filename) as temp:
                 frame.write_parquet(temp)
-        lines = [json.dumps(record, ensure_ascii=False) for record in self.findings.iter_rows(named=True)]
+        lines = [dumps_strict(record) for record in self.findings.iter_rows(named=True)]
         write_text_atomic(out / FINDINGS_FILE, "".join(line + "\n" for line in lines))
-        write_text_atomic(out / SUMMARY_FILE, json.dumps(self.summary, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_text_atomic(out / SUMMARY_FILE, dumps_strict(self.summary, indent=2) + "\n")
         return out
 
     @classmethod
