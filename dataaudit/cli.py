@@ -15,6 +15,9 @@ import click
 
 from dataaudit._version import __version__
 from dataaudit.errors import DataAuditError
+from dataaudit.io.formats import TARGET_FORMATS
+from dataaudit.registry import BACKENDS, ENGINES
+from dataaudit.severity import SEVERITIES
 
 
 def _console(stderr: bool = False):
@@ -104,12 +107,12 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
               help="Where dropped and unparseable lines go, each with its reasons (JSONL).")
 @click.option("--audit", "audit_dir", type=click.Path(path_type=Path), default=None,
               help="An audit directory of DATA: drop the rows it flagged (see --drop, --min-severity).")
-@click.option("--drop", default=",".join(("duplicate", "conflict", "format", "quality", "outlier")), show_default=True,
+@click.option("--drop", default=None, show_default="every check the audit ran",
               help="Comma-separated checks whose flagged rows are dropped.")
-@click.option("--min-severity", type=click.Choice(["error", "warning", "info"]), default="warning", show_default=True,
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default="warning", show_default=True,
               help="Drop only findings at least this severe.")
 @click.option("--annotate", is_flag=True, help="Keep every record and add its findings under the key '_dataaudit'.")
-@click.option("--to", "to_format", type=click.Choice(["openai", "alpaca", "sharegpt"]), default=None,
+@click.option("--to", "to_format", type=click.Choice(TARGET_FORMATS), default=None,
               help="Convert kept records to another format (no longer byte-for-byte).")
 @click.option("--relabel", is_flag=True, help="Apply the conflict check's label suggestions; changes are logged.")
 @click.option("--changes", "changes_path", type=click.Path(path_type=Path), default=None,
@@ -136,7 +139,7 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
     from dataaudit.result import AuditResult
 
     result = AuditResult.load(audit_dir)
-    checks = [name.strip() for name in drop.split(",") if name.strip()]
+    checks = None if drop is None else [name.strip() for name in drop.split(",") if name.strip()]
     summary = export_clean(dataset, result, clean=clean_path, rejected=rejected_path, drop=checks,
                            min_severity=min_severity, annotate=annotate, to=to_format, relabel=relabel,
                            changes=changes_path)
@@ -161,11 +164,11 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache (embeddings, kNN graphs, clusterings).")
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default=None,
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
               help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
 @click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
-@click.option("--engine", "engine_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+@click.option("--engine", "engine_name", type=click.Choice(ENGINES.names()), default="local", show_default=True,
               help="Where reading, embedding and the kNN graphs run: this process, or Ray (pip install 'dataaudit[ray]').")
 @click.option("--ray-address", default=None,
               help="An existing Ray cluster ('auto', 'ray://head:10001'); implies --engine ray. Default: a local one.")
@@ -179,12 +182,12 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     from dataaudit.embed import default_cache_dir
     from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
-    from dataaudit.checks.base import SEVERITY_RANK
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.result import check_output_dir
     from dataaudit.report.terminal import RichProgress, render_audit
+    from dataaudit.severity import at_least
 
     check_output_dir(out_dir, inputs=[data, production])  # before the costly part, not after
     console = _console(stderr=True)
@@ -212,10 +215,8 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     write_report(result, Path(out_dir) / "report.html")
     if not quiet:
         render_audit(_console(), result, out_dir=str(out_dir))
-    if fail_on is not None and result.findings.height:
-        limit = SEVERITY_RANK[fail_on]
-        if any(SEVERITY_RANK[severity] <= limit for severity in result.findings.get_column("severity").unique().to_list()):
-            sys.exit(1)
+    if fail_on is not None and not result.findings.filter(at_least(fail_on)).is_empty():
+        sys.exit(1)
 
 
 @main.command()
@@ -224,7 +225,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
               help="Directory of the audit of DATA (from `dataaudit audit`).")
 @click.option("--production", type=click.Path(path_type=Path), default=None,
               help="Production sample with labels or reference responses (default: the audit's own production file).")
-@click.option("--backend", type=click.Choice(["auto", "encoder", "causal-lm"]), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True,
               help="encoder: classifier on a sentence encoder (labelled data); causal-lm: a language model "
                    "(generative data); auto: encoder when DATA has labels.")
 @click.option("--model", default=None, help="Base model name or local path (default: bundled MiniLM / SmolLM2-135M-Instruct).")
@@ -271,9 +272,11 @@ def report(audit_dir):
 
 @main.command(name="checks")
 def list_checks():
-    """List the available checks and their parameters."""
+    """List the available checks, what each flags, and its finding kinds."""
     from dataaudit.checks import available_checks
 
     for name, check in available_checks().items():
-        doc = (check.__doc__ or "").strip().splitlines()[0] if check.__doc__ else ""
-        click.echo(f"{name:10s} {doc}")
+        about = check.description or ((check.__doc__ or "").strip().splitlines() or [""])[0]
+        click.echo(f"{name:10s} {about}")
+        if check.kinds:
+            click.echo(f"{'':10s} kinds: {', '.join(check.kinds)}")

@@ -19,6 +19,7 @@ from dataaudit.checks import RELABEL_KINDS, available_checks
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output
+from dataaudit.io.formats import TARGET_FORMATS
 from dataaudit.io.writers import check_output_paths, write_partition
 from dataaudit.severity import Severity, at_least
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 #: Key added to each record by ``annotate``; reserved so it can't collide with user fields.
 ANNOTATION_KEY = "_dataaudit"
-TARGET_FORMATS = ("openai", "alpaca", "sharegpt")
 
 
 @dataclass(frozen=True)

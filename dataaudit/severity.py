@@ -8,8 +8,10 @@ everywhere: a :class:`~dataaudit.errors.UsageError` that lists the valid ones.
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # polars is imported where an expression is built, so the CLI starts fast
+    import polars as pl
 
 
 class Severity(str, Enum):
@@ -47,6 +49,8 @@ SEVERITY_RANK: dict[str, int] = dict(_RANK)
 
 def rank_expr(column: str = "severity") -> pl.Expr:
     """The rank of a severity column as an integer expression (0 = most severe)."""
+    import polars as pl
+
     return pl.col(column).replace_strict(SEVERITY_RANK, return_dtype=pl.Int64)
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.params import Interval
 from dataaudit.context import AuditContext
 from dataaudit.features.patterns import excerpt, find_placeholder, find_refusal
 from dataaudit.features.response_format import (
@@ -210,6 +211,13 @@ class FormatCheck(Check):
     name = "format"
     description = "Responses whose format differs from the majority of their cluster."
     kinds = tuple(feature.name for feature in FEATURES)
+    _parameter_constraints = {
+        "majority_share": [Interval(float, 0, 1, closed="right")],
+        "minority_share": [Interval(float, 0, 1, closed="left")],
+        "min_rows": [Interval(int, 2, None)],
+        "prior_rows": [Interval(float, 0, None)],
+        "warning_share": [Interval(float, 0, 1)],
+    }
     needs = frozenset({"clustering"})
 
     def __init__(self, *, majority_share: float = 0.8, minority_share: float = 0.12, min_rows: int = 5,

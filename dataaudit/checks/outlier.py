@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.params import Interval
 from dataaudit.context import AuditContext
 
 #: Fewer rows than this give no meaningful notion of "typical" distance.
@@ -42,6 +43,16 @@ class OutlierCheck(Check):
     name = "outlier"
     description = "Rows far from everything else: off-topic, wrong language or corrupted."
     kinds = ("far", "isolated")
+    _parameter_constraints = {
+        "neighbors": [Interval(int, 1, None)],
+        "min_ratio": [Interval(float, 0, None)],
+        "min_z": [Interval(float, None, None)],
+        "min_spread_ratio": [Interval(float, 0, None)],
+        "min_relative_spread": [Interval(float, 0, None)],
+        "min_spread_z": [Interval(float, None, None)],
+        "max_share": [Interval(float, 0, 1)],
+        "warning_ratio": [Interval(float, 0, None)],
+    }
     needs = frozenset({"knn_prompt"})
 
     def __init__(self, *, neighbors: int = 10, min_ratio: float = 2.0, min_z: float = 3.5, min_spread_ratio: float = 1.5,

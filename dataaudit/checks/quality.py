@@ -35,6 +35,7 @@ from functools import partial
 import polars as pl
 
 from dataaudit.checks.base import SEVERITY_RANK, Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.params import Interval
 from dataaudit.context import AuditContext
 from dataaudit.features import patterns
 from dataaudit.features.response_format import FENCE, ResponseFormat, describe_format, is_code_line
@@ -138,6 +139,10 @@ class QualityCheck(Check):
     name = "quality"
     description = "Rows that look broken: empty, truncated, placeholder or garbled text."
     kinds = (*KINDS, "truncated_structure")
+    _parameter_constraints = {
+        "min_truncation_words": [Interval(int, 1, None)],
+        "check_prompts": [bool],
+    }
     needs = frozenset()
 
     def __init__(self, *, min_truncation_words: int = 3, check_prompts: bool = True):

@@ -13,7 +13,9 @@ from dataaudit.engine.ray_engine import RayEngine
 from dataaudit.errors import UsageError
 
 #: Engine classes by the name the CLI and the API accept.
-ENGINES: dict[str, type] = {"local": LocalEngine, "ray": RayEngine}
+from dataaudit.registry import ENGINES as _ENGINE_REGISTRY
+
+ENGINES: dict[str, type] = {name: _ENGINE_REGISTRY.load(name) for name in _ENGINE_REGISTRY.names()}
 
 
 def make_engine(engine: "str | Engine") -> Engine:

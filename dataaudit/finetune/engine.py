@@ -258,19 +258,17 @@ def _scorer(method, first: Any, progress: Progress):
 
 def choose_backend(name: str, dataset: Dataset, *, model: str | None = None, lora: bool | None = None) -> FineTuneBackend:
     """``auto`` picks the encoder when the data has labels, the causal LM otherwise."""
-    from dataaudit.finetune.causal_lm import CausalLMBackend
-    from dataaudit.finetune.encoder import EncoderBackend
+    from dataaudit.registry import BACKENDS
 
     if name == "auto":
         labels = dataset.frame.get_column("label")
         name = "encoder" if labels.null_count() < labels.len() * 0.5 and labels.len() > 0 else "causal-lm"
-    backends = {"encoder": EncoderBackend, "causal-lm": CausalLMBackend}
-    if name not in backends:
-        raise UsageError(f"unknown backend {name!r}; one of auto, {', '.join(backends)}")
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; one of auto, {', '.join(BACKENDS.names())}")
     options: dict[str, Any] = {"model": model}
     if lora is not None:
         options["lora"] = lora
-    return backends[name](**options)
+    return BACKENDS.load(name)(**options)
 
 
 def _examples(dataset: Dataset, target_column: str) -> Examples:

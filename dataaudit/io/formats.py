@@ -15,6 +15,9 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from dataaudit.errors import UsageError
 
+#: Formats ``export --to`` converts kept records into.
+TARGET_FORMATS = ("openai", "alpaca", "sharegpt")
+
 
 class RecordError(ValueError):
     """A record does not have the shape its format needs."""

@@ -1,0 +1,42 @@
+"""Name registries that cost nothing to import.
+
+The CLI builds its choices (engines, fine-tune backends) from these at start-up, so they name
+each component by ``"module:attribute"`` and import it only when it is used: ``dataaudit
+--help`` stays instant and a name is spelled in exactly one place.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+class LazyRegistry:
+    """``name → "package.module:Attribute"``, resolved on first use."""
+
+    def __init__(self, kind: str, entries: dict[str, str]):
+        self.kind = kind
+        self._entries = dict(entries)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def load(self, name: str) -> Any:
+        """The registered object; a UsageError that lists the names for an unknown one."""
+        from dataaudit.errors import UsageError
+
+        if name not in self._entries:
+            raise UsageError(f"unknown {self.kind} {name!r}; one of {', '.join(self._entries)}")
+        module, _, attribute = self._entries[name].partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+#: Where reading, embedding and the kNN graphs run (``--engine``).
+ENGINES = LazyRegistry("engine", {"local": "dataaudit.engine.local:LocalEngine",
+                                  "ray": "dataaudit.engine.ray_engine:RayEngine"})
+#: Reference fine-tune model families (``--backend``; ``auto`` chooses between them).
+BACKENDS = LazyRegistry("backend", {"encoder": "dataaudit.finetune.encoder:EncoderBackend",
+                                    "causal-lm": "dataaudit.finetune.causal_lm:CausalLMBackend"})
