@@ -148,7 +148,7 @@ class Component:
         """Change parameters by name; unknown names and bad values raise a UsageError."""
         from dataaudit.errors import UsageError
 
-        valid = self.get_params()
+        valid = constructor_params(self)
         for name in params:
             if name not in valid:
                 raise UsageError(f"{type(self).__name__} has no parameter {name!r}; parameters: {', '.join(valid)}")
@@ -182,5 +182,5 @@ class Component:
         return with_seed(self, seed)
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        params = ", ".join(f"{k}={v!r}" for k, v in constructor_params(self).items())
         return f"{type(self).__name__}({params})"

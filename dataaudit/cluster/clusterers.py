@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dataaudit.params import constructor_params
+from dataaudit.params import Component
 
 #: No cluster is smaller than this, however few rows there are.
 MIN_CLUSTER_SIZE_FLOOR = 5
@@ -29,7 +29,7 @@ class Clusterer(Protocol):
     def get_params(self) -> dict[str, Any]: ...
 
 
-class HDBSCANClusterer:
+class HDBSCANClusterer(Component):
     """HDBSCAN (the ``hdbscan`` package) with defaults tuned on intent data.
 
     ``min_cluster_size=None`` takes the size the pipeline derives from the row count.
@@ -72,4 +72,4 @@ class HDBSCANClusterer:
         return np.asarray(model.fit_predict(np.asarray(points, dtype=np.float64)), dtype=np.int64)
 
     def get_params(self) -> dict[str, Any]:
-        return {"name": "hdbscan", **constructor_params(self)}
+        return {"name": "hdbscan", **super().get_params()}

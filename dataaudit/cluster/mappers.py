@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.reducers import run_umap
-from dataaudit.params import constructor_params
+from dataaudit.params import Component
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -26,7 +26,7 @@ class Mapper(Protocol):
     def get_params(self) -> dict[str, Any]: ...
 
 
-class UMAPMapper:
+class UMAPMapper(Component):
     """2-D UMAP of the embeddings.
 
     ``init="reduced"`` starts from the PCA of the reduced layout and runs ``n_epochs``
@@ -74,10 +74,10 @@ class UMAPMapper:
         )
 
     def get_params(self) -> dict[str, Any]:
-        return {"name": "umap", **constructor_params(self)}
+        return {"name": "umap", **super().get_params()}
 
 
-class PCAMapper:
+class PCAMapper(Component):
     """The first two principal axes of the reduced layout: instant, but clusters overlap more."""
 
     def fit_transform(

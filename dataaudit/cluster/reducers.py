@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.umap_support import quiet_umap, umap_precomputed_knn
-from dataaudit.params import constructor_params
+from dataaudit.params import Component
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -26,7 +26,7 @@ class Reducer(Protocol):
     def get_params(self) -> dict[str, Any]: ...
 
 
-class UMAPReducer:
+class UMAPReducer(Component):
     """UMAP to ``n_components`` dimensions, tuned for clustering rather than viewing.
 
     ``min_dist=0`` packs neighbours tightly, which is what density clustering wants;
@@ -72,10 +72,10 @@ class UMAPReducer:
         )
 
     def get_params(self) -> dict[str, Any]:
-        return {"name": "umap", **constructor_params(self)}
+        return {"name": "umap", **super().get_params()}
 
 
-class NoReducer:
+class NoReducer(Component):
     """Clusters the embeddings as they are: for low-dimensional inputs and fast tests."""
 
     def fit_transform(self, embeddings: np.ndarray, *, knn: "KnnGraph | None" = None, seed: int = 0) -> np.ndarray:

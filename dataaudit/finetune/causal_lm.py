@@ -19,22 +19,37 @@ import math
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import polars as pl
 
 from dataaudit.errors import UsageError
-from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
-                                     ignore_epoch, length_batches, resolve_device)
+from dataaudit.finetune.base import (
+    AfterEpoch,
+    Budget,
+    Examples,
+    FineTuneBackend,
+    TrainedModel,
+    evaluation_frame,
+    ignore_epoch,
+    length_batches,
+    resolve_device,
+)
+from dataaudit.finetune.chat_encoding import (
+    IGNORE_INDEX,
+    EncodedExample,
+    chat_messages,
+    encode_example,
+    log_truncations,
+    plain_ids,
+    prompt_ids,
+    response_ids,
+)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 
-#: Prompt format for models without a chat template (Alpaca style, the most common SFT layout).
-PLAIN_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
-IGNORE_INDEX = -100
 
 _WARMUP_STEPS = 10
 # Training batches are formed inside random chunks of this many batches, sorted by length:
@@ -43,37 +58,6 @@ _BUCKET_BATCHES = 16
 _PROBE_NEW_TOKENS = 24
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MAX_GRAD_NORM = 1.0
-
-
-@dataclass(frozen=True)
-class EncodedExample:
-    """Token ids of prompt + response and the labels the loss sees (``IGNORE_INDEX`` on the prompt)."""
-
-    input_ids: list[int]
-    labels: list[int]
-    truncated: bool
-
-    @property
-    def response_tokens(self) -> int:
-        return sum(1 for label in self.labels if label != IGNORE_INDEX)
-
-
-def encode_example(prompt_ids: Sequence[int], response_ids: Sequence[int], *, max_length: int) -> EncodedExample:
-    """Join prompt and response so the response fits ``max_length``.
-
-    The prompt loses tokens from the left (its end — the question and the turn marker — is
-    what the response depends on); the response is cut only when it alone would leave less than
-    a quarter of the window to the prompt.
-    """
-    prompt, response = list(prompt_ids), list(response_ids)
-    truncated = len(prompt) + len(response) > max_length
-    if truncated:
-        kept_prompt = min(len(prompt), max(1, max_length // 4))
-        response = response[: max(1, max_length - kept_prompt)]
-        room = max_length - len(response)
-        prompt = prompt[len(prompt) - room:] if room > 0 else []
-    return EncodedExample(input_ids=prompt + response, labels=[IGNORE_INDEX] * len(prompt) + response,
-                          truncated=truncated)
 
 
 class CausalLMBackend(FineTuneBackend):
@@ -242,7 +226,7 @@ class CausalLMBackend(FineTuneBackend):
     def evaluate(self, model: Any, examples: Examples, *, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
         tokenizer = self._tokenizer()
-        prompts = [_prompt_ids(tokenizer, _messages(p, s)) for p, s in zip(examples.prompts, examples.systems)]
+        prompts = [prompt_ids(tokenizer, chat_messages(p, s)) for p, s in zip(examples.prompts, examples.systems)]
         return self._score(model, examples, prompts, max_length=self.max_length, generate=generate, progress=progress)
 
     def few_shot(self, train: Examples, examples: Examples, *, k: int, seed: int, generate: bool = False,
@@ -261,9 +245,9 @@ class CausalLMBackend(FineTuneBackend):
         dropped = 0
         for i, (prompt, system, target) in enumerate(zip(examples.prompts, examples.systems, examples.targets)):
             shots = [(train.prompts[labelled[j]], train.targets[labelled[j]]) for j in neighbours[i]]
-            response = len(_response_ids(tokenizer, target)) if target is not None else self.max_new_tokens
+            response = len(response_ids(tokenizer, target)) if target is not None else self.max_new_tokens
             while True:
-                ids = _prompt_ids(tokenizer, _messages(prompt, system, shots))
+                ids = prompt_ids(tokenizer, chat_messages(prompt, system, shots))
                 if not shots or len(ids) + response <= budget:
                     break
                 shots = shots[1:]
@@ -284,7 +268,7 @@ class CausalLMBackend(FineTuneBackend):
 
         tokenizer = self._tokenizer()
         passages = probes.general_passages()
-        token_ids = [ids for ids in (_plain_ids(tokenizer, passage) for passage in passages) if len(ids) > 1]
+        token_ids = [ids for ids in (plain_ids(tokenizer, passage) for passage in passages) if len(ids) > 1]
         encoded = [encode_example(ids[:1], ids[1:], max_length=self.max_length) for ids in token_ids]
         sums, counts = np.zeros(len(encoded)), np.zeros(len(encoded))
         with torch.inference_mode(), self._autocast():
@@ -294,7 +278,7 @@ class CausalLMBackend(FineTuneBackend):
         mean_loss = float(sums.sum() / max(counts.sum(), 1))
         questions = probes.general_questions()[: max(self.probe_questions, 0)]
         with self._autocast():
-            answers, _ = _generate(model, tokenizer, [_prompt_ids(tokenizer, _messages(q, None)) for q, _ in questions],
+            answers, _ = _generate(model, tokenizer, [prompt_ids(tokenizer, chat_messages(q, None)) for q, _ in questions],
                                 max_new_tokens=_PROBE_NEW_TOKENS, batch_size=self.batch_size)
         matched = [probes.answer_matches(answer, accepted) for answer, (_, accepted) in zip(answers, questions)]
         return {
@@ -314,9 +298,9 @@ class CausalLMBackend(FineTuneBackend):
 
         tokenizer = self._tokenizer()
         scored = [i for i, target in enumerate(examples.targets) if target is not None]
-        encoded = {i: encode_example(prompts[i], _response_ids(tokenizer, examples.targets[i]), max_length=max_length)
+        encoded = {i: encode_example(prompts[i], response_ids(tokenizer, examples.targets[i]), max_length=max_length)
                    for i in scored}
-        _log_truncations(sum(e.truncated for e in encoded.values()), len(encoded), max_length)
+        log_truncations(sum(e.truncated for e in encoded.values()), len(encoded), max_length)
         loss = np.full(len(examples), np.nan)
         with torch.inference_mode(), self._autocast(), progress.task("Scoring", total=len(scored)) as task:
             for batch in length_batches([len(encoded[i].input_ids) for i in scored], self.batch_size, longest_first=True):
@@ -341,71 +325,14 @@ class CausalLMBackend(FineTuneBackend):
     def _encode(self, prompts: Sequence[str], systems: Sequence[str | None], targets: Sequence[str | None], *,
                 max_length: int) -> list[EncodedExample]:
         tokenizer = self._tokenizer()
-        encoded = [encode_example(_prompt_ids(tokenizer, _messages(p, s)), _response_ids(tokenizer, t),
+        encoded = [encode_example(prompt_ids(tokenizer, chat_messages(p, s)), response_ids(tokenizer, t),
                                   max_length=max_length)
                    for p, s, t in zip(prompts, systems, targets)]
-        _log_truncations(sum(e.truncated for e in encoded), len(encoded), max_length)
+        log_truncations(sum(e.truncated for e in encoded), len(encoded), max_length)
         return encoded
 
 
 # -- prompt formatting ---------------------------------------------------------------------------
-def _messages(prompt: str, system: str | None, shots: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system}] if system else []
-    for shot_prompt, shot_response in shots:
-        messages += [{"role": "user", "content": shot_prompt}, {"role": "assistant", "content": shot_response}]
-    return messages + [{"role": "user", "content": prompt}]
-
-
-def render_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """What the model reads before its response: the chat template with the generation prompt,
-    or :data:`PLAIN_TEMPLATE` turns for a model without one."""
-    if getattr(tokenizer, "chat_template", None):
-        try:
-            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception as error:  # noqa: BLE001 - jinja raises its own errors, e.g. "no system role"
-            if messages[0]["role"] != "system":
-                raise
-            logger.debug("chat template rejected a system turn (%s); merging it into the first user turn", error)
-            system, first, rest = messages[0], messages[1], messages[2:]
-            merged = {"role": "user", "content": f"{system['content']}\n\n{first['content']}"}
-            return tokenizer.apply_chat_template([merged, *rest], tokenize=False, add_generation_prompt=True)
-    parts = [f"{m['content']}\n\n" for m in messages if m["role"] == "system"]
-    turns = [m for m in messages if m["role"] != "system"]
-    for user, assistant in zip(turns[0::2], turns[1::2]):
-        parts.append(PLAIN_TEMPLATE.format(prompt=user["content"]) + f"{assistant['content']}\n\n")
-    parts.append(PLAIN_TEMPLATE.format(prompt=turns[-1]["content"]))
-    return "".join(parts)
-
-
-def _prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
-    text = render_prompt(tokenizer, messages)
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if getattr(tokenizer, "chat_template", None):
-        return ids  # a chat template writes its own special tokens, BOS included
-    return _with_bos(tokenizer, ids)
-
-
-def _response_ids(tokenizer: Any, response: str | None) -> list[int]:
-    """The response's tokens plus end-of-sequence, so the model learns to stop."""
-    ids = tokenizer(response or "", add_special_tokens=False)["input_ids"]
-    return ids + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
-
-
-def _plain_ids(tokenizer: Any, text: str) -> list[int]:
-    return _with_bos(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _with_bos(tokenizer: Any, ids: list[int]) -> list[int]:
-    bos = tokenizer.bos_token_id
-    return [bos, *ids] if bos is not None and (not ids or ids[0] != bos) else ids
-
-
-def _log_truncations(truncated: int, total: int, max_length: int) -> None:
-    if truncated:
-        logger.warning("%d of %d example(s) exceed %d tokens; their prompts were cut from the left",
-                       truncated, total, max_length)
-
-
 # -- batching and forward passes -----------------------------------------------------------------
 def _bucketed_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
     """Shuffled batches of similar length: sorted inside random chunks, chunks' batches shuffled."""

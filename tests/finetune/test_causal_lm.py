@@ -9,14 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dataaudit.finetune.base import EVALUATION_SCHEMA, Examples
-from dataaudit.finetune.causal_lm import (
-    IGNORE_INDEX,
-    PLAIN_TEMPLATE,
-    CausalLMBackend,
-    _nearest_prompts,
-    encode_example,
-    render_prompt,
-)
+from dataaudit.finetune.causal_lm import CausalLMBackend, _nearest_prompts
+from dataaudit.finetune.chat_encoding import IGNORE_INDEX, PLAIN_TEMPLATE, encode_example, render_prompt
 
 PROMPTS = ["What is two plus two?", "Is the sky blue?", "Name the capital of France.", "Translate cat to French.",
            "How many legs does a spider have?", "Write a haiku about rain."]
