@@ -10,7 +10,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataaudit.checks.base import REGISTRY, Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import (
+    REGISTRY,
+    Check,
+    CheckResult,
+    Finding,
+    ReportSection,
+    register_check,
+    result_from_findings,
+)
 from dataaudit.params import Interval
 from dataaudit.report.html import render_html
 from dataaudit.report.sections import typed_summary
