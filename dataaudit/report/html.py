@@ -31,7 +31,7 @@ from dataaudit.result import AuditResult
 
 __all__ = ["MAX_FINDINGS_PER_CHECK", "render_html", "write_report"]
 
-#: Kept under its old name: tests and callers escape their own payloads with it.
+#: Its name before the split into modules, which tests still import.
 _json_for_script = json_for_script
 
 
@@ -47,7 +47,6 @@ def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_pa
     payload = viewer_payload(result, findings, checks, max_map_points=max_map_points, rows_per_page=rows_per_page)
     style, script, script_hash = assets()
     dataset = summary.get("dataset", {})
-    finetune = finetune_view(summary)
     return (
         environment()
         .get_template("report.html.j2")
@@ -68,7 +67,7 @@ def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_pa
             checks=check_views(result, summary, checks, payload["findings"]),
             timings=timings(summary),
             coverage=coverage_view(summary, result),
-            finetune=finetune,
+            finetune=finetune_view(summary),
         )
     )
 
