@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from dataaudit.checks.base import Check
 from dataaudit.result import AuditResult
 from dataaudit.summary import AuditSummary, CheckSummary
 
@@ -102,7 +103,7 @@ def check_views(
                 index=index,
                 name=name,
                 info=info,
-                description=getattr(check, "description", "") or "",
+                description=check.description if check is not None else "",
                 shown=len(findings[index]["row"]),
                 total=findings[index]["total"],
                 details={key: value for key, value in info.items() if key not in _SHOWN_CHECK_KEYS},
@@ -113,7 +114,8 @@ def check_views(
     return views
 
 
-def _extra_section(check: type, result: AuditResult) -> tuple[Any, str | None]:
+def _extra_section(check: type[Check], result: AuditResult) -> tuple[Any, str | None]:
+    """The markup of the check's ``report_section``, or None and what went wrong."""
     from markupsafe import Markup
 
     from dataaudit.report.templating import from_source
