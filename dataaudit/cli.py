@@ -185,7 +185,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.result import check_output_dir
+    from dataaudit.result import REPORT_FILE, check_output_dir
     from dataaudit.report.terminal import RichProgress, render_audit
     from dataaudit.severity import at_least
 
@@ -210,9 +210,9 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     )
     from dataaudit.report.html import write_report
 
-    result.summary["report_path"] = str(Path(out_dir) / "report.html")
+    result.summary["report_path"] = str(Path(out_dir) / REPORT_FILE)
     result.save(out_dir)
-    write_report(result, Path(out_dir) / "report.html")
+    write_report(result, Path(out_dir) / REPORT_FILE)
     if not quiet:
         render_audit(_console(), result, out_dir=str(out_dir))
     if fail_on is not None and not result.findings.filter(at_least(fail_on)).is_empty():
@@ -263,10 +263,10 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 def report(audit_dir):
     """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
     from dataaudit.report.html import write_report
-    from dataaudit.result import AuditResult
+    from dataaudit.result import REPORT_FILE, AuditResult
 
     result = AuditResult.load(audit_dir)
-    path = write_report(result, Path(audit_dir) / "report.html")
+    path = write_report(result, Path(audit_dir) / REPORT_FILE)
     click.echo(f"wrote {path}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from dataaudit.dataset import Dataset
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.result import AuditResult
+from dataaudit.result import REPORT_FILE, AuditResult
 
 #: Keys of a fine-tune summary that go into the audit report's "Fine-tune confirmation" section.
 REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", "timings", "backend")
@@ -54,4 +54,4 @@ def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.
     result.save(out / "finetune")
     section = {key: result.summary[key] for key in REPORT_KEYS if key in result.summary}
     with_finetune = dataclasses.replace(audit, summary={**audit.summary, "finetune": section})
-    return write_report(with_finetune, out / "report.html")
+    return write_report(with_finetune, out / REPORT_FILE)

@@ -320,3 +320,32 @@ def test_overview_works_without_javascript(chromium_binary, tmp_path):
     assert "records" in overview and "200" in overview and "duplicate" in overview
     assert "refund policy" in coverage
     assert hidden == "none"
+
+
+@pytest.mark.slow
+def test_plugin_section_and_machine_columns_in_chromium(chromium_binary, tmp_path):
+    from dataaudit.checks.base import REGISTRY, register_check
+    from dataaudit.report.html import write_report
+    from tests.report.test_sections import EVIL, LongPrompt, audited_with_plugin
+
+    register_check(LongPrompt)
+    try:
+        report = write_report(audited_with_plugin(LongPrompt(max_chars=100)), tmp_path / "report.html")
+    finally:
+        REGISTRY.pop(LongPrompt.name, None)
+    with Chromium(binary=chromium_binary) as browser:
+        tools = browser.page()
+        browser.load(tools, report)
+        dom = tools.evaluate(
+            "(() => { const s = document.getElementById('check-5'); return {"
+            " heads: Array.from(s.querySelectorAll('.js-check th')).map(e => e.textContent),"
+            " bars: s.querySelectorAll('.check-extra svg rect').length,"
+            " marked: Array.from(s.querySelectorAll('.check-extra mark')).map(e => e.textContent),"
+            " svgWidth: s.querySelector('.check-extra svg').getBoundingClientRect().width,"
+            " scripts: document.scripts.length }; })()"
+        )
+        problems = tools.problems()
+    assert problems == []
+    assert {"kind", "suggested value"} <= set(dom["heads"])
+    assert dom["bars"] == 8 and dom["marked"] == [EVIL[:100], EVIL[100:] + " and then some more words"]
+    assert dom["svgWidth"] > 100 and dom["scripts"] == 2

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.report.html import MAX_FINDINGS_PER_CHECK, _json_for_script, render_html, write_report
 from dataaudit.result import AuditResult
+from dataaudit.summary import SCHEMA_VERSION
 
 CHECKS = ("duplicate", "conflict", "format", "quality", "outlier")
 HOSTILE = (
@@ -23,6 +25,9 @@ HOSTILE = (
     "<!--<script>",
     "&lt;b&gt; \u2028 end",
 )
+#: The machine ``kind`` each synthetic check gives its findings.
+KINDS = {"duplicate": "near", "conflict": "label_conflict", "format": "format_mismatch", "quality": "truncated",
+         "outlier": "outlier"}
 #: Rates at which the synthetic checks flag rows (roughly like a messy real dataset).
 FLAG_RATES = {"duplicate": 0.03, "conflict": 0.01, "format": 0.02, "quality": 0.01, "outlier": 0.01}
 
@@ -75,18 +80,16 @@ def synthetic_result(
         for row in np.flatnonzero(flagged):
             group = int(groups[name][row]) if name in groups else None
             records.append({
-                "row": int(row), "check": name, "score": float(scores[row]), "severity": severity,
+                "row": int(row), "check": name, "kind": KINDS[name], "score": float(scores[row]), "severity": severity,
                 "cluster": int(cluster[row]), "group": group,
                 "reason": f"{name} issue on row {row}", "suggestion": f"review row {row}",
+                "suggested_value": labels[(row + 1) % n_rows] if name == "conflict" else None,
             })
     for name, group in groups.items():
         columns[f"{name}_group"] = pl.Series([int(g) if g >= 0 else None for g in group], dtype=pl.Int64)
     columns["format_signature"] = ["text" if r % 3 else "json" for r in rows]
     frame = pl.DataFrame(columns)
-    findings = pl.DataFrame(records, schema={
-        "row": pl.Int64, "check": pl.String, "score": pl.Float64, "severity": pl.String,
-        "cluster": pl.Int64, "group": pl.Int64, "reason": pl.String, "suggestion": pl.String,
-    })
+    findings = pl.DataFrame(records, schema=FINDING_SCHEMA)
     sizes = np.bincount(cluster[cluster >= 0], minlength=n_clusters)
     clusters = pl.DataFrame({
         "cluster": np.arange(n_clusters, dtype=np.int64),
@@ -99,6 +102,7 @@ def synthetic_result(
         "format_majority": ["text"] * n_clusters,
     })
     summary = {
+        "schema_version": SCHEMA_VERSION,
         "dataaudit_version": "0.0.test",
         "dataset": {"path": "data/train.jsonl", "format": "messages", "records": n_rows, "bad_lines": 3, "blank_lines": 0,
                     "has_labels": True, "has_responses": True},
@@ -160,7 +164,8 @@ def _plant_hostile(result: AuditResult) -> None:
         pl.when(pl.col("row") < 2).then(pl.lit(evil)).otherwise(pl.col(c)).alias(c) for c in ("prompt", "response", "label")
     )
     result.findings = result.findings.with_columns(
-        pl.when(pl.col("row") < 2).then(pl.lit(evil)).otherwise(pl.col(c)).alias(c) for c in ("reason", "suggestion")
+        pl.when(pl.col("row") < 2).then(pl.lit(evil)).otherwise(pl.col(c)).alias(c)
+        for c in ("kind", "reason", "suggestion", "suggested_value")
     )
     result.clusters = result.clusters.with_columns(
         pl.lit(evil).alias("label"), pl.lit([evil, HOSTILE[1]]).alias("keywords"), pl.lit(evil).alias("format_majority")
