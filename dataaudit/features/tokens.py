@@ -226,8 +226,10 @@ def count_tokens(tokenizer: Any, conversations: Sequence[list[dict[str, str]]], 
         chunk = parts[start:start + batch_size]
         lengths[start:start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
     lengths = lengths.reshape(-1, 3) if parts else np.zeros((0, 3), dtype=np.int64)
-    if not templated and getattr(tokenizer, "bos_token", None) and getattr(tokenizer, "add_bos_token", False):
-        lengths[:, 0] += 1
+    if not templated:  # parts are (whole text, reply, ""): a blank-line join can merge tokens across the seam
+        lengths[:, 0] = np.maximum(lengths[:, 0] - lengths[:, 1], 0)
+        if getattr(tokenizer, "bos_token", None) and getattr(tokenizer, "add_bos_token", False):
+            lengths[:, 0] += 1
     return TokenCounts(lengths[:, 0], lengths[:, 1], lengths[:, 2], errors, templated)
 
 
@@ -236,7 +238,7 @@ def _split(tokenizer: Any, messages: list[dict[str, str]], templated: bool) -> t
     final = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else None
     if not templated:
         text = "\n\n".join(message["content"] or "" for message in messages)
-        return (text[:len(text) - len(final)], final, "", None) if final else (text, "", "", None)
+        return text, final or "", "", None
     try:
         text = tokenizer.apply_chat_template(list(messages), tokenize=False)
     except Exception as error:  # noqa: BLE001 - any template failure is the finding, with its own message
