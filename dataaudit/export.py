@@ -103,9 +103,7 @@ def export_clean(
     records to another format; ``relabel`` applies the conflict check's label suggestions and
     logs each change to ``changes`` (default: ``<clean>.changes.jsonl``).
     """
-    expected = result.summary.get("dataset", {}).get("fingerprint")
-    if expected is not None and expected != dataset.fingerprint():
-        raise UsageError("the data differs from what this audit saw (fingerprint mismatch); re-run the audit")
+    result.require_same_data(dataset)
     if to is not None and to not in TARGET_FORMATS:
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
     changes_path = Path(changes) if changes else Path(f"{clean}.changes.jsonl")
