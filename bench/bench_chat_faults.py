@@ -185,7 +185,6 @@ def speed_bench(args, conversations) -> None:
     labels = np.random.default_rng(args.seed).integers(0, 50, size=len(dataset))
     ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels))
     ctx.clustering  # computed before the clocks start: the checks share it with the audit
-    ctx.knn("prompt")
     print(f"\n{len(dataset):,} rows (loading them: {load_seconds:.1f} s)")
     print(f"{'check':<12}{'seconds':>9}{'flagged':>9}")
     new = 0.0
