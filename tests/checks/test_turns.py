@@ -110,29 +110,6 @@ def test_pattern_and_count_columns():
     assert result.summary["by_kind"]["bad_role"] == 1 and result.summary["rows_with_tools"] == 1
 
 
-def test_loader_keeps_broken_conversations_from_a_file(tmp_path):
-    """The structures chat templates reject load as rows (both chat formats); canonical fields stay sensible."""
-    broken = [[u(), u("again"), a()], [a("Hello!"), u(), a()], [u(), a(), s("late"), u(), a()], [u(""), a()],
-              [u(), a(), u("unanswered")], [a("only an assistant")], [{"role": "wizard", "content": "x"}, u(), a()]]
-    path = tmp_path / "chat.jsonl"
-    path.write_text("".join(json.dumps({"messages": m}) + "\n" for m in broken))
-    dataset = load(path)
-    assert (len(dataset), len(dataset.bad_lines)) == (len(broken), 0)
-    frame = dataset.frame
-    assert frame.get_column("response").to_list() == [a()["content"], a()["content"], a()["content"], a()["content"],
-                                                      None, "only an assistant", a()["content"]]
-    assert frame.get_column("prompt").to_list() == ["again", u()["content"], u()["content"], "", "unanswered", "",
-                                                    u()["content"]]
-    assert frame.row(6, named=True)["messages"][0] == {"role": "wizard", "content": "x"}
-
-
-@pytest.mark.parametrize("record", [{"messages": []}, {"messages": "hi"}, {"messages": [1]},
-                                    {"messages": [{"role": 5, "content": "x"}]}, {"conversations": []}])
-def test_unusable_records_stay_bad_lines(record):
-    dataset = from_records([{"messages": [u(), a()]}, record], skip_bad_lines=True)
-    assert (len(dataset), len(dataset.bad_lines)) == (1, 1)
-
-
 ROLE = st.sampled_from(["system", "user", "assistant", "tool", "narrator"])
 TEXT = st.sampled_from(["", " ", "hello there", "Bonjour", "42"])
 
