@@ -9,7 +9,9 @@ are flagged here, exported with reasons, and fixed.
 
 Every rule is a polars expression over the exploded turns (one row per message), so 100k
 conversations take well under a second. One finding per (row, kind); its ``reason`` names the
-turn indices (0-based, as in the record's list of messages).
+turn indices (0-based, as in the record's list of messages). Only rows of the chat formats
+(:data:`CHAT_FORMATS`) are checked; in prompt-only data (no assistant turn anywhere, such as a
+production sample) a missing final reply is expected and not flagged.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from dataaudit.checks.base import Check, CheckResult, Finding, register_check, r
 from dataaudit.context import AuditContext
 
 KNOWN_ROLES = ("system", "user", "assistant", "tool")
+#: Formats whose records spell out their turns and roles. The others (Alpaca, prompt/completion,
+#: MT-Bench-style user turns...) are built into well-formed messages by the loader, and their
+#: empty fields are the quality check's to flag.
+CHAT_FORMATS = ("openai", "sharegpt")
 #: One letter per role in ``turns_pattern`` (``?`` for a role no template knows).
 ROLE_LETTERS = {"system": "S", "user": "U", "assistant": "A", "tool": "T"}
 MAX_TURNS_SHOWN = 5
@@ -61,9 +67,12 @@ class TurnsCheck(Check):
 
     def run(self, ctx: AuditContext) -> CheckResult:
         frame = ctx.dataset.frame
-        turns = flagged_turns(frame, allow_tools=self.allow_tools)
+        chats = frame.filter(pl.col("source_format").is_in(CHAT_FORMATS))
+        turns = flagged_turns(chats, allow_tools=self.allow_tools)
+        has_assistant = pl.col("messages").list.eval(pl.element().struct.field("role") == "assistant").list.any()
+        prompt_only = not (chats.height and bool(chats.select(has_assistant.any()).item()))
         per_kind = (
-            turns.filter(pl.col("kind").is_not_null())
+            turns.filter(pl.col("kind").is_not_null() & ~(pl.lit(prompt_only) & (pl.col("kind") == "no_final_assistant")))
             .group_by("row", "kind", maintain_order=True)
             .agg("turn", "role", "previous_turn", "any_assistant")
             .sort("row", "kind")
@@ -73,6 +82,8 @@ class TurnsCheck(Check):
         counts = dict(zip(by_kind.get_column("kind").to_list(), by_kind.get_column("len").to_list()))
         stats = _patterns(frame)
         summary = {
+            "rows_checked": chats.height,
+            "prompt_only": prompt_only,
             "by_kind": {kind: int(counts.get(kind, 0)) for kind in KINDS},
             "multi_turn_rows": int((stats.get_column("count") > 2).sum()),
             "rows_with_tools": int(stats.get_column("pattern").str.contains("T").sum()),
@@ -82,10 +93,8 @@ class TurnsCheck(Check):
 
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:
-    """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``.
-
-    ``kind`` is null for turns that break nothing, so every turn appears at least once.
-    """
+    """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``;
+    turns that break no rule do not appear."""
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
     turns = (
         frame.select("row", "messages")
@@ -121,7 +130,8 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
             pl.concat_list([pl.when(rule).then(pl.lit(kind)) for kind, rule in rules.items()])
             .list.drop_nulls().alias("kind"),
         )
-        .explode("kind")  # a turn that breaks no rule keeps one row, kind null
+        .explode("kind")
+        .filter(pl.col("kind").is_not_null())
         .select("row", "turn", "role", "kind", "previous_turn", "any_assistant")
     )
 

@@ -7,14 +7,15 @@ chosen over lingua after measuring both on the sentences in ``tests/checks/multi
 ~3.6 ms a text and ~20 s to load (``bench/bench_chat_faults.py --compare-language-id``).
 
 A text too short to judge (a few words), code, numbers or a label is ``None`` (undetermined),
-never a guess: only the letters outside code blocks, URLs and identifiers count, and the
-model's normalised probability must be high.
+never a guess: only the prose outside code blocks, URLs, identifiers and code lines counts, and
+the model's normalised probability must reach ``min_confidence``. The gating runs as polars
+string expressions over all texts; the classifier is py3langid's own model, walked for all texts
+at once with numpy (:func:`classify`; the same answers as ``py3langid.classify``, ~8x faster).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Sequence
 
 import numpy as np
@@ -38,66 +39,129 @@ NAMES = {
     "ko": "korean", "ar": "arabic", "hi": "hindi", "sv": "swedish", "no": "norwegian", "fi": "finnish",
     "cs": "czech", "hr": "croatian", "uk": "ukrainian", "el": "greek", "he": "hebrew", "vi": "vietnamese",
     "id": "indonesian", "th": "thai", "fa": "persian", "ro": "romanian", "hu": "hungarian", "bg": "bulgarian",
+    "la": "latin",
 }
 
-_CODE_BLOCK = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
-_URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+\.\w+")
-_IDENTIFIER = re.compile(r"\b\w*(_|[a-z][A-Z])\w*\b")  # snake_case, camelCase
-_WORD = re.compile(r"[^\W\d_]{2,}")
-_LETTER = re.compile(r"[^\W\d_]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_CODE_LINE = re.compile(r"^\s*(def |class |import |from \S+ import|return\b|for .* in |if .*:|#include|SELECT |"
-                        r"function\b|var |let |const |public |private |\}|\{|</?\w+>)", re.M | re.I)
+#: Removed before judging (Rust regex syntax, run by polars over all texts at once).
+_CODE_BLOCK = r"(?s)```.*?(```|$)"
+_INLINE_CODE = r"`[^`\n]*`"
+_URL = r"https?://\S+|www\.\S+|\S+@\S+\.\w+"
+_CODE_LINE = (r"(?mi)^[ \t]*(def |class |import |from \S+ import|return\b|for .* in |if .*:$|#include|select |"
+              r"function\b|var |let |const |public |private |[{}]|</?\w+>).*$")
+_IDENTIFIER = r"\b\w*(_|\p{Ll}\p{Lu})\w*\b"  # snake_case, camelCase
+_CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
 
 
-def clean_text(text: str | None) -> str:
-    """The prose of ``text``: code blocks, URLs, identifiers and code-looking lines removed."""
-    if not text:
-        return ""
-    text = _CODE_BLOCK.sub(" ", text)
-    text = _URL.sub(" ", text)
-    text = _CODE_LINE.sub(" ", text) if _CODE_LINE.search(text) else text
-    return _IDENTIFIER.sub(" ", text)
+def prose_frame(texts: Sequence[str | None]):
+    """Per text: its prose (code blocks, URLs, identifiers and code lines removed, whitespace
+    collapsed, cut to :data:`MAX_CHARS`) and whether it holds enough prose to tell a language."""
+    import polars as pl
 
-
-def is_determinable(prose: str) -> bool:
-    """Enough prose to tell a language: a few words are not, nor are numbers, symbols or code."""
-    cjk = len(_CJK.findall(prose))
-    if cjk >= MIN_CJK:
-        return True
-    letters = len(_LETTER.findall(prose))
-    visible = sum(1 for char in prose if not char.isspace())
-    if letters < MIN_LETTERS or visible == 0 or letters / visible < MIN_LETTER_SHARE:
-        return False
-    return len(_WORD.findall(prose)) >= MIN_WORDS
+    text = pl.col("text").fill_null("")
+    prose = (text.str.replace_all(_CODE_BLOCK, " ").str.replace_all(_INLINE_CODE, " ").str.replace_all(_URL, " ")
+             .str.replace_all(_CODE_LINE, " ").str.replace_all(_IDENTIFIER, " "))
+    frame = pl.DataFrame({"text": pl.Series(list(texts), dtype=pl.String)}).with_columns(prose.alias("prose"))
+    prose = pl.col("prose")
+    letters = prose.str.count_matches(r"\p{L}")
+    visible = prose.str.len_chars() - prose.str.count_matches(r"\s")
+    spaced = ((letters >= MIN_LETTERS) & (letters >= MIN_LETTER_SHARE * visible)
+              & (prose.str.count_matches(r"[\p{L}\p{M}]{2,}") >= MIN_WORDS))
+    return frame.select(
+        prose.str.replace_all(r"\s+", " ").str.strip_chars().str.slice(0, MAX_CHARS).alias("prose"),
+        ((prose.str.count_matches(_CJK) >= MIN_CJK) | spaced).alias("determinable"),
+    )
 
 
 @functools.lru_cache(maxsize=1)
-def _identifier():
+def _model():
+    """py3langid's model as numpy arrays: DFA transitions, state → feature, and naive Bayes tables."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return (np.asarray(identifier.tk_nextmove, dtype=np.int64), np.asarray(identifier._rowbase, dtype=np.int64),
+            np.asarray(identifier.tk_output, dtype=np.int64), np.asarray(identifier.nb_ptc, dtype=np.float32),
+            np.asarray(identifier.nb_pc, dtype=np.float32), list(identifier.nb_classes), list(identifier._alias_pairs))
 
 
-def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5) -> tuple[list[str | None], np.ndarray]:
+def _walk(encoded: list[bytes], nextmove: np.ndarray, rowbase: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Feature hits of py3langid's byte automaton for all texts in lockstep: (text, feature) pairs.
+
+    Texts are sorted longest first, so step ``p`` advances only the texts still running: one
+    numpy step per byte position instead of one Python step per byte.
+    """
+    lengths = np.array([len(item) for item in encoded], dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    ordered = lengths[order]
+    width = int(ordered[0]) if ordered.size else 0
+    padded = np.zeros((len(encoded), max(width, 1)), dtype=np.int64)
+    if width:
+        flat = np.frombuffer(b"".join(encoded[index] for index in order), dtype=np.uint8)
+        owners = np.repeat(np.arange(len(encoded)), ordered)
+        columns = np.arange(flat.size) - np.repeat(np.cumsum(ordered) - ordered, ordered)
+        padded[owners, columns] = flat
+    running = len(encoded) - np.searchsorted(ordered[::-1], np.arange(width), side="right")
+    states = np.zeros(len(encoded), dtype=np.int64)
+    texts, features = [], []
+    for position in range(width):
+        active = running[position]
+        moved = nextmove[rowbase[states[:active]] + padded[:active, position]]
+        states[:active] = moved
+        found = output[moved]
+        hit = np.flatnonzero(found >= 0)
+        texts.append(order[hit])
+        features.append(found[hit])
+    if not texts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(texts), np.concatenate(features)
+
+
+def classify(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """py3langid's ``classify`` (normalised probabilities) for many texts in one pass: the byte
+    automaton steps all texts at once, the naive Bayes scores are one sparse product. Same answers."""
+    import unicodedata
+
+    from scipy import sparse
+
+    nextmove, rowbase, output, ptc, pc, classes, aliases = _model()
+    encoded = [unicodedata.normalize("NFC", text.lower() if text.isupper() else text).encode("utf8", "surrogatepass")
+               for text in texts]
+    lengths = np.array([len(item) for item in encoded], dtype=np.int64)
+    owner, feature = _walk(encoded, nextmove, rowbase, output)
+    counts = sparse.csr_matrix((np.ones(owner.size, dtype=np.float32), (owner, feature)), shape=(len(texts), ptc.shape[0]))
+    counts.sum_duplicates()
+    counts.data = np.log1p(counts.data)
+    scores = np.asarray(counts @ ptc, dtype=np.float64) + pc
+    scores[np.diff(counts.indptr) == 0] = 0.0  # no features: uniform, as py3langid does
+    scores /= np.sqrt(np.maximum(lengths, 1))[:, None]
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+    scores /= scores.sum(axis=1, keepdims=True)
+    for first, duplicate in aliases:
+        scores[:, first] += scores[:, duplicate]
+        scores[:, duplicate] = 0.0
+    best = scores.argmax(axis=1)
+    return [classes[index] for index in best], scores[np.arange(len(texts)), best]
+
+
+def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5,
+                     batch_size: int = 20_000) -> tuple[list[str | None], np.ndarray]:
     """ISO 639-1 code per text (``None`` = undetermined) and the model's probability (0 when undetermined).
 
-    Identical texts are classified once.
+    Identical prose is classified once.
     """
-    identifier = _identifier()
-    cache: dict[str, tuple[str | None, float]] = {}
-    codes: list[str | None] = []
+    import polars as pl
+
+    frame = prose_frame(texts).with_row_index("index")
+    judged = frame.filter(pl.col("determinable")).group_by("prose").agg("index")
+    codes: list[str | None] = [None] * len(texts)
     confidence = np.zeros(len(texts), dtype=np.float64)
-    for index, text in enumerate(texts):
-        key = text or ""
-        if key not in cache:
-            prose = clean_text(key)
-            if not is_determinable(prose):
-                cache[key] = (None, 0.0)
-            else:
-                code, probability = identifier.classify(" ".join(prose.split())[:MAX_CHARS])
-                code = ALIASES.get(code, code)
-                cache[key] = (code, float(probability)) if probability >= min_confidence else (None, 0.0)
-        codes.append(cache[key][0])
-        confidence[index] = cache[key][1]
+    for start in range(0, judged.height, batch_size):
+        chunk = judged.slice(start, batch_size)
+        found, probability = classify(chunk.get_column("prose").to_list())
+        for code, p, indices in zip(found, probability.tolist(), chunk.get_column("index").to_list()):
+            if p < min_confidence:
+                continue
+            code = ALIASES.get(code, code)
+            for index in indices:
+                codes[index] = code
+                confidence[index] = p
     return codes, confidence

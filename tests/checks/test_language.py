@@ -75,3 +75,16 @@ def test_undetermined_texts_are_never_flagged(noise, sentences):
     pairs += [(sentence, text) for text, (_, sentence) in zip(noise, sentences)]
     result = run(pairs)
     assert (result.findings.filter(result.findings["kind"] == "response_language")).height == 0
+
+
+def test_batched_classifier_gives_py3langid_answers():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from dataaudit.features.language import classify
+
+    texts = [text for _, text in LONG + SHORT] + UNDETERMINED + ["", "ALL CAPS SHOUTING ABOUT THE WEATHER TODAY"]
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    codes, probabilities = classify(texts)
+    expected = [reference.classify(text) for text in texts]
+    assert codes == [code for code, _ in expected]
+    assert probabilities == pytest.approx([p for _, p in expected], abs=1e-4)

@@ -120,6 +120,7 @@ def test_flags_match_a_plain_python_reading_of_the_rules(conversations):
     """Invariant: a row is flagged exactly when some rule, read turn by turn in Python, is broken."""
     messages = [[{"role": role, "content": text} for role, text in turns] for turns in conversations]
     _, result = run(messages)
+    prompt_only = not any(m["role"] == "assistant" for turns in messages for m in turns)
     for row, turns in enumerate(messages):
         roles = [m["role"] for m in turns]
         spoken = [r for r in roles if r != "system"]
@@ -127,7 +128,7 @@ def test_flags_match_a_plain_python_reading_of_the_rules(conversations):
             any(r not in ("system", "user", "assistant", "tool") for r in roles)
             or "system" in roles[1:]
             or any(not m["content"].strip() for m in turns)
-            or roles[-1] != "assistant"
+            or (roles[-1] != "assistant" and not prompt_only)
             or (bool(spoken) and spoken[0] in ("assistant", "tool"))
             or any(x == y and x in ("user", "assistant") for x, y in zip(spoken, spoken[1:]))
             or any(y == "tool" and x not in ("assistant", "tool") for x, y in zip(spoken, spoken[1:]))
@@ -170,3 +171,12 @@ def test_export_drop_turns_length_language_keeps_every_line(tmp_path):
     assert [by_line[n] if n in by_line else next(kept_lines) for n in range(1, len(lines) + 1)] == lines
     flagged = set(result.findings.get_column("row").to_list())
     assert {entry["row"] for entry in entries if entry["row"] is not None and entry["reasons"][0].split(" ")[0] in checks} == flagged
+
+
+def test_prompt_only_chats_are_not_missing_replies_and_other_formats_are_not_checked():
+    _, prompt_only = run([[u()], [s(), u()], [u(), u("again")]])
+    assert prompt_only.findings.get_column("kind").to_list() == ["consecutive_roles"]
+    assert prompt_only.summary["prompt_only"] is True
+    alpaca = from_records([{"instruction": "Name a prime.", "output": ""}, {"instruction": "Name a colour."}])
+    result = TurnsCheck().run(make_context(alpaca))
+    assert result.findings.height == 0 and result.summary["rows_checked"] == 0
