@@ -154,3 +154,22 @@ def test_report_section_draws_the_histogram_with_the_budget_line(smollm2):
     html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
     assert "<svg" in html and "budget 200" in html and html.count("<rect") == len(check.summary["histogram"]["counts"])
     assert "&lt;b&gt;tok&lt;/b&gt;" in html and "<b>tok" not in html
+
+
+def test_cli_budget_and_tokenizer_options(hashing_cli, tmp_path):
+    from dataaudit.cli import main
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps(chat(QUESTION * n)) + "\n" for n in range(1, 13)))
+    out = tmp_path / "out"
+    result = hashing_cli.invoke(main, ["audit", str(data), "--out", str(out), "--no-cache", "--quiet",
+                                       "--checks", "turns,length", "--max-seq-length", "300"])
+    assert result.exit_code == 0, result.output
+    rows = pl.read_parquet(out / "rows.parquet")
+    assert {"length_tokens", "length_response_tokens_kept", "turns_pattern"} <= set(rows.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checks"]["length"]["params"] == {"max_seq_length": 300, "tokenizer": None}
+    assert summary["checks"]["length"]["rows_over_budget"] == int((rows["length_tokens"] > 300).sum()) > 0
+    refused = hashing_cli.invoke(main, ["audit", str(data), "--out", str(tmp_path / "o2"), "--no-cache", "--quiet",
+                                        "--checks", "turns", "--max-seq-length", "300"])
+    assert refused.exit_code != 0 and "length check" in refused.output
