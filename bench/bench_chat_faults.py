@@ -184,7 +184,7 @@ def speed_bench(args, conversations) -> None:
     load_seconds = time.perf_counter() - started
     labels = np.random.default_rng(args.seed).integers(0, 50, size=len(dataset))
     ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels))
-    ctx.clustering  # computed before the clocks start: the checks share it with the audit
+    _ = ctx.clustering  # computed before the clocks start: the checks share it with the audit
     print(f"\n{len(dataset):,} rows (loading them: {load_seconds:.1f} s)")
     print(f"{'check':<12}{'seconds':>9}{'flagged':>9}")
     new = 0.0
@@ -230,7 +230,8 @@ def compare_language_id() -> None:
         builder = builder.with_low_accuracy_mode() if mode == "low accuracy" else builder
         detector = builder.with_preloaded_language_models().build()
         report(f"lingua ({mode})", time.perf_counter() - began,
-               lambda batch: [r.iso_code_639_1.name.lower() if r else None for r in detector.detect_languages_in_parallel_of(batch)])
+               lambda batch, detector=detector: [r.iso_code_639_1.name.lower() if r else None
+                                                 for r in detector.detect_languages_in_parallel_of(batch)])
 
 
 def main() -> None:

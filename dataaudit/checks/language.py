@@ -29,7 +29,7 @@ TRANSLATION = re.compile(r"translat|übersetz|tradu[zcisi]|vertaal|tłumacz|çev
 
 @register_check
 class LanguageCheck(Check):
-    """Flags language mismatches between prompt and response, and within clusters (see the module docstring)."""
+    """Flags responses in another language than their prompt, and rows in a minority language of their cluster."""
 
     name = "language"
     description = ("Responses in another language than their prompt, and rows in a minority language inside a "

@@ -32,7 +32,7 @@ HISTOGRAM_BINS = 30
 
 @register_check
 class LengthCheck(Check):
-    """Flags rows whose response a token budget cuts (see the module docstring)."""
+    """Flags rows whose response a training token budget cuts short or drops, and chat templates that fail."""
 
     name = "length"
     description = ("Rows longer than the training token budget: the trainer silently cuts the response short, "

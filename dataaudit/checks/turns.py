@@ -53,7 +53,7 @@ KINDS: dict[str, Kind] = {
 
 @register_check
 class TurnsCheck(Check):
-    """Flags broken conversation structure (see the module docstring)."""
+    """Flags conversations whose roles are out of order, misplaced, unknown or empty, or that end without a reply."""
 
     name = "turns"
     description = ("Conversations with a broken structure: roles out of order, an assistant or system turn out of place, "

@@ -16,7 +16,7 @@ at once with numpy (:func:`classify`; the same answers as ``py3langid.classify``
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
