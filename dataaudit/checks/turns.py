@@ -96,42 +96,46 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
     """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``;
     turns that break no rule do not appear."""
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
+    roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
+    # Only roles and an is-blank flag are exploded: the turn texts are never copied.
+    blank = pl.col("messages").list.eval(pl.element().struct.field("content").fill_null("").str.contains(r"^\s*$"))
     turns = (
-        frame.select("row", "messages")
-        .explode("messages")
-        .filter(pl.col("messages").is_not_null())
-        .select(
+        frame.select(
             "row",
-            pl.int_range(pl.len()).over("row").alias("turn"),
-            pl.col("messages").struct.field("role").alias("role"),
-            pl.col("messages").struct.field("content").alias("content"),
+            roles.alias("role"),
+            blank.alias("blank"),
+            pl.int_ranges(0, pl.col("messages").list.len()).alias("turn"),
+            (pl.col("messages").list.len() - 1).alias("last_turn"),
+            roles.list.contains("assistant").alias("any_assistant"),
         )
+        .explode("role", "blank", "turn")
+        .filter(pl.col("turn").is_not_null())
     )
-    role = pl.col("role")
+    # Turns are contiguous per row, so "the previous non-system turn" is a shift and a forward
+    # fill over the whole frame, kept only where it comes from the same row (no window per row).
+    role, row = pl.col("role"), pl.col("row")
     non_system = role != "system"
-    # The previous turn that is not a system message, and its index: alternation skips system turns.
-    previous_role = pl.when(non_system).then(role).shift(1).forward_fill().over("row")
-    previous_turn = pl.when(non_system).then(pl.col("turn")).shift(1).forward_fill().over("row")
-    last = pl.col("turn") == pl.len().over("row") - 1
-    first_spoken = non_system & (non_system.cast(pl.Int32).cum_sum().over("row") == 1)
+    same_row = pl.when(non_system).then(row).shift(1).forward_fill() == row
+    previous_role = pl.when(same_row).then(pl.when(non_system).then(role).shift(1).forward_fill())
+    previous_turn = pl.when(same_row).then(pl.when(non_system).then(pl.col("turn")).shift(1).forward_fill())
+    first_spoken = non_system & ~same_row.fill_null(False)
     rules = {
         "bad_role": ~role.is_in(allowed),
         "assistant_first": first_spoken & (role == "assistant"),
         "system_not_first": (role == "system") & (pl.col("turn") > 0),
         "consecutive_roles": role.is_in(["user", "assistant"]) & (role == previous_role),
         "role_order": (role == "tool") & role.is_in(allowed) & ~previous_role.is_in(["assistant", "tool"]).fill_null(False),
-        "empty_turn": pl.col("content").fill_null("").str.strip_chars() == "",
-        "no_final_assistant": last & (role != "assistant"),
+        "empty_turn": pl.col("blank"),
+        "no_final_assistant": (pl.col("turn") == pl.col("last_turn")) & (role != "assistant"),
     }
     return (
         turns.with_columns(
             previous_turn.alias("previous_turn"),
-            (role == "assistant").any().over("row").alias("any_assistant"),
             pl.concat_list([pl.when(rule).then(pl.lit(kind)) for kind, rule in rules.items()])
             .list.drop_nulls().alias("kind"),
         )
+        .filter(pl.col("kind").list.len() > 0)
         .explode("kind")
-        .filter(pl.col("kind").is_not_null())
         .select("row", "turn", "role", "kind", "previous_turn", "any_assistant")
     )
 

@@ -222,10 +222,13 @@ def count_tokens(tokenizer: Any, conversations: Sequence[list[dict[str, str]]], 
         errors.append(error)
     backend = tokenizer.backend_tokenizer
     encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
-    lengths = np.zeros(len(parts), dtype=np.int64)
-    for start in range(0, len(parts), batch_size):
-        chunk = parts[start:start + batch_size]
-        lengths[start:start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
+    unique = list(dict.fromkeys(parts))  # the template's tail, repeated prompts and replies: counted once
+    counted = np.zeros(len(unique), dtype=np.int64)
+    for start in range(0, len(unique), batch_size):
+        chunk = unique[start:start + batch_size]
+        counted[start:start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
+    position = {text: index for index, text in enumerate(unique)}
+    lengths = counted[np.fromiter((position[text] for text in parts), dtype=np.int64, count=len(parts))]
     lengths = lengths.reshape(-1, 3) if parts else np.zeros((0, 3), dtype=np.int64)
     if not templated:  # parts are (whole text, reply, ""): a blank-line join can merge tokens across the seam
         lengths[:, 0] = np.maximum(lengths[:, 0] - lengths[:, 1], 0)
