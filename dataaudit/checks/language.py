@@ -19,7 +19,7 @@ import re
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -113,6 +113,34 @@ class LanguageCheck(Check):
             for record in odd.iter_rows(named=True)
         ]
         return findings, int(majority.height)
+
+
+    @classmethod
+    def report_section(cls, result) -> ReportSection | None:
+        check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
+        if not isinstance(check, dict) or "languages" not in check:
+            return None
+        total = sum(check["languages"].values()) or 1
+        languages = [{"code": code, "name": _name(code), "rows": count, "share": count / total}
+                     for code, count in list(check["languages"].items())[:12]]
+        return ReportSection(template=_TEMPLATE, context={
+            "languages": languages, "undetermined_prompts": check.get("undetermined_prompts", 0),
+            "undetermined_responses": check.get("undetermined_responses", 0),
+            "skipped": check.get("translation_requests_skipped", 0)})
+
+
+_TEMPLATE = """
+<p>Row languages (prompt, else response). Undetermined, never flagged: {{ undetermined_prompts }} prompt(s),
+{{ undetermined_responses }} response(s) (too short, code, numbers or labels). {{ skipped }} translation request(s)
+not counted as mismatches.</p>
+<table>
+  <thead><tr><th>language</th><th>rows</th><th>share</th></tr></thead>
+  <tbody>
+  {% for item in languages %}<tr><td>{{ item.name }} (<code>{{ item.code }}</code>)</td><td>{{ item.rows }}</td>
+  <td>{{ "%.1f"|format(item.share * 100) }}%</td></tr>{% endfor %}
+  </tbody>
+</table>
+"""
 
 
 def _name(code: str) -> str:

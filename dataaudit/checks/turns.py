@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 
 KNOWN_ROLES = ("system", "user", "assistant", "tool")
@@ -90,6 +90,30 @@ class TurnsCheck(Check):
         }
         return result_from_findings(self.name, ctx, findings, summary=summary,
                                     count=stats.get_column("count"), pattern=stats.get_column("pattern"))
+
+
+    @classmethod
+    def report_section(cls, result) -> ReportSection | None:
+        check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
+        if not isinstance(check, dict) or "by_kind" not in check:
+            return None
+        kinds = [{"kind": kind, "rows": count, "severity": KINDS[kind].severity if kind in KINDS else "",
+                  "suggestion": KINDS[kind].suggestion if kind in KINDS else ""} for kind, count in check["by_kind"].items()]
+        return ReportSection(template=_TEMPLATE, context={"kinds": kinds, "checked": check.get("rows_checked", 0),
+                                                          "multi_turn": check.get("multi_turn_rows", 0),
+                                                          "tools": check.get("rows_with_tools", 0)})
+
+
+_TEMPLATE = """
+<p>{{ checked }} chat row(s) checked; {{ multi_turn }} with more than one exchange, {{ tools }} with tool messages.</p>
+<table>
+  <thead><tr><th>fault</th><th>rows</th><th>severity</th><th>fix</th></tr></thead>
+  <tbody>
+  {% for item in kinds %}<tr><td><code>{{ item.kind }}</code></td><td>{{ item.rows }}</td><td>{{ item.severity }}</td>
+  <td>{{ item.suggestion }}</td></tr>{% endfor %}
+  </tbody>
+</table>
+"""
 
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:

@@ -88,3 +88,17 @@ def test_batched_classifier_gives_py3langid_answers():
     expected = [reference.classify(text) for text in texts]
     assert codes == [code for code, _ in expected]
     assert probabilities == pytest.approx([p for _, p in expected], abs=1e-4)
+
+
+def test_report_section_shows_the_language_mix():
+    import jinja2
+    import polars as pl
+
+    from dataaudit.result import AuditResult
+
+    check = run([(BY_LANGUAGE["fr"][0], BY_LANGUAGE["en"][0]), (BY_LANGUAGE["de"][0], BY_LANGUAGE["de"][1]), ("ok", "42")])
+    result = AuditResult(rows=pl.DataFrame({"row": [0, 1, 2]}), findings=check.findings, clusters=pl.DataFrame(),
+                         summary={"checks": {"language": check.summary}})
+    section = LanguageCheck.report_section(result)
+    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    assert "French (<code>fr</code>)" in html and "German (<code>de</code>)" in html and "1 prompt(s)" in html

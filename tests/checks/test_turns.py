@@ -180,3 +180,16 @@ def test_prompt_only_chats_are_not_missing_replies_and_other_formats_are_not_che
     alpaca = from_records([{"instruction": "Name a prime.", "output": ""}, {"instruction": "Name a colour."}])
     result = TurnsCheck().run(make_context(alpaca))
     assert result.findings.height == 0 and result.summary["rows_checked"] == 0
+
+
+def test_report_section_lists_the_fault_counts():
+    import jinja2
+
+    from dataaudit.result import AuditResult
+
+    _, check = run([[u(), u(), a()], [u("<script>x</script>"), a()]])
+    summary = {"checks": {"turns": check.summary}}
+    result = AuditResult(rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary)
+    section = TurnsCheck.report_section(result)
+    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    assert "<code>consecutive_roles</code></td><td>1</td>" in html and "2 chat row(s) checked" in html
