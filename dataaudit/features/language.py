@@ -57,7 +57,7 @@ def prose_frame(texts: Sequence[str | None]):
     collapsed, cut to :data:`MAX_CHARS`) and whether it holds enough prose to tell a language."""
     import polars as pl
 
-    text = pl.col("text").fill_null("")
+    text = pl.col("text").fill_null("").str.slice(0, 8 * MAX_CHARS)  # the language shows early; cleaning is per char
     prose = (text.str.replace_all(_CODE_BLOCK, " ").str.replace_all(_INLINE_CODE, " ").str.replace_all(_URL, " ")
              .str.replace_all(_CODE_LINE, " ").str.replace_all(_IDENTIFIER, " "))
     frame = pl.DataFrame({"text": pl.Series(list(texts), dtype=pl.String)}).with_columns(prose.alias("prose"))
