@@ -27,11 +27,17 @@ MIN_LETTERS = 20
 MIN_CJK = 6
 #: Minimum share of letters among the non-space characters left after removing code.
 MIN_LETTER_SHARE = 0.6
+#: Most code-and-formula symbols per letter in prose (``(``, ``=``, ``;``, ``#``...); more is code or maths.
+MAX_SYMBOL_SHARE = 0.08
 #: Characters of cleaned text handed to the classifier: language shows in the first sentences.
 MAX_CHARS = 400
 #: Languages py3langid confuses with a close neighbour are reported as one.
 ALIASES = {"nb": "no", "nn": "no", "da": "no", "ms": "id", "bs": "hr", "sr": "hr", "sk": "cs", "gl": "es", "an": "es",
            "oc": "fr", "lb": "de", "mt": "it", "wa": "fr"}
+#: py3langid classes folded into a language (regional varieties and creoles it confuses with
+#: their base language); other classes without a two-letter ISO 639-1 code are not reported, so
+#: their probability never outvotes a major language. ``zxx`` is "no linguistic content".
+FOLD = {"pcm": "en", "arz": "ar", "ary": "ar", "wuu": "zh", "yue": "zh", "gug": None, "zxx": None}
 #: English names, to let a prompt that asks for a language ("answer in French") through.
 NAMES = {
     "en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese",
@@ -50,6 +56,8 @@ _CODE_LINE = (r"(?mi)^[ \t]*(def |class |import |from \S+ import|return\b|for .*
               r"function\b|var |let |const |public |private |[{}]|</?\w+>).*$")
 _IDENTIFIER = r"\b\w*(_|\p{Ll}\p{Lu})\w*\b"  # snake_case, camelCase
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
+#: Characters dense in code and formulas, rare in prose: bare code (no fences) has many per letter.
+_CODE_SYMBOL = r"[{}()\[\];=<>#*/\\|&%$^~+]"
 
 
 def prose_frame(texts: Sequence[str | None]):
@@ -64,7 +72,8 @@ def prose_frame(texts: Sequence[str | None]):
     prose = pl.col("prose")
     letters = prose.str.count_matches(r"\p{L}")
     visible = prose.str.len_chars() - prose.str.count_matches(r"\s")
-    spaced = ((letters >= MIN_LETTERS) & (letters >= MIN_LETTER_SHARE * visible)
+    symbols = prose.str.count_matches(_CODE_SYMBOL)
+    spaced = ((letters >= MIN_LETTERS) & (letters >= MIN_LETTER_SHARE * visible) & (symbols <= MAX_SYMBOL_SHARE * letters)
               & (prose.str.count_matches(r"[\p{L}\p{M}]{2,}") >= MIN_WORDS))
     return frame.select(
         prose.str.replace_all(r"\s+", " ").str.strip_chars().str.slice(0, MAX_CHARS).alias("prose"),
@@ -118,6 +127,13 @@ def _walk(encoded: list[bytes], nextmove: np.ndarray, rowbase: np.ndarray, outpu
 def classify(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """py3langid's ``classify`` (normalised probabilities) for many texts in one pass: the byte
     automaton steps all texts at once, the naive Bayes scores are one sparse product. Same answers."""
+    scores, classes = probabilities(texts)
+    best = scores.argmax(axis=1)
+    return [classes[index] for index in best], scores[np.arange(len(texts)), best]
+
+
+def probabilities(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """py3langid's normalised probability of every language for every text, and the languages."""
     import unicodedata
 
     from scipy import sparse
@@ -138,8 +154,22 @@ def classify(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     for first, duplicate in aliases:
         scores[:, first] += scores[:, duplicate]
         scores[:, duplicate] = 0.0
-    best = scores.argmax(axis=1)
-    return [classes[index] for index in best], scores[np.arange(len(texts)), best]
+    return scores, classes
+
+
+@functools.lru_cache(maxsize=1)
+def _reported_languages() -> tuple[np.ndarray, list[str | None]]:
+    """A 0/1 matrix folding py3langid's classes into the languages reported (see :data:`FOLD`)."""
+    classes = _model()[5]
+    targets: list[str | None] = []
+    for code in classes:
+        target = FOLD.get(code, code if len(code) == 2 else None)
+        targets.append(ALIASES.get(target, target) if target else None)
+    names = sorted({target for target in targets if target})
+    matrix = np.zeros((len(classes), len(names) + 1), dtype=np.float64)  # the last column: not a language
+    for index, target in enumerate(targets):
+        matrix[index, names.index(target) if target else len(names)] = 1.0
+    return matrix, [*names, None]
 
 
 def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5,
@@ -156,11 +186,15 @@ def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5
     confidence = np.zeros(len(texts), dtype=np.float64)
     for start in range(0, judged.height, batch_size):
         chunk = judged.slice(start, batch_size)
-        found, probability = classify(chunk.get_column("prose").to_list())
-        for code, p, indices in zip(found, probability.tolist(), chunk.get_column("index").to_list()):
-            if p < min_confidence:
+        scores, _ = probabilities(chunk.get_column("prose").to_list())
+        fold, names = _reported_languages()
+        folded = scores @ fold
+        best = folded.argmax(axis=1)
+        probability = folded[np.arange(len(best)), best]
+        for choice, p, indices in zip(best.tolist(), probability.tolist(), chunk.get_column("index").to_list()):
+            code = names[choice]
+            if code is None or p < min_confidence:
                 continue
-            code = ALIASES.get(code, code)
             for index in indices:
                 codes[index] = code
                 confidence[index] = p
