@@ -34,6 +34,8 @@ ROLE_ALIASES = {
     "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant", "chatgpt": "assistant",
     "system": "system",
     "tool": "tool", "function": "tool", "ipython": "tool",
+    # LLaMA-Factory's ShareGPT tool calls: the assistant's call, then the tool's answer.
+    "function_call": "assistant", "observation": "tool",
 }
 TEXT_FIELDS = ("text", "sentence", "utterance", "query", "content")
 LABEL_FIELDS = ("label", "intent", "category", "class", "sentiment", "topic", "labels")

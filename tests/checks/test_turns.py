@@ -193,3 +193,13 @@ def test_report_section_lists_the_fault_counts():
     section = TurnsCheck.report_section(result)
     html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
     assert "<code>consecutive_roles</code></td><td>1</td>" in html and "2 chat row(s) checked" in html
+
+
+def test_sharegpt_tool_calls_are_well_formed():
+    record = {"conversations": [{"from": "human", "value": "Weather in Paris?"},
+                                {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Paris"}}'},
+                                {"from": "observation", "value": '{"temp_c": 18}'},
+                                {"from": "gpt", "value": "It is 18 degrees Celsius in Paris."}]}
+    dataset = from_records([record])
+    result = TurnsCheck().run(make_context(dataset))
+    assert result.findings.height == 0 and result.rows.get_column("turns_pattern").to_list() == ["UATA"]
