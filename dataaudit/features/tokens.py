@@ -172,19 +172,71 @@ def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
     return target
 
 
+class ChatTokenizer:
+    """The part of a Hugging Face fast tokenizer the length check uses, without importing
+    transformers (and torch, ~5 s cold): a ``tokenizers.Tokenizer`` and the chat template,
+    rendered in a sandbox the way ``apply_chat_template`` does. For folders built from GGUF."""
+
+    is_fast = True
+
+    def __init__(self, folder: Path):
+        from tokenizers import Tokenizer
+
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        self.backend_tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.chat_template = config.get("chat_template")
+        self.special_tokens = {key: config.get(key) for key in ("bos_token", "eos_token", "unk_token", "pad_token")}
+        self.bos_token = self.special_tokens["bos_token"]
+        self.add_bos_token = bool(config.get("add_bos_token", False))
+        self._template = _compile(self.chat_template) if self.chat_template else None
+
+    def apply_chat_template(self, messages: list[dict[str, str]], *, tokenize: bool = False,
+                            add_generation_prompt: bool = False) -> str:
+        if tokenize or self._template is None:
+            raise NotImplementedError("ChatTokenizer only renders text with a chat template")
+        return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special_tokens)
+
+
+def _compile(template: str):
+    """The chat template compiled as transformers compiles it: sandboxed, trimmed blocks, loop
+    controls, ``raise_exception``, ``strftime_now`` and a ``tojson`` that does not HTML-escape."""
+    import datetime
+
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    environment.filters["tojson"] = tojson
+    environment.globals["raise_exception"] = raise_exception
+    environment.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    return environment.from_string(template)
+
+
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str | None = None) -> Any:
-    """A fast Hugging Face tokenizer: the packaged SmolLM2 one (``None``), a ``.gguf`` file, or a
-    tokenizer folder / hub name already on disk. Never downloads."""
-    from transformers import AutoTokenizer
-
+    """A fast tokenizer with its chat template: the packaged SmolLM2 one (``None``) or a ``.gguf``
+    file (a :class:`ChatTokenizer`), or a Hugging Face tokenizer folder / hub name already on disk
+    (through transformers). Never downloads."""
     from dataaudit.finetune.models import default_gguf, quiet_transformers
 
-    if name_or_path is None:
-        source: str | Path = gguf_tokenizer_dir(default_gguf())
+    local = Path(name_or_path).expanduser() if name_or_path is not None else None
+    if local is None or (local.is_file() and local.suffix == ".gguf"):
+        folder = gguf_tokenizer_dir(default_gguf() if local is None else local)
+        template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template") or ""
+        if "{% generation" not in template and "{%- generation" not in template:  # transformers' own tag
+            return ChatTokenizer(folder)
+        source: str | Path = folder
     else:
-        local = Path(name_or_path).expanduser()
-        source = gguf_tokenizer_dir(local) if local.is_file() and local.suffix == ".gguf" else name_or_path
+        source = name_or_path
+    from transformers import AutoTokenizer
+
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)

@@ -30,9 +30,32 @@ STRICT_TEMPLATE = (
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from dataaudit.features.tokens import load_tokenizer
+    """The reference: transformers' own tokenizer over the folder built from the GGUF header."""
+    from transformers import AutoTokenizer
 
-    return load_tokenizer(None)
+    from dataaudit.features.tokens import gguf_tokenizer_dir
+    from dataaudit.finetune.models import default_gguf
+
+    return AutoTokenizer.from_pretrained(str(gguf_tokenizer_dir(default_gguf())), local_files_only=True)
+
+
+def test_the_default_tokenizer_renders_and_counts_like_transformers(smollm2):
+    """The light default (no transformers import) gives transformers' text and token ids."""
+    from dataaudit.features.tokens import ChatTokenizer, load_tokenizer
+
+    light = load_tokenizer(None)
+    assert isinstance(light, ChatTokenizer)
+    conversations = [
+        chat()["messages"],
+        [{"role": "system", "content": "Be brief."}, *chat("Hi")["messages"], {"role": "user", "content": "And 2 + 2?"},
+         {"role": "assistant", "content": "4"}],
+        [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "{\"call\": 1}"},
+         {"role": "tool", "content": "18 C <b>&</b>"}, {"role": "assistant", "content": "18 degrees."}],
+    ]
+    for messages in conversations:
+        text = light.apply_chat_template(messages, tokenize=False)
+        assert text == smollm2.apply_chat_template(messages, tokenize=False)
+        assert light.backend_tokenizer.encode(text, add_special_tokens=False).ids == smollm2(text, add_special_tokens=False)["input_ids"]
 
 
 def chat(question=QUESTION, answer=ANSWER):
