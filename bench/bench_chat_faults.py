@@ -252,9 +252,14 @@ def main() -> None:
     args = parser.parse_args()
     REALDATA = args.realdata
     sys.path.insert(0, str(REPO))
-    from dataaudit.features.tokens import load_tokenizer
+    from transformers import AutoTokenizer
 
-    conversations = fault_bench(args, load_tokenizer(None))
+    from dataaudit.features.tokens import gguf_tokenizer_dir
+    from dataaudit.finetune.models import default_gguf
+
+    # The planted truth comes from transformers' own tokenizer and template, not from the check's.
+    reference = AutoTokenizer.from_pretrained(str(gguf_tokenizer_dir(default_gguf())), local_files_only=True)
+    conversations = fault_bench(args, reference)
     if args.rows:
         speed_bench(args, conversations)
     if args.compare_language_id:
