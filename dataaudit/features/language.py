@@ -2,9 +2,10 @@
 
 py3langid (a maintained fork of langid.py; 97 languages, its model ships in the wheel) was
 chosen over lingua after measuring both on the sentences in ``tests/checks/multilingual.py``
-(12 languages, long and short): py3langid 100% long / 100% short at ~0.1 ms a text; lingua
-100% / 96% in its low-accuracy mode (~0.5 ms a text) and 100% / 100% in high-accuracy mode at
-~3.6 ms a text and ~20 s to load (``bench/bench_chat_faults.py --compare-language-id``).
+(12 languages, 39 long and 26 short): py3langid 100% long / 100% short at 0.2-0.4 ms a text and
+~1 s to load; lingua 100% / 96% in its low-accuracy mode (~1.7 ms a text) and 100% / 100% in
+high-accuracy mode at ~6 ms a text and 20-28 s to load (``bench/bench_chat_faults.py
+--compare-language-id``, on a busy 2-core machine).
 
 A text too short to judge (a few words), code, numbers or a label is ``None`` (undetermined),
 never a guess: only the prose outside code blocks, URLs, identifiers and code lines counts, and
