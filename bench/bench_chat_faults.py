@@ -33,10 +33,22 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
-SOURCES = ("code_alpaca_2k.jsonl", "gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "self_instruct_seed_tasks.jsonl",
-           "alpaca_eval_805.jsonl")
-TURN_KINDS = ("consecutive_roles", "assistant_first", "system_not_first", "empty_turn", "no_final_assistant", "bad_role",
-              "role_order")
+SOURCES = (
+    "code_alpaca_2k.jsonl",
+    "gpteacher_codegen.jsonl",
+    "gpteacher_roleplay.jsonl",
+    "self_instruct_seed_tasks.jsonl",
+    "alpaca_eval_805.jsonl",
+)
+TURN_KINDS = (
+    "consecutive_roles",
+    "assistant_first",
+    "system_not_first",
+    "empty_turn",
+    "no_final_assistant",
+    "bad_role",
+    "role_order",
+)
 LENGTH_KINDS = ("response_truncated", "response_dropped")
 SYSTEMS = ["You are a helpful assistant.", "Answer concisely and accurately.", "You are an expert programmer."]
 
@@ -48,7 +60,9 @@ def exchanges() -> list[tuple[str, str]]:
     for name in SOURCES:
         for line in (REALDATA / name).read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            prompt = "\n\n".join(part for part in (record.get("instruction"), record.get("input")) if part and part.strip())
+            prompt = "\n\n".join(
+                part for part in (record.get("instruction"), record.get("input")) if part and part.strip()
+            )
             response = record.get("output")
             if prompt.strip() and isinstance(response, str) and response.strip():
                 pairs.append((prompt, response))
@@ -67,7 +81,9 @@ def base_conversations(rng: random.Random, count: int, tokenizer, budget_clean: 
         if rng.random() < 0.3:
             messages.insert(0, {"role": "system", "content": rng.choice(SYSTEMS)})
         conversations.append(messages)
-    lengths = [len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]]
+    lengths = [
+        len(ids) for ids in tokenizer.apply_chat_template(conversations, tokenize=True, return_dict=True)["input_ids"]
+    ]
     return [c for c, n in zip(conversations, lengths) if n < budget_clean][:count]
 
 
@@ -136,7 +152,9 @@ def fault_bench(args, tokenizer) -> list[list[dict]]:
                 truth[index] = kind
                 planted += 1
     path = Path(tempfile.mkdtemp()) / "chat.jsonl"
-    path.write_text("".join(json.dumps({"messages": m}, ensure_ascii=False) + "\n" for m in conversations), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"messages": m}, ensure_ascii=False) + "\n" for m in conversations), encoding="utf-8"
+    )
     dataset = load(path)
     assert len(dataset) == len(conversations) and not dataset.bad_lines, "the loader must keep every conversation"
 
@@ -146,8 +164,10 @@ def fault_bench(args, tokenizer) -> list[list[dict]]:
     ctx = Context()
     ctx.dataset = dataset
     results = {"turns": TurnsCheck().run(ctx), "length": LengthCheck(max_seq_length=args.max_seq_length).run(ctx)}
-    print(f"{len(conversations)} conversations from {', '.join(SOURCES)}; {len(truth)} planted faults "
-          f"({per_kind} per kind), budget {args.max_seq_length} tokens\n")
+    print(
+        f"{len(conversations)} conversations from {', '.join(SOURCES)}; {len(truth)} planted faults "
+        f"({per_kind} per kind), budget {args.max_seq_length} tokens\n"
+    )
     print(f"{'check / kind':<28}{'planted':>8}{'flagged':>9}{'precision':>11}{'recall':>8}")
     for check, kinds in (("turns", TURN_KINDS), ("length", LENGTH_KINDS)):
         findings = results[check].findings
@@ -183,15 +203,18 @@ def speed_bench(args, conversations) -> None:
     dataset = from_records(perturbed(conversations, args.rows, rng), skip_bad_lines=True)
     load_seconds = time.perf_counter() - started
     labels = np.random.default_rng(args.seed).integers(0, 50, size=len(dataset))
-    ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels))
+    ctx = AuditContext(
+        dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels)
+    )
     _ = ctx.clustering  # computed before the clocks start: the checks share it with the audit
     print(f"\n{len(dataset):,} rows (loading them: {load_seconds:.1f} s)")
     print("wall seconds depend on what else runs on the machine; CPU seconds count this process's threads")
     print(f"{'check':<12}{'wall s':>9}{'CPU s':>9}{'flagged':>9}")
     new_wall = new_cpu = 0.0
     tokens = 0
-    for check in make_checks({"turns": {}, "length": {"max_seq_length": args.max_seq_length}, "language": {},
-                              "format": {}, "quality": {}}):
+    for check in make_checks(
+        {"turns": {}, "length": {"max_seq_length": args.max_seq_length}, "language": {}, "format": {}, "quality": {}}
+    ):
         began, began_cpu = time.perf_counter(), time.process_time()
         result = check.run(ctx)
         wall, cpu = time.perf_counter() - began, time.process_time() - began_cpu
@@ -214,10 +237,10 @@ def compare_language_id() -> None:
 
     def report(name, load, predict):
         began = time.perf_counter()
-        predicted = predict(texts * 5)[:len(texts)]
+        predicted = predict(texts * 5)[: len(texts)]
         per_text = (time.perf_counter() - began) * 1000 / (len(texts) * 5)
         long_acc = np.mean([p == c for p, (c, _) in zip(predicted, LONG)])
-        short_acc = np.mean([p == c for p, (c, _) in zip(predicted[len(LONG):], SHORT)])
+        short_acc = np.mean([p == c for p, (c, _) in zip(predicted[len(LONG) :], SHORT)])
         print(f"{name:<22}{load:>8.2f}{per_text:>9.2f}{long_acc:>10.3f}{short_acc:>11.3f}")
 
     began = time.perf_counter()
@@ -235,9 +258,13 @@ def compare_language_id() -> None:
         builder = LanguageDetectorBuilder.from_all_languages()
         builder = builder.with_low_accuracy_mode() if mode == "low accuracy" else builder
         detector = builder.with_preloaded_language_models().build()
-        report(f"lingua ({mode})", time.perf_counter() - began,
-               lambda batch, detector=detector: [r.iso_code_639_1.name.lower() if r else None
-                                                 for r in detector.detect_languages_in_parallel_of(batch)])
+        report(
+            f"lingua ({mode})",
+            time.perf_counter() - began,
+            lambda batch, detector=detector: [
+                r.iso_code_639_1.name.lower() if r else None for r in detector.detect_languages_in_parallel_of(batch)
+            ],
+        )
 
 
 def main() -> None:
@@ -248,7 +275,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=0, help="also time the checks on this many rows")
     parser.add_argument("--compare-language-id", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--realdata", type=Path, default=REALDATA, help="folder of the realdata sets (../shared/realdata)")
+    parser.add_argument(
+        "--realdata", type=Path, default=REALDATA, help="folder of the realdata sets (../shared/realdata)"
+    )
     args = parser.parse_args()
     REALDATA = args.realdata
     sys.path.insert(0, str(REPO))

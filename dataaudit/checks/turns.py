@@ -42,12 +42,24 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "bad_role": Kind("error", 0.05, "Rename the role to system, user, assistant or tool, or drop the turn."),
-    "assistant_first": Kind("error", 0.1, "Add the user turn the assistant answers, or drop the leading assistant turn."),
-    "system_not_first": Kind("error", 0.1, "Move the system message to the start, or merge it into the nearest user turn."),
-    "consecutive_roles": Kind("error", 0.1, "Merge the consecutive turns of one role, or add the missing turn between them."),
-    "role_order": Kind("error", 0.1, "A tool message must follow the assistant turn that called the tool; reorder or drop it."),
-    "empty_turn": Kind("warning", 0.3, "Fill in or drop the empty turn; an empty assistant turn trains the model to say nothing."),
-    "no_final_assistant": Kind("warning", 0.3, "Add the assistant reply to the last turn, or drop the unanswered turns."),
+    "assistant_first": Kind(
+        "error", 0.1, "Add the user turn the assistant answers, or drop the leading assistant turn."
+    ),
+    "system_not_first": Kind(
+        "error", 0.1, "Move the system message to the start, or merge it into the nearest user turn."
+    ),
+    "consecutive_roles": Kind(
+        "error", 0.1, "Merge the consecutive turns of one role, or add the missing turn between them."
+    ),
+    "role_order": Kind(
+        "error", 0.1, "A tool message must follow the assistant turn that called the tool; reorder or drop it."
+    ),
+    "empty_turn": Kind(
+        "warning", 0.3, "Fill in or drop the empty turn; an empty assistant turn trains the model to say nothing."
+    ),
+    "no_final_assistant": Kind(
+        "warning", 0.3, "Add the assistant reply to the last turn, or drop the unanswered turns."
+    ),
 }
 
 
@@ -56,8 +68,10 @@ class TurnsCheck(Check):
     """Flags conversations whose roles are out of order, misplaced, unknown or empty, or that end without a reply."""
 
     name = "turns"
-    description = ("Conversations with a broken structure: roles out of order, an assistant or system turn out of place, "
-                   "empty turns, or no final assistant reply.")
+    description = (
+        "Conversations with a broken structure: roles out of order, an assistant or system turn out of place, "
+        "empty turns, or no final assistant reply."
+    )
     kinds = tuple(KINDS)
     needs = frozenset()
     _parameter_constraints = {"allow_tools": [bool]}
@@ -72,7 +86,9 @@ class TurnsCheck(Check):
         has_assistant = pl.col("messages").list.eval(pl.element().struct.field("role") == "assistant").list.any()
         prompt_only = not (chats.height and bool(chats.select(has_assistant.any()).item()))
         per_kind = (
-            turns.filter(pl.col("kind").is_not_null() & ~(pl.lit(prompt_only) & (pl.col("kind") == "no_final_assistant")))
+            turns.filter(
+                pl.col("kind").is_not_null() & ~(pl.lit(prompt_only) & (pl.col("kind") == "no_final_assistant"))
+            )
             .group_by("row", "kind", maintain_order=True)
             .agg("turn", "role", "previous_turn", "any_assistant")
             .sort("row", "kind")
@@ -88,20 +104,38 @@ class TurnsCheck(Check):
             "multi_turn_rows": int((stats.get_column("count") > 2).sum()),
             "rows_with_tools": int(stats.get_column("pattern").str.contains("T").sum()),
         }
-        return result_from_findings(self.name, ctx, findings, summary=summary,
-                                    count=stats.get_column("count"), pattern=stats.get_column("pattern"))
-
+        return result_from_findings(
+            self.name,
+            ctx,
+            findings,
+            summary=summary,
+            count=stats.get_column("count"),
+            pattern=stats.get_column("pattern"),
+        )
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "by_kind" not in check:
             return None
-        kinds = [{"kind": kind, "rows": count, "severity": KINDS[kind].severity if kind in KINDS else "",
-                  "suggestion": KINDS[kind].suggestion if kind in KINDS else ""} for kind, count in check["by_kind"].items()]
-        return ReportSection(template=_TEMPLATE, context={"kinds": kinds, "checked": check.get("rows_checked", 0),
-                                                          "multi_turn": check.get("multi_turn_rows", 0),
-                                                          "tools": check.get("rows_with_tools", 0)})
+        kinds = [
+            {
+                "kind": kind,
+                "rows": count,
+                "severity": KINDS[kind].severity if kind in KINDS else "",
+                "suggestion": KINDS[kind].suggestion if kind in KINDS else "",
+            }
+            for kind, count in check["by_kind"].items()
+        ]
+        return ReportSection(
+            template=_TEMPLATE,
+            context={
+                "kinds": kinds,
+                "checked": check.get("rows_checked", 0),
+                "multi_turn": check.get("multi_turn_rows", 0),
+                "tools": check.get("rows_with_tools", 0),
+            },
+        )
 
 
 _TEMPLATE = """
@@ -148,7 +182,9 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
         "assistant_first": first_spoken & (role == "assistant"),
         "system_not_first": (role == "system") & (pl.col("turn") > 0),
         "consecutive_roles": role.is_in(["user", "assistant"]) & (role == previous_role),
-        "role_order": (role == "tool") & role.is_in(allowed) & ~previous_role.is_in(["assistant", "tool"]).fill_null(False),
+        "role_order": (role == "tool")
+        & role.is_in(allowed)
+        & ~previous_role.is_in(["assistant", "tool"]).fill_null(False),
         "empty_turn": pl.col("blank"),
         "no_final_assistant": (pl.col("turn") == pl.col("last_turn")) & (role != "assistant"),
     }
@@ -156,7 +192,8 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
         turns.with_columns(
             previous_turn.alias("previous_turn"),
             pl.concat_list([pl.when(rule).then(pl.lit(kind)) for kind, rule in rules.items()])
-            .list.drop_nulls().alias("kind"),
+            .list.drop_nulls()
+            .alias("kind"),
         )
         .filter(pl.col("kind").list.len() > 0)
         .explode("kind")
@@ -166,9 +203,7 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
 
 def _patterns(frame: pl.DataFrame) -> pl.DataFrame:
     """Per row: the number of turns and the role letters (``SUAUA``), for a glance in the table."""
-    letters = (
-        pl.element().struct.field("role").replace_strict(ROLE_LETTERS, default="?", return_dtype=pl.String)
-    )
+    letters = pl.element().struct.field("role").replace_strict(ROLE_LETTERS, default="?", return_dtype=pl.String)
     return frame.select(
         pl.col("messages").list.len().cast(pl.Int64).alias("count"),
         pl.col("messages").list.eval(letters).list.join("").alias("pattern"),
@@ -186,16 +221,21 @@ def _finding(record: dict) -> Finding:
     first, plural = turns[0], len(turns) > 1
     severity = KINDS[kind].severity
     if kind == "bad_role":
-        reason = (f"turn{'s' if plural else ''} {_shown_turns(turns, roles)} ha{'ve' if plural else 's'} a role no chat "
-                  f"template knows (expected one of {', '.join(KNOWN_ROLES)})")
+        reason = (
+            f"turn{'s' if plural else ''} {_shown_turns(turns, roles)} ha{'ve' if plural else 's'} a role no chat "
+            f"template knows (expected one of {', '.join(KNOWN_ROLES)})"
+        )
     elif kind == "assistant_first":
         reason = f"turn {first} is an assistant turn with no user turn before it"
     elif kind == "system_not_first":
-        reason = (f"system message at turn{'s' if plural else ''} {', '.join(map(str, turns[:MAX_TURNS_SHOWN]))} after the "
-                  "conversation started; most chat templates accept a system message only as the first turn")
+        reason = (
+            f"system message at turn{'s' if plural else ''} {', '.join(map(str, turns[:MAX_TURNS_SHOWN]))} after the "
+            "conversation started; most chat templates accept a system message only as the first turn"
+        )
     elif kind == "consecutive_roles":
-        pairs = [f"{previous} and {turn} ({role})" for previous, turn, role
-                 in zip(record["previous_turn"], turns, roles)][:MAX_TURNS_SHOWN]
+        pairs = [
+            f"{previous} and {turn} ({role})" for previous, turn, role in zip(record["previous_turn"], turns, roles)
+        ][:MAX_TURNS_SHOWN]
         reason = f"two turns of one role in a row: turns {'; '.join(pairs)}; user and assistant should alternate"
     elif kind == "role_order":
         reason = f"tool message at turn {first} does not follow an assistant turn that called a tool"
@@ -205,8 +245,16 @@ def _finding(record: dict) -> Finding:
         if record["any_assistant"][0]:
             reason = f"the conversation ends on turn {first} ({roles[0]}) with no assistant reply after it"
         else:
-            reason = f"the conversation has no assistant turn (it ends on turn {first}, {roles[0]}): the row trains nothing"
+            reason = (
+                f"the conversation has no assistant turn (it ends on turn {first}, {roles[0]}): the row trains nothing"
+            )
             severity = "error"
     spec = KINDS[kind]
-    return Finding(row=int(record["row"]), score=spec.score if severity == spec.severity else 0.05, severity=severity,
-                   kind=kind, reason=reason, suggestion=spec.suggestion)
+    return Finding(
+        row=int(record["row"]),
+        score=spec.score if severity == spec.severity else 0.05,
+        severity=severity,
+        kind=kind,
+        reason=reason,
+        suggestion=spec.suggestion,
+    )

@@ -1,6 +1,6 @@
 """Language identification for the language check, offline, with an explicit "undetermined".
 
-py3langid (a maintained fork of langid.py; 97 languages, its model ships in the wheel) was
+py3langid (a maintained fork of langid.py; 140 language classes, its model ships in the wheel) was
 chosen over lingua after measuring both on the sentences in ``tests/checks/multilingual.py``
 (12 languages, 39 long and 26 short): py3langid 100% long / 100% short at 0.2-0.4 ms a text and
 ~1 s to load; lingua 100% / 96% in its low-accuracy mode (~1.7 ms a text) and 100% / 100% in
@@ -33,19 +33,57 @@ MAX_SYMBOL_SHARE = 0.08
 #: Characters of cleaned text handed to the classifier: language shows in the first sentences.
 MAX_CHARS = 400
 #: Languages py3langid confuses with a close neighbour are reported as one.
-ALIASES = {"nb": "no", "nn": "no", "da": "no", "ms": "id", "bs": "hr", "sr": "hr", "sk": "cs", "gl": "es", "an": "es",
-           "oc": "fr", "lb": "de", "mt": "it", "wa": "fr"}
+ALIASES = {
+    "nb": "no",
+    "nn": "no",
+    "da": "no",
+    "ms": "id",
+    "bs": "hr",
+    "sr": "hr",
+    "sk": "cs",
+    "gl": "es",
+    "an": "es",
+    "oc": "fr",
+    "lb": "de",
+    "mt": "it",
+    "wa": "fr",
+}
 #: py3langid classes folded into a language (regional varieties and creoles it confuses with
 #: their base language); other classes without a two-letter ISO 639-1 code are not reported, so
 #: their probability never outvotes a major language. ``zxx`` is "no linguistic content".
 FOLD = {"pcm": "en", "arz": "ar", "ary": "ar", "wuu": "zh", "yue": "zh", "gug": None, "zxx": None}
 #: English names, to let a prompt that asks for a language ("answer in French") through.
 NAMES = {
-    "en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese",
-    "nl": "dutch", "ru": "russian", "pl": "polish", "tr": "turkish", "zh": "chinese", "ja": "japanese",
-    "ko": "korean", "ar": "arabic", "hi": "hindi", "sv": "swedish", "no": "norwegian", "fi": "finnish",
-    "cs": "czech", "hr": "croatian", "uk": "ukrainian", "el": "greek", "he": "hebrew", "vi": "vietnamese",
-    "id": "indonesian", "th": "thai", "fa": "persian", "ro": "romanian", "hu": "hungarian", "bg": "bulgarian",
+    "en": "english",
+    "fr": "french",
+    "de": "german",
+    "es": "spanish",
+    "it": "italian",
+    "pt": "portuguese",
+    "nl": "dutch",
+    "ru": "russian",
+    "pl": "polish",
+    "tr": "turkish",
+    "zh": "chinese",
+    "ja": "japanese",
+    "ko": "korean",
+    "ar": "arabic",
+    "hi": "hindi",
+    "sv": "swedish",
+    "no": "norwegian",
+    "fi": "finnish",
+    "cs": "czech",
+    "hr": "croatian",
+    "uk": "ukrainian",
+    "el": "greek",
+    "he": "hebrew",
+    "vi": "vietnamese",
+    "id": "indonesian",
+    "th": "thai",
+    "fa": "persian",
+    "ro": "romanian",
+    "hu": "hungarian",
+    "bg": "bulgarian",
     "la": "latin",
 }
 
@@ -53,8 +91,10 @@ NAMES = {
 _CODE_BLOCK = r"(?s)```.*?(```|$)"
 _INLINE_CODE = r"`[^`\n]*`"
 _URL = r"https?://\S+|www\.\S+|\S+@\S+\.\w+"
-_CODE_LINE = (r"(?mi)^[ \t]*(def |class |import |from \S+ import|return\b|for .* in |if .*:$|#include|select |"
-              r"function\b|var |let |const |public |private |[{}]|</?\w+>).*$")
+_CODE_LINE = (
+    r"(?mi)^[ \t]*(def |class |import |from \S+ import|return\b|for .* in |if .*:$|#include|select |"
+    r"function\b|var |let |const |public |private |[{}]|</?\w+>).*$"
+)
 _IDENTIFIER = r"\b\w*(_|\p{Ll}\p{Lu})\w*\b"  # snake_case, camelCase
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
 #: Characters dense in code and formulas, rare in prose: bare code (no fences) has many per letter.
@@ -67,15 +107,24 @@ def prose_frame(texts: Sequence[str | None]):
     import polars as pl
 
     text = pl.col("text").fill_null("").str.slice(0, 8 * MAX_CHARS)  # the language shows early; cleaning is per char
-    prose = (text.str.replace_all(_CODE_BLOCK, " ").str.replace_all(_INLINE_CODE, " ").str.replace_all(_URL, " ")
-             .str.replace_all(_CODE_LINE, " ").str.replace_all(_IDENTIFIER, " "))
+    prose = (
+        text.str.replace_all(_CODE_BLOCK, " ")
+        .str.replace_all(_INLINE_CODE, " ")
+        .str.replace_all(_URL, " ")
+        .str.replace_all(_CODE_LINE, " ")
+        .str.replace_all(_IDENTIFIER, " ")
+    )
     frame = pl.DataFrame({"text": pl.Series(list(texts), dtype=pl.String)}).with_columns(prose.alias("prose"))
     prose = pl.col("prose")
     letters = prose.str.count_matches(r"\p{L}")
     visible = prose.str.len_chars() - prose.str.count_matches(r"\s")
     symbols = prose.str.count_matches(_CODE_SYMBOL)
-    spaced = ((letters >= MIN_LETTERS) & (letters >= MIN_LETTER_SHARE * visible) & (symbols <= MAX_SYMBOL_SHARE * letters)
-              & (prose.str.count_matches(r"[\p{L}\p{M}]{2,}") >= MIN_WORDS))
+    spaced = (
+        (letters >= MIN_LETTERS)
+        & (letters >= MIN_LETTER_SHARE * visible)
+        & (symbols <= MAX_SYMBOL_SHARE * letters)
+        & (prose.str.count_matches(r"[\p{L}\p{M}]{2,}") >= MIN_WORDS)
+    )
     return frame.select(
         prose.str.replace_all(r"\s+", " ").str.strip_chars().str.slice(0, MAX_CHARS).alias("prose"),
         ((prose.str.count_matches(_CJK) >= MIN_CJK) | spaced).alias("determinable"),
@@ -88,12 +137,20 @@ def _model():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    return (np.asarray(identifier.tk_nextmove, dtype=np.int64), np.asarray(identifier._rowbase, dtype=np.int64),
-            np.asarray(identifier.tk_output, dtype=np.int64), np.asarray(identifier.nb_ptc, dtype=np.float32),
-            np.asarray(identifier.nb_pc, dtype=np.float32), list(identifier.nb_classes), list(identifier._alias_pairs))
+    return (
+        np.asarray(identifier.tk_nextmove, dtype=np.int64),
+        np.asarray(identifier._rowbase, dtype=np.int64),
+        np.asarray(identifier.tk_output, dtype=np.int64),
+        np.asarray(identifier.nb_ptc, dtype=np.float32),
+        np.asarray(identifier.nb_pc, dtype=np.float32),
+        list(identifier.nb_classes),
+        list(identifier._alias_pairs),
+    )
 
 
-def _walk(encoded: list[bytes], nextmove: np.ndarray, rowbase: np.ndarray, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _walk(
+    encoded: list[bytes], nextmove: np.ndarray, rowbase: np.ndarray, output: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Feature hits of py3langid's byte automaton for all texts in lockstep: (text, feature) pairs.
 
     Texts are sorted longest first, so step ``p`` advances only the texts still running: one
@@ -140,11 +197,15 @@ def probabilities(texts: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     from scipy import sparse
 
     nextmove, rowbase, output, ptc, pc, classes, aliases = _model()
-    encoded = [unicodedata.normalize("NFC", text.lower() if text.isupper() else text).encode("utf8", "surrogatepass")
-               for text in texts]
+    encoded = [
+        unicodedata.normalize("NFC", text.lower() if text.isupper() else text).encode("utf8", "surrogatepass")
+        for text in texts
+    ]
     lengths = np.array([len(item) for item in encoded], dtype=np.int64)
     owner, feature = _walk(encoded, nextmove, rowbase, output)
-    counts = sparse.csr_matrix((np.ones(owner.size, dtype=np.float32), (owner, feature)), shape=(len(texts), ptc.shape[0]))
+    counts = sparse.csr_matrix(
+        (np.ones(owner.size, dtype=np.float32), (owner, feature)), shape=(len(texts), ptc.shape[0])
+    )
     counts.sum_duplicates()
     counts.data = np.log1p(counts.data)
     scores = np.asarray(counts @ ptc, dtype=np.float64) + pc
@@ -173,8 +234,9 @@ def _reported_languages() -> tuple[np.ndarray, list[str | None]]:
     return matrix, [*names, None]
 
 
-def detect_languages(texts: Sequence[str | None], *, min_confidence: float = 0.5,
-                     batch_size: int = 20_000) -> tuple[list[str | None], np.ndarray]:
+def detect_languages(
+    texts: Sequence[str | None], *, min_confidence: float = 0.5, batch_size: int = 20_000
+) -> tuple[list[str | None], np.ndarray]:
     """ISO 639-1 code per text (``None`` = undetermined) and the model's probability (0 when undetermined).
 
     Identical prose is classified once.

@@ -84,7 +84,7 @@ class _Reader:
     def string(self) -> str:
         length = self.scalar("<Q")
         self._need(length)
-        text = self.data[self.offset:self.offset + length].decode("utf-8", "replace")
+        text = self.data[self.offset : self.offset + length].decode("utf-8", "replace")
         self.offset += length
         return text
 
@@ -110,7 +110,9 @@ def tokenizer_json_from_gguf(metadata: dict[str, Any]) -> dict[str, Any]:
     """A ``tokenizer.json`` (byte-level BPE) from a GGUF header; only the ``gpt2`` model is supported."""
     model = metadata.get("tokenizer.ggml.model")
     if model != "gpt2":
-        raise UsageError(f"a GGUF tokenizer of type {model!r} is not supported; pass --tokenizer with a tokenizer folder")
+        raise UsageError(
+            f"a GGUF tokenizer of type {model!r} is not supported; pass --tokenizer with a tokenizer folder"
+        )
     tokens = metadata["tokenizer.ggml.tokens"]
     types = metadata.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     merges = [merge.split(" ", 1) for merge in metadata.get("tokenizer.ggml.merges", [])]
@@ -119,17 +121,39 @@ def tokenizer_json_from_gguf(metadata: dict[str, Any]) -> dict[str, Any]:
     if metadata.get("tokenizer.ggml.pre") in ("smollm", "starcoder", "refact", "codeshell"):
         pre = {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True}, byte_level]}
     added = [
-        {"id": index, "content": token, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
-         "special": True}
-        for index, (token, kind) in enumerate(zip(tokens, types)) if kind in (3, 4)  # control, user-defined
+        {
+            "id": index,
+            "content": token,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for index, (token, kind) in enumerate(zip(tokens, types))
+        if kind in (3, 4)  # control, user-defined
     ]
     return {
-        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
-        "pre_tokenizer": pre, "post_processor": {**byte_level, "trim_offsets": False},
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": added,
+        "normalizer": None,
+        "pre_tokenizer": pre,
+        "post_processor": {**byte_level, "trim_offsets": False},
         "decoder": byte_level,
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
-                  "vocab": {token: index for index, token in enumerate(tokens)}, "merges": merges},
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": {token: index for index, token in enumerate(tokens)},
+            "merges": merges,
+        },
     }
 
 
@@ -148,15 +172,24 @@ def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
         index = metadata.get(f"tokenizer.ggml.{key}_token_id")
         return tokens[index] if isinstance(index, int) and 0 <= index < len(tokens) else None
 
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 1 << 30, "clean_up_tokenization_spaces": False,
-              "bos_token": token("bos"), "eos_token": token("eos"), "pad_token": token("padding"),
-              "unk_token": token("unknown"), "add_bos_token": bool(metadata.get("tokenizer.ggml.add_bos_token", False))}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": 1 << 30,
+        "clean_up_tokenization_spaces": False,
+        "bos_token": token("bos"),
+        "eos_token": token("eos"),
+        "pad_token": token("padding"),
+        "unk_token": token("unknown"),
+        "add_bos_token": bool(metadata.get("tokenizer.ggml.add_bos_token", False)),
+    }
     if metadata.get("tokenizer.chat_template"):
         config["chat_template"] = metadata["tokenizer.chat_template"]
     root.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
     try:
-        (temp / "tokenizer.json").write_text(json.dumps(tokenizer_json_from_gguf(metadata), ensure_ascii=False), encoding="utf-8")
+        (temp / "tokenizer.json").write_text(
+            json.dumps(tokenizer_json_from_gguf(metadata), ensure_ascii=False), encoding="utf-8"
+        )
         (temp / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
         os.chmod(temp, 0o755)
         try:
@@ -190,11 +223,14 @@ class ChatTokenizer:
         self.add_bos_token = bool(config.get("add_bos_token", False))
         self._template = _compile(self.chat_template) if self.chat_template else None
 
-    def apply_chat_template(self, messages: list[dict[str, str]], *, tokenize: bool = False,
-                            add_generation_prompt: bool = False) -> str:
+    def apply_chat_template(
+        self, messages: list[dict[str, str]], *, tokenize: bool = False, add_generation_prompt: bool = False
+    ) -> str:
         if tokenize or self._template is None:
             raise NotImplementedError("ChatTokenizer only renders text with a chat template")
-        return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self.special_tokens)
+        return self._template.render(
+            messages=messages, add_generation_prompt=add_generation_prompt, **self.special_tokens
+        )
 
 
 def _compile(template: str):
@@ -212,7 +248,9 @@ def _compile(template: str):
     def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
         return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
-    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    environment = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols]
+    )
     environment.filters["tojson"] = tojson
     environment.globals["raise_exception"] = raise_exception
     environment.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
@@ -241,7 +279,9 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True)
     except (OSError, ValueError) as error:
-        raise UsageError(f"cannot load tokenizer {name_or_path!r} offline: {str(error).splitlines()[0][:300]}") from None
+        raise UsageError(
+            f"cannot load tokenizer {name_or_path!r} offline: {str(error).splitlines()[0][:300]}"
+        ) from None
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError(f"tokenizer {name_or_path!r} has no fast (Rust) version; the length check needs one for speed")
     return tokenizer
@@ -263,7 +303,9 @@ class TokenCounts:
         return self.before + self.response + self.after
 
 
-def count_tokens(tokenizer: Any, conversations: Sequence[list[dict[str, str]]], *, batch_size: int = 8192) -> TokenCounts:
+def count_tokens(
+    tokenizer: Any, conversations: Sequence[list[dict[str, str]]], *, batch_size: int = 8192
+) -> TokenCounts:
     """Render and count every conversation (see the module docstring)."""
     templated = bool(getattr(tokenizer, "chat_template", None))
     parts: list[str] = []
@@ -277,8 +319,8 @@ def count_tokens(tokenizer: Any, conversations: Sequence[list[dict[str, str]]], 
     unique = list(dict.fromkeys(parts))  # the template's tail, repeated prompts and replies: counted once
     counted = np.zeros(len(unique), dtype=np.int64)
     for start in range(0, len(unique), batch_size):
-        chunk = unique[start:start + batch_size]
-        counted[start:start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
+        chunk = unique[start : start + batch_size]
+        counted[start : start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
     position = {text: index for index, text in enumerate(unique)}
     lengths = counted[np.fromiter((position[text] for text in parts), dtype=np.int64, count=len(parts))]
     lengths = lengths.reshape(-1, 3) if parts else np.zeros((0, 3), dtype=np.int64)
@@ -307,4 +349,4 @@ def _split(tokenizer: Any, messages: list[dict[str, str]], templated: bool) -> t
         at = text.rfind(final) if final else -1
         if at < 0:
             return text, "", "", None
-    return text[:at], final, text[at + len(final):], None
+    return text[:at], final, text[at + len(final) :], None

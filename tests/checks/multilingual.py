@@ -5,34 +5,94 @@ ones are 5-9 words, near the length where language ID starts to guess.
 """
 
 LONG = [
-    ("en", "Could you explain how a refrigerator keeps food cold? I have always wondered where the heat actually goes."),
-    ("en", "The quarterly report shows that revenue grew by twelve percent, mostly because of strong sales in the northern region."),
+    (
+        "en",
+        "Could you explain how a refrigerator keeps food cold? I have always wondered where the heat actually goes.",
+    ),
+    (
+        "en",
+        "The quarterly report shows that revenue grew by twelve percent, mostly because of strong "
+        "sales in the northern region.",
+    ),
     ("en", "Please write a short poem about the sea at night, with the moon reflected on the water."),
-    ("fr", "Pouvez-vous m'expliquer comment fonctionne un réfrigérateur ? Je me suis toujours demandé où part la chaleur."),
-    ("fr", "Le rapport trimestriel montre que le chiffre d'affaires a augmenté de douze pour cent grâce aux ventes du nord."),
+    (
+        "fr",
+        "Pouvez-vous m'expliquer comment fonctionne un réfrigérateur ? Je me suis toujours demandé où part la chaleur.",
+    ),
+    (
+        "fr",
+        "Le rapport trimestriel montre que le chiffre d'affaires a augmenté de douze pour cent grâce "
+        "aux ventes du nord.",
+    ),
     ("fr", "Écris un court poème sur la mer la nuit, avec la lune qui se reflète sur l'eau calme."),
-    ("de", "Kannst du mir erklären, wie ein Kühlschrank das Essen kalt hält? Ich habe mich immer gefragt, wohin die Wärme geht."),
-    ("de", "Der Quartalsbericht zeigt, dass der Umsatz um zwölf Prozent gestiegen ist, vor allem wegen der Verkäufe im Norden."),
+    (
+        "de",
+        "Kannst du mir erklären, wie ein Kühlschrank das Essen kalt hält? Ich habe mich immer "
+        "gefragt, wohin die Wärme geht.",
+    ),
+    (
+        "de",
+        "Der Quartalsbericht zeigt, dass der Umsatz um zwölf Prozent gestiegen ist, vor allem wegen "
+        "der Verkäufe im Norden.",
+    ),
     ("de", "Schreib bitte ein kurzes Gedicht über das Meer in der Nacht, in dem sich der Mond im Wasser spiegelt."),
-    ("es", "¿Puedes explicarme cómo un refrigerador mantiene fría la comida? Siempre me he preguntado adónde va el calor."),
-    ("es", "El informe trimestral muestra que los ingresos crecieron un doce por ciento, sobre todo por las ventas en el norte."),
+    (
+        "es",
+        "¿Puedes explicarme cómo un refrigerador mantiene fría la comida? Siempre me he preguntado adónde va el calor.",
+    ),
+    (
+        "es",
+        "El informe trimestral muestra que los ingresos crecieron un doce por ciento, sobre todo por "
+        "las ventas en el norte.",
+    ),
     ("es", "Escribe un poema corto sobre el mar de noche, con la luna reflejada en el agua tranquila."),
-    ("it", "Puoi spiegarmi come fa un frigorifero a mantenere il cibo freddo? Mi sono sempre chiesto dove vada il calore."),
-    ("it", "La relazione trimestrale mostra che il fatturato è cresciuto del dodici per cento, soprattutto grazie alle vendite al nord."),
+    (
+        "it",
+        "Puoi spiegarmi come fa un frigorifero a mantenere il cibo freddo? Mi sono sempre chiesto dove vada il calore.",
+    ),
+    (
+        "it",
+        "La relazione trimestrale mostra che il fatturato è cresciuto del dodici per cento, "
+        "soprattutto grazie alle vendite al nord.",
+    ),
     ("it", "Scrivi una breve poesia sul mare di notte, con la luna che si riflette sull'acqua."),
     ("pt", "Você pode me explicar como uma geladeira mantém a comida fria? Sempre me perguntei para onde vai o calor."),
-    ("pt", "O relatório trimestral mostra que a receita cresceu doze por cento, principalmente por causa das vendas no norte."),
+    (
+        "pt",
+        "O relatório trimestral mostra que a receita cresceu doze por cento, principalmente por "
+        "causa das vendas no norte.",
+    ),
     ("pt", "Escreva um poema curto sobre o mar à noite, com a lua refletida na água calma."),
-    ("nl", "Kun je me uitleggen hoe een koelkast het eten koud houdt? Ik heb me altijd afgevraagd waar de warmte naartoe gaat."),
-    ("nl", "Het kwartaalverslag laat zien dat de omzet met twaalf procent is gestegen, vooral door de verkoop in het noorden."),
+    (
+        "nl",
+        "Kun je me uitleggen hoe een koelkast het eten koud houdt? Ik heb me altijd afgevraagd waar "
+        "de warmte naartoe gaat.",
+    ),
+    (
+        "nl",
+        "Het kwartaalverslag laat zien dat de omzet met twaalf procent is gestegen, vooral door de "
+        "verkoop in het noorden.",
+    ),
     ("nl", "Schrijf een kort gedicht over de zee in de nacht, met de maan die in het water weerspiegelt."),
     ("ru", "Можешь объяснить, как холодильник сохраняет еду холодной? Мне всегда было интересно, куда уходит тепло."),
-    ("ru", "Квартальный отчёт показывает, что выручка выросла на двенадцать процентов, в основном благодаря продажам на севере."),
+    (
+        "ru",
+        "Квартальный отчёт показывает, что выручка выросла на двенадцать процентов, в основном "
+        "благодаря продажам на севере.",
+    ),
     ("ru", "Напиши короткое стихотворение о ночном море, в котором луна отражается в воде."),
-    ("pl", "Czy możesz mi wyjaśnić, jak lodówka utrzymuje jedzenie w chłodzie? Zawsze zastanawiałem się, dokąd idzie ciepło."),
+    (
+        "pl",
+        "Czy możesz mi wyjaśnić, jak lodówka utrzymuje jedzenie w chłodzie? Zawsze zastanawiałem "
+        "się, dokąd idzie ciepło.",
+    ),
     ("pl", "Raport kwartalny pokazuje, że przychody wzrosły o dwanaście procent, głównie dzięki sprzedaży na północy."),
     ("pl", "Napisz krótki wiersz o morzu nocą, w którym księżyc odbija się w wodzie."),
-    ("tr", "Bir buzdolabının yiyecekleri nasıl soğuk tuttuğunu bana açıklayabilir misin? Isının nereye gittğini hep merak etmişimdir."),
+    (
+        "tr",
+        "Bir buzdolabının yiyecekleri nasıl soğuk tuttuğunu bana açıklayabilir misin? Isının nereye "
+        "gittğini hep merak etmişimdir.",
+    ),
     ("tr", "Çeyrek raporu, gelirin özellikle kuzeydeki satışlar sayesinde yüzde on iki arttığını gösteriyor."),
     ("tr", "Gece denizi hakkında, ayın suya yansıdığı kısa bir şiir yaz."),
     ("zh", "你能解释一下冰箱是怎样让食物保持低温的吗？我一直想知道热量到底去了哪里。"),
@@ -83,7 +143,7 @@ UNDETERMINED = [
     "3.14159 * 2 = 6.28318",
     "def add(a, b):\n    return a + b",
     "SELECT id, name FROM users WHERE age > 30;",
-    "{\"customer\": \"Sofia\", \"quantity\": 3}",
+    '{"customer": "Sofia", "quantity": 3}',
     "https://example.com/a/b?c=1",
     "yes",
     "transfer_not_received_by_recipient",

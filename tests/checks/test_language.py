@@ -38,13 +38,15 @@ def run(pairs, clusters=None):
 
 
 def test_a_response_in_another_language_is_flagged():
-    pairs = [(BY_LANGUAGE["fr"][0], BY_LANGUAGE["en"][0]),  # French question, English answer
-             (BY_LANGUAGE["de"][1], BY_LANGUAGE["de"][2]),
-             (BY_LANGUAGE["ja"][0], BY_LANGUAGE["zh"][1]),
-             (BY_LANGUAGE["es"][0], "42"),  # undetermined response: never flagged
-             ("Translate into German: " + BY_LANGUAGE["en"][2], BY_LANGUAGE["de"][2]),
-             ("Answer in Spanish please. " + BY_LANGUAGE["en"][1], BY_LANGUAGE["es"][1]),
-             ("def f(x): return x", BY_LANGUAGE["ru"][0])]
+    pairs = [
+        (BY_LANGUAGE["fr"][0], BY_LANGUAGE["en"][0]),  # French question, English answer
+        (BY_LANGUAGE["de"][1], BY_LANGUAGE["de"][2]),
+        (BY_LANGUAGE["ja"][0], BY_LANGUAGE["zh"][1]),
+        (BY_LANGUAGE["es"][0], "42"),  # undetermined response: never flagged
+        ("Translate into German: " + BY_LANGUAGE["en"][2], BY_LANGUAGE["de"][2]),
+        ("Answer in Spanish please. " + BY_LANGUAGE["en"][1], BY_LANGUAGE["es"][1]),
+        ("def f(x): return x", BY_LANGUAGE["ru"][0]),
+    ]
     result = run(pairs)
     findings = result.findings.filter(result.findings["kind"] == "response_language")
     assert findings.get_column("row").to_list() == [0, 2]
@@ -68,7 +70,10 @@ def test_a_row_in_a_cluster_minority_language_is_flagged():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.sampled_from(UNDETERMINED), min_size=1, max_size=6), st.lists(st.sampled_from(LONG), min_size=1, max_size=6))
+@given(
+    st.lists(st.sampled_from(UNDETERMINED), min_size=1, max_size=6),
+    st.lists(st.sampled_from(LONG), min_size=1, max_size=6),
+)
 def test_undetermined_texts_are_never_flagged(noise, sentences):
     """Invariant: a row whose prompt or response is undetermined raises no response_language finding."""
     pairs = [(text, sentence) for text, (_, sentence) in zip(noise, sentences)]
@@ -96,9 +101,15 @@ def test_report_section_shows_the_language_mix():
 
     from dataaudit.result import AuditResult
 
-    check = run([(BY_LANGUAGE["fr"][0], BY_LANGUAGE["en"][0]), (BY_LANGUAGE["de"][0], BY_LANGUAGE["de"][1]), ("ok", "42")])
-    result = AuditResult(rows=pl.DataFrame({"row": [0, 1, 2]}), findings=check.findings, clusters=pl.DataFrame(),
-                         summary={"checks": {"language": check.summary}})
+    check = run(
+        [(BY_LANGUAGE["fr"][0], BY_LANGUAGE["en"][0]), (BY_LANGUAGE["de"][0], BY_LANGUAGE["de"][1]), ("ok", "42")]
+    )
+    result = AuditResult(
+        rows=pl.DataFrame({"row": [0, 1, 2]}),
+        findings=check.findings,
+        clusters=pl.DataFrame(),
+        summary={"checks": {"language": check.summary}},
+    )
     section = LanguageCheck.report_section(result)
     html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
     assert "French (<code>fr</code>)" in html and "German (<code>de</code>)" in html and "1 prompt(s)" in html

