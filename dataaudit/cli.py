@@ -172,16 +172,21 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Where reading, embedding and the kNN graphs run: this process, or Ray (pip install 'dataaudit[ray]').")
 @click.option("--ray-address", default=None,
               help="An existing Ray cluster ('auto', 'ray://head:10001'); implies --engine ray. Default: a local one.")
+@click.option("--max-seq-length", type=click.IntRange(min=1), default=None,
+              help="Token budget of the length check: rows whose response it cuts are flagged (default: 2048).")
+@click.option("--tokenizer", default=None,
+              help="Tokenizer of the length check: a Hugging Face tokenizer folder or .gguf file (default: SmolLM2's).")
 @_format_options
 @_handle_errors
 def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
-          skip_bad_lines, quiet, engine_name, ray_address, format_name, prompt_field, response_field, label_field,
-          system_field):
+          skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name, prompt_field,
+          response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir
     from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
+    from dataaudit.errors import UsageError
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
@@ -196,6 +201,11 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
                           label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
     production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
+    length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
+                     if value is not None}
+    if length_params and "length" not in checks:
+        raise UsageError("--max-seq-length and --tokenizer configure the length check, which --checks leaves out")
+    checks = {name: (length_params if name == "length" else {}) for name in checks}
     progress = NULL_PROGRESS if quiet else RichProgress(console=console)
     result = run_audit(
         dataset,

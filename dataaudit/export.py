@@ -171,7 +171,7 @@ def _convert(canonical: dict, to: str) -> dict:
         return {"messages": messages}
     if to == "sharegpt":
         names = {"user": "human", "assistant": "gpt", "system": "system", "tool": "tool"}
-        return {"conversations": [{"from": names[m["role"]], "value": m["content"]} for m in messages]}
+        return {"conversations": [{"from": names.get(m["role"], m["role"]), "value": m["content"]} for m in messages]}
     record = {"instruction": canonical["prompt"], "input": "", "output": canonical["response"] or ""}
     if canonical["system"]:
         record["system"] = canonical["system"]

