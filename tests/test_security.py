@@ -42,6 +42,8 @@ WIDE = {"COLUMNS": "2000"}
 REPORT_TAGS = {"html", "head", "meta", "link", "title", "style", "body", "header", "h1", "h2", "h3", "h4", "main",
                "nav", "a", "section", "p", "div", "table", "thead", "tbody", "tr", "th", "td", "span", "b", "ul", "li",
                "details", "summary", "label", "input", "button", "canvas", "noscript", "code", "script"}
+#: What checks' report sections add: marked evidence spans and inline SVG charts (static, no script).
+REPORT_TAGS |= {"mark", "svg", "rect", "line", "text"}
 
 
 # -- no unsafe deserialisation in the package ------------------------------------------------------
