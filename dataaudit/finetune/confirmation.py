@@ -90,6 +90,8 @@ def _split(frame: pl.DataFrame, rows: set[int]) -> tuple[pl.DataFrame, pl.DataFr
 
 def _scored(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
     column = _column(metric)
+    if column not in frame.columns:  # an experiment that was never scored there
+        return frame.clear()
     return frame.filter(pl.col(column).is_not_nan() & pl.col(column).is_not_null())
 
 
