@@ -36,7 +36,7 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-REALDATA = REPO.parent / "shared" / "realdata"
+REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
 CLINC = REALDATA / "clinc150_oos.jsonl"
 
 # Published baselines on this split (MiniLM, plain similarity to training).
