@@ -157,6 +157,7 @@ class ReferenceFineTune(Component):
             production_gap_rows=_production_gap_rows(audit), probe_curve=probe_curve,
             probe_cleaned=outcomes["cleaned"].probe, formats={name: o.formats for name, o in outcomes.items()},
             seed=self.seed, resamples=self.resamples, few_shot_margin=self.few_shot_margin,
+            train_rows=plan.counts["train"], epochs=self.epochs,
         )
         summary = {
             "backend": self.backend.describe(),

@@ -249,3 +249,14 @@ def test_the_table_orders_rules_and_skips_those_without_evidence():
     table = rules.confirmation_table(evidence(heldout={"raw": scored(pattern(30, 0.9))},
                                               production={"raw": scored(pattern(30, 0.5), rows=np.arange(30, 60))}))
     assert [r["finding"] for r in table] == ["evaluation gap"]
+
+
+def test_a_budget_too_small_for_the_format_claim_says_so():
+    """On a CPU-sized run the format claim is unmeasurable: the table says so instead of 'not confirmed'."""
+    equal = {"raw": adherence(pattern(30, 0.8)), "cleaned": adherence(pattern(30, 0.8))}
+    small = rules.formats_are_learned(evidence(metric="loss", formats=equal, train_rows=300, epochs=1))
+    assert small["verdict"].startswith(rules.BUDGET_TOO_SMALL) and "300 rows × 1 epochs" in small["verdict"]
+    large = rules.formats_are_learned(evidence(metric="loss", formats=equal, train_rows=700, epochs=2))
+    assert verdict_of(large) == NOT_CONFIRMED
+    clear = {"raw": adherence(pattern(30, 0.5)), "cleaned": adherence(pattern(30, 1.0))}
+    assert verdict_of(rules.formats_are_learned(evidence(metric="loss", formats=clear, train_rows=300, epochs=1))) == CONFIRMED
