@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -29,7 +29,7 @@ from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collecti
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without
 from dataaudit.neighbors import KnnGraph
-from dataaudit.params import Component
+from dataaudit.params import Component, Interval
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -94,7 +94,8 @@ class CoverageAnalysis(Component):
     - ``use_labels``: when training rows carry labels, add the label-aware score (the labels of the
       row's nearest training rows disagree: it falls between classes, see
       :mod:`dataaudit.coverage.labels`) to the density score; ``gap_score`` is then their
-      calibrated combination. ``label_k``: the neighbours whose labels vote.
+      calibrated combination. ``label_k``: the neighbours whose labels vote; ``label_weight``: the
+      label score's weight in the combination (see :func:`~dataaudit.coverage.labels.combined_gap_score`).
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -117,6 +118,7 @@ class CoverageAnalysis(Component):
         density_k: int = 15,
         use_labels: bool = True,
         label_k: int = 10,
+        label_weight: float = 0.5,
         min_gap_cluster_size: int | None = None,
         min_collect: int = 10,
         under_covered_ratio: float = 2.0,
@@ -132,6 +134,7 @@ class CoverageAnalysis(Component):
         self.density_k = density_k
         self.use_labels = use_labels
         self.label_k = label_k
+        self.label_weight = label_weight
         self.min_gap_cluster_size = min_gap_cluster_size
         self.min_collect = min_collect
         self.under_covered_ratio = under_covered_ratio
@@ -140,6 +143,12 @@ class CoverageAnalysis(Component):
         self.holdout_max_rows = holdout_max_rows
         self.drift_max_rows = drift_max_rows
         self.seed = seed
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "use_labels": [bool],
+        "label_k": [Interval(int, 1, None)],
+        "label_weight": [Interval(float, 0, None)],
+    }
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
         if self.seed is None:  # used on its own, outside an audit that passes its seed
@@ -268,7 +277,8 @@ class CoverageAnalysis(Component):
         if not label_scorer.is_calibrated:
             return None, nothing, density
         label = label_scorer.score(queries).label_gap_score
-        combined = combined_gap_score(scorer.own_score_, label_scorer.own_score_, density.gap_score, label)
+        combined = combined_gap_score(scorer.own_score_, label_scorer.own_score_, density.gap_score, label,
+                                      label_weight=self.label_weight)
         return label_scorer, label, dataclasses.replace(density, gap_score=combined)
 
     def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores) -> np.ndarray:
@@ -290,7 +300,8 @@ class CoverageAnalysis(Component):
             }
         statistic = scorer.statistic_at(self.quantile)
         labels = (
-            f"; combined (Fisher's method, calibrated again on training) with how little the labels of its "
+            f"; combined (weighted Fisher's method, label weight {self.label_weight}, calibrated again on training) "
+            f"with how little the labels of its "
             f"{label_scorer.k_} nearest training rows agree ({len(label_scorer.classes_)} classes, leave-one-out): "
             "a gap is far from training or between classes training keeps apart"
             if label_scorer is not None else ""

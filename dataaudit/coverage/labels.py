@@ -12,9 +12,12 @@ density score: every training row gets it leave-one-out (its neighbours among th
 training rows, read off the audit's kNN graph), and a text's ``label_gap_score`` is the share of
 training rows whose neighbours agree at most as much (lower = less covered).
 
-The two scores are combined as a calibrated *or*: a row's combined statistic is the sum of the
-logs of its two scores (Fisher's method: small when either is small, smaller when both are), and
-``gap_score`` is the share of training rows whose own sum is at most that. So a production prompt
+The two scores are combined as a calibrated *or*: a row's combined statistic is
+``log(density score) + label_weight · log(label score)`` (Fisher's method, weighted: small when
+either is small, smaller when both are), and ``gap_score`` is the share of training rows whose
+own statistic is at most that. ``label_weight`` 0.5 was chosen on two benches: at 1.0 the label
+view lifts Banking77's missing intents as much but costs CLINC150 out-of-scope AUROC (0.974 →
+0.969, in-scope rows between sibling intents get flagged); at 0.5 both improve. So a production prompt
 is a gap when it is far from training *or* between classes training keeps apart, and still only
 ``quantile`` of data drawn like training is flagged.
 
@@ -112,17 +115,18 @@ class LabelCoverageScorer:
         return label_agreement(codes, similarities)
 
 
-def combined_gap_score(own_density: np.ndarray, own_label: np.ndarray, density: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Fisher's combination of two calibrated scores, calibrated again on training rows.
+def combined_gap_score(own_density: np.ndarray, own_label: np.ndarray, density: np.ndarray, label: np.ndarray, *,
+                       label_weight: float = 0.5) -> np.ndarray:
+    """Weighted Fisher combination of two calibrated scores, calibrated again on training rows.
 
     ``own_*``: each training row's leave-one-out scores; ``density`` / ``label``: the queries'.
-    The statistic is ``log(density) + log(label)``; a query's combined score is the share of
+    The statistic is ``log(density) + label_weight · log(label)``; a query's combined score is the share of
     training rows whose statistic is at most its own. Where a label score is NaN (no usable
     label) that row's density score stands alone: on both sides it counts as a label score of 1.
     """
     def statistic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         second = np.where(np.isnan(second), 1.0, second)
-        return np.log(np.maximum(first, _LOG_FLOOR)) + np.log(np.maximum(second, _LOG_FLOOR))
+        return np.log(np.maximum(first, _LOG_FLOOR)) + label_weight * np.log(np.maximum(second, _LOG_FLOOR))
 
     own = statistic(own_density, own_label)
     return percentile_of(own[~np.isnan(own)], statistic(density, label))

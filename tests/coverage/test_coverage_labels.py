@@ -164,3 +164,12 @@ def test_label_agreement_weighs_neighbours_by_similarity_and_skips_unlabelled():
     agreement = label_agreement(labels, similarity)
     assert agreement[0] == pytest.approx(1.8 / 2.0) and agreement[1] == pytest.approx(0.25)
     assert np.isnan(agreement[2])
+
+
+def test_label_parameters_are_validated():
+    from dataaudit.errors import UsageError
+
+    for bad in ({"label_k": 0}, {"label_weight": -1.0}, {"use_labels": "yes"}):
+        with pytest.raises((UsageError, ValueError, TypeError)):
+            CoverageAnalysis(**bad)
+    assert CoverageAnalysis(label_weight=1.0).get_params()["label_weight"] == 1.0
