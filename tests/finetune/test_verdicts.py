@@ -15,8 +15,14 @@ from dataaudit.export import export_clean
 from dataaudit.finetune.dynamics import AMBIGUOUS, EASY, HARD, data_map
 from dataaudit.finetune.engine import ReferenceFineTune
 from dataaudit.finetune.result import FineTuneResult
-from dataaudit.finetune.verdicts import (CONFIRMED, CONTRADICTED, NO_EVIDENCE, ROW_VERDICTS_SCHEMA, VERDICTS,
-                                         row_verdicts)
+from dataaudit.finetune.verdicts import (
+    CONFIRMED,
+    CONTRADICTED,
+    NO_EVIDENCE,
+    ROW_VERDICTS_SCHEMA,
+    VERDICTS,
+    row_verdicts,
+)
 from dataaudit.result import AuditResult
 from tests.conftest import make_dataset
 from tests.finetune.test_engine import FLIPPED, WordVoteBackend, _data
