@@ -110,7 +110,7 @@ def main() -> None:
         return
 
     import numpy as np
-    from sklearn.metrics import adjusted_mutual_info_score
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
     from dataaudit.cluster import ClusterPipeline
     from dataaudit.neighbors import build_knn
@@ -134,6 +134,11 @@ def main() -> None:
     print(f"{'metric':<30}{'value':>10}")
     print(f"{'AMI (noise as -1)':<30}{ami:>10.3f}")
     print(f"{'AMI (nearest_cluster)':<30}{ami_nearest:>10.3f}")
+    # NMI and ARI as the intent-discovery papers report them (every row assigned: nearest_cluster);
+    # unsupervised USNID reports NMI 91.0 on CLINC150 and 75.3 on Banking77.
+    print(f"{'NMI (nearest_cluster)':<30}{normalized_mutual_info_score(intents, clustering.nearest_cluster):>10.3f}")
+    print(f"{'ARI (nearest_cluster)':<30}{adjusted_rand_score(intents, clustering.nearest_cluster):>10.3f}")
+    print(f"{'NMI (noise as -1)':<30}{normalized_mutual_info_score(intents, labels):>10.3f}")
     print(f"{'noise share':<30}{clustering.noise_share:>10.1%}")
     print(f"{'clusters':<30}{clustering.clusters.height:>10}")
     print(f"{'mean stability':<30}{clustering.clusters['stability'].mean():>10.3f}")

@@ -1,6 +1,7 @@
 """Coverage gaps on CLINC150: does the analysis find what training does not cover?
 
     python bench/bench_coverage_clinc.py [--embeddings PATH.npy] [--seeds 0,1,2,3,4] [--real-clusters]
+                                         [--variants today,label-aware]
 
 Scenario 1 — out-of-scope traffic. Training = the in-scope train split (15,000 texts);
 production = the test split (4,500 in-scope + 1,000 ``oos``). Prints the AUROC of
@@ -13,8 +14,12 @@ production = the in-scope test split. A removed intent *shows up* when some gap 
 are mostly (> 50%) that intent. Target: >= 9 of 10 for the first seed; further seeds show the
 spread.
 
-``--embeddings`` takes precomputed vectors row-aligned with clinc150_oos.jsonl (fast iteration);
-otherwise the default MiniLM embedder runs behind the on-disk cache. The training clustering
+Each scenario runs once per variant: ``today`` is the density score alone (``use_labels=False``),
+``label-aware`` the default (density combined with the training labels' agreement, see
+:mod:`dataaudit.coverage.labels`).
+
+``--embeddings`` takes precomputed vectors row-aligned with clinc150_oos.jsonl; otherwise MiniLM
+vectors cached as one ``.npy`` (bench_coverage_banking.cached_vectors) are used. The training clustering
 (used only for ``cluster_coverage`` and ``nearest_training_cluster``) is the gold intents unless
 ``--real-clusters`` runs the full UMAP + HDBSCAN pipeline. Skips when ../shared/realdata is absent.
 """
@@ -36,7 +41,7 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-REALDATA = REPO.parent / "shared" / "realdata"
+REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
 CLINC = REALDATA / "clinc150_oos.jsonl"
 
 # Published baselines on this split (MiniLM, plain similarity to training).
@@ -74,12 +79,13 @@ def load_rows() -> list[dict]:
 
 
 def make_embedder(rows: list[dict], embeddings_path: str | None):
-    from dataaudit.runner import default_embedder
+    from bench.bench_coverage_banking import cached_vectors
     from dataaudit.embed import PrecomputedEmbedder
 
     if embeddings_path is None:
-        return default_embedder()
-    vectors = np.load(embeddings_path)
+        vectors = cached_vectors(CLINC, [row["text"] for row in rows])
+    else:
+        vectors = np.load(embeddings_path)
     if len(vectors) != len(rows):
         raise SystemExit(f"{embeddings_path} has {len(vectors)} rows; clinc150_oos.jsonl has {len(rows)}")
     first: dict[str, int] = {}
@@ -89,7 +95,11 @@ def make_embedder(rows: list[dict], embeddings_path: str | None):
     return PrecomputedEmbedder(texts=[rows[i]["text"] for i in keep], embeddings=vectors[keep])
 
 
-def run_coverage(train: list[dict], production: list[dict], embedder, real_clusters: bool, seed: int = 0):
+VARIANTS = {"today": {"use_labels": False}, "label-aware": {}}
+
+
+def run_coverage(train: list[dict], production: list[dict], embedder, real_clusters: bool, seed: int = 0,
+                 variant: str = "label-aware"):
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
@@ -100,9 +110,9 @@ def run_coverage(train: list[dict], production: list[dict], embedder, real_clust
     pipeline = ClusterPipeline(seed=seed) if real_clusters else GoldClusters(intents=[row["intent"] for row in train])
     ctx = AuditContext(dataset=train_set, embedder=embedder, cluster_pipeline=pipeline, knn_k=15, seed=seed)
     ctx.embeddings("prompt")
-    ctx.clustering
+    _ = ctx.clustering  # computed before the timer starts
     started = time.perf_counter()
-    result = CoverageAnalysis(seed=seed).run(ctx, production_set)
+    result = CoverageAnalysis(seed=seed, **VARIANTS[variant]).run(ctx, production_set)
     return result, ctx, time.perf_counter() - started
 
 
@@ -120,10 +130,10 @@ def table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool) -> None:
+def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool, variant: str) -> None:
     train = [r for r in rows if r["split"] == "train" and r["intent"] != "oos"]
     production = [r for r in rows if r["split"] == "test"]
-    result, ctx, seconds = run_coverage(train, production, embedder, real_clusters)
+    result, ctx, seconds = run_coverage(train, production, embedder, real_clusters, variant=variant)
     coverage = result.coverage
     is_oos = np.array([r["intent"] == "oos" for r in production])
     gap_score = coverage.get_column("gap_score").to_numpy()
@@ -143,7 +153,7 @@ def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool) -> No
         return float(np.mean(score[is_oos] < cut))
 
     matched = float(flagged_row[~is_oos].mean())
-    print("Scenario 1: in-scope train (15,000) vs test (4,500 in-scope + 1,000 oos)")
+    print(f"Scenario 1 [{variant}]: in-scope train (15,000) vs test (4,500 in-scope + 1,000 oos)")
     print(
         table(
             ["score", "AUROC oos", "in-scope flagged", "oos caught", f"oos caught @ {matched:.1%} flagged", "oos caught @ 7.6%"],
@@ -176,7 +186,7 @@ def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool) -> No
     print()
 
 
-def scenario_missing_intents(rows: list[dict], embedder, real_clusters: bool, seeds: list[int]) -> None:
+def scenario_missing_intents(rows: list[dict], embedder, real_clusters: bool, seeds: list[int], variant: str) -> None:
     intents = sorted({r["intent"] for r in rows} - {"oos"})
     production = [r for r in rows if r["split"] == "test" and r["intent"] != "oos"]
     truth = np.array([r["intent"] for r in production])
@@ -184,7 +194,7 @@ def scenario_missing_intents(rows: list[dict], embedder, real_clusters: bool, se
     for seed in seeds:
         removed = sorted(np.random.default_rng(seed).choice(intents, size=10, replace=False).tolist())
         train = [r for r in rows if r["split"] == "train" and r["intent"] != "oos" and r["intent"] not in removed]
-        result, _, seconds = run_coverage(train, production, embedder, real_clusters)
+        result, _, seconds = run_coverage(train, production, embedder, real_clusters, variant=variant)
         coverage = result.coverage
         cluster_of = coverage.get_column("gap_cluster").fill_null(-1).to_numpy()
         is_gap = coverage.get_column("is_gap").to_numpy()
@@ -206,10 +216,10 @@ def scenario_missing_intents(rows: list[dict], embedder, real_clusters: bool, se
         other_clusters = sum(1 for top, purity, _ in majority.values() if not (top in removed and purity > 0.5))
         totals.append((seed, found, len(majority), other_clusters, float(is_gap[~removed_mask].mean()), float(is_gap[removed_mask].mean()), seconds))
         if seed == seeds[0]:
-            print(f"Scenario 2 (seed {seed}): 10 intents removed from training; production = in-scope test (4,500)")
+            print(f"Scenario 2 [{variant}] (seed {seed}): 10 intents removed from training; production = in-scope test (4,500)")
             print(table(["removed intent", "test rows", "gap rows", "gap cluster", "shows up"], table_rows))
             print(f"{found} of 10 removed intents show up as gap clusters\n")
-    print("Scenario 2 across seeds")
+    print(f"Scenario 2 [{variant}] across seeds")
     print(
         table(
             ["seed", "removed intents found", "gap clusters", "other gap clusters", "other rows flagged", "removed rows flagged", "seconds"],
@@ -224,14 +234,18 @@ def main() -> None:
     parser.add_argument("--embeddings", help="precomputed vectors row-aligned with clinc150_oos.jsonl")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds for scenario 2 (the first is the headline)")
     parser.add_argument("--real-clusters", action="store_true", help="cluster training with the full pipeline")
+    parser.add_argument("--variants", default="today,label-aware", help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")
         return
     rows = load_rows()
     embedder = make_embedder(rows, args.embeddings)
-    scenario_out_of_scope(rows, embedder, args.real_clusters)
-    scenario_missing_intents(rows, embedder, args.real_clusters, [int(s) for s in args.seeds.split(",")])
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
+        scenario_out_of_scope(rows, embedder, args.real_clusters, variant)
+    for variant in variants:
+        scenario_missing_intents(rows, embedder, args.real_clusters, [int(s) for s in args.seeds.split(",")], variant)
 
 
 if __name__ == "__main__":

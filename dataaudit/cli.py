@@ -117,18 +117,20 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
 @click.option("--relabel", is_flag=True, help="Apply the conflict check's label suggestions; changes are logged.")
 @click.option("--changes", "changes_path", type=click.Path(path_type=Path), default=None,
               help="Where --relabel logs its changes (default: OUT.changes.jsonl).")
+@click.option("--confirmed-only", is_flag=True,
+              help="Drop only rows the reference fine-tune confirmed (reads AUDIT/finetune/row_verdicts.parquet).")
 @_format_options
 @_handle_errors
 def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annotate, to_format, relabel, changes_path,
-           format_name, prompt_field, response_field, label_field, system_field):
+           confirmed_only, format_name, prompt_field, response_field, label_field, system_field):
     """Write DATA's kept records byte-for-byte to --out and every other line, with reasons, to --rejected."""
     from dataaudit.errors import UsageError
     from dataaudit.io.writers import write_partition
 
     dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, True)
     if audit_dir is None:
-        if annotate or to_format or relabel:
-            raise UsageError("--annotate, --to and --relabel need --audit DIR")
+        if annotate or to_format or relabel or confirmed_only:
+            raise UsageError("--annotate, --to, --relabel and --confirmed-only need --audit DIR")
         counts = write_partition(dataset, clean=clean_path, rejected=rejected_path)
         click.echo(
             f"kept {counts.kept:,} records → {clean_path}; rejected {counts.rejected:,} lines → {rejected_path} "
@@ -140,9 +142,10 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 
     result = AuditResult.load(audit_dir)
     checks = None if drop is None else [name.strip() for name in drop.split(",") if name.strip()]
+    verdicts = _row_verdicts(audit_dir) if confirmed_only else None
     summary = export_clean(dataset, result, clean=clean_path, rejected=rejected_path, drop=checks,
                            min_severity=min_severity, annotate=annotate, to=to_format, relabel=relabel,
-                           changes=changes_path)
+                           changes=changes_path, confirmed_only=verdicts)
     by_check = ", ".join(f"{name} {count:,}" for name, count in summary.dropped_by_check.items()) or "none"
     click.echo(
         f"kept {summary.kept:,} records → {clean_path}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
@@ -229,6 +232,19 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
         sys.exit(1)
 
 
+def _row_verdicts(audit_dir: Path):
+    """The fine-tune's per-row verdicts saved beside the audit (``dataaudit finetune`` wrote them)."""
+    import polars as pl
+
+    from dataaudit.errors import UsageError
+    from dataaudit.finetune.result import ROW_VERDICTS_FILE
+
+    path = Path(audit_dir) / "finetune" / ROW_VERDICTS_FILE
+    if not path.exists():
+        raise UsageError(f"--confirmed-only needs {path}: run `dataaudit finetune DATA --audit {audit_dir}` first")
+    return pl.read_parquet(path)
+
+
 @main.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--audit", "audit_dir", required=True, type=click.Path(path_type=Path),
@@ -245,12 +261,15 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
 @click.option("--max-examples", type=int, default=None,
               help="Rows used, sampled per cluster (default: 2000 for the encoder, 300 for the causal LM).")
 @click.option("--relabel", is_flag=True, help="Also train on the relabelled export (audit suggestions instead of drops).")
+@click.option("--refine", is_flag=True, help="Clear label findings the training dynamics contradict and re-rank the "
+              "rest (finetune/row_verdicts.parquet: still_flagged, refined_score).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output directory (default: the audit directory): finetune/ and report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
 @_handle_errors
-def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, seed, out_dir, quiet):
+def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
+             quiet):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
     from dataaudit.finetune.api import finetune as run_finetune, save_finetune
     from dataaudit.progress import NULL_PROGRESS
@@ -260,7 +279,8 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     audit_result = AuditResult.load(audit_dir)
     progress = NULL_PROGRESS if quiet else RichProgress(console=_console(stderr=True))
     result = run_finetune(data, audit_result, production=production, backend=backend, model=model, lora=lora,
-                          epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, progress=progress)
+                          epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, refine=refine,
+                          progress=progress)
     out = Path(out_dir) if out_dir is not None else Path(audit_dir)
     report_path = save_finetune(result, audit_result, out)
     if not quiet:

@@ -60,6 +60,12 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, m
     return _reasons(dropping_findings(findings, drop=drop, min_severity=min_severity))
 
 
+def only_confirmed(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
+    """The ``findings`` whose (row, check) a fine-tune confirmed (``verdict == "confirmed"``)."""
+    confirmed = verdicts.filter(pl.col("verdict") == "confirmed").select("row", "check").unique()
+    return findings.join(confirmed, on=["row", "check"], how="semi")
+
+
 def _reasons(chosen: pl.DataFrame) -> dict[int, list[str]]:
     reasons: dict[int, list[str]] = {}
     for row, check, severity, reason in chosen.select("row", "check", "severity", "reason").iter_rows():
@@ -95,13 +101,16 @@ def export_clean(
     to: str | None = None,
     relabel: bool = False,
     changes: str | os.PathLike | None = None,
+    confirmed_only: pl.DataFrame | None = None,
 ) -> ExportSummary:
     """Write the cleaned dataset and the rejected lines.
 
     With no transforming option, ``clean`` holds kept records byte-for-byte. ``annotate``
     keeps every record and adds its findings under :data:`ANNOTATION_KEY`; ``to`` converts kept
     records to another format; ``relabel`` applies the conflict check's label suggestions and
-    logs each change to ``changes`` (default: ``<clean>.changes.jsonl``).
+    logs each change to ``changes`` (default: ``<clean>.changes.jsonl``). ``confirmed_only``, a
+    fine-tune's row verdicts (``finetune/row_verdicts.parquet``), drops only the flagged rows whose
+    finding the fine-tune confirmed; the others are kept.
     """
     result.require_same_data(dataset)
     if to is not None and to not in TARGET_FORMATS:
@@ -110,6 +119,8 @@ def export_clean(
     check_output_paths(dataset, clean, rejected, changes_path if relabel else None)
     dropping = dropping_findings(result.findings, drop=drop, min_severity=min_severity).clear() if annotate else \
         dropping_findings(result.findings, drop=drop, min_severity=min_severity)
+    if confirmed_only is not None:
+        dropping = only_confirmed(dropping, confirmed_only)
     reasons = _reasons(dropping)
     relabels = relabel_suggestions(result.findings, min_severity=min_severity) if relabel else {}
     relabels = {row: label for row, label in relabels.items() if row not in reasons}

@@ -15,9 +15,10 @@ It answers four questions, each as data:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -25,8 +26,10 @@ import polars as pl
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
+from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without
-from dataaudit.params import Component
+from dataaudit.neighbors import KnnGraph
+from dataaudit.params import Component, Interval
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -39,6 +42,8 @@ COVERAGE_SCHEMA = {
     "row": pl.Int64,
     "nearest_row": pl.Int64,
     "similarity": pl.Float64,
+    "density_gap_score": pl.Float64,
+    "label_gap_score": pl.Float64,
     "gap_score": pl.Float64,
     "is_gap": pl.Boolean,
     "gap_cluster": pl.Int64,
@@ -86,6 +91,11 @@ class CoverageAnalysis(Component):
       row is a gap — for when you know your model's scale. ``gap_score`` is reported either way.
     - ``k`` / ``density_k``: neighbours averaged for a row's similarity / for the local density
       it is compared with (see :mod:`dataaudit.coverage.scoring`).
+    - ``use_labels``: when training rows carry labels, add the label-aware score (the labels of the
+      row's nearest training rows disagree: it falls between classes, see
+      :mod:`dataaudit.coverage.labels`) to the density score; ``gap_score`` is then their
+      calibrated combination. ``label_k``: the neighbours whose labels vote; ``label_weight``: the
+      label score's weight in the combination (see :func:`~dataaudit.coverage.labels.combined_gap_score`).
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -106,6 +116,9 @@ class CoverageAnalysis(Component):
         quantile: float = 0.05,
         k: int = 10,
         density_k: int = 15,
+        use_labels: bool = True,
+        label_k: int = 10,
+        label_weight: float = 0.5,
         min_gap_cluster_size: int | None = None,
         min_collect: int = 10,
         under_covered_ratio: float = 2.0,
@@ -119,6 +132,9 @@ class CoverageAnalysis(Component):
         self.quantile = quantile
         self.k = k
         self.density_k = density_k
+        self.use_labels = use_labels
+        self.label_k = label_k
+        self.label_weight = label_weight
         self.min_gap_cluster_size = min_gap_cluster_size
         self.min_collect = min_collect
         self.under_covered_ratio = under_covered_ratio
@@ -127,6 +143,12 @@ class CoverageAnalysis(Component):
         self.holdout_max_rows = holdout_max_rows
         self.drift_max_rows = drift_max_rows
         self.seed = seed
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "use_labels": [bool],
+        "label_k": [Interval(int, 1, None)],
+        "label_weight": [Interval(float, 0, None)],
+    }
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
         if self.seed is None:  # used on its own, outside an audit that passes its seed
@@ -148,11 +170,17 @@ class CoverageAnalysis(Component):
         train_ids = ctx.dataset.frame.get_column("row").to_numpy()
         production_ids = production.frame.get_column("row").to_numpy()
 
+        train_labels = self._training_labels(ctx.dataset)
         with ctx.stage("coverage_score"):
             scorer = self._scorer().fit(train_vectors, knn=ctx.knn("prompt") if len(train_vectors) > 1 else None, progress=ctx.progress)
-            scores = scorer.score(production_vectors, progress=ctx.progress)
-            individual_gap = self._is_gap(scorer, scores)
-        summary["threshold"] = self._threshold_summary(scorer)
+            density = scorer.score(production_vectors, progress=ctx.progress)
+        with ctx.stage("coverage_label_score"):
+            label_scorer, label_scores, scores = self._with_labels(
+                scorer, density, train_vectors, train_labels, production_vectors,
+                knn=ctx.knn("prompt") if train_labels is not None else None,
+            )
+        individual_gap = self._is_gap(scorer, scores)
+        summary["threshold"] = self._threshold_summary(scorer, label_scorer)
         if len(train_vectors) == 0:
             not_computed["similarity"] = "training has no rows: every production row is a gap"
         if not scorer.is_calibrated and self.threshold is None:
@@ -175,6 +203,8 @@ class CoverageAnalysis(Component):
                 "row": production_ids,
                 "nearest_row": [int(train_ids[i]) if i >= 0 else None for i in scores.nearest],
                 "similarity": _nullable(scores.similarity),
+                "density_gap_score": _nullable(density.gap_score),
+                "label_gap_score": _nullable(label_scores),
                 "gap_score": _nullable(scores.gap_score),
                 "is_gap": is_gap,
                 "gap_cluster": [int(c) if c >= 0 else None for c in gap_cluster],
@@ -193,7 +223,7 @@ class CoverageAnalysis(Component):
             not_computed["drift"] = drift.interpretation
 
         with ctx.stage("coverage_evaluation_gap"):
-            evaluation_gap = self._evaluation_gap(train_vectors, scores, individual_gap, ctx)
+            evaluation_gap = self._evaluation_gap(train_vectors, train_labels, scores, individual_gap, ctx)
         if "skipped" in evaluation_gap:
             not_computed["evaluation_gap"] = evaluation_gap["skipped"]
 
@@ -203,6 +233,8 @@ class CoverageAnalysis(Component):
                 "gap_rows": int(is_gap.sum()),
                 "gap_share": _share(int(is_gap.sum()), len(prompts)),
                 "individually_uncovered_rows": int(individual_gap.sum()),
+                "uncovered_by_density": int((density.gap_score < self.quantile).sum()) if self.threshold is None else None,
+                "uncovered_by_labels": int((label_scores < self.quantile).sum()) if label_scorer is not None else None,
                 "rows_added_by_gap_clusters": int((is_gap & ~individual_gap).sum()),
                 "mean_gap_score": round(float(calibrated_scores.mean()), 4) if calibrated_scores.size else None,
                 "gap_clusters": int(gaps.height),
@@ -226,6 +258,29 @@ class CoverageAnalysis(Component):
     def _scorer(self) -> CoverageScorer:
         return CoverageScorer(k=self.k, density_k=self.density_k, seed=self.seed)
 
+    def _training_labels(self, dataset: "Dataset") -> list[str | None] | None:
+        """The training labels when the label-aware score applies (labelled data, calibrated rule)."""
+        if not self.use_labels or self.threshold is not None or not dataset.has_labels:
+            return None
+        return dataset.frame.get_column("label").to_list()
+
+    def _with_labels(
+        self, scorer: CoverageScorer, density: CoverageScores, train_vectors: np.ndarray,
+        train_labels: list[str | None] | None, queries: np.ndarray, *, knn: KnnGraph | None,
+    ) -> tuple[LabelCoverageScorer | None, np.ndarray, CoverageScores]:
+        """The label score of ``queries`` and their scores with ``gap_score`` the calibrated union
+        of density and label scores; the density scores alone when labels do not apply."""
+        nothing = np.full(len(queries), np.nan)
+        if train_labels is None or not scorer.is_calibrated:
+            return None, nothing, density
+        label_scorer = LabelCoverageScorer(k=self.label_k, seed=self.seed).fit(train_vectors, train_labels, knn=knn)
+        if not label_scorer.is_calibrated:
+            return None, nothing, density
+        label = label_scorer.score(queries).label_gap_score
+        combined = combined_gap_score(scorer.own_score_, label_scorer.own_score_, density.gap_score, label,
+                                      label_weight=self.label_weight)
+        return label_scorer, label, dataclasses.replace(density, gap_score=combined)
+
     def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores) -> np.ndarray:
         """Below the fixed similarity, or below the calibrated quantile; no training = all gaps."""
         if len(scorer.reference_) == 0:
@@ -236,7 +291,7 @@ class CoverageAnalysis(Component):
             return np.zeros(len(scores.similarity), dtype=bool)
         return scores.gap_score < self.quantile
 
-    def _threshold_summary(self, scorer: CoverageScorer) -> dict[str, Any]:
+    def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None) -> dict[str, Any]:
         if self.threshold is not None:
             return {
                 "method": "fixed similarity",
@@ -244,6 +299,13 @@ class CoverageAnalysis(Component):
                 "description": f"a production row is a gap when its cosine similarity to the nearest training row is below {self.threshold}",
             }
         statistic = scorer.statistic_at(self.quantile)
+        labels = (
+            f"; combined (weighted Fisher's method, label weight {self.label_weight}, calibrated again on training) "
+            f"with how little the labels of its "
+            f"{label_scorer.k_} nearest training rows agree ({len(label_scorer.classes_)} classes, leave-one-out): "
+            "a gap is far from training or between classes training keeps apart"
+            if label_scorer is not None else ""
+        )
         return {
             "method": "calibrated on training",
             "quantile": self.quantile,
@@ -251,10 +313,13 @@ class CoverageAnalysis(Component):
             "calibration_rows": int(scorer.calibration_.size),
             "k": scorer.k_,
             "density_k": scorer.density_k_,
+            "label_aware": label_scorer is not None,
+            "label_classes": len(label_scorer.classes_) if label_scorer is not None else None,
             "description": (
                 f"a production row is a gap when fewer than {self.quantile:.0%} of training rows are as poorly covered "
                 f"by the rest of training (leave-one-out) as it is by training; coverage = mean similarity to the "
                 f"{scorer.k_} nearest training rows minus the same for the {scorer.density_k_} training rows around it"
+                + labels
             ),
         }
 
@@ -339,7 +404,8 @@ class CoverageAnalysis(Component):
 
     # -- evaluation gap ------------------------------------------------------------------------
     def _evaluation_gap(
-        self, train_vectors: np.ndarray, scores: CoverageScores, individual_gap: np.ndarray, ctx: "AuditContext"
+        self, train_vectors: np.ndarray, train_labels: list[str | None] | None, scores: CoverageScores,
+        individual_gap: np.ndarray, ctx: "AuditContext",
     ) -> dict[str, Any]:
         """A random held-out split of training, scored against the rest exactly like production."""
         n = len(train_vectors)
@@ -355,6 +421,10 @@ class CoverageAnalysis(Component):
         rest_graph = graph_without(ctx.knn("prompt"), held_out, width=max(scorer.k, scorer.density_k))
         scorer.fit(train_vectors[~held_out], knn=rest_graph, progress=ctx.progress)
         held_scores = scorer.score(train_vectors[held_out], progress=ctx.progress)
+        if train_labels is not None:
+            rest_labels = [label for label, out in zip(train_labels, held_out) if not out]
+            _, _, held_scores = self._with_labels(scorer, held_scores, train_vectors[~held_out], rest_labels,
+                                                  train_vectors[held_out], knn=rest_graph)
         held_gap = self._is_gap(scorer, held_scores)
         held = _split_numbers(held_gap, held_scores.gap_score)
         production = _split_numbers(individual_gap, scores.gap_score)

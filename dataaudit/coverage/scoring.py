@@ -95,13 +95,16 @@ class CoverageScorer:
         if needed == 0:  # 0 or 1 training rows: nothing to be covered by, nothing to calibrate on
             self.own_similarity_ = np.zeros(n, dtype=np.float64)
             self.calibration_ = np.zeros(0, dtype=np.float64)
+            self.own_score_ = np.full(n, np.nan)
             return self
         if knn is None or knn.indices.shape[1] < needed:
             knn = build_knn(reference, k=needed, seed=self.seed, progress=progress)
         similarities = knn.similarities.astype(np.float64)
         self.own_similarity_ = similarities[:, : self.k_].mean(axis=1)
         local = self.own_similarity_[knn.indices[:, : self.density_k_]].mean(axis=1)
-        self.calibration_ = np.sort(self.own_similarity_ - local)
+        own_statistic = self.own_similarity_ - local
+        self.calibration_ = np.sort(own_statistic)
+        self.own_score_ = percentile_of(self.calibration_, own_statistic)  # each row's leave-one-out gap_score
         return self
 
     @property

@@ -6,6 +6,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+import polars as pl
+
 from dataaudit.dataset import Dataset
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.progress import NULL_PROGRESS, Progress
@@ -18,7 +20,7 @@ REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", 
 def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.PathLike, *,
              production: Dataset | str | os.PathLike | None = None, backend: str = "auto", model: str | None = None,
              lora: bool | None = None, epochs: int | None = None, max_examples: int | None = None, seed: int = 0,
-             relabel: bool = False, progress: Progress = NULL_PROGRESS) -> FineTuneResult:
+             relabel: bool = False, refine: bool = False, progress: Progress = NULL_PROGRESS) -> FineTuneResult:
     """Run the reference fine-tune that tests ``audit``'s findings on ``data``.
 
     Paths are loaded as the CLI would (bad lines skipped — the audit saw the same rows);
@@ -41,17 +43,28 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
                                max_examples=budget.max_examples if max_examples is None else max_examples,
                                max_production=budget.max_production, max_perturbed=budget.max_perturbed,
                                max_few_shot=budget.max_few_shot, few_shot_k=budget.few_shot_k,
-                               max_generations=budget.max_generations, seed=seed, relabel=relabel)
+                               max_generations=budget.max_generations, seed=seed, relabel=relabel,
+                               refine=refine)
     return engine.run(dataset, audit_result, production=production_set, progress=progress)
 
 
+def with_verdicts(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
+    """``findings`` plus a ``verdict`` column (null where the fine-tune has none for the row and
+    check), for the report re-rendered after a fine-tune; the saved audit is never changed."""
+    if findings.height == 0 or "row" not in findings.columns:
+        return findings
+    return findings.join(verdicts.select("row", "check", "verdict"), on=["row", "check"], how="left")
+
+
 def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.PathLike) -> Path:
-    """``out_dir/finetune/`` (summary.json, dynamics.parquet, evaluations.parquet) and
-    ``out_dir/report.html``: the audit's report with its fine-tune confirmation section."""
+    """``out_dir/finetune/`` (summary.json, dynamics.parquet, evaluations.parquet,
+    row_verdicts.parquet) and ``out_dir/report.html``: the audit's report with its fine-tune
+    confirmation section, its findings carrying each row's ``verdict``."""
     from dataaudit.report.html import write_report
 
     out = Path(out_dir)
     result.save(out / "finetune")
     section = {key: result.summary[key] for key in REPORT_KEYS if key in result.summary}
-    with_finetune = dataclasses.replace(audit, summary={**audit.summary, "finetune": section})
+    with_finetune = dataclasses.replace(audit, findings=with_verdicts(audit.findings, result.row_verdicts),
+                                        summary={**audit.summary, "finetune": section})
     return write_report(with_finetune, out / REPORT_FILE)

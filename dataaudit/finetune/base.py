@@ -71,8 +71,11 @@ class TrainedModel:
 
     ``confidence[e, i]`` is the model's confidence in training example ``i``'s own target during
     epoch ``e`` (probability of the given label, or exp(-mean response-token loss)): the input to
-    Dataset Cartography. ``seconds`` is training time, ``after_epoch`` callbacks excluded.
-    ``model`` is backend-specific and only handed back to the backend.
+    Dataset Cartography. ``margin[e, i]`` (classifiers only, else None) is the given label's logit
+    minus the largest other logit: its mean over epochs is the area under the margin (AUM, Pleiss
+    et al. 2020), negative for a row the model keeps assigning to another class. ``seconds`` is
+    training time, ``after_epoch`` callbacks excluded. ``model`` is backend-specific and only
+    handed back to the backend.
     """
 
     model: Any
@@ -80,6 +83,7 @@ class TrainedModel:
     epoch_losses: list[float]
     seconds: float
     steps: int
+    margin: np.ndarray | None = None
 
 
 AfterEpoch = Callable[[int, Any], None]

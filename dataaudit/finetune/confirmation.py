@@ -37,9 +37,17 @@ class Evidence:
     seed: int = 0
     resamples: int = 2000
     few_shot_margin: float = 0.02
+    train_rows: int = 0                         # the raw run's budget: rows × epochs trained on
+    epochs: int = 0
 
 
 Rule = Callable[[Evidence], "dict[str, Any] | None"]
+
+#: Rows × epochs below which a causal LM's format claim is not measurable: on GSM8K with 15% of
+#: answers reformatted, 300 rows × 1 epoch left the raw and cleaned runs' majority-format shares
+#: equal, 700 rows × 2 epochs separated them (bench/bench_finetune_causal.py).
+FORMAT_MIN_ROW_EPOCHS = 1400
+BUDGET_TOO_SMALL = "budget too small"
 
 
 def _column(metric: str) -> str:
@@ -90,6 +98,8 @@ def _split(frame: pl.DataFrame, rows: set[int]) -> tuple[pl.DataFrame, pl.DataFr
 
 def _scored(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
     column = _column(metric)
+    if column not in frame.columns:  # an experiment that was never scored there
+        return frame.clear()
     return frame.filter(pl.col(column).is_not_nan() & pl.col(column).is_not_null())
 
 
@@ -284,8 +294,13 @@ def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
     measurement = (f"majority-format share of completed generations on {raw.height:,} held-out prompts of "
                    f"format-flagged clusters: {share_b:.1%} of {b.size:,} after raw, {share_a:.1%} of {a.size:,} "
                    f"after cleaned ({raw.height - b.size:,} and {clean.height - a.size:,} cut off at the token limit)")
+    verdict = stats.verdict(interval)
+    budget = evidence.train_rows * evidence.epochs
+    if verdict != stats.CONFIRMED and 0 < budget < FORMAT_MIN_ROW_EPOCHS:
+        verdict = (f"{BUDGET_TOO_SMALL} — {evidence.train_rows:,} rows × {evidence.epochs} epochs; the format claim was "
+                   f"measurable from {FORMAT_MIN_ROW_EPOCHS:,} row-epochs (700 × 2 on GSM8K)")
     return _row("format", "trained on mixed formats, the model reproduces the mix; the cleaned export makes it consistent",
-                measurement, interval, stats.verdict(interval), majority_share_raw=_round_share(share_b),
+                measurement, interval, verdict, majority_share_raw=_round_share(share_b),
                 majority_share_cleaned=_round_share(share_a), completed_raw=int(b.size), completed_cleaned=int(a.size))
 
 

@@ -18,10 +18,10 @@ AMBIGUOUS = "ambiguous"
 HARD = "hard-to-learn"
 
 
-def data_map(rows: np.ndarray, confidence: np.ndarray, *, ambiguous_quantile: float = 0.67,
-             hard_fraction_of_median: float = 0.5) -> pl.DataFrame:
+def data_map(rows: np.ndarray, confidence: np.ndarray, *, margin: np.ndarray | None = None,
+             ambiguous_quantile: float = 0.67, hard_fraction_of_median: float = 0.5) -> pl.DataFrame:
     """One row per training example: ``confidence`` (mean over epochs), ``variability`` (std),
-    ``region``.
+    ``aum`` (mean of ``margin`` over epochs, Pleiss et al. 2020; NaN without margins), ``region``.
 
     ``confidence`` is ``(epochs, n)``. Ambiguous = variability above its ``ambiguous_quantile``
     (the paper's "top third most variable"); of the rest, hard-to-learn = mean confidence below
@@ -44,6 +44,8 @@ def data_map(rows: np.ndarray, confidence: np.ndarray, *, ambiguous_quantile: fl
         "row": np.asarray(rows, dtype=np.int64),
         "confidence": mean,
         "variability": spread,
+        "aum": (np.nanmean(np.atleast_2d(margin), axis=0) if margin is not None and np.size(margin)
+                else np.full(len(rows), np.nan)),
         "region": region.tolist(),
         **{f"confidence_epoch_{e + 1}": confidence[e] for e in range(confidence.shape[0])},
     }, schema_overrides={"region": pl.String})

@@ -97,6 +97,7 @@ class EncoderBackend(FineTuneBackend):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
         encoded = self._tokenize([train.prompts[i] for i in positions])
         confidence = np.full((epochs, len(train)), np.nan)
+        margin = np.full((epochs, len(train)), np.nan)
         epoch_losses: list[float] = []
         generator = np.random.default_rng(seed)
         steps = 0
@@ -116,8 +117,12 @@ class EncoderBackend(FineTuneBackend):
                     scheduler.step()
                     with torch.no_grad():
                         probabilities = torch.softmax(logits.float(), dim=-1)
-                        gold = probabilities.gather(1, targets[batch].to(logits.device)[:, None])[:, 0]
+                        given = targets[batch].to(logits.device)[:, None]
+                        gold = probabilities.gather(1, given)[:, 0]
+                        assigned = logits.float().gather(1, given)[:, 0]
+                        others = logits.float().scatter(1, given, float("-inf")).max(dim=1).values
                     confidence[epoch, positions[batch]] = gold.cpu().numpy()
+                    margin[epoch, positions[batch]] = (assigned - others).cpu().numpy()
                     total += float(loss.detach()) * len(batch)
                     steps += 1
                     task.advance(1)
@@ -128,7 +133,7 @@ class EncoderBackend(FineTuneBackend):
                 callbacks += time.perf_counter() - clock
         self._train_mode(classifier, False)
         return TrainedModel(model=classifier, confidence=confidence, epoch_losses=epoch_losses,
-                            seconds=time.perf_counter() - started - callbacks, steps=steps)
+                            seconds=time.perf_counter() - started - callbacks, steps=steps, margin=margin)
 
     def _fresh_classifier(self, classes: list[str]) -> EncoderClassifier:
         import torch

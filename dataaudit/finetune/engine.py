@@ -33,6 +33,7 @@ from dataaudit.finetune.confirmation import Evidence, confirmation_table, headli
 from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, stratified_sample
+from dataaudit.finetune.verdicts import row_verdicts, verdict_counts
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
 from dataaudit.params import Component, Interval, Options
@@ -85,7 +86,7 @@ class ReferenceFineTune(Component):
                  heldout_fraction: float = 0.2, seed: int = 0, relabel: bool = False, few_shot_k: int = 8,
                  min_severity: str = "warning", max_production: int = 1000, max_perturbed: int = 300,
                  max_few_shot: int = 300, max_generations: int = 48, resamples: int = 2000,
-                 few_shot_margin: float = 0.02):
+                 few_shot_margin: float = 0.02, refine: bool = False):
         self.backend = backend
         self.epochs = epochs
         self.max_examples = max_examples
@@ -100,6 +101,7 @@ class ReferenceFineTune(Component):
         self.max_generations = max_generations
         self.resamples = resamples
         self.few_shot_margin = few_shot_margin
+        self.refine = refine
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "epochs": [Interval(int, 1, None)],
@@ -115,6 +117,7 @@ class ReferenceFineTune(Component):
         "max_generations": [Interval(int, 0, None)],
         "resamples": [Interval(int, 1, None)],
         "few_shot_margin": [Interval(float, 0, None)],
+        "refine": [bool],
     }
 
     def get_params(self) -> dict[str, Any]:
@@ -144,6 +147,7 @@ class ReferenceFineTune(Component):
         experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(few_shot_heldout, self.backend.metric),
                                    "production": _metric(few_shot_production, self.backend.metric)}
         dynamics = outcomes["raw"].dynamics
+        verdicts = row_verdicts(audit.flagged_rows(min_severity=self.min_severity), dynamics, refine=self.refine)
         evidence = Evidence(
             metric=self.backend.metric, dynamics=dynamics, flagged=plan.flagged,
             heldout={**{name: o.heldout for name, o in outcomes.items()}, "few-shot": few_shot_heldout},
@@ -153,6 +157,7 @@ class ReferenceFineTune(Component):
             production_gap_rows=_production_gap_rows(audit), probe_curve=probe_curve,
             probe_cleaned=outcomes["cleaned"].probe, formats={name: o.formats for name, o in outcomes.items()},
             seed=self.seed, resamples=self.resamples, few_shot_margin=self.few_shot_margin,
+            train_rows=plan.counts["train"], epochs=self.epochs,
         )
         summary = {
             "backend": self.backend.describe(),
@@ -162,12 +167,14 @@ class ReferenceFineTune(Component):
             "data_map": _region_counts(dynamics),
             "forgetting": [{k: v for k, v in point.items() if k != "items"} for point in probe_curve],
             "confirmation": confirmation_table(evidence),
+            "row_verdicts": verdict_counts(verdicts),
             "timings": {k: round(v, 2) for k, v in timings.items()},
         }
         evaluations = [frame for name, o in outcomes.items()
                        for frame in _tagged(name, o.heldout, o.production, o.perturbed, o.generations)]
         evaluations += _tagged("few-shot", few_shot_heldout, few_shot_production, {}, None)
-        return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"))
+        return FineTuneResult(summary=summary, dynamics=dynamics, evaluations=pl.concat(evaluations, how="diagonal_relaxed"),
+                              row_verdicts=verdicts)
 
     def _plan(self, dataset: Dataset, audit: AuditResult, production: Dataset | None) -> _Plan:
         """Every row choice, made once before any training so all experiments share it: the
@@ -217,7 +224,7 @@ class ReferenceFineTune(Component):
                                              after_epoch=after_epoch)
         outcome = _Outcome()
         if name == "raw":
-            outcome.dynamics = _dynamics(trained.confidence, training, audit, plan.flagged)
+            outcome.dynamics = _dynamics(trained.confidence, trained.margin, training, audit, plan.flagged)
         elif name == "cleaned":
             outcome.probe = self.backend.general_probe(trained.model)
         with timed(timings, f"evaluate_{name}"):
@@ -313,8 +320,9 @@ def _flagged_by_check(audit: AuditResult, min_severity: str) -> dict[str, set[in
     return flagged
 
 
-def _dynamics(confidence: np.ndarray, training: Examples, audit: AuditResult, flagged: dict[str, set[int]]) -> pl.DataFrame:
-    frame = data_map(training.rows, np.nan_to_num(confidence, nan=0.0))
+def _dynamics(confidence: np.ndarray, margin: np.ndarray | None, training: Examples, audit: AuditResult,
+              flagged: dict[str, set[int]]) -> pl.DataFrame:
+    frame = data_map(training.rows, np.nan_to_num(confidence, nan=0.0), margin=margin)
     for check, rows in sorted(flagged.items()):
         frame = frame.with_columns(pl.col("row").is_in(list(rows)).alias(f"is_{check}_issue"))
     cluster = audit.rows.select("row", *[c for c in ("cluster",) if c in audit.rows.columns])

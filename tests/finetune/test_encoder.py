@@ -51,6 +51,16 @@ def test_fine_tune_learns_the_training_labels(backend, trained):
     assert frame.get_column("correct").mean() >= 0.9
 
 
+def test_margins_are_recorded_for_the_area_under_the_margin(trained):
+    """AUM's margin: the given label's logit minus the best other; positive exactly when the given
+    label is the most probable (confidence above every other class, so above 1/2 suffices)."""
+    model, _ = trained
+    assert model.margin is not None and model.margin.shape == model.confidence.shape
+    assert np.isfinite(model.margin).all()
+    assert (model.margin[model.confidence > 0.5] > 0).all()
+    assert model.margin[-1].mean() > model.margin[0].mean()
+
+
 def test_unseen_and_missing_labels(backend, trained):
     model, _ = trained
     examples = Examples(rows=np.array([7, 8]), prompts=["my card never arrived", "hello"], targets=["card_arrival_typo", None])
