@@ -50,6 +50,8 @@ _FINDING_COLUMNS = {
     "reason": pl.String,
     "suggestion": pl.String,
     "suggested_value": pl.String,
+    # The reference fine-tune's per-row verdict (confirmed / contradicted / no evidence), when it ran.
+    "verdict": pl.String,
 }
 
 
@@ -357,6 +359,7 @@ def _findings_payload(findings: pl.DataFrame, check: str) -> dict[str, Any]:
         "reason": ranked.get_column("reason").to_list(),
         "suggestion": ranked.get_column("suggestion").to_list(),
         "suggested_value": ranked.get_column("suggested_value").to_list(),
+        "verdict": ranked.get_column("verdict").to_list(),
     }
 
 

@@ -185,3 +185,19 @@ def test_typed_summary_drops_sections_of_the_wrong_type_only():
     assert typed_summary(summary) == {"schema_version": 2, "checks": {"a": {}, "b": {"status": "ok"}},
                                       "embedder": "hashing", "coverage": {"drift": 3}}
     assert typed_summary(None) == {}
+
+
+def test_fine_tune_verdicts_travel_with_each_flagged_row():
+    import dataclasses
+
+    from dataaudit.report.html import render_html
+
+    result = synthetic_result(200)
+    verdicts = ["confirmed", "contradicted", "no evidence"]
+    findings = result.findings.with_row_index("i").with_columns(
+        verdict=pl.col("i").map_elements(lambda i: verdicts[i % 3], return_dtype=pl.String)).drop("i")
+    data = payload(render_html(dataclasses.replace(result, findings=findings)))
+    shown = [v for block in data["findings"] if block for v in block["verdict"]]
+    assert shown and set(shown) <= set(verdicts)
+    # An audit without a fine-tune carries no verdicts.
+    assert all(v is None for block in payload(render_html(result))["findings"] if block for v in block["verdict"])

@@ -387,7 +387,7 @@ Array.prototype.forEach.call(document.querySelectorAll(".js-check"), function (h
   if (!F || !F.row.length) { add(host, h("p", {cls: "muted", text: "No rows flagged."})); return; }
   var items = F.row.map(function (row, j) {
     return {row: row, score: F.score[j], sev: F.sev[j], group: F.group[j], kind: (F.kind || [])[j], reason: F.reason[j],
-      suggestion: F.suggestion[j], value: (F.suggested_value || [])[j]};
+      suggestion: F.suggestion[j], value: (F.suggested_value || [])[j], verdict: (F.verdict || [])[j]};
   });
   function present(key) { return items.some(function (it) { return it[key] !== null && it[key] !== undefined; }); }
   var grouped = present("group");
@@ -402,7 +402,8 @@ Array.prototype.forEach.call(document.querySelectorAll(".js-check"), function (h
     hasText(F.row, 3) ? {title: "label", get: function (it) { return textCell(textOf(it.row, 3)); }} : null,
     {title: "reason", get: function (it) { return textCell(it.reason); }},
     {title: "suggestion", get: function (it) { return textCell(it.suggestion); }},
-    present("value") ? {title: "suggested value", get: function (it) { return textCell(it.value); }} : null
+    present("value") ? {title: "suggested value", get: function (it) { return textCell(it.value); }} : null,
+    present("verdict") ? {title: "fine-tune verdict", get: function (it) { return it.verdict === null || it.verdict === undefined ? "" : it.verdict; }, sort: function (it) { return it.verdict; }} : null
   ].filter(Boolean), items)]);
 });
 })();
