@@ -163,38 +163,28 @@ NO_ALIGNMENT = Alignment(coverage=0.0, item_span=(0, 0), text_span=(0, 0), exact
 def align(item: Sequence[str], text: Sequence[str], *, min_block: int = 3) -> Alignment:
     """Align test ``item`` tokens inside training ``text`` tokens (see :class:`Alignment`).
 
-    A replaced stretch between two matched runs counts as matched when it is word for word a
-    typo of the item's words: light edits keep the whole item, a changed word does not.
+    A replaced stretch counts as matched when it is word for word a typo of the item's words:
+    light edits keep the whole item, a changed word or number does not.
     """
     if not item or not text:
         return NO_ALIGNMENT
     if list(item) == list(text):
         return Alignment(coverage=1.0, item_span=(0, len(item)), text_span=(0, len(text)), exact=True)
-    matcher = SequenceMatcher(None, list(item), list(text), autojunk=False)
-    blocks = [(a, b, size) for a, b, size in matcher.get_matching_blocks() if size >= min(min_block, len(item))]
-    if not blocks:
+    # Runs of equal words, joined across stretches that are word for word typos of each other.
+    runs: list[list[int]] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, list(item), list(text), autojunk=False).get_opcodes():
+        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1
+                              and all(is_typo(x, y) for x, y in zip(item[i1:i2], text[j1:j2]))):
+            if runs and runs[-1][0] + runs[-1][2] == i1 and runs[-1][1] + runs[-1][2] == j1:
+                runs[-1][2] += i2 - i1
+            else:
+                runs.append([i1, j1, i2 - i1])
+    runs = [run for run in runs if run[2] >= min(min_block, len(item))]
+    if not runs:
         return NO_ALIGNMENT
-    covered = sum(size for _, _, size in blocks)
-    # Typos between consecutive runs: the same number of words on both sides, each one a slip.
-    for (a1, b1, s1), (a2, b2, _) in zip(blocks, blocks[1:]):
-        gap_item, gap_text = item[a1 + s1:a2], text[b1 + s1:b2]
-        if 0 < len(gap_item) == len(gap_text) and all(is_typo(x, y) for x, y in zip(gap_item, gap_text)):
-            covered += len(gap_item)
-    first, last = blocks[0], blocks[-1]
-    before = _edge_typos(item[:first[0]][::-1], text[:first[1]][::-1])
-    after = _edge_typos(item[last[0] + last[2]:], text[last[1] + last[2]:])
-    covered += before + after
-    item_span = (first[0] - before, last[0] + last[2] + after)
-    text_span = (first[1] - before, last[1] + last[2] + after)
+    covered = sum(size for _, _, size in runs)
+    item_span = (runs[0][0], runs[-1][0] + runs[-1][2])
+    text_span = (runs[0][1], runs[-1][1] + runs[-1][2])
     exact = list(text[text_span[0]:text_span[1]]) == list(item)
     return Alignment(coverage=covered / len(item), item_span=item_span, text_span=text_span, exact=exact)
 
-
-def _edge_typos(item_side: Sequence[str], text_side: Sequence[str]) -> int:
-    """Leading words of ``item_side`` equal to or typos of ``text_side``'s, in order (a slip at an edge)."""
-    count = 0
-    for x, y in zip(item_side, text_side):
-        if not is_typo(x, y):  # equal words count too: runs shorter than min_block
-            break
-        count += 1
-    return count
