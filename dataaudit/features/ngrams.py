@@ -108,13 +108,13 @@ def shared_ngram_counts(query: tuple[np.ndarray, np.ndarray], reference: tuple[n
     reference are dropped first with one ``np.isin``; the rest meet the reference through a
     sorted search, so the work is proportional to the matches, not to the pairs of texts.
     """
-    q_hash, q_owner = _distinct(*query)
-    r_hash, r_owner = _distinct(*reference)
     empty = np.zeros(0, dtype=np.int64)
+    r_hash, r_owner = _distinct(*reference)
+    q_hash, q_owner = query
     if q_hash.size == 0 or r_hash.size == 0:
         return empty, empty, empty
-    keep = np.isin(q_hash, r_hash)
-    q_hash, q_owner = q_hash[keep], q_owner[keep]
+    keep = np.isin(q_hash, r_hash)  # before sorting the (large) query side, not after
+    q_hash, q_owner = _distinct(q_hash[keep], q_owner[keep])
     order = np.argsort(r_hash, kind="stable")
     r_hash, r_owner = r_hash[order], r_owner[order]
     left = np.searchsorted(r_hash, q_hash, side="left")
