@@ -98,7 +98,7 @@ def read(name: str) -> list[dict]:
 
 
 def build(base: int, rng: random.Random) -> tuple[list[dict], np.ndarray, list[dict], list[dict]]:
-    """Training records, which are planted, and the two eval sets (GSM8K test, AlpacaEval)."""
+    """Training records, what each planted one is ("" for clean rows), and the eval sets (GSM8K test, AlpacaEval)."""
     gsm = read("gsm8k.jsonl")
     train = [r for r in gsm if r["split"] == "train"]
     test = [r for r in gsm if r["split"] == "test"]
@@ -107,24 +107,28 @@ def build(base: int, rng: random.Random) -> tuple[list[dict], np.ndarray, list[d
     records = [{"prompt": r["question"], "completion": r["answer"]} for r in rng.sample(train, base)]
     records += [{"prompt": (r["instruction"] + ("\n\n" + r["input"] if r["input"] else "")), "completion": r["output"]}
                 for r in rng.sample(roleplay, base // 5)]
-    planted = []
+    # Planted rows answer briefly, so the prompt alone must reveal them (a copied answer would too).
+    planted, kinds = [], []
     for index, item in enumerate(rng.sample(test, 300)):
         question = item["question"]
         prompt = question if index < 100 else light_edit(question, rng) if index < 200 else rng.choice(WRAPPERS).format(q=question)
-        planted.append({"prompt": prompt, "completion": item["answer"]})
+        planted.append({"prompt": prompt, "completion": f"The answer is {item['final_answer']}."})
+        kinds.append("GSM8K verbatim" if index < 100 else "GSM8K light edit" if index < 200 else "GSM8K inside a longer prompt")
     short = [r for r in alpaca if len(re.findall(r"[^\W_]+", r["instruction"])) < 13]
     longer = [r for r in alpaca if len(re.findall(r"[^\W_]+", r["instruction"])) >= 13]
     for index, item in enumerate(rng.sample(short, 100) + rng.sample(longer, 50)):
         prompt = item["instruction"] if index % 2 == 0 else light_edit(item["instruction"], rng)
-        planted.append({"prompt": prompt, "completion": item["output"]})
+        planted.append({"prompt": prompt, "completion": "Happy to help! Here is what I would say."})
+        kinds.append(f"AlpacaEval {'< 13' if index < 100 else '>= 13'} words, {'verbatim' if index % 2 == 0 else 'light edit'}")
     order = list(range(len(records) + len(planted)))
     rng.shuffle(order)
     combined = records + planted
     records = [combined[i] for i in order]
-    is_planted = np.array([i >= len(combined) - len(planted) for i in order])
+    categories = [""] * len(records) + kinds
+    planted_kind = np.array([categories[i] for i in order])
     gsm_test = [{"question": r["question"], "answer": r["answer"]} for r in test]
     alpaca_eval = [{"instruction": r["instruction"], "output": r["output"]} for r in alpaca]
-    return records, is_planted, gsm_test, alpaca_eval
+    return records, planted_kind, gsm_test, alpaca_eval
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -141,7 +145,7 @@ def run_check(train, eval_sets, embedder):
     ctx.embeddings("prompt"), ctx.embeddings("response")  # the audit computes these anyway; not the check's cost
     started = time.perf_counter()
     result = ContaminationCheck().run(ctx)
-    return result, time.perf_counter() - started
+    return result, time.perf_counter() - started - ctx.timings.get("embed_eval", 0.0)
 
 
 def ngram_baseline(train, eval_sets, n: int) -> np.ndarray:
@@ -174,7 +178,8 @@ def main() -> None:
 
     rng = random.Random(SEED)
     embedder = default_embedder()
-    records, truth, gsm_test, alpaca_eval = build(args.base, rng)
+    records, planted_kind, gsm_test, alpaca_eval = build(args.base, rng)
+    truth = planted_kind != ""
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         train = load(write_jsonl(folder / "train.jsonl", records), skip_bad_lines=True)
@@ -190,8 +195,13 @@ def main() -> None:
                                ("8-gram prompt overlap", ngram_baseline(train, eval_sets, 8))):
         p, r, k = precision_recall(method_flags, truth)
         print(f"| {name} | {p:.3f} | {r:.3f} | {k} |")
+    print("\n| planted | rows | recall |")
+    print("| --- | ---: | ---: |")
+    for kind in sorted(set(planted_kind) - {""}):
+        members = planted_kind == kind
+        print(f"| {kind} | {int(members.sum())} | {flags[members].mean():.3f} |")
     kinds = result.findings.group_by("kind").len().sort("kind").iter_rows()
-    print(f"\ncheck time (embeddings excluded): {seconds:.1f}s; findings by kind: {dict(kinds)}")
+    print(f"\ncheck time (embedding the eval turns excluded): {seconds:.1f}s; findings by kind: {dict(kinds)}")
     print(f"per eval set: {json.dumps(result.summary['eval_sets'])}")
     prompts = train.prompts
     for label, indices in (("missed", np.flatnonzero(truth & ~flags)), ("false flag", np.flatnonzero(flags & ~truth))):
@@ -203,7 +213,7 @@ def main() -> None:
     result, seconds = run_check(codegen, (humaneval,), embedder)
     flagged = result.findings
     print(f"\n## Scenario 2: GPTeacher Codegen ({len(codegen):,} rows) against HumanEval ({len(humaneval)} items)\n")
-    print(f"false positives: {flagged.height} (target 0); check time {seconds:.1f}s; "
+    print(f"false positives: {flagged.height} (target 0); check time (embeddings excluded) {seconds:.1f}s; "
           f"13-gram overlap flags {int(ngram_baseline(codegen, (humaneval,), 13).sum())}, "
           f"8-gram {int(ngram_baseline(codegen, (humaneval,), 8).sum())}")
     for reason in flagged.get_column("reason").head(args.show).to_list():

@@ -181,6 +181,9 @@ class ContaminationCheck(Check):
             if item_ids.size == 0 or rows_with_turn.size == 0:
                 continue
             train_vectors = ctx.embeddings(view)
+            if train_vectors.shape[1] != eval_vectors.shape[1]:  # precomputed vectors of another model
+                logger.warning("contamination: %s embeddings and the embedder's differ in size; embedding path skipped", view)
+                continue
             targets = eval_vectors[item_ids].T
             for start in range(0, rows_with_turn.size, 4096):
                 block = rows_with_turn[start:start + 4096]
@@ -208,7 +211,7 @@ class ContaminationCheck(Check):
         )
         if lexical:
             outside = len(text) - span_length
-            if outside > max(6, length // 2):
+            if outside > max(8, length // 4):  # more than a polite prefix or suffix around the item
                 kind = "contained"
             else:
                 kind = "verbatim" if alignment.exact else "near_verbatim"
