@@ -69,7 +69,8 @@ def light_edit(text: str, rng: random.Random) -> str:
         elif edit == "typo":
             text = _typo(text, rng)
         elif edit == "punctuation":
-            text = re.sub(r"[?.!,]", "", text) if rng.random() < 0.5 else text.rstrip("?.! ") + rng.choice(["??", "!", " ."])
+            # Dropping a decimal point would change a number (4.5 -> 45), so points between digits stay.
+            text = re.sub(r"[?!,]|\.(?!\d)", "", text) if rng.random() < 0.5 else text.rstrip("?.! ") + rng.choice(["??", "!", " ."])
         else:
             text = rng.choice(POLITE_PREFIXES) + text
     return text
@@ -124,7 +125,7 @@ def build(base: int, rng: random.Random) -> tuple[list[dict], np.ndarray, list[d
     rng.shuffle(order)
     combined = records + planted
     records = [combined[i] for i in order]
-    categories = [""] * len(records) + kinds
+    categories = [""] * (len(combined) - len(planted)) + kinds
     planted_kind = np.array([categories[i] for i in order])
     gsm_test = [{"question": r["question"], "answer": r["answer"]} for r in test]
     alpaca_eval = [{"instruction": r["instruction"], "output": r["output"]} for r in alpaca]

@@ -8,7 +8,8 @@ compared with every turn of every eval item, in three ways that only *propose* c
   (``containment_ngram_size``, 8 as in Tülu 3), as uint64 hashes and sorted searches;
 - (b) near-identity of the audit's own embeddings, for light edits and short items that have no
   long n-gram (the eval turns are embedded once with the audit's embedder);
-- (c) containment of a short item's whole word sequence.
+- (c) containment of a short item's whole word sequence, and for items under
+  ``2 * containment_ngram_size`` words, most of their word pairs (a typo breaks every long n-gram).
 
 A candidate is confirmed by aligning the item's words inside the training text, in order: the
 aligned runs (typos allowed) must cover ``min_coverage`` of the *item*, compactly, and name the
@@ -168,6 +169,15 @@ class ContaminationCheck(Check):
             for t, e, _ in zip(*shared_ngram_counts(ngram_hashes(train_tokens, length, texts=near_whole),
                                                     ngram_hashes(item_tokens, length, texts=short_items))):
                 candidates.setdefault((int(t), int(e)), set()).add("whole")
+        # A typo breaks every long n-gram of a short item, and MiniLM moves typo'd short texts far
+        # apart; word pairs survive it. Only texts about as long as the item are compared.
+        few_words = np.flatnonzero((lengths >= self.min_item_tokens) & (lengths < 2 * n_short))
+        similar_length = np.flatnonzero((train_lengths >= 2) & (train_lengths <= _short_text_limit(2 * n_short)))
+        train_ids, item_ids, shared = shared_ngram_counts(ngram_hashes(train_tokens, 2, texts=similar_length),
+                                                          ngram_hashes(item_tokens, 2, texts=few_words))
+        keep = (shared >= np.maximum(1, lengths[item_ids] - 3)) & (train_lengths[train_ids] <= _short_text_limit(lengths[item_ids]))
+        for t, e in zip(train_ids[keep], item_ids[keep]):
+            candidates.setdefault((int(t), int(e)), set()).add("2-gram")
 
     def _embedding_candidates(self, ctx: "AuditContext", train: pl.DataFrame, items: pl.DataFrame, item_lengths: np.ndarray,
                               candidates: dict[tuple[int, int], set[str]]) -> dict[tuple[int, int], float]:
@@ -338,9 +348,9 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
     return unit_of_row
 
 
-def _short_text_limit(length: int) -> int:
+def _short_text_limit(length):
     """Longest text a short item may match as a whole: the item plus a polite prefix or suffix."""
-    return length + max(6, length)
+    return length + np.maximum(6, length)
 
 
 def _numbers(words) -> Counter:

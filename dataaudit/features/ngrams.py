@@ -22,8 +22,9 @@ from dataaudit.features.lexical import is_typo
 
 __all__ = ["Alignment", "TokenArrays", "Tokens", "align", "ngram_hashes", "shared_ngram_counts", "token_arrays", "tokenize"]
 
-#: A word or a number: letters and digits of any script; underscores and punctuation separate.
-TOKEN_PATTERN = r"[^\W_]+"
+#: A word or a number: letters and digits of any script; underscores and punctuation separate,
+#: except thousands separators ("1,500" and "1500" are one number).
+TOKEN_PATTERN = r"\d{1,3}(?:,\d{3})+\b|[^\W_]+"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 #: Odd multiplier of the rolling hash; uint64 arithmetic wraps, which is what a hash wants.
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -45,7 +46,7 @@ def tokenize(text: str | None) -> Tokens:
     """Normalised words of ``text`` (NFKC, case-folded) and where each stands in the original."""
     words, starts, ends = [], [], []
     for match in _TOKEN_RE.finditer(text or ""):
-        words.append(unicodedata.normalize("NFKC", match.group()).casefold())
+        words.append(unicodedata.normalize("NFKC", match.group()).casefold().replace(",", ""))
         starts.append(match.start())
         ends.append(match.end())
     return Tokens(tuple(words), tuple(starts), tuple(ends))
@@ -70,7 +71,7 @@ def token_arrays(texts: Sequence[str | None]) -> TokenArrays:
     series = pl.Series("text", list(texts), dtype=pl.String).fill_null("")
     tokens = series.str.normalize("NFKC").str.to_lowercase().str.extract_all(TOKEN_PATTERN)
     lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
-    flat = tokens.explode().drop_nulls()
+    flat = tokens.explode().drop_nulls().str.replace_all(",", "", literal=True)
     hashes = flat.hash(seed=0).to_numpy().astype(np.uint64) if flat.len() else np.zeros(0, dtype=np.uint64)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

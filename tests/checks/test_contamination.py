@@ -73,6 +73,13 @@ def test_lightly_edited_copies_are_flagged(edit):
     assert result.findings["severity"].to_list() == ["error"]
 
 
+def test_a_dropped_thousands_separator_is_a_light_edit_and_a_changed_number_is_not():
+    item = "A shop sells 1,500 pencils in March and 2,250 in April. How many pencils did it sell in both months?"
+    result = run([*FILLER, item.replace(",", ""), item.replace("2,250", "2,350")],
+                 eval_sets=(eval_set([{"prompt": item, "completion": "3750"}]),))
+    assert flagged(result) == {3: "verbatim"}  # "1,500" and "1500" are one number
+
+
 def test_item_inside_a_longer_prompt_is_contained():
     prompt = ("I am tutoring my niece this weekend and found an exercise in her textbook that I cannot solve myself. "
               f"{QUESTION} Please explain each step slowly and tell me which mistakes children usually make here.")
@@ -97,9 +104,10 @@ def test_items_in_responses_and_earlier_turns_are_found():
         assert result.rows["is_contamination_issue"].to_list() == [True]
 
 
-@pytest.mark.parametrize("prompt", [SHORT, "who is larry page", "Who is Lary Page?", "Please answer: Who is Larry Page?"])
+@pytest.mark.parametrize("prompt", [SHORT, "who is larry page", "Who is Lary Page?", "Please answer: Who is Larry Page?",
+                                    "Whoo is Larry Page, please?"])
 def test_short_items_without_a_long_ngram_are_flagged(prompt):
-    result = run([*FILLER, prompt], candidate_similarity=0.5)
+    result = run([*FILLER, prompt], candidate_similarity=0.99)  # word pairs find them, not the embeddings
     assert flagged(result).get(3) in ("verbatim", "near_verbatim")
     assert result.rows["contamination_eval_row"].to_list()[3] == 1
 

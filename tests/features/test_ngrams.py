@@ -9,15 +9,16 @@ from hypothesis import strategies as st
 from dataaudit.features.ngrams import align, ngram_hashes, shared_ngram_counts, token_arrays, tokenize
 
 WORDS = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "7", "omega"]), min_size=0, max_size=12)
-TEXT_ALPHABET = st.text(alphabet="abcdefgh XYZ 0123 .,!?-\n", max_size=60)
+TEXT_ALPHABET = st.text(alphabet="abcdefgh XYZ 0123 .,!?-\n", max_size=60)  # "1,000" included
 
 
 def test_tokenize_normalises_case_punctuation_and_spacing_and_keeps_offsets():
-    text = "Hello,   WORLD! It's 1,000\tapples_and pears."
+    text = "Hello,   WORLD! It's 1,000\tapples_and 2,5 pears."
     tokens = tokenize(text)
-    assert tokens.words == ("hello", "world", "it", "s", "1", "000", "apples", "and", "pears")
-    assert [text[s:e] for s, e in zip(tokens.starts, tokens.ends)] == ["Hello", "WORLD", "It", "s", "1", "000", "apples",
-                                                                        "and", "pears"]
+    assert tokens.words == ("hello", "world", "it", "s", "1000", "apples", "and", "2", "5", "pears")
+    assert [text[s:e] for s, e in zip(tokens.starts, tokens.ends)] == ["Hello", "WORLD", "It", "s", "1,000", "apples",
+                                                                        "and", "2", "5", "pears"]
+    assert tokenize("It costs $1,500.").words == tokenize("it costs 1500").words
 
 
 @settings(deadline=None)
