@@ -2,21 +2,26 @@
 
 Test items leak into training data verbatim, lightly edited, or inside a longer prompt, and
 then the benchmark flatters the model. Every user and assistant turn of every training row is
-compared with every turn of every eval item, in three ways that only *propose* candidates:
+compared with every user turn of every eval item (its reference answers too with
+``eval_responses=True``: off by default, since reference answers to generic tasks are canonical
+code — factorial, "Hello, world!" — that code sets contain legitimately), in three ways that only
+*propose* candidates:
 
 - (a) shared normalised word n-grams, long (``ngram_size``, 13 as in GPT-3) and shorter
   (``containment_ngram_size``, 8 as in Tülu 3), as uint64 hashes and sorted searches;
 - (b) near-identity of the audit's own embeddings, for light edits and short items that have no
   long n-gram (the eval turns are embedded once with the audit's embedder);
 - (c) containment of a short item's whole word sequence, and for items under
-  ``2 * containment_ngram_size`` words, most of their word pairs (a typo breaks every long n-gram).
+  ``min_contained_tokens`` words, most of their word pairs (a typo breaks every long n-gram).
 
 A candidate is confirmed by aligning the item's words inside the training text, in order: the
 aligned runs (typos allowed) must cover ``min_coverage`` of the *item*, compactly, and name the
 same numbers. One shared n-gram is never enough, so a stock phrase ("takes a string as input and
 returns") or a shared template with other numbers (GSM8K train vs test) is not contamination.
-Items shorter than ``containment_ngram_size`` words must cover the whole item and may not sit
-inside a much longer text. A candidate that fails the alignment but whose embeddings are at
+Items shorter than ``min_contained_tokens`` words must be covered whole and be the whole
+training text but for a polite prefix or suffix ("Please answer: ..."): "what is the largest city
+in the world" is not AlpacaEval's "What is the largest ocean in the world?", and "what's the
+current date, month and year" is another request than "What's the current date?". A candidate that fails the alignment but whose embeddings are at
 least ``embedding_similarity`` apart (and that names the same numbers) is a paraphrase warning.
 
 Scores: 0 for a word-for-word copy; ``1 - coverage`` (0.05 at least, ``1 - min_coverage`` at most)
@@ -35,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.features.lexical import FILLER_WORDS
 from dataaudit.features.ngrams import Alignment, Tokens, align, ngram_hashes, shared_ngram_counts, token_arrays, tokenize
 from dataaudit.params import Interval
 
@@ -47,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: Roles whose turns are compared; system prompts are instructions to the model, not test items.
 _ROLES = ("user", "assistant")
+#: Longest polite prefix plus suffix around a short item ("Can you help me with this?").
+_MAX_AFFIX_WORDS = 6
 #: Characters of context shown around a matched span in reasons and the report.
 _CONTEXT_CHARS = 240
 
@@ -60,10 +68,12 @@ class ContaminationCheck(Check):
     ngram_size:
         Long n-gram (words) that proposes a candidate, as in GPT-3's decontamination.
     containment_ngram_size:
-        Shorter n-gram that proposes candidates for edited items and items inside longer
-        prompts; items with fewer words are "short" and must match a near-whole text.
+        Shorter n-gram that proposes candidates for edited items and items inside longer prompts.
     min_coverage:
         Share of an item's words a training text must contain, in order, to be a copy.
+    min_contained_tokens:
+        Items with fewer words must be covered whole, by a training text that is the item but
+        for a polite prefix or suffix; only longer items can be found inside longer prompts.
     embedding_similarity:
         Cosine similarity from which a candidate that is not a lexical copy is a paraphrase warning.
     candidate_similarity:
@@ -73,6 +83,8 @@ class ContaminationCheck(Check):
     max_span_stretch:
         The training span may be at most this many times the item's length (plus three words):
         an item's words scattered over a long text are not a copy of it.
+    eval_responses:
+        Also look for the eval items' reference answers (assistant turns).
     """
 
     name = "contamination"
@@ -89,18 +101,22 @@ class ContaminationCheck(Check):
         "candidate_similarity": [Interval(float, 0, 1, closed="right")],
         "min_item_tokens": [Interval(int, 1, None)],
         "max_span_stretch": [Interval(float, 1, None)],
+        "min_contained_tokens": [Interval(int, 1, None)],
+        "eval_responses": [bool],
     }
 
     def __init__(self, *, ngram_size: int = 13, containment_ngram_size: int = 8, min_coverage: float = 0.8,
-                 embedding_similarity: float = 0.95, candidate_similarity: float = 0.8, min_item_tokens: int = 3,
-                 max_span_stretch: float = 1.25):
+                 min_contained_tokens: int = 16, embedding_similarity: float = 0.95, candidate_similarity: float = 0.8,
+                 min_item_tokens: int = 3, max_span_stretch: float = 1.25, eval_responses: bool = False):
         self.ngram_size = ngram_size
         self.containment_ngram_size = containment_ngram_size
         self.min_coverage = min_coverage
+        self.min_contained_tokens = min_contained_tokens
         self.embedding_similarity = embedding_similarity
         self.candidate_similarity = candidate_similarity
         self.min_item_tokens = min_item_tokens
         self.max_span_stretch = max_span_stretch
+        self.eval_responses = eval_responses
 
     def run(self, ctx: "AuditContext") -> CheckResult:
         eval_sets = tuple(getattr(ctx, "eval_sets", ()) or ())
@@ -108,7 +124,8 @@ class ContaminationCheck(Check):
         if not eval_sets:
             return _result(ctx, [], {}, {"skipped": "no eval sets", "eval_sets": {}})
         train = _turns(ctx.dataset.frame)
-        items = pl.concat([_turns(dataset.frame).with_columns(pl.lit(index, dtype=pl.Int64).alias("set"))
+        roles = _ROLES if self.eval_responses else ("user",)
+        items = pl.concat([_turns(dataset.frame, roles).with_columns(pl.lit(index, dtype=pl.Int64).alias("set"))
                            for index, dataset in enumerate(eval_sets)], how="vertical")
         train_texts, item_texts = train.get_column("text").to_list(), items.get_column("text").to_list()
         train_tokens, item_tokens = token_arrays(train_texts), token_arrays(item_texts)
@@ -161,7 +178,7 @@ class ContaminationCheck(Check):
         keep = shared * n_short >= 0.5 * self.min_coverage * lengths[item_ids]
         for t, e in zip(train_ids[keep], item_ids[keep]):
             candidates.setdefault((int(t), int(e)), set()).add(f"{n_short}-gram")
-        for length in range(self.min_item_tokens, n_short):
+        for length in range(self.min_item_tokens, min(n_short, self.min_contained_tokens)):
             short_items = np.flatnonzero(lengths == length)
             if short_items.size == 0:
                 continue
@@ -171,8 +188,8 @@ class ContaminationCheck(Check):
                 candidates.setdefault((int(t), int(e)), set()).add("whole")
         # A typo breaks every long n-gram of a short item, and MiniLM moves typo'd short texts far
         # apart; word pairs survive it. Only texts about as long as the item are compared.
-        few_words = np.flatnonzero((lengths >= self.min_item_tokens) & (lengths < 2 * n_short))
-        similar_length = np.flatnonzero((train_lengths >= 2) & (train_lengths <= _short_text_limit(2 * n_short)))
+        few_words = np.flatnonzero((lengths >= self.min_item_tokens) & (lengths < self.min_contained_tokens))
+        similar_length = np.flatnonzero((train_lengths >= 2) & (train_lengths <= _short_text_limit(self.min_contained_tokens)))
         train_ids, item_ids, shared = shared_ngram_counts(ngram_hashes(train_tokens, 2, texts=similar_length),
                                                           ngram_hashes(item_tokens, 2, texts=few_words))
         keep = (shared >= np.maximum(1, lengths[item_ids] - 3)) & (train_lengths[train_ids] <= _short_text_limit(lengths[item_ids]))
@@ -210,14 +227,15 @@ class ContaminationCheck(Check):
         length = len(item)
         if length < self.min_item_tokens or not len(text):
             return None
-        short = length < self.containment_ngram_size
+        short = length < self.min_contained_tokens
         alignment = align(item.words, text.words)
-        span_length = alignment.text_span[1] - alignment.text_span[0]
+        start, end = alignment.text_span
+        span_length = end - start
         lexical = (
             alignment.coverage >= (1.0 if short else self.min_coverage)
             and span_length <= self.max_span_stretch * length + 3
-            and (not short or len(text) <= _short_text_limit(length))
-            and _numbers(item.words) == _numbers(text.words[alignment.text_span[0]:alignment.text_span[1]])
+            and (not short or _harmless_affix(text.words[:start] + text.words[end:], length))
+            and _numbers(item.words) == _numbers(text.words[start:end])
         )
         if lexical:
             outside = len(text) - span_length
@@ -322,8 +340,8 @@ def eval_set_names(eval_sets: tuple["Dataset", ...]) -> list[str]:
     return names
 
 
-def _turns(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per non-empty user or assistant turn: ``position`` (in the frame), ``row``, ``turn``, ``role``, ``text``."""
+def _turns(frame: pl.DataFrame, roles: tuple[str, ...] = _ROLES) -> pl.DataFrame:
+    """One row per non-empty turn of ``roles``: ``position`` (in the frame), ``row``, ``turn``, ``role``, ``text``."""
     if frame.height == 0:
         return pl.DataFrame(schema={"position": pl.Int64, "row": pl.Int64, "turn": pl.Int64, "role": pl.String,
                                     "text": pl.String})
@@ -333,7 +351,7 @@ def _turns(frame: pl.DataFrame) -> pl.DataFrame:
                 .explode("messages", "turn").drop_nulls("messages"))
     return (exploded.with_columns(pl.col("messages").struct.field("role").alias("role"),
                                   pl.col("messages").struct.field("content").alias("text"))
-            .filter(pl.col("role").is_in(_ROLES) & (pl.col("text").fill_null("").str.strip_chars() != ""))
+            .filter(pl.col("role").is_in(roles) & (pl.col("text").fill_null("").str.strip_chars() != ""))
             .select("position", "row", "turn", "role", "text"))
 
 
@@ -348,9 +366,15 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
     return unit_of_row
 
 
+def _harmless_affix(words: tuple[str, ...], length: int) -> bool:
+    """Words around a short item that leave the request as it is: filler ("please answer", "hi")
+    or a word or two on a longer item ("..., here")."""
+    return len(words) <= _MAX_AFFIX_WORDS and (all(word in FILLER_WORDS for word in words) or len(words) <= max(1, length // 4))
+
+
 def _short_text_limit(length):
     """Longest text a short item may match as a whole: the item plus a polite prefix or suffix."""
-    return length + np.maximum(6, length)
+    return length + _MAX_AFFIX_WORDS
 
 
 def _numbers(words) -> Counter:

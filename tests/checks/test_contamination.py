@@ -119,6 +119,21 @@ def test_a_short_item_inside_a_long_text_or_with_another_name_is_not_flagged():
     assert flagged(result) == {}
 
 
+def test_a_short_item_with_another_word_or_a_longer_request_is_not_flagged():
+    items = eval_set([{"prompt": "What is the largest ocean in the world?"}, {"prompt": "What's the current date?"}])
+    result = run([*FILLER, "What is the largest city in the world ?", "what's the current date, month and year",
+                  "hi, what's the current date please"], eval_sets=(items,), candidate_similarity=0.3)
+    assert flagged(result) == {5: "verbatim"}
+
+
+def test_reference_answers_are_compared_only_when_asked():
+    code = "def factorial(n):\n    if n == 0:\n        return 1\n    return n * factorial(n - 1)\n"
+    items = eval_set([{"prompt": "Write a recursive factorial function in Python for our interview test.", "completion": code}])
+    prompts = [*FILLER, "Explain this code, please, in plain words for a beginner programmer.\n\n" + code]
+    assert flagged(run(prompts, eval_sets=(items,))) == {}
+    assert flagged(run(prompts, eval_sets=(items,), eval_responses=True, min_contained_tokens=8)) == {3: "contained"}
+
+
 def test_a_paraphrase_close_in_embedding_space_is_only_a_warning():
     # The hashing embedder sees the same words; the reordered sentence is no lexical copy.
     paraphrase = "For a class of young children, describe the cycle of water."
