@@ -12,7 +12,10 @@ audit context exactly as ``dataaudit audit DATA --eval gsm8k_test.jsonl --eval a
 runs it (clustering plays no part in this check, so it is skipped). Precision and recall are
 per training row, beside plain 13-gram and 8-gram prompt overlap with any eval prompt.
 
-Scenario 2: GPTeacher Codegen (4,535 instructions) against HumanEval. Many share a stock
+Scenario 2: all 7,473 GSM8K train problems against the 1,319 test problems: they share
+templates and phrasing, and every flag is a false positive.
+
+Scenario 3: GPTeacher Codegen (4,535 instructions) against HumanEval. Many share a stock
 phrase ("takes a string as input and returns") and none is the same task: every flag is a
 false positive.
 
@@ -39,20 +42,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared/realdata beside the checkout (or beside a folder of worktrees above it).
-REALDATA = next((parent / "shared" / "realdata" for parent in REPO.parents if (parent / "shared" / "realdata").exists()),
+REALDATA = next((up / "shared" / "realdata" for up in REPO.parents if (up / "shared" / "realdata").exists()),
                 REPO.parent / "shared" / "realdata")
 SEED = 0
 
-POLITE_PREFIXES = ("Please answer: ", "Question: ", "Can you help me with this? ", "Hi! ", "Solve this: ", "Quick question - ")
+POLITE_PREFIXES = ("Please answer: ", "Question: ", "Can you help me with this? ", "Hi! ", "Solve this: ",
+                   "Quick question - ")
 WRAPPERS = (
-    "I'm putting together a worksheet for my nephew and want to be sure the answer key is right. {q} "
-    "Could you work through it step by step and explain each calculation?",
-    "Here is a word problem from my homework that I keep getting wrong:\n\n{q}\n\nPlease show your reasoning clearly "
-    "and give the final number on its own line.",
-    "You are a patient maths tutor. A student sends you the following exercise and asks for help. {q} "
-    "Respond with a friendly explanation suitable for a twelve-year-old.",
-    "Context: we are testing a calculator app against textbook exercises. Exercise text follows. {q} "
-    "Return only the numeric result after your working.",
+    ("I'm putting together a worksheet for my nephew and want to be sure the answer key is right. {q} "
+    "Could you work through it step by step and explain each calculation?"),
+    ("Here is a word problem from my homework that I keep getting wrong:\n\n{q}\n\nPlease show your reasoning clearly "
+    "and give the final number on its own line."),
+    ("You are a patient maths tutor. A student sends you the following exercise and asks for help. {q} "
+    "Respond with a friendly explanation suitable for a twelve-year-old."),
+    ("Context: we are testing a calculator app against textbook exercises. Exercise text follows. {q} "
+    "Return only the numeric result after your working."),
 )
 
 
@@ -70,7 +74,10 @@ def light_edit(text: str, rng: random.Random) -> str:
             text = _typo(text, rng)
         elif edit == "punctuation":
             # Dropping a decimal point would change a number (4.5 -> 45), so points between digits stay.
-            text = re.sub(r"[?!,]|\.(?!\d)", "", text) if rng.random() < 0.5 else text.rstrip("?.! ") + rng.choice(["??", "!", " ."])
+            if rng.random() < 0.5:
+                text = re.sub(r"[?!,]|\.(?!\d)", "", text)
+            else:
+                text = text.rstrip("?.! ") + rng.choice(["??", "!", " ."])
         else:
             text = rng.choice(POLITE_PREFIXES) + text
     return text
@@ -112,15 +119,21 @@ def build(base: int, rng: random.Random) -> tuple[list[dict], np.ndarray, list[d
     planted, kinds = [], []
     for index, item in enumerate(rng.sample(test, 300)):
         question = item["question"]
-        prompt = question if index < 100 else light_edit(question, rng) if index < 200 else rng.choice(WRAPPERS).format(q=question)
+        if index < 100:
+            prompt, kind = question, "GSM8K verbatim"
+        elif index < 200:
+            prompt, kind = light_edit(question, rng), "GSM8K light edit"
+        else:
+            prompt, kind = rng.choice(WRAPPERS).format(q=question), "GSM8K inside a longer prompt"
         planted.append({"prompt": prompt, "completion": f"The answer is {item['final_answer']}."})
-        kinds.append("GSM8K verbatim" if index < 100 else "GSM8K light edit" if index < 200 else "GSM8K inside a longer prompt")
+        kinds.append(kind)
     short = [r for r in alpaca if len(re.findall(r"[^\W_]+", r["instruction"])) < 13]
     longer = [r for r in alpaca if len(re.findall(r"[^\W_]+", r["instruction"])) >= 13]
     for index, item in enumerate(rng.sample(short, 100) + rng.sample(longer, 50)):
         prompt = item["instruction"] if index % 2 == 0 else light_edit(item["instruction"], rng)
         planted.append({"prompt": prompt, "completion": "Happy to help! Here is what I would say."})
-        kinds.append(f"AlpacaEval {'< 13' if index < 100 else '>= 13'} words, {'verbatim' if index % 2 == 0 else 'light edit'}")
+        length, edit = ("< 13" if index < 100 else ">= 13"), ("verbatim" if index % 2 == 0 else "light edit")
+        kinds.append(f"AlpacaEval {length} words, {edit}")
     order = list(range(len(records) + len(planted)))
     rng.shuffle(order)
     combined = records + planted
@@ -151,7 +164,11 @@ def run_check(train, eval_sets, embedder):
 
 def ngram_baseline(train, eval_sets, n: int) -> np.ndarray:
     """Plain n-gram overlap: a training prompt sharing any n-gram with any eval prompt."""
-    from dataaudit.features.ngrams import ngram_hashes, shared_ngram_counts, token_arrays
+    from dataaudit.features.ngrams import (
+        ngram_hashes,
+        shared_ngram_counts,
+        token_arrays,
+    )
 
     items = [prompt for dataset in eval_sets for prompt in dataset.prompts]
     rows, _, _ = shared_ngram_counts(ngram_hashes(token_arrays(train.prompts), n), ngram_hashes(token_arrays(items), n))
@@ -192,8 +209,9 @@ def main() -> None:
           f"eval sets GSM8K test (1,319) + AlpacaEval (805); MiniLM embeddings\n")
     print("| method | precision | recall | flagged |")
     print("| --- | ---: | ---: | ---: |")
-    for name, method_flags in (("contamination check", flags), ("13-gram prompt overlap", ngram_baseline(train, eval_sets, 13)),
-                               ("8-gram prompt overlap", ngram_baseline(train, eval_sets, 8))):
+    methods = (("contamination check", flags), ("13-gram prompt overlap", ngram_baseline(train, eval_sets, 13)),
+               ("8-gram prompt overlap", ngram_baseline(train, eval_sets, 8)))
+    for name, method_flags in methods:
         p, r, k = precision_recall(method_flags, truth)
         print(f"| {name} | {p:.3f} | {r:.3f} | {k} |")
     print("\n| planted | rows | recall |")
@@ -209,11 +227,26 @@ def main() -> None:
         for index in indices[: args.show]:
             print(f"  {label}: {prompts[index][:160]!r}")
 
+    gsm = read("gsm8k.jsonl")
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        gsm_train = load(write_jsonl(folder / "gsm8k_train.jsonl", [{"question": r["question"], "answer": r["answer"]}
+                                                                    for r in gsm if r["split"] == "train"]))
+        gsm_eval = load(write_jsonl(folder / "gsm8k_test.jsonl", gsm_test))
+    result, seconds = run_check(gsm_train, (gsm_eval,), embedder)
+    print(f"\n## Scenario 2: all of GSM8K train ({len(gsm_train):,} rows) against GSM8K test ({len(gsm_eval):,}): "
+          f"shared templates, other problems\n")
+    print(f"false positives: {result.findings.height} (target 0); check time (embeddings excluded) {seconds:.1f}s; "
+          f"13-gram overlap flags {int(ngram_baseline(gsm_train, (gsm_eval,), 13).sum())}, "
+          f"8-gram {int(ngram_baseline(gsm_train, (gsm_eval,), 8).sum())}")
+    for reason in result.findings.get_column("reason").head(args.show).to_list():
+        print(f"  {reason[:200]}")
+
     codegen = load(REALDATA / "gpteacher_codegen.jsonl", skip_bad_lines=True)
     humaneval = load(REALDATA / "humaneval.jsonl", skip_bad_lines=True)
     result, seconds = run_check(codegen, (humaneval,), embedder)
     flagged = result.findings
-    print(f"\n## Scenario 2: GPTeacher Codegen ({len(codegen):,} rows) against HumanEval ({len(humaneval)} items)\n")
+    print(f"\n## Scenario 3: GPTeacher Codegen ({len(codegen):,} rows) against HumanEval ({len(humaneval)} items)\n")
     print(f"false positives: {flagged.height} (target 0); check time (embeddings excluded) {seconds:.1f}s; "
           f"13-gram overlap flags {int(ngram_baseline(codegen, (humaneval,), 13).sum())}, "
           f"8-gram {int(ngram_baseline(codegen, (humaneval,), 8).sum())}")

@@ -155,7 +155,8 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 @click.option("--production", type=click.Path(path_type=Path), default=None,
               help="A sample of production traffic (prompts are enough): turns on the coverage-gap analysis.")
 @click.option("--eval", "eval_paths", type=click.Path(path_type=Path), multiple=True,
-              help="A benchmark test set (any supported format; repeatable): the contamination check looks for its items.")
+              help="A benchmark test set (any supported format; repeatable): the contamination check looks for "
+                   "its items.")
 @click.option("--checks", "check_names", default=None,
               help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
 @click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
@@ -173,9 +174,9 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="An existing Ray cluster ('auto', 'ray://head:10001'); implies --engine ray. Default: a local one.")
 @_format_options
 @_handle_errors
-def audit(data, out_dir, production, eval_paths, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
-          skip_bad_lines, quiet, engine_name, ray_address, format_name, prompt_field, response_field, label_field,
-          system_field):
+def audit(data, out_dir, production, eval_paths, check_names, model, cache_dir, no_cache, min_cluster_size, seed,
+          fail_on, skip_bad_lines, quiet, engine_name, ray_address, format_name, prompt_field, response_field,
+          label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir

@@ -18,10 +18,11 @@ A candidate is confirmed by aligning the item's words inside the training text, 
 aligned runs (typos allowed) must cover ``min_coverage`` of the *item*, compactly, and name the
 same numbers. One shared n-gram is never enough, so a stock phrase ("takes a string as input and
 returns") or a shared template with other numbers (GSM8K train vs test) is not contamination.
-Items shorter than ``min_contained_tokens`` words must be covered whole and be the whole
-training text but for a polite prefix or suffix ("Please answer: ..."): "what is the largest city
+Items shorter than ``min_contained_tokens`` words must be covered whole, without inserted words,
+and be the whole training text but for a polite prefix or suffix ("Please answer: ..."): "what is the largest city
 in the world" is not AlpacaEval's "What is the largest ocean in the world?", and "what's the
-current date, month and year" is another request than "What's the current date?". A candidate that fails the alignment but whose embeddings are at
+current date, month and year" is another request than "What's the current date?". A candidate
+that fails the alignment but whose embeddings are at
 least ``embedding_similarity`` apart (and that names the same numbers) is a paraphrase warning.
 
 Scores: 0 for a word-for-word copy; ``1 - coverage`` (0.05 at least, ``1 - min_coverage`` at most)
@@ -34,14 +35,29 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import (
+    Check,
+    CheckResult,
+    Finding,
+    ReportSection,
+    register_check,
+    result_from_findings,
+)
 from dataaudit.features.lexical import FILLER_WORDS
-from dataaudit.features.ngrams import Alignment, Tokens, align, ngram_hashes, shared_ngram_counts, token_arrays, tokenize
+from dataaudit.features.ngrams import (
+    Alignment,
+    Tokens,
+    align,
+    ngram_hashes,
+    shared_ngram_counts,
+    token_arrays,
+    tokenize,
+)
 from dataaudit.params import Interval
 
 if TYPE_CHECKING:
@@ -93,7 +109,7 @@ class ContaminationCheck(Check):
     kinds = ("verbatim", "near_verbatim", "contained", "embedding")
     needs = frozenset()
 
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "ngram_size": [Interval(int, 2, None)],
         "containment_ngram_size": [Interval(int, 2, None)],
         "min_coverage": [Interval(float, 0, 1, closed="right")],
@@ -118,7 +134,7 @@ class ContaminationCheck(Check):
         self.max_span_stretch = max_span_stretch
         self.eval_responses = eval_responses
 
-    def run(self, ctx: "AuditContext") -> CheckResult:
+    def run(self, ctx: AuditContext) -> CheckResult:
         eval_sets = tuple(getattr(ctx, "eval_sets", ()) or ())
         names = eval_set_names(eval_sets)
         if not eval_sets:
@@ -189,27 +205,32 @@ class ContaminationCheck(Check):
         # A typo breaks every long n-gram of a short item, and MiniLM moves typo'd short texts far
         # apart; word pairs survive it. Only texts about as long as the item are compared.
         few_words = np.flatnonzero((lengths >= self.min_item_tokens) & (lengths < self.min_contained_tokens))
-        similar_length = np.flatnonzero((train_lengths >= 2) & (train_lengths <= _short_text_limit(self.min_contained_tokens)))
+        longest = _short_text_limit(self.min_contained_tokens)
+        similar_length = np.flatnonzero((train_lengths >= 2) & (train_lengths <= longest))
         train_ids, item_ids, shared = shared_ngram_counts(ngram_hashes(train_tokens, 2, texts=similar_length),
                                                           ngram_hashes(item_tokens, 2, texts=few_words))
-        keep = (shared >= np.maximum(1, lengths[item_ids] - 3)) & (train_lengths[train_ids] <= _short_text_limit(lengths[item_ids]))
+        keep = ((shared >= np.maximum(1, lengths[item_ids] - 3))
+                & (train_lengths[train_ids] <= _short_text_limit(lengths[item_ids])))
         for t, e in zip(train_ids[keep], item_ids[keep]):
             candidates.setdefault((int(t), int(e)), set()).add("2-gram")
 
-    def _embedding_candidates(self, ctx: "AuditContext", train: pl.DataFrame, items: pl.DataFrame, item_lengths: np.ndarray,
+    def _embedding_candidates(self, ctx: AuditContext, train: pl.DataFrame, items: pl.DataFrame,
+                              item_lengths: np.ndarray,
                               candidates: dict[tuple[int, int], set[str]]) -> dict[tuple[int, int], float]:
         """Embedding neighbours: training prompts against eval user turns, responses against eval answers."""
         similarity: dict[tuple[int, int], float] = {}
         eval_vectors = ctx.eval_embeddings(items.get_column("text").to_list())
         for role, view in (("user", "prompt"), ("assistant", "response")):
-            item_ids = np.flatnonzero((items.get_column("role").to_numpy() == role) & (item_lengths >= self.min_item_tokens))
+            roles = items.get_column("role").to_numpy()
+            item_ids = np.flatnonzero((roles == role) & (item_lengths >= self.min_item_tokens))
             unit_of_row = _last_turn_of_each_row(train, role, ctx.dataset.frame.height)
             rows_with_turn = np.flatnonzero(unit_of_row >= 0)
             if item_ids.size == 0 or rows_with_turn.size == 0:
                 continue
             train_vectors = ctx.embeddings(view)
             if train_vectors.shape[1] != eval_vectors.shape[1]:  # precomputed vectors of another model
-                logger.warning("contamination: %s embeddings and the embedder's differ in size; embedding path skipped", view)
+                logger.warning("contamination: %s embeddings and the embedder's differ in size; "
+                               "embedding path skipped", view)
                 continue
             targets = eval_vectors[item_ids].T
             for start in range(0, rows_with_turn.size, 4096):
@@ -233,7 +254,7 @@ class ContaminationCheck(Check):
         span_length = end - start
         lexical = (
             alignment.coverage >= (1.0 if short else self.min_coverage)
-            and span_length <= self.max_span_stretch * length + 3
+            and span_length <= (length if short else self.max_span_stretch * length + 3)
             and (not short or _harmless_affix(text.words[:start] + text.words[end:], length))
             and _numbers(item.words) == _numbers(text.words[start:end])
         )
@@ -244,7 +265,8 @@ class ContaminationCheck(Check):
             else:
                 kind = "verbatim" if alignment.exact else "near_verbatim"
             score = 0.0 if alignment.exact else max(1.0 - alignment.coverage, 0.05)
-            return {"kind": kind, "score": score, "coverage": alignment.coverage, "alignment": alignment, "cosine": cosine}
+            return {"kind": kind, "score": score, "coverage": alignment.coverage, "alignment": alignment,
+                    "cosine": cosine}
         if (cosine is not None and cosine >= self.embedding_similarity and _numbers(item.words) == _numbers(text.words)
                 and len(text) <= self.max_span_stretch * length + 6):
             score = 0.2 + 0.3 * (1.0 - cosine) / max(1.0 - self.embedding_similarity, 1e-9)
@@ -306,7 +328,7 @@ class ContaminationCheck(Check):
         return result
 
     @classmethod
-    def report_section(cls, result: "AuditResult") -> ReportSection | None:
+    def report_section(cls, result: AuditResult) -> ReportSection | None:
         """Training text and eval text side by side, the matched spans highlighted (escaped by the report)."""
         summary = result.summary.get("checks", {}).get(cls.name, {})
         if "is_contamination_issue" not in result.rows.columns:
@@ -314,8 +336,8 @@ class ContaminationCheck(Check):
         flagged = result.rows.filter(pl.col("is_contamination_issue")).sort("contamination_score", "row").head(20)
         examples = []
         for record in flagged.iter_rows(named=True):
-            train_text, train_span = _excerpt(record["contamination_train_text"] or "", record["contamination_train_start"],
-                                              record["contamination_train_end"])
+            train_text, train_span = _excerpt(record["contamination_train_text"] or "",
+                                              record["contamination_train_start"], record["contamination_train_end"])
             eval_text, eval_span = _excerpt(record["contamination_eval_text"] or "", record["contamination_eval_start"],
                                             record["contamination_eval_end"])
             examples.append({
@@ -324,10 +346,11 @@ class ContaminationCheck(Check):
                 "coverage": record["contamination_coverage"],
                 "train_text": train_text, "train_span": train_span, "eval_text": eval_text, "eval_span": eval_span,
             })
-        return ReportSection(template=_TEMPLATE, context={"eval_sets": summary.get("eval_sets", {}), "examples": examples})
+        return ReportSection(template=_TEMPLATE,
+                             context={"eval_sets": summary.get("eval_sets", {}), "examples": examples})
 
 
-def eval_set_names(eval_sets: tuple["Dataset", ...]) -> list[str]:
+def eval_set_names(eval_sets: tuple[Dataset, ...]) -> list[str]:
     """Each eval set's file name (``eval_set_N`` in memory), made unique with ``#2``, ``#3``."""
     names: list[str] = []
     for index, dataset in enumerate(eval_sets):
@@ -369,7 +392,9 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
 def _harmless_affix(words: tuple[str, ...], length: int) -> bool:
     """Words around a short item that leave the request as it is: filler ("please answer", "hi")
     or a word or two on a longer item ("..., here")."""
-    return len(words) <= _MAX_AFFIX_WORDS and (all(word in FILLER_WORDS for word in words) or len(words) <= max(1, length // 4))
+    if len(words) > _MAX_AFFIX_WORDS:
+        return False
+    return all(word in FILLER_WORDS for word in words) or len(words) <= max(1, length // 4)
 
 
 def _short_text_limit(length):
@@ -413,13 +438,15 @@ def _finding(row: int, match: dict[str, Any], values: dict[str, Any]) -> Finding
     turn = f"turn {values['train_turn']}"
     reason = (f"{turn} {_KIND_TEXT[match['kind']]} test item {values['eval_row']} of {values['source']} "
               f"(found by {values['method']}; {evidence}): \"{span}\"")
-    return Finding(row=row, score=float(match["score"]), severity="warning" if match["kind"] == "embedding" else "error",
+    severity = "warning" if match["kind"] == "embedding" else "error"
+    return Finding(row=row, score=float(match["score"]), severity=severity,
                    kind=match["kind"], reason=reason,
-                   suggestion=f"drop it: a test item of {values['source']} in training inflates that benchmark's scores",
+                   suggestion=f"drop it: a test item of {values['source']} in training inflates that benchmark's "
+                              "scores",
                    suggested_value=None)
 
 
-def _result(ctx: "AuditContext", findings: list[Finding], columns: dict[str, list], summary: dict) -> CheckResult:
+def _result(ctx: AuditContext, findings: list[Finding], columns: dict[str, list], summary: dict) -> CheckResult:
     n = ctx.dataset.frame.height
     types = {"source": pl.String, "eval_row": pl.Int64, "kind": pl.String, "method": pl.String, "coverage": pl.Float64,
              "similarity": pl.Float64, "train_turn": pl.Int64, "train_start": pl.Int64, "train_end": pl.Int64,

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Sequence
 
 import numpy as np
 
 from dataaudit.features.lexical import is_typo
 
-__all__ = ["Alignment", "TokenArrays", "Tokens", "align", "ngram_hashes", "shared_ngram_counts", "token_arrays", "tokenize"]
+__all__ = [
+    "Alignment", "TokenArrays", "Tokens", "align", "ngram_hashes", "shared_ngram_counts", "token_arrays", "tokenize",
+]
 
 #: A word or a number: letters and digits of any script; underscores and punctuation separate,
 #: except thousands separators ("1,500" and "1500" are one number).

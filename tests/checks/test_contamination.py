@@ -9,11 +9,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 from dataaudit.checks.base import FINDING_COLUMNS
 from dataaudit.checks.contamination import ContaminationCheck, eval_set_names
 from dataaudit.errors import UsageError
 from dataaudit.io.load import from_records
+from tests.conftest import (
+    GSM8K_OTHERS,
+    GSM8K_QUESTION,
+    GSM8K_SOLUTION,
+    make_context,
+    make_dataset,
+)
 
 QUESTION = GSM8K_QUESTION
 SHORT = "Who is Larry Page?"
@@ -21,8 +27,9 @@ EVAL = [
     {"prompt": QUESTION, "completion": GSM8K_SOLUTION},
     {"prompt": SHORT, "completion": "A co-founder of Google."},
     {"prompt": "Describe the water cycle for a class of young children.", "completion": "Water evaporates, ..."},
-    {"prompt": "def count_vowels(s: str) -> int:\n    \"\"\" Write a function that takes a string as input and returns the "
-               "number of vowels in it, where y counts only at the end of a word.\n    >>> count_vowels('abcde')\n    2\n"
+    {"prompt": "def count_vowels(s: str) -> int:\n    \"\"\" Write a function that takes a string as input and "
+               "returns the number of vowels in it, where y counts only at the end of a word.\n"
+               "    >>> count_vowels('abcde')\n    2\n"
                "    \"\"\"\n"},
 ]
 FILLER = [q for q, _ in GSM8K_OTHERS]
@@ -51,7 +58,8 @@ def test_verbatim_copy_is_an_error_naming_the_eval_item_and_span():
     assert "test item 0 of eval_set_1" in finding["reason"] and "Natalia sold clips" in finding["reason"]
     assert finding["suggestion"].startswith("drop it:")
     row = result.rows.filter(pl.col("row") == 3).row(0, named=True)
-    assert (row["contamination_source"], row["contamination_eval_row"], row["contamination_kind"]) == ("eval_set_1", 0, "verbatim")
+    found = (row["contamination_source"], row["contamination_eval_row"], row["contamination_kind"])
+    assert found == ("eval_set_1", 0, "verbatim")
     assert "13-gram" in row["contamination_method"]
     text = row["contamination_train_text"]
     assert text[row["contamination_train_start"]:row["contamination_train_end"]] == QUESTION.rstrip("?")
@@ -93,7 +101,8 @@ def test_item_inside_a_longer_prompt_is_contained():
 def test_items_in_responses_and_earlier_turns_are_found():
     records = [{"prompt": "Tell me a maths problem.", "completion": QUESTION},
                {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "72"},
-                             {"role": "user", "content": "Thanks, and another one?"}, {"role": "assistant", "content": "Sure."}]}]
+                             {"role": "user", "content": "Thanks, and another one?"},
+                             {"role": "assistant", "content": "Sure."}]}]
     train = from_records(records[:1])
     chat = from_records(records[1:])
     for dataset, turn in ((train, 1), (chat, 0)):
@@ -104,8 +113,8 @@ def test_items_in_responses_and_earlier_turns_are_found():
         assert result.rows["is_contamination_issue"].to_list() == [True]
 
 
-@pytest.mark.parametrize("prompt", [SHORT, "who is larry page", "Who is Lary Page?", "Please answer: Who is Larry Page?",
-                                    "Whoo is Larry Page, please?"])
+@pytest.mark.parametrize("prompt", [SHORT, "who is larry page", "Who is Lary Page?",
+                                    "Please answer: Who is Larry Page?", "Whoo is Larry Page, please?"])
 def test_short_items_without_a_long_ngram_are_flagged(prompt):
     result = run([*FILLER, prompt], candidate_similarity=0.99)  # word pairs find them, not the embeddings
     assert flagged(result).get(3) in ("verbatim", "near_verbatim")
@@ -122,13 +131,15 @@ def test_a_short_item_inside_a_long_text_or_with_another_name_is_not_flagged():
 def test_a_short_item_with_another_word_or_a_longer_request_is_not_flagged():
     items = eval_set([{"prompt": "What is the largest ocean in the world?"}, {"prompt": "What's the current date?"}])
     result = run([*FILLER, "What is the largest city in the world ?", "what's the current date, month and year",
-                  "hi, what's the current date please"], eval_sets=(items,), candidate_similarity=0.3)
+                  "hi, what's the current date please", "What is the largest blue ocean in the world?"],
+                 eval_sets=(items,), candidate_similarity=0.3)
     assert flagged(result) == {5: "verbatim"}
 
 
 def test_reference_answers_are_compared_only_when_asked():
     code = "def factorial(n):\n    if n == 0:\n        return 1\n    return n * factorial(n - 1)\n"
-    items = eval_set([{"prompt": "Write a recursive factorial function in Python for our interview test.", "completion": code}])
+    items = eval_set([{"prompt": "Write a recursive factorial function in Python for our interview test.",
+                       "completion": code}])
     prompts = [*FILLER, "Explain this code, please, in plain words for a beginner programmer.\n\n" + code]
     assert flagged(run(prompts, eval_sets=(items,))) == {}
     assert flagged(run(prompts, eval_sets=(items,), eval_responses=True, min_contained_tokens=8)) == {3: "contained"}
@@ -167,9 +178,9 @@ def test_without_eval_sets_nothing_is_flagged():
 
 def test_row_frame_and_findings_contract():
     result = run([*FILLER, QUESTION, SHORT, "Please solve: " + QUESTION.lower()], candidate_similarity=0.5)
-    expected = {"row", "contamination_score", "is_contamination_issue", "contamination_source", "contamination_eval_row",
-                "contamination_kind", "contamination_method", "contamination_train_start", "contamination_train_end",
-                "contamination_eval_start", "contamination_eval_end"}
+    expected = {"row", "contamination_score", "is_contamination_issue", "contamination_source",
+                "contamination_eval_row", "contamination_kind", "contamination_method", "contamination_train_start",
+                "contamination_train_end", "contamination_eval_start", "contamination_eval_end"}
     assert expected <= set(result.rows.columns)
     assert result.rows["contamination_eval_row"].dtype == pl.Int64
     scores = result.rows["contamination_score"]
@@ -222,7 +233,8 @@ def test_cli_audit_with_eval(hashing_cli, tmp_path):
     from dataaudit.cli import main
 
     train, bench = tmp_path / "train.jsonl", tmp_path / "gsm8k_test.jsonl"
-    rows = [{"prompt": q, "completion": a} for q, a in GSM8K_OTHERS] * 2 + [{"prompt": QUESTION.lower(), "completion": "72"}]
+    rows = [{"prompt": q, "completion": a} for q, a in GSM8K_OTHERS] * 2
+    rows.append({"prompt": QUESTION.lower(), "completion": "72"})
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     bench.write_text(json.dumps({"question": QUESTION, "answer": GSM8K_SOLUTION}) + "\n{broken\n")
     out = tmp_path / "out"

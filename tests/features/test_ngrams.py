@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataaudit.features.ngrams import align, ngram_hashes, shared_ngram_counts, token_arrays, tokenize
+from dataaudit.features.ngrams import (
+    align,
+    ngram_hashes,
+    shared_ngram_counts,
+    token_arrays,
+    tokenize,
+)
 
 WORDS = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "7", "omega"]), min_size=0, max_size=12)
 TEXT_ALPHABET = st.text(alphabet="abcdefgh XYZ 0123 .,!?-\n", max_size=60)  # "1,000" included
@@ -49,7 +55,7 @@ def test_ngram_hashes_stay_inside_each_text():
     assert owner.tolist() == [0, 0, 1, 3, 3, 3]
     assert hashes[0] == hashes[3] and hashes[1] == hashes[4]  # "a b", "b c" in texts 0 and 3
     assert hashes[2] == hashes[5]  # "c d"
-    only, owner = ngram_hashes(arrays, 3, texts=np.array([3]))
+    _, owner = ngram_hashes(arrays, 3, texts=np.array([3]))
     assert owner.tolist() == [3, 3]
 
 
