@@ -176,12 +176,16 @@ def align(item: Sequence[str], text: Sequence[str], *, min_block: int = 3) -> Al
     # Runs of equal words, joined across stretches that are word for word typos of each other.
     runs: list[list[int]] = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, list(item), list(text), autojunk=False).get_opcodes():
-        if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1
-                              and all(is_typo(x, y) for x, y in zip(item[i1:i2], text[j1:j2]))):
-            if runs and runs[-1][0] + runs[-1][2] == i1 and runs[-1][1] + runs[-1][2] == j1:
-                runs[-1][2] += i2 - i1
-            else:
-                runs.append([i1, j1, i2 - i1])
+        if tag == "equal":
+            start = j1
+        elif tag == "replace" and (start := _typo_stretch(item[i1:i2], text[j1:j2], j1)) is not None:
+            pass
+        else:
+            continue
+        if runs and runs[-1][0] + runs[-1][2] == i1 and runs[-1][1] + runs[-1][2] == start:
+            runs[-1][2] += i2 - i1
+        else:
+            runs.append([i1, start, i2 - i1])
     runs = [run for run in runs if run[2] >= min(min_block, len(item))]
     if not runs:
         return NO_ALIGNMENT
@@ -191,3 +195,14 @@ def align(item: Sequence[str], text: Sequence[str], *, min_block: int = 3) -> Al
     exact = list(text[text_span[0]:text_span[1]]) == list(item)
     return Alignment(coverage=covered / len(item), item_span=item_span, text_span=text_span, exact=exact)
 
+
+def _typo_stretch(item_words: Sequence[str], text_words: Sequence[str], offset: int) -> int | None:
+    """Where in ``text_words`` (plus ``offset``) the item's words stand as typos, word for word:
+    the whole stretch, its end (after a prefix: "quick question whhat" for "what") or its start."""
+    k = len(item_words)
+    if k > len(text_words):
+        return None
+    for start in sorted({0, len(text_words) - k}, reverse=True):
+        if all(is_typo(x, y) for x, y in zip(item_words, text_words[start:start + k])):
+            return offset + start
+    return None

@@ -80,6 +80,12 @@ def test_align_finds_an_item_inside_a_longer_text_with_a_typo():
     assert alignment.item_span == (0, len(item)) and alignment.text_span == (3, 3 + len(item))
 
 
+def test_align_a_typo_right_after_a_prefix_is_covered():
+    item = tokenize("What is the recommended pattern for creating games in Godot?").words
+    alignment = align(item, tokenize("Quick question - whhat is the recommended pattern for creating games in godot").words)
+    assert alignment.coverage == 1.0 and alignment.text_span == (2, 12)
+
+
 def test_align_a_changed_word_or_number_is_not_covered():
     item = tokenize("the train leaves at 9 and arrives at 11 in the evening").words
     alignment = align(item, tokenize("the train leaves at 8 and arrives at 11 in the evening").words)
