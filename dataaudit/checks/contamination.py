@@ -19,15 +19,15 @@ aligned runs (typos allowed) must cover ``min_coverage`` of the *item*, compactl
 same numbers. One shared n-gram is never enough, so a stock phrase ("takes a string as input and
 returns") or a shared template with other numbers (GSM8K train vs test) is not contamination.
 Items shorter than ``min_contained_tokens`` words must be covered whole, without inserted words,
-and be the whole training text but for a polite prefix or suffix ("Please answer: ..."): "what is the largest city
-in the world" is not AlpacaEval's "What is the largest ocean in the world?", and "what's the
-current date, month and year" is another request than "What's the current date?". A candidate
-that fails the alignment but whose embeddings are at
-least ``embedding_similarity`` apart (and that names the same numbers) is a paraphrase warning.
+and be the whole training text but for a polite prefix or suffix ("Please answer: ..."): "what is
+the largest city in the world" is not AlpacaEval's "What is the largest ocean in the world?", and
+"what's the current date, month and year" is another request than "What's the current date?".
+A candidate that fails the alignment but whose embeddings are at least ``embedding_similarity``
+close (and that names the same numbers) is a paraphrase warning.
 
 Scores: 0 for a word-for-word copy; ``1 - coverage`` (0.05 at least, ``1 - min_coverage`` at most)
-for other lexical matches; 0.2–0.5 for embedding-only matches; unflagged rows ``1 - coverage/2`` of their best
-partial match (1 when nothing was close).
+for other lexical matches; 0.2–0.5 for embedding-only matches; unflagged rows ``1 - coverage / 2``
+of their best partial match (1 when nothing was close).
 """
 
 from __future__ import annotations
@@ -176,7 +176,9 @@ class ContaminationCheck(Check):
                 match.update(train=t, item=e, methods=methods)
                 if position not in best or match["score"] < best[position]["score"]:
                     best[position] = match
-        return self._assemble(ctx, train, items, names, eval_sets, best, partial, tokens)
+        result = self._assemble(ctx, train, items, names, eval_sets, best, partial, tokens)
+        result.summary["candidate_pairs"] = len(candidates)
+        return result
 
     def _ngram_candidates(self, train_tokens, item_tokens, candidates: dict[tuple[int, int], set[str]]) -> None:
         """Pairs sharing long n-grams, enough short n-grams, or a short item's whole word sequence."""
@@ -318,7 +320,6 @@ class ContaminationCheck(Check):
                     "rows_by_kind": dict(kinds_found[index]),
                 } for index, dataset in enumerate(eval_sets)
             },
-            "candidate_pairs_confirmed": len(best),
         }
         result = _result(ctx, findings, columns, summary)
         flagged = result.rows.get_column("is_contamination_issue").to_numpy()

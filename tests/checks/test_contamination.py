@@ -201,6 +201,17 @@ def test_case_spacing_punctuation_and_a_short_prefix_never_hide_a_copy(edit, pre
     assert result.rows["contamination_coverage"].to_list()[3] == 1.0
 
 
+def test_empty_training_data_and_eval_sets_without_user_turns_flag_nothing():
+    blank = from_records([{"prompt": "   ", "completion": "an answer"}], skip_bad_lines=True)
+    result = run([*FILLER], eval_sets=(blank, make_dataset([])))
+    assert result.findings.height == 0
+    assert result.summary["eval_sets"]["eval_set_2"] == {"items": 0, "items_found": 0, "share_found": 0.0,
+                                                          "rows_by_kind": {}}
+    ctx = make_context(make_dataset([]))
+    ctx.eval_sets = (eval_set(),)
+    assert ContaminationCheck().run(ctx).rows.height == 0
+
+
 def test_eval_set_names_are_file_names_made_unique(tmp_path):
     path = tmp_path / "bench.jsonl"
     path.write_text(json.dumps({"prompt": "x"}) + "\n")
