@@ -160,6 +160,9 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Directory for rows.parquet, findings.jsonl, clusters.parquet, summary.json.")
 @click.option("--production", type=click.Path(path_type=Path), default=None,
               help="A sample of production traffic (prompts are enough): turns on the coverage-gap analysis.")
+@click.option("--eval", "eval_paths", type=click.Path(path_type=Path), multiple=True,
+              help="A benchmark test set (any supported format; repeatable): the contamination check looks for "
+                   "its items.")
 @click.option("--checks", "check_names", default=None,
               help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
 @click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
@@ -181,15 +184,16 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Tokenizer of the length check: a Hugging Face tokenizer folder or .gguf file (default: SmolLM2's).")
 @_format_options
 @_handle_errors
-def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, min_cluster_size, seed, fail_on,
-          skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name, prompt_field,
-          response_field, label_field, system_field):
+def audit(data, out_dir, production, eval_paths, check_names, model, cache_dir, no_cache, min_cluster_size, seed,
+          fail_on, skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name,
+          prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir
     from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
     from dataaudit.errors import UsageError
+    from dataaudit.io.load import load
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
@@ -197,12 +201,13 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     from dataaudit.report.terminal import RichProgress, render_audit
     from dataaudit.severity import at_least
 
-    check_output_dir(out_dir, inputs=[data, production])  # before the costly part, not after
+    check_output_dir(out_dir, inputs=[data, production, *eval_paths])  # before the costly part, not after
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
     dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
                           label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
     production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
+    eval_sets = [load(path, skip_bad_lines=True) for path in eval_paths]
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
     length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
                      if value is not None}
@@ -213,6 +218,7 @@ def audit(data, out_dir, production, check_names, model, cache_dir, no_cache, mi
     result = run_audit(
         dataset,
         production=production_set,
+        eval_sets=eval_sets,
         checks=checks,
         embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache),
         cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),

@@ -56,6 +56,7 @@ class AuditContext:
         progress: Progress = NULL_PROGRESS,
         engine: Engine | None = None,
         artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
+        eval_sets: Sequence["Dataset"] = (),
     ):
         self.dataset = dataset
         self.embedder = embedder
@@ -65,6 +66,9 @@ class AuditContext:
         self.progress = progress
         self.engine = engine if engine is not None else LocalEngine()
         self.artefacts = artefacts
+        #: Benchmark test sets to look for in the training data (the contamination check).
+        self.eval_sets: tuple["Dataset", ...] = tuple(eval_sets)
+        self._eval_embeddings: dict[str, np.ndarray] = {}
         self.timings: dict[str, float] = {}
         self._embeddings: dict[str, np.ndarray] = {}
         self._knn: dict[str, "KnnGraph"] = {}
@@ -85,6 +89,13 @@ class AuditContext:
             return np.zeros((0, 0), dtype=np.float32)
         with self.stage(stage):
             return self.engine.embed(self.embedder, list(texts), progress=self.progress)
+
+    def eval_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """The audit's embeddings of eval-set texts, computed once per distinct list of texts."""
+        key = artefact_key(list(texts))
+        if key not in self._eval_embeddings:
+            self._eval_embeddings[key] = self.embed_texts(list(texts), stage="embed_eval")
+        return self._eval_embeddings[key]
 
     def embeddings(self, view: str = "prompt") -> np.ndarray:
         if view not in VIEWS:

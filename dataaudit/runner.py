@@ -10,7 +10,7 @@ import logging
 import os
 import platform
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -60,6 +60,7 @@ def audit(
     progress: Progress = NULL_PROGRESS,
     engine: "str | Engine" = "local",
     artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
+    eval_sets: Sequence[Dataset | str | os.PathLike] = (),
 ) -> AuditResult:
     """Audit ``dataset`` (a :class:`Dataset` or a path) and return the results as data.
 
@@ -70,9 +71,11 @@ def audit(
     reading, embedding and the kNN graphs; the findings are the same with every engine.
     ``artefacts`` (an :class:`~dataaudit.artefacts.ArtefactCache`) keeps the kNN graphs and the
     clustering on disk, so a re-run of the same data and settings skips them.
+    ``eval_sets`` (datasets or paths) are benchmark test sets the contamination check looks for.
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import make_engine
+    from dataaudit.io.load import load
     from dataaudit.resources import check_audit_memory
 
     started = time.perf_counter()
@@ -81,6 +84,9 @@ def audit(
         dataset = engine.load(dataset, skip_bad_lines=True)
     if production is not None and not isinstance(production, Dataset):
         production = engine.load(production, skip_bad_lines=True)
+    if isinstance(eval_sets, (str, os.PathLike, Dataset)):
+        eval_sets = [eval_sets]
+    eval_sets = tuple(item if isinstance(item, Dataset) else load(item, skip_bad_lines=True) for item in eval_sets)
     embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     pipeline = with_seed(cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(), seed)
@@ -94,6 +100,7 @@ def audit(
         progress=progress,
         engine=engine,
         artefacts=artefacts,
+        eval_sets=eval_sets,
     )
     check_list = [with_seed(check, seed) for check in make_checks(checks)]
 
