@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+#: The real data sets (``../shared/realdata`` beside the checkout, or $DATAAUDIT_REALDATA).
+REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
 PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 #: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
 JITTER = 0.42
