@@ -29,8 +29,15 @@ import polars as pl
 from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
-from dataaudit.features.lexical import changed_words, normalize_text, numbers_in, pack_texts, pair_jaccard
-from dataaudit.features.pairs import candidate_pair_arrays
+from dataaudit.features.lexical import (
+    changed_words,
+    normalize_text,
+    normalize_values,
+    numbers_in,
+    pack_texts,
+    pair_jaccard,
+)
+from dataaudit.features.pairs import candidate_pair_arrays, value_codes
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +83,7 @@ class DuplicateCheck(Check):
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
         messages = frame.get_column("messages").to_list()
         # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
-        exact_keys = _codes([_digest(normalize_text(_conversation_text(turns))) for turns in messages])
+        exact_keys = value_codes([_digest(normalize_text(_conversation_text(turns))) for turns in messages])
         exact_partners: dict[int, list[int]] = defaultdict(list)
         for members in _groups_of_equal(exact_keys):
             exact_partners[members[0]] += members[1:]
@@ -231,12 +238,6 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _codes(values: list) -> np.ndarray:
-    """A small integer per distinct value (first seen first), so equality is an array comparison."""
-    seen: dict = {}
-    return np.fromiter((seen.setdefault(value, len(seen)) for value in values), dtype=np.int64, count=len(values))
-
-
 def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
     """Rows sharing a code, in row order, for every code held by two or more rows."""
     order = np.argsort(codes, kind="stable")
@@ -248,8 +249,8 @@ class _Identity:
     """What two rows must share to be the same example: system prompt, label, final answer, numbers."""
 
     def __init__(self, frame: pl.DataFrame):
-        self.systems = _codes(_normalized_values(frame.get_column("system").to_list()))
-        self.labels = _codes(_normalized_values(frame.get_column("label").to_list()))
+        self.systems = value_codes(normalize_values(frame.get_column("system").to_list()))
+        self.labels = value_codes(normalize_values(frame.get_column("label").to_list()))
         self.prompts = frame.get_column("prompt")
         self.responses = frame.get_column("response")
 
@@ -263,15 +264,9 @@ class _Identity:
             prompts = self.prompts.gather(involved).to_list()
             responses = self.responses.gather(involved).to_list()
             found = [extract_final_answer(response) for response in responses]
-            codes = _codes(found)
+            codes = value_codes(found)
             answers[involved] = np.where([answer is None for answer in found], -1, codes)
-            numbers[involved] = _codes([numbers_in(p) + ("|",) + numbers_in(r) for p, r in zip(prompts, responses)])
+            numbers[involved] = value_codes([numbers_in(p) + ("|",) + numbers_in(r) for p, r in zip(prompts, responses)])
         a, b = answers[first], answers[second]
         same &= (a < 0) | (b < 0) | (a == b)
         return same & (numbers[first] == numbers[second])
-
-
-def _normalized_values(values: list[str | None]) -> list[str | None]:
-    """normalize_text of each value (None stays None), once per distinct value."""
-    done: dict[str | None, str | None] = {None: None}
-    return [done[value] if value in done else done.setdefault(value, normalize_text(value)) for value in values]

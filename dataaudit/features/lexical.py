@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = [
     "ShingleSets", "changed_words", "char_shingles", "containment", "is_light_edit", "is_typo", "jaccard",
-    "normalize_text", "numbers_in", "pack_texts", "pair_jaccard", "typo_distance",
+    "normalize_text", "normalize_values", "numbers_in", "pack_texts", "pair_jaccard", "typo_distance",
 ]
 
 # Words, numbers (with their decimal point) and the operators that change what a text asks:
@@ -39,6 +39,12 @@ def normalize_text(text: str | None) -> str:
         return ""
     text = _THOUSANDS_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(_TOKEN_RE.findall(text))
+
+
+def normalize_values(values: list[str | None]) -> list[str | None]:
+    """:func:`normalize_text` of each value (None stays None), once per distinct value."""
+    done: dict[str | None, str | None] = {None: None}
+    return [done[value] if value in done else done.setdefault(value, normalize_text(value)) for value in values]
 
 
 def char_shingles(normalized: str, *, size: int = 5) -> np.ndarray:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["candidate_pair_arrays", "candidate_pairs", "connected_groups", "group_labels"]
+__all__ = ["candidate_pair_arrays", "candidate_pairs", "connected_groups", "group_labels", "value_codes"]
 
 
 def candidate_pairs(indices: np.ndarray, similarities: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
@@ -89,3 +89,9 @@ def connected_groups(size: int, pairs: Iterable[tuple[int, int]]) -> list[list[i
     for index in range(size):
         members.setdefault(find(index), []).append(index)
     return [group for _, group in sorted(members.items()) if len(group) > 1]
+
+
+def value_codes(values: list) -> np.ndarray:
+    """A small integer per distinct value (first seen first), so equality over pairs is an array comparison."""
+    seen: dict = {}
+    return np.fromiter((seen.setdefault(value, len(seen)) for value in values), dtype=np.int64, count=len(values))

@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 import polars as pl
