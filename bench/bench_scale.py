@@ -15,6 +15,15 @@ not near-duplicates), and the audit gets them as precomputed embeddings.
 
     python bench/bench_scale.py audit --rows 10000 50000 100000
     python bench/bench_scale.py precomputed --rows 1000000
+    python bench/bench_scale.py precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
+
+``--baseline SRC`` runs every precomputed size twice, from one run each: with the package found
+under ``SRC`` (e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this
+checkout's, and prints both columns plus how far the duplicate and conflict findings agree
+(duplicate member→kept-row pairs: recall and precision of the new against the old; conflict:
+flagged rows). ``--embedder hashing`` gives the pool the hashing embedder's vectors of the real
+texts instead of MiniLM's: on a busy machine without a warm MiniLM cache the pool's 116k texts
+take the better part of an hour to embed, and the checks measured here do not depend on it.
 """
 
 from __future__ import annotations
@@ -105,18 +114,18 @@ def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
             "clusters": result.summary["clusters"]["count"], "flagged": result.summary["flagged_rows"]}
 
 
-def precomputed(rows: int, seed: int) -> dict:
+def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path | None = None) -> dict:
     """A ``rows``-row audit with precomputed vectors for the data and the production traffic."""
     import numpy as np
 
     from dataaudit import audit, from_records
     from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.embed import PrecomputedEmbedder
+    from dataaudit.embed import HashingEmbedder, PrecomputedEmbedder
     from dataaudit.runner import default_embedder
 
     records = pool()
     started = time.perf_counter()
-    embedder = default_embedder()
+    embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
     prompts = [f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in records]
     pool_prompts = embedder.embed(prompts)
     pool_responses = embedder.embed([r["output"] for r in records])
@@ -147,6 +156,11 @@ def precomputed(rows: int, seed: int) -> dict:
                **result.summary["timings"]}
     timings["total"] = round(time.perf_counter() - started, 3)
     params = result.summary["parameters"]["clustering"]
+    if dump is not None:
+        import polars as pl
+
+        findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
+        findings.select("check", "row", "kind", "group").write_parquet(dump)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
             "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
@@ -177,10 +191,39 @@ def log_stages() -> None:
     root.setLevel(logging.INFO)
 
 
-def child(*args: str) -> dict:
-    """Run one measurement in a fresh process (its own peak RSS, its own numba JIT)."""
-    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True)
+def child(*args: str, source: Path | None = None) -> dict:
+    """Run one measurement in a fresh process (its own peak RSS, its own numba JIT).
+
+    ``source``: a folder holding another ``dataaudit`` package (today's code, say) to import instead.
+    """
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
+    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def agreement(old: Path, new: Path) -> dict:
+    """How far the new duplicate and conflict findings agree with the old ones on the same rows."""
+    import polars as pl
+
+    before, after = pl.read_parquet(old), pl.read_parquet(new)
+
+    def pairs(frame):
+        found = frame.filter(pl.col("check") == "duplicate")
+        return set(zip(found.get_column("row").to_list(), found.get_column("group").to_list()))
+
+    def flagged(frame):
+        return set(frame.filter(pl.col("check") == "conflict").get_column("row").to_list())
+
+    old_pairs, new_pairs = pairs(before), pairs(after)
+    shared = len(old_pairs & new_pairs)
+    old_flags, new_flags = flagged(before), flagged(after)
+    union = old_flags | new_flags
+    return {"duplicate pairs old/new": f"{len(old_pairs):,}/{len(new_pairs):,}",
+            "duplicate pair recall": shared / max(len(old_pairs), 1), "duplicate pair precision": shared / max(len(new_pairs), 1),
+            "conflict flags old/new": f"{len(old_flags):,}/{len(new_flags):,}",
+            "conflict flag agreement (Jaccard)": len(old_flags & new_flags) / max(len(union), 1)}
 
 
 def table(runs: list[tuple[str, dict]]) -> None:
@@ -208,13 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="(one) folder for the generated files")
     parser.add_argument("--precomputed", action="store_true", help="(one) precomputed embeddings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm", help="(precomputed) the pool's vectors")
+    parser.add_argument("--baseline", type=Path, default=None, help="(precomputed) folder with the old dataaudit package")
+    parser.add_argument("--dump", type=Path, default=None, help="(one) write the duplicate/conflict findings here")
     args = parser.parse_args(argv)
     if not REALDATA.exists():
         print(f"skipped: needs {REALDATA}")
         return 0
     if args.mode == "one":
         log_stages()
-        result = precomputed(args.rows[0], args.seed) if args.precomputed else one(args.rows[0], args.cache, args.work, args.seed)
+        result = (precomputed(args.rows[0], args.seed, args.embedder, args.dump) if args.precomputed
+                  else one(args.rows[0], args.cache, args.work, args.seed))
         print(json.dumps(result))
         return 0
     print(f"{os.cpu_count()} CPUs; pool {len(pool()):,} real rows")
@@ -222,9 +269,20 @@ def main(argv: list[str] | None = None) -> int:
         # The memory estimate's per-row constants were fitted at <= 24k rows and over-estimate a
         # 1M-row audit (27 GB estimated); the bench measures the real peak instead.
         os.environ.setdefault("DATAAUDIT_MEMORY_LIMIT", "off")
-        runs = [(f"{rows:,} precomputed", child("--rows", str(rows), "--precomputed", "--seed", str(args.seed)))
-                for rows in args.rows]
+        runs, agreements = [], []
+        with tempfile.TemporaryDirectory() as work:
+            for rows in args.rows:
+                common = ("--rows", str(rows), "--precomputed", "--seed", str(args.seed), "--embedder", args.embedder)
+                if args.baseline is not None:
+                    runs.append((f"{rows:,} old", child(*common, "--dump", f"{work}/old-{rows}.parquet", source=args.baseline)))
+                runs.append((f"{rows:,} new", child(*common, "--dump", f"{work}/new-{rows}.parquet")))
+                print(json.dumps(runs[-1][1]), flush=True)
+                if args.baseline is not None:
+                    agreements.append((rows, agreement(Path(f"{work}/old-{rows}.parquet"), Path(f"{work}/new-{rows}.parquet"))))
         table(runs)
+        for rows, figures in agreements:
+            print(f"- {rows:,} rows, new vs old: " + "; ".join(
+                f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in figures.items()))
         for name, run in runs:
             print(f"- {name}: fitted on {run['fitted_rows']:,} rows, placed in {run['placement_rounds']} rounds, "
                   f"noise {run['noise']:.1%}")
