@@ -16,6 +16,7 @@ not near-duplicates), and the audit gets them as precomputed embeddings.
     python bench/bench_scale.py audit --rows 10000 50000 100000
     python bench/bench_scale.py precomputed --rows 1000000
     python bench/bench_scale.py precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
+    python bench/bench_scale.py checks --rows 100000 --embedder hashing
 
 ``--baseline SRC`` runs every precomputed size twice, from one run each: with the package found
 under ``SRC`` (e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this
@@ -24,6 +25,8 @@ checkout's, and prints both columns plus how far the duplicate and conflict find
 flagged rows). ``--embedder hashing`` gives the pool the hashing embedder's vectors of the real
 texts instead of MiniLM's: on a busy machine without a warm MiniLM cache the pool's 116k texts
 take the better part of an hour to embed, and the checks measured here do not depend on it.
+``checks`` times only the duplicate and conflict checks, today's and the new, on one shared
+context (see :func:`checks_only`), and reports their agreement.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA") or Path(__file__).resolve()
 PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 #: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
 JITTER = 0.42
+#: Rows per source family in pool() order (labelled queries, GSM8K, open tasks): the stand-in clustering.
+SOURCE_SIZES: list[int] = []
 
 
 def pool() -> list[dict[str, str]]:
@@ -55,14 +60,18 @@ def pool() -> list[dict[str, str]]:
             for line in handle:
                 yield json.loads(line)
 
-    records = []
+    records: list[dict[str, str]] = []
+    SOURCE_SIZES.clear()
     for name in ("clinc150_oos.jsonl", "banking77.jsonl"):
         records += [{"instruction": r["text"], "input": "", "output": r["intent"]} for r in rows(name)]
     records += [{"instruction": r["text"], "input": "", "output": r["label_fine"]} for r in rows("trec_qc.jsonl")]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     records += [{"instruction": r["question"], "input": "", "output": r["answer"]} for r in rows("gsm8k.jsonl")]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     for name in ("gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "self_instruct_seed_tasks.jsonl"):
         records += [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rows(name)
                     if r["output"].strip()]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     return records
 
 
@@ -83,6 +92,74 @@ def sized(records: list[dict[str, str]], rows: int, seed: int) -> tuple[list[dic
         out.append(record)
         origin.append(order[index])
     return out, origin
+
+
+def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
+    """The duplicate and conflict checks, today's (``tests/checks/reference_*.py``, the code of git
+    162b6a6) and the new, on one context: the same rows, vectors and kNN graphs for both.
+
+    The clustering (consulted by the conflict check for mixed data) is each row's source data
+    set, so no UMAP run is paid for; CPU seconds count every thread, wall seconds what a user waits.
+    """
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dataaudit import from_records
+    from dataaudit.checks.conflict import ConflictCheck
+    from dataaudit.checks.duplicate import DuplicateCheck
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.runner import default_embedder
+    from tests.checks.reference_conflict import ReferenceConflictCheck
+    from tests.checks.reference_duplicate import ReferenceDuplicateCheck
+    from tests.conftest import FixedClusterPipeline
+
+    records = pool()
+    embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
+    prompts = [f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in records]
+    pool_prompts, pool_responses = embedder.embed(prompts), embedder.embed([r["output"] for r in records])
+    data, origin = sized(records, rows, seed)
+    rng = np.random.default_rng(seed)
+
+    def jittered(base):
+        vectors = base[np.asarray(origin)]
+        copies = np.arange(rows) >= len(records)
+        vectors[copies] += rng.standard_normal((int(copies.sum()), base.shape[1]), dtype=np.float32) * (JITTER / np.sqrt(base.shape[1]))
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    source = np.searchsorted(np.cumsum(SOURCE_SIZES), np.asarray(origin), side="right")
+    ctx = AuditContext(dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
+                       embeddings={"prompt": jittered(pool_prompts), "response": jittered(pool_responses)}, seed=seed)
+    timings: dict[str, tuple[float, float]] = {}
+
+    def timed(name, work):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = work()
+        timings[name] = (round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2))
+        logging.getLogger("dataaudit.bench").info("%s: %s s wall, %s s CPU", name, *timings[name])
+        return out
+
+    timed("knn_pair + knn_prompt (shared)", lambda: (ctx.knn("pair"), ctx.knn("prompt"), ctx.clustering))
+    results = {name: timed(name, lambda check=check: check.run(ctx)) for name, check in (
+        ("duplicate new", DuplicateCheck()), ("duplicate old", ReferenceDuplicateCheck()),
+        ("conflict new", ConflictCheck()), ("conflict old", ReferenceConflictCheck()))}
+
+    def pairs(result):
+        return set(zip(result.findings.get_column("row").to_list(), result.findings.get_column("group").to_list()))
+
+    def flagged(result):
+        return set(result.findings.get_column("row").to_list())
+
+    old_pairs, new_pairs = pairs(results["duplicate old"]), pairs(results["duplicate new"])
+    old_flags, new_flags = flagged(results["conflict old"]), flagged(results["conflict new"])
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(),
+            "duplicate pairs old/new": [len(old_pairs), len(new_pairs)],
+            "duplicate pair recall": len(old_pairs & new_pairs) / max(len(old_pairs), 1),
+            "duplicate pair precision": len(old_pairs & new_pairs) / max(len(new_pairs), 1),
+            "conflict flags old/new": [len(old_flags), len(new_flags)],
+            "conflict flag agreement (Jaccard)": len(old_flags & new_flags) / max(len(old_flags | new_flags), 1),
+            "conflict findings identical": results["conflict old"].findings.equals(results["conflict new"].findings),
+            "duplicate summary new": {k: v for k, v in results["duplicate new"].summary.items() if isinstance(v, int)}}
 
 
 def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
@@ -245,7 +322,7 @@ def table(runs: list[tuple[str, dict]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["audit", "precomputed", "one"])
+    parser.add_argument("mode", choices=["audit", "precomputed", "checks", "one"])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--cache", type=Path, default=None, help="(one) embedding cache folder")
     parser.add_argument("--work", type=Path, default=None, help="(one) folder for the generated files")
@@ -265,6 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(f"{os.cpu_count()} CPUs; pool {len(pool()):,} real rows")
+    if args.mode == "checks":
+        log_stages()
+        for rows in args.rows:
+            print(json.dumps(checks_only(rows, args.seed, args.embedder)), flush=True)
+        return 0
     if args.mode == "precomputed":
         # The memory estimate's per-row constants were fitted at <= 24k rows and over-estimate a
         # 1M-row audit (27 GB estimated); the bench measures the real peak instead.
