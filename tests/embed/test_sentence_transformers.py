@@ -65,11 +65,13 @@ def test_model_id_follows_settings_and_is_stable():
 
 
 @pytest.mark.parametrize("has_amx, resolved", [(True, "bfloat16"), (False, "float32")])
-def test_auto_precision_is_bfloat16_exactly_on_cpus_with_amx(monkeypatch, has_amx, resolved):
+def test_auto_precision_is_the_default_and_bfloat16_exactly_on_gpus_and_cpus_with_amx(monkeypatch, has_amx, resolved):
     monkeypatch.setattr(st_module, "_cpu_has_amx", lambda: has_amx)
     auto = SentenceTransformerEmbedder(precision="auto").model_id
     assert auto == SentenceTransformerEmbedder(precision=resolved).model_id
-    assert SentenceTransformerEmbedder().model_id == SentenceTransformerEmbedder(precision="float32").model_id
+    assert SentenceTransformerEmbedder().model_id == auto  # auto is the default
+    assert SentenceTransformerEmbedder(precision="auto", device="cuda").model_id == SentenceTransformerEmbedder(
+        precision="bfloat16", device="cuda").model_id
 
 
 def test_float32_keeps_the_cache_key_it_had_before_precision_existed():
