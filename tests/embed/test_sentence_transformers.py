@@ -187,3 +187,17 @@ def test_bfloat16_gives_the_same_vectors_to_within_rounding(minilm):
     assert rounded.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(rounded, axis=1), 1.0, atol=1e-5)
     assert np.sum(exact * rounded, axis=1).min() > 0.9999
+
+
+def test_the_cli_and_default_embedder_pass_the_precision_through():
+    from click.testing import CliRunner
+
+    from dataaudit.cli import main
+    from dataaudit.runner import default_embedder
+
+    assert default_embedder(use_cache=False, precision="bfloat16").embedder.precision == "bfloat16"
+    assert default_embedder(use_cache=False).embedder.precision == "auto"
+    help_text = CliRunner().invoke(main, ["audit", "--help"]).output
+    assert "--precision [auto|float32|bfloat16]" in help_text
+    bad = CliRunner().invoke(main, ["audit", "data.jsonl", "--precision", "float16"])
+    assert bad.exit_code == 2 and "float16" in bad.output
