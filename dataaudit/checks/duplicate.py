@@ -15,6 +15,11 @@ group's first row (never only of another copy, since light edits chain into diff
 requests). The first row of a group is kept and not flagged; every other member is flagged as a warning with
 score 0 (exact) or 1 − lexical similarity to the kept row (near). ``duplicate_group`` holds
 the kept row's id on every member, the kept row included.
+
+At a million rows the candidates run to millions, so the tests go cheapest first, on all pairs at
+once: integer codes for the exact key, system prompt, label, final answer and numbers; then the
+exact shingle Jaccard in a compiled kernel; the word diff last, in Python, and only for the pairs
+the grouping needs (a kept row and a still unclaimed row).
 """
 
 from __future__ import annotations
