@@ -15,6 +15,18 @@ not near-duplicates), and the audit gets them as precomputed embeddings.
 
     python bench/bench_scale.py audit --rows 10000 50000 100000
     python bench/bench_scale.py precomputed --rows 1000000
+    python bench/bench_scale.py precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
+    python bench/bench_scale.py checks --rows 100000 --embedder hashing
+
+``--baseline SRC`` runs every precomputed size twice, from one run each: with the package found
+under ``SRC`` (e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this
+checkout's, and prints both columns plus how far the duplicate and conflict findings agree
+(duplicate member→kept-row pairs: recall and precision of the new against the old; conflict:
+flagged rows). ``--embedder hashing`` gives the pool the hashing embedder's vectors of the real
+texts instead of MiniLM's: on a busy machine without a warm MiniLM cache the pool's 116k texts
+take the better part of an hour to embed, and the checks measured here do not depend on it.
+``checks`` times only the duplicate and conflict checks, today's and the new, on one shared
+context (see :func:`checks_only`), and reports their agreement.
 """
 
 from __future__ import annotations
@@ -32,10 +44,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+#: The real data sets (``../shared/realdata`` beside the checkout, or $DATAAUDIT_REALDATA).
+REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
 PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 #: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
 JITTER = 0.42
+#: Rows per source family in pool() order (labelled queries, GSM8K, open tasks): the stand-in clustering.
+SOURCE_SIZES: list[int] = []
 
 
 def pool() -> list[dict[str, str]]:
@@ -45,14 +60,18 @@ def pool() -> list[dict[str, str]]:
             for line in handle:
                 yield json.loads(line)
 
-    records = []
+    records: list[dict[str, str]] = []
+    SOURCE_SIZES.clear()
     for name in ("clinc150_oos.jsonl", "banking77.jsonl"):
         records += [{"instruction": r["text"], "input": "", "output": r["intent"]} for r in rows(name)]
     records += [{"instruction": r["text"], "input": "", "output": r["label_fine"]} for r in rows("trec_qc.jsonl")]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     records += [{"instruction": r["question"], "input": "", "output": r["answer"]} for r in rows("gsm8k.jsonl")]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     for name in ("gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "self_instruct_seed_tasks.jsonl"):
         records += [{"instruction": r["instruction"], "input": r["input"], "output": r["output"]} for r in rows(name)
                     if r["output"].strip()]
+    SOURCE_SIZES.append(len(records) - sum(SOURCE_SIZES))
     return records
 
 
@@ -73,6 +92,74 @@ def sized(records: list[dict[str, str]], rows: int, seed: int) -> tuple[list[dic
         out.append(record)
         origin.append(order[index])
     return out, origin
+
+
+def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
+    """The duplicate and conflict checks, today's (``tests/checks/reference_*.py``, the code of git
+    162b6a6) and the new, on one context: the same rows, vectors and kNN graphs for both.
+
+    The clustering (consulted by the conflict check for mixed data) is each row's source data
+    set, so no UMAP run is paid for; CPU seconds count every thread, wall seconds what a user waits.
+    """
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from dataaudit import from_records
+    from dataaudit.checks.conflict import ConflictCheck
+    from dataaudit.checks.duplicate import DuplicateCheck
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.runner import default_embedder
+    from tests.checks.reference_conflict import ReferenceConflictCheck
+    from tests.checks.reference_duplicate import ReferenceDuplicateCheck
+    from tests.conftest import FixedClusterPipeline
+
+    records = pool()
+    embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
+    prompts = [f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in records]
+    pool_prompts, pool_responses = embedder.embed(prompts), embedder.embed([r["output"] for r in records])
+    data, origin = sized(records, rows, seed)
+    rng = np.random.default_rng(seed)
+
+    def jittered(base):
+        vectors = base[np.asarray(origin)]
+        copies = np.arange(rows) >= len(records)
+        vectors[copies] += rng.standard_normal((int(copies.sum()), base.shape[1]), dtype=np.float32) * (JITTER / np.sqrt(base.shape[1]))
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    source = np.searchsorted(np.cumsum(SOURCE_SIZES), np.asarray(origin), side="right")
+    ctx = AuditContext(dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
+                       embeddings={"prompt": jittered(pool_prompts), "response": jittered(pool_responses)}, seed=seed)
+    timings: dict[str, tuple[float, float]] = {}
+
+    def timed(name, work):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = work()
+        timings[name] = (round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2))
+        logging.getLogger("dataaudit.bench").info("%s: %s s wall, %s s CPU", name, *timings[name])
+        return out
+
+    timed("knn_pair + knn_prompt (shared)", lambda: (ctx.knn("pair"), ctx.knn("prompt"), ctx.clustering))
+    results = {name: timed(name, lambda check=check: check.run(ctx)) for name, check in (
+        ("duplicate new", DuplicateCheck()), ("duplicate old", ReferenceDuplicateCheck()),
+        ("conflict new", ConflictCheck()), ("conflict old", ReferenceConflictCheck()))}
+
+    def pairs(result):
+        return set(zip(result.findings.get_column("row").to_list(), result.findings.get_column("group").to_list()))
+
+    def flagged(result):
+        return set(result.findings.get_column("row").to_list())
+
+    old_pairs, new_pairs = pairs(results["duplicate old"]), pairs(results["duplicate new"])
+    old_flags, new_flags = flagged(results["conflict old"]), flagged(results["conflict new"])
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(),
+            "duplicate pairs old/new": [len(old_pairs), len(new_pairs)],
+            "duplicate pair recall": len(old_pairs & new_pairs) / max(len(old_pairs), 1),
+            "duplicate pair precision": len(old_pairs & new_pairs) / max(len(new_pairs), 1),
+            "conflict flags old/new": [len(old_flags), len(new_flags)],
+            "conflict flag agreement (Jaccard)": len(old_flags & new_flags) / max(len(old_flags | new_flags), 1),
+            "conflict findings identical": results["conflict old"].findings.equals(results["conflict new"].findings),
+            "duplicate summary new": {k: v for k, v in results["duplicate new"].summary.items() if isinstance(v, int)}}
 
 
 def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
@@ -104,18 +191,18 @@ def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
             "clusters": result.summary["clusters"]["count"], "flagged": result.summary["flagged_rows"]}
 
 
-def precomputed(rows: int, seed: int) -> dict:
+def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path | None = None) -> dict:
     """A ``rows``-row audit with precomputed vectors for the data and the production traffic."""
     import numpy as np
 
     from dataaudit import audit, from_records
     from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.embed import PrecomputedEmbedder
+    from dataaudit.embed import HashingEmbedder, PrecomputedEmbedder
     from dataaudit.runner import default_embedder
 
     records = pool()
     started = time.perf_counter()
-    embedder = default_embedder()
+    embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
     prompts = [f"{r['instruction']}\n\n{r['input']}" if r["input"] else r["instruction"] for r in records]
     pool_prompts = embedder.embed(prompts)
     pool_responses = embedder.embed([r["output"] for r in records])
@@ -146,6 +233,11 @@ def precomputed(rows: int, seed: int) -> dict:
                **result.summary["timings"]}
     timings["total"] = round(time.perf_counter() - started, 3)
     params = result.summary["parameters"]["clustering"]
+    if dump is not None:
+        import polars as pl
+
+        findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
+        findings.select("check", "row", "kind", "group").write_parquet(dump)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
             "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
@@ -176,10 +268,39 @@ def log_stages() -> None:
     root.setLevel(logging.INFO)
 
 
-def child(*args: str) -> dict:
-    """Run one measurement in a fresh process (its own peak RSS, its own numba JIT)."""
-    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True)
+def child(*args: str, source: Path | None = None) -> dict:
+    """Run one measurement in a fresh process (its own peak RSS, its own numba JIT).
+
+    ``source``: a folder holding another ``dataaudit`` package (today's code, say) to import instead.
+    """
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
+    out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def agreement(old: Path, new: Path) -> dict:
+    """How far the new duplicate and conflict findings agree with the old ones on the same rows."""
+    import polars as pl
+
+    before, after = pl.read_parquet(old), pl.read_parquet(new)
+
+    def pairs(frame):
+        found = frame.filter(pl.col("check") == "duplicate")
+        return set(zip(found.get_column("row").to_list(), found.get_column("group").to_list()))
+
+    def flagged(frame):
+        return set(frame.filter(pl.col("check") == "conflict").get_column("row").to_list())
+
+    old_pairs, new_pairs = pairs(before), pairs(after)
+    shared = len(old_pairs & new_pairs)
+    old_flags, new_flags = flagged(before), flagged(after)
+    union = old_flags | new_flags
+    return {"duplicate pairs old/new": f"{len(old_pairs):,}/{len(new_pairs):,}",
+            "duplicate pair recall": shared / max(len(old_pairs), 1), "duplicate pair precision": shared / max(len(new_pairs), 1),
+            "conflict flags old/new": f"{len(old_flags):,}/{len(new_flags):,}",
+            "conflict flag agreement (Jaccard)": len(old_flags & new_flags) / max(len(union), 1)}
 
 
 def table(runs: list[tuple[str, dict]]) -> None:
@@ -201,29 +322,49 @@ def table(runs: list[tuple[str, dict]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["audit", "precomputed", "one"])
+    parser.add_argument("mode", choices=["audit", "precomputed", "checks", "one"])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--cache", type=Path, default=None, help="(one) embedding cache folder")
     parser.add_argument("--work", type=Path, default=None, help="(one) folder for the generated files")
     parser.add_argument("--precomputed", action="store_true", help="(one) precomputed embeddings")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm", help="(precomputed) the pool's vectors")
+    parser.add_argument("--baseline", type=Path, default=None, help="(precomputed) folder with the old dataaudit package")
+    parser.add_argument("--dump", type=Path, default=None, help="(one) write the duplicate/conflict findings here")
     args = parser.parse_args(argv)
     if not REALDATA.exists():
         print(f"skipped: needs {REALDATA}")
         return 0
     if args.mode == "one":
         log_stages()
-        result = precomputed(args.rows[0], args.seed) if args.precomputed else one(args.rows[0], args.cache, args.work, args.seed)
+        result = (precomputed(args.rows[0], args.seed, args.embedder, args.dump) if args.precomputed
+                  else one(args.rows[0], args.cache, args.work, args.seed))
         print(json.dumps(result))
         return 0
     print(f"{os.cpu_count()} CPUs; pool {len(pool()):,} real rows")
+    if args.mode == "checks":
+        log_stages()
+        for rows in args.rows:
+            print(json.dumps(checks_only(rows, args.seed, args.embedder)), flush=True)
+        return 0
     if args.mode == "precomputed":
         # The memory estimate's per-row constants were fitted at <= 24k rows and over-estimate a
         # 1M-row audit (27 GB estimated); the bench measures the real peak instead.
         os.environ.setdefault("DATAAUDIT_MEMORY_LIMIT", "off")
-        runs = [(f"{rows:,} precomputed", child("--rows", str(rows), "--precomputed", "--seed", str(args.seed)))
-                for rows in args.rows]
+        runs, agreements = [], []
+        with tempfile.TemporaryDirectory() as work:
+            for rows in args.rows:
+                common = ("--rows", str(rows), "--precomputed", "--seed", str(args.seed), "--embedder", args.embedder)
+                if args.baseline is not None:
+                    runs.append((f"{rows:,} old", child(*common, "--dump", f"{work}/old-{rows}.parquet", source=args.baseline)))
+                runs.append((f"{rows:,} new", child(*common, "--dump", f"{work}/new-{rows}.parquet")))
+                print(json.dumps(runs[-1][1]), flush=True)
+                if args.baseline is not None:
+                    agreements.append((rows, agreement(Path(f"{work}/old-{rows}.parquet"), Path(f"{work}/new-{rows}.parquet"))))
         table(runs)
+        for rows, figures in agreements:
+            print(f"- {rows:,} rows, new vs old: " + "; ".join(
+                f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in figures.items()))
         for name, run in runs:
             print(f"- {name}: fitted on {run['fitted_rows']:,} rows, placed in {run['placement_rounds']} rounds, "
                   f"noise {run['noise']:.1%}")

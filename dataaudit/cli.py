@@ -166,6 +166,8 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 @click.option("--checks", "check_names", default=None,
               help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
 @click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
+@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True,
+              help="Embedding precision: auto = bfloat16 on GPUs and AMX CPUs, float32 elsewhere.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Cache directory: embeddings, kNN graphs and clusterings.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache (embeddings, kNN graphs, clusterings).")
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
@@ -184,8 +186,8 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Tokenizer of the length check: a Hugging Face tokenizer folder or .gguf file (default: SmolLM2's).")
 @_format_options
 @_handle_errors
-def audit(data, out_dir, production, eval_paths, check_names, model, cache_dir, no_cache, min_cluster_size, seed,
-          fail_on, skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name,
+def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
+          seed, fail_on, skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name,
           prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
@@ -220,7 +222,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, cache_dir, 
         production=production_set,
         eval_sets=eval_sets,
         checks=checks,
-        embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache),
+        embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache, precision=precision),
         cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),
         seed=seed,
         progress=progress,

@@ -115,7 +115,12 @@ def exact_block_rows(n_reference: int) -> int:
     Distributed callers split queries on multiples of it: a matrix product's low bits depend
     on how its rows are blocked, so other splits could break ties differently.
     """
-    return max(1, _BLOCK_BYTES // (max(n_reference, 1) * (4 + 8)))
+    return max(_QUERY_BLOCK_ROWS, _BLOCK_BYTES // (max(n_reference, 1) * (4 + 8)))
+
+
+#: Query rows per block at least: a block of 21 queries against a million references (what the
+#: byte budget alone gives) streams the whole reference matrix from memory for every 21 rows.
+_QUERY_BLOCK_ROWS = 1024
 
 
 def exact_knn(
@@ -128,29 +133,67 @@ def exact_knn(
 ) -> KnnGraph:
     """Top-k by brute force over unit rows; ``self_rows[i]`` is the reference row query ``i`` must not get.
 
-    Queries ``a:b`` with ``a`` a multiple of :func:`exact_block_rows` get exactly the rows
-    ``a:b`` of the whole computation, which is how the Ray engine splits it over tasks.
+    Queries go in blocks of :func:`exact_block_rows`; against a large reference each block scans
+    it in chunks and keeps a running top-k, so one similarity block stays under the byte budget
+    however many rows the reference has. After the first chunk only similarities at or above a
+    row's current k-th best are merged in. Exact ties go to the lower reference row. Queries ``a:b``
+    with ``a`` a multiple of :func:`exact_block_rows` get exactly the rows ``a:b`` of the whole
+    computation, which is how the Ray engine splits it over tasks.
     """
     n_queries, n_reference = len(queries), len(reference)
     indices = np.empty((n_queries, k), dtype=np.int64)
     similarities = np.empty((n_queries, k), dtype=np.float32)
     block_rows = exact_block_rows(n_reference)
+    chunk_rows = max(k, _BLOCK_BYTES // (block_rows * (4 + 8)))
     with progress.task("Nearest neighbours (exact)", total=n_queries) as task:
         for start in range(0, n_queries, block_rows):
             stop = min(start + block_rows, n_queries)
-            block = queries[start:stop] @ reference.T
-            if self_rows is not None:
-                # By position, not by value: a duplicate of row i must stay a neighbour of i.
-                block[np.arange(stop - start), self_rows[start:stop]] = -np.inf
-            candidates = np.argpartition(block, n_reference - k, axis=1)[:, n_reference - k :]
-            candidate_similarities = np.take_along_axis(block, candidates, axis=1)
-            # Most similar first; ties among the chosen k by index, so output order is reproducible.
-            order = np.lexsort((candidates, -candidate_similarities), axis=1)
-            indices[start:stop] = np.take_along_axis(candidates, order, axis=1)
-            similarities[start:stop] = np.take_along_axis(candidate_similarities, order, axis=1)
+            best, best_similarity = None, None
+            for first in range(0, n_reference, chunk_rows):
+                last = min(first + chunk_rows, n_reference)
+                block = queries[start:stop] @ reference[first:last].T
+                if self_rows is not None:
+                    # By position, not by value: a duplicate of row i must stay a neighbour of i.
+                    own = self_rows[start:stop]
+                    inside = np.flatnonzero((own >= first) & (own < last))
+                    block[inside, own[inside] - first] = -np.inf
+                if best is None:
+                    best, best_similarity = _top_k(block, k, first)
+                else:
+                    best, best_similarity = _merge_top_k(best, best_similarity, block, first)
+            indices[start:stop], similarities[start:stop] = best, best_similarity
             task.advance(stop - start)
     np.clip(similarities, -1.0, 1.0, out=similarities)
     return KnnGraph(indices=indices, similarities=similarities)
+
+
+def _top_k(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k largest entries of a full block, most similar first; ties go to the lower column,
+    so the result is the same however the reference is chunked."""
+    width = block.shape[1]
+    kth = np.partition(block, width - k, axis=1)[:, width - k] if k < width else np.full(len(block), -np.inf, dtype=block.dtype)
+    rows, columns = np.nonzero(block >= kth[:, None])
+    return _first_k(rows, columns + offset, block[rows, columns], len(block), k)
+
+
+def _first_k(row: np.ndarray, index: np.ndarray, similarity: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row (every row has at least k entries), the k most similar, ties by index, as (n, k) arrays."""
+    order = np.lexsort((index, -similarity, row))
+    starts = np.searchsorted(row[order], np.arange(n))
+    keep = order[(starts[:, None] + np.arange(k)).ravel()]
+    return index[keep].reshape(n, k), similarity[keep].reshape(n, k)
+
+
+def _merge_top_k(best: np.ndarray, best_similarity: np.ndarray, block: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """The running top-k (sorted) merged with the entries of the next reference chunk that can enter it."""
+    rows, columns = np.nonzero(block >= best_similarity[:, -1:])
+    if rows.size == 0:
+        return best, best_similarity
+    n, k = best.shape
+    row = np.concatenate([np.repeat(np.arange(n), k), rows])
+    index = np.concatenate([best.ravel(), columns + offset])
+    similarity = np.concatenate([best_similarity.ravel(), block[rows, columns]])
+    return _first_k(row, index, similarity, n, k)
 
 
 def _approximate_self(vectors: np.ndarray, *, k: int, seed: int, progress: Progress) -> KnnGraph:

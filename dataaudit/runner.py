@@ -38,12 +38,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> "Embedder":
+def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
+                     precision: str = "auto") -> "Embedder":
     """The sentence-transformers embedder behind an on-disk cache (or none)."""
     from dataaudit.embed import CachingEmbedder, EmbeddingCache, NullCache, SentenceTransformerEmbedder, default_cache_dir
 
     cache = EmbeddingCache(directory=cache_dir or default_cache_dir()) if use_cache else NullCache()
-    return CachingEmbedder(embedder=SentenceTransformerEmbedder(model=model), cache=cache)
+    return CachingEmbedder(embedder=SentenceTransformerEmbedder(model=model, precision=precision), cache=cache)
 
 
 def audit(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -147,3 +147,41 @@ def test_approximate_recall_against_exact():
     approximate_query = query_knn(vectors, queries, k=10, exact_max_rows=100, seed=0)
     exact_query = query_knn(vectors, queries, k=10)
     assert recall(approximate_query.indices, exact_query.indices) >= 0.9
+
+
+def _reference_exact_knn(queries, reference, k, self_rows):
+    """The whole-row exact search as it was (one argpartition over every reference row)."""
+    block = queries @ reference.T
+    if self_rows is not None:
+        block[np.arange(len(queries)), self_rows] = -np.inf
+    candidates = np.argpartition(block, block.shape[1] - k, axis=1)[:, block.shape[1] - k:]
+    similarities = np.take_along_axis(block, candidates, axis=1)
+    order = np.lexsort((candidates, -similarities), axis=1)
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(similarities, order, axis=1)
+
+
+@given(n=st.integers(2, 60), queries=st.integers(1, 40), k=st.integers(1, 12), chunk=st.integers(1, 9), seed=st.integers(0, 99),
+       duplicates=st.booleans())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_reference_chunked_running_top_k_equals_the_whole_row_search(monkeypatch, n, queries, k, chunk, seed, duplicates):
+    rng = np.random.default_rng(seed)
+    reference = unit(rng.normal(size=(n, 6)))
+    if duplicates:  # exact ties: the lower reference row must win them
+        reference[1::2] = reference[::2][: len(reference[1::2])]
+    query = unit(rng.normal(size=(queries, 6)))
+    k = min(k, n - 1)
+    # Small budgets: several query blocks, and reference chunks of `chunk` rows (at least k).
+    monkeypatch.setattr(neighbors, "_QUERY_BLOCK_ROWS", 7)
+    monkeypatch.setattr(neighbors, "_BLOCK_BYTES", 7 * 12 * chunk)
+    for q, self_rows in ((query, None), (reference, np.arange(n))):
+        graph = neighbors.exact_knn(q, reference, k=k, self_rows=self_rows)
+        expected_indices, expected_similarities = _reference_exact_knn(q, reference, k, self_rows)
+        np.testing.assert_allclose(graph.similarities, np.clip(expected_similarities, -1, 1), atol=1e-6)  # BLAS rounding
+        if not duplicates:
+            np.testing.assert_array_equal(graph.indices, expected_indices)
+        else:  # exact ties: any of the tied rows, each once, never the row itself
+            truth = q @ reference.T
+            if self_rows is not None:
+                truth[np.arange(n), self_rows] = -np.inf
+            np.testing.assert_allclose(np.take_along_axis(truth, graph.indices, axis=1), graph.similarities, atol=1e-6)
+            assert all(len(set(row)) == k for row in graph.indices.tolist())

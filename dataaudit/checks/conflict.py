@@ -37,13 +37,21 @@ from collections import Counter
 from difflib import SequenceMatcher
 
 import numpy as np
+import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.confident_learning import confident_label_issues, knn_probabilities, out_of_fold_probabilities
-from dataaudit.features.lexical import ShingleSets, is_light_edit, normalize_text, numbers_in
-from dataaudit.features.pairs import candidate_pairs, connected_groups
+from dataaudit.features.lexical import (
+    is_light_edit,
+    normalize_text,
+    normalize_values,
+    numbers_in,
+    pack_texts,
+    pair_jaccard,
+)
+from dataaudit.features.pairs import candidate_pair_arrays, group_labels, value_codes
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +141,10 @@ class ConflictCheck(Check):
         answers = [label if label is not None else extract_final_answer(response) for label, response in zip(labels, responses)]
         summary["rows_with_answer"] = sum(answer is not None for answer in answers)
 
-        groups, prompt_shingles = self._equivalent_prompt_groups(ctx, is_label)
-        group_findings, counts = self._group_findings(ctx, groups, prompt_shingles, answers, is_label, rows, group_of)
+        keys = [normalize_text(prompt) for prompt in dataset.prompts]
+        buffer, offsets = pack_texts(keys)
+        group_label = self._equivalent_prompt_groups(ctx, keys, buffer, offsets, is_label)
+        group_findings, counts = self._group_findings(ctx, group_label, (buffer, offsets), answers, is_label, rows, group_of)
         findings += group_findings
         summary.update(counts)
 
@@ -181,78 +191,120 @@ class ConflictCheck(Check):
 
     # ------------------------------------------------------------------ near-identical prompts
 
-    def _equivalent_prompt_groups(self, ctx: AuditContext, is_label: np.ndarray) -> tuple[list[list[int]], ShingleSets]:
+    def _equivalent_prompt_groups(self, ctx: AuditContext, keys: list[str], buffer: np.ndarray, offsets: np.ndarray,
+                                  is_label: np.ndarray) -> np.ndarray:
         """Rows asking the same question: equal normalised prompts, or close and confirmed ones.
 
         Two labelled rows must be near-identical (``label_prompt_lexical_similarity``, or differ
         only by typos and a short prefix or suffix, as duplicates may): a mere
         paraphrase with another label is left to confident learning, which weighs it against
         every similar row instead of accusing both.
+
+        Returns each row's group (its lowest row index; -1 outside any group). The candidate
+        pairs are tested as arrays and their shingle Jaccard in one compiled pass; only pairs
+        below the Jaccard bar get a word diff, in Python.
         """
         frame = ctx.dataset.frame
         prompts = ctx.dataset.prompts
-        keys = [normalize_text(prompt) for prompt in prompts]
-        systems = [normalize_text(system) for system in frame.get_column("system").to_list()]
-        links: list[tuple[int, int]] = []
-        first_with_key: dict[tuple[str, str], int] = {}
-        for index, key in enumerate(zip(systems, keys)):
-            first = first_with_key.setdefault(key, index)
-            if first != index:
-                links.append((first, index))
+        systems = value_codes(normalize_values(frame.get_column("system").to_list()))
+        key_codes = value_codes(list(zip(systems.tolist(), keys)))
+        order = np.argsort(key_codes, kind="stable")
+        sorted_codes = key_codes[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+        first_of = order[starts][np.searchsorted(sorted_codes[starts], key_codes)]
+        repeated = np.flatnonzero(first_of != np.arange(len(keys)))
+        link_first, link_second = [first_of[repeated]], [repeated]
+
         graph = ctx.knn("prompt")
-        shingles = ShingleSets(texts=prompts)
-        numbers: dict[int, tuple[str, ...]] = {}
-        candidates = candidate_pairs(graph.indices, graph.similarities, self.prompt_similarity)
-        with ctx.progress.task("Comparing similar prompts", total=len(candidates)) as task:
-            for i, j, _ in candidates:
+        low, high, _ = candidate_pair_arrays(graph.indices, graph.similarities, self.prompt_similarity)
+        keep = (systems[low] == systems[high]) & (key_codes[low] != key_codes[high])
+        low, high = low[keep], high[keep]
+        involved = np.unique(np.concatenate([low, high]))
+        numbers = np.full(len(keys), -1, dtype=np.int64)
+        numbers[involved] = value_codes([numbers_in(prompts[i]) for i in involved.tolist()])
+        keep = numbers[low] == numbers[high]
+        low, high = low[keep], high[keep]
+        similarity = pair_jaccard(buffer, offsets, low, high)
+        lexical = np.where(is_label[low] & is_label[high], self.label_prompt_lexical_similarity, self.prompt_lexical_similarity)
+        linked = similarity >= lexical
+        unsure = np.flatnonzero(~linked)
+        with ctx.progress.task("Comparing similar prompts", total=len(unsure)) as task:
+            for p in unsure.tolist():
                 task.advance()
-                if systems[i] != systems[j] or keys[i] == keys[j]:
-                    continue
-                for index in (i, j):
-                    if index not in numbers:
-                        numbers[index] = numbers_in(prompts[index])
-                if numbers[i] != numbers[j]:
-                    continue
-                lexical = self.label_prompt_lexical_similarity if is_label[i] and is_label[j] else self.prompt_lexical_similarity
                 # A greeting or an "it's urgent" tacked on still asks the same question.
-                if shingles.jaccard(i, j) >= lexical or is_light_edit(keys[i], keys[j]):
-                    links.append((i, j))
-        return connected_groups(len(prompts), links), shingles
+                linked[p] = is_light_edit(keys[low[p]], keys[high[p]])
+        link_first.append(low[linked])
+        link_second.append(high[linked])
+        return group_labels(len(keys), np.concatenate(link_first), np.concatenate(link_second))
 
-    def _group_findings(self, ctx, groups, shingles, answers, is_label, rows, group_of) -> tuple[list[Finding], dict]:
-        findings: list[Finding] = []
-        answer_groups = response_groups = 0
+    def _group_findings(self, ctx, group_label, packed, answers, is_label, rows, group_of) -> tuple[list[Finding], dict]:
+        """Findings of the groups whose answers differ, or (no answers) whose responses disagree.
+
+        Per-group answer counts come from one polars group-by; only the flagged rows are Python.
+        """
+        members_of = np.flatnonzero(group_label >= 0)
+        group_count = int(np.unique(group_label[members_of]).size)
+        answer_codes = value_codes(answers)
+        answer_codes[np.array([answer is None for answer in answers], dtype=bool)] = -1
+        per_group = (
+            pl.DataFrame({"group": group_label[members_of], "answer": answer_codes[members_of]})
+            .group_by("group")
+            .agg(answered=pl.col("answer").filter(pl.col("answer") >= 0).n_unique())
+        )
+        answered = dict(zip(per_group.get_column("group").to_list(), per_group.get_column("answered").to_list()))
+        order = members_of[np.argsort(group_label[members_of], kind="stable")]
+        bounds = np.flatnonzero(np.diff(group_label[order])) + 1
+        groups = np.split(order, bounds) if order.size else []
+        by_group: list[tuple[int, list[Finding]]] = []
+        answer_groups = 0
         for members in groups:
-            answered = Counter(answers[index] for index in members if answers[index] is not None)
+            if answered[int(group_label[members[0]])] < 2:
+                continue
+            members = members.tolist()
             group_id = int(rows[members[0]])
-            if len(answered) >= 2:
-                answer_groups += 1
+            answer_groups += 1
+            group_of[members] = group_id
+            counted = Counter(answers[index] for index in members if answers[index] is not None)
+            by_group.append((members[0], _answer_conflict(members, answers, counted, bool(is_label[members].all()), rows, group_id)))
+        response_groups = 0
+        if ctx.dataset.has_responses:
+            silent = [members for members in groups if answered[int(group_label[members[0]])] == 0]
+            for members, disagreement in self._response_disagreements(ctx, silent, packed):
+                response_groups += 1
+                group_id = int(rows[members[0]])
                 group_of[members] = group_id
-                findings += _answer_conflict(members, answers, answered, bool(is_label[members].all()), rows, group_id)
-            elif not answered and ctx.dataset.has_responses:
-                disagreement = self._response_disagreement(ctx, members, shingles)
-                if disagreement is not None:
-                    response_groups += 1
-                    group_of[members] = group_id
-                    for index in members:
-                        findings.append(Finding(
-                            row=int(rows[index]), score=0.5, severity="info", kind="response_conflict", group=group_id,
-                            reason=(f"responses disagree across {len(members)} near-identical prompts "
-                                    f"(response similarity down to {disagreement:.2f})"),
-                            suggestion=None,
-                        ))
+                by_group.append((int(members[0]), [Finding(
+                        row=int(rows[index]), score=0.5, severity="info", kind="response_conflict", group=group_id,
+                        reason=(f"responses disagree across {len(members)} near-identical prompts "
+                                f"(response similarity down to {disagreement:.2f})"),
+                        suggestion=None,
+                    ) for index in members.tolist()]))
+        findings = [finding for _, found in sorted(by_group, key=lambda item: item[0]) for finding in found]
         return findings, {"answer_conflict_groups": answer_groups, "response_conflict_groups": response_groups,
-                          "equivalent_prompt_groups": len(groups)}
+                          "equivalent_prompt_groups": group_count}
 
-    def _response_disagreement(self, ctx, members: list[int], shingles: ShingleSets) -> float | None:
-        """The lowest response similarity between near-identical prompts of a group, if low enough."""
-        close = [(a, b) for k, a in enumerate(members) for b in members[k + 1:]
-                 if shingles.jaccard(a, b) >= self.identical_prompt_similarity]
-        if not close:
-            return None
+    def _response_disagreements(self, ctx, groups: list[np.ndarray], packed) -> list[tuple[np.ndarray, float]]:
+        """Groups whose lowest response similarity between near-identical prompts is low enough.
+
+        Every pair inside each group at once: prompt Jaccard in the compiled kernel, response
+        cosines as row-wise products in blocks.
+        """
+        if not groups:
+            return []
+        pairs = [np.triu_indices(len(members), 1) for members in groups]
+        first = np.concatenate([members[i] for members, (i, _) in zip(groups, pairs)])
+        second = np.concatenate([members[j] for members, (_, j) in zip(groups, pairs)])
+        owner = np.repeat(np.arange(len(groups)), [len(i) for i, _ in pairs])
+        close = pair_jaccard(*packed, first, second) >= self.identical_prompt_similarity
+        first, second, owner = first[close], second[close], owner[close]
         responses = ctx.embeddings("response")
-        lowest = min(float(responses[a] @ responses[b]) for a, b in close)
-        return lowest if lowest < self.response_similarity else None
+        cosine = np.empty(first.size, dtype=np.float64)
+        for begin in range(0, first.size, 65_536):
+            block = slice(begin, begin + 65_536)
+            cosine[block] = np.einsum("ij,ij->i", responses[first[block]], responses[second[block]])
+        lowest = np.full(len(groups), np.inf)
+        np.minimum.at(lowest, owner, cosine)
+        return [(groups[g], float(lowest[g])) for g in np.flatnonzero(lowest < self.response_similarity)]
 
     # ------------------------------------------------------------------ label noise
 

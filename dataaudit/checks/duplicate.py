@@ -15,6 +15,11 @@ group's first row (never only of another copy, since light edits chain into diff
 requests). The first row of a group is kept and not flagged; every other member is flagged as a warning with
 score 0 (exact) or 1 − lexical similarity to the kept row (near). ``duplicate_group`` holds
 the kept row's id on every member, the kept row included.
+
+At a million rows the candidates run to millions, so the tests go cheapest first, on all pairs at
+once: integer codes for the exact key, system prompt, label, final answer and numbers; then the
+exact shingle Jaccard in a compiled kernel; the word diff last, in Python, and only for the pairs
+the grouping needs (a kept row and a still unclaimed row).
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from typing import Callable, Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -30,11 +34,17 @@ import polars as pl
 from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
-from dataaudit.features.lexical import ShingleSets, changed_words, normalize_text, numbers_in
-from dataaudit.features.pairs import candidate_pairs
+from dataaudit.features.lexical import (
+    changed_words,
+    normalize_text,
+    normalize_values,
+    numbers_in,
+    pack_texts,
+    pair_jaccard,
+)
+from dataaudit.features.pairs import candidate_pair_arrays, value_codes
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: Character-shingle Jaccard below which two texts cannot be light edits of each other.
 MIN_JACCARD = 0.3
@@ -78,40 +88,44 @@ class DuplicateCheck(Check):
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
         messages = frame.get_column("messages").to_list()
         # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
-        exact_keys = [_digest(normalize_text(_conversation_text(turns))) for turns in messages]
-        links = [(members[0], other) for members in _groups_of_equal(exact_keys) for other in members[1:]]
+        exact_keys = value_codes([_digest(normalize_text(_conversation_text(turns))) for turns in messages])
+        exact_partners: dict[int, list[int]] = defaultdict(list)
+        for members in _groups_of_equal(exact_keys):
+            exact_partners[members[0]] += members[1:]
+            for other in members[1:]:
+                exact_partners[other].append(members[0])
 
         view = "pair" if ctx.dataset.has_responses else "prompt"
         graph = ctx.knn(view)
-        # The system prompt must be equal (see _Identity) but stays out of the similarity: a
-        # long shared one would make any two short exchanges look alike.
-        shingles = ShingleSets(texts=_RowView(messages, _exchange_text), size=self.shingle_size)
-        turns = _RowView(messages, _normalized_turns)
-        identity = _Identity(frame)
-        candidates = candidate_pairs(graph.indices, graph.similarities, self.candidate_similarity)
-        confirmed = 0
-        with ctx.progress.task("Confirming near duplicates", total=len(candidates)) as task:
-            for i, j, _ in candidates:
-                task.advance()
-                if exact_keys[i] == exact_keys[j] or not identity.same(i, j):
-                    continue
-                # Shingles reject most candidates cheaply; no light edit keeps less than this.
-                if shingles.jaccard(i, j) >= MIN_JACCARD and self._near_copy(turns[i], turns[j]):
-                    links.append((i, j))
-                    confirmed += 1
+        low, high, _ = candidate_pair_arrays(graph.indices, graph.similarities, self.candidate_similarity)
+        candidates = low.size
+        # Cheap array tests first, on every candidate at once: not an exact copy, the same example.
+        keep = exact_keys[low] != exact_keys[high]
+        keep[keep] = _Identity(frame).same(low[keep], high[keep])
+        low, high = low[keep], high[keep]
+        # Shingles reject most of the rest, in one compiled pass; no light edit keeps less than this.
+        # The system prompt must be equal (see _Identity) but stays out of the similarity: a long
+        # shared one would make any two short exchanges look alike.
+        involved = np.unique(np.concatenate([low, high]))
+        position = np.full(n, -1, dtype=np.int64)
+        position[involved] = np.arange(involved.size)
+        buffer, offsets = pack_texts([normalize_text(_exchange_text(messages[i])) for i in involved])
+        similarity = pair_jaccard(buffer, offsets, position[low], position[high], size=self.shingle_size)
+        plausible = similarity >= MIN_JACCARD
+        low, high, similarity = low[plausible], high[plausible], similarity[plausible]
+        del buffer, offsets, position
 
         rows = frame.get_column("row").to_numpy()
+        groups, near, checked = self._star_groups(ctx, messages, rows, exact_partners, low, high, similarity)
         group_of = np.full(n, -1, dtype=np.int64)
         findings: list[Finding] = []
         exact_groups = near_groups = 0
-        for members in _star_groups(n, links, rows):
+        for members in groups:
             kept = members[0]
             group_id = int(rows[kept])
             group_of[members] = group_id
             has_near = False
-            for index in sorted(members, key=lambda index: rows[index]):
-                if index == kept:
-                    continue
+            for index in members[1:]:
                 if exact_keys[index] == exact_keys[kept]:
                     findings.append(Finding(
                         row=int(rows[index]), score=0.0, severity="warning", kind="exact", group=group_id,
@@ -120,41 +134,90 @@ class DuplicateCheck(Check):
                     ))
                     continue
                 has_near = True
-                similarity = shingles.jaccard(index, kept)
-                changed = self._changed_words(turns[index], turns[kept])
+                lexical, changed = near[index]
                 how = "only typos or a prefix/suffix differ" if changed == 0 else f"{changed} words differ"
                 # A light edit is as sure a duplicate as a Jaccard of 0.9, however short the text.
                 findings.append(Finding(
-                    row=int(rows[index]), score=1.0 - max(similarity, 0.9 if changed == 0 else 0.0), severity="warning",
-                    kind="near", group=group_id, reason=f"near duplicate of row {group_id} ({how}; lexical similarity {similarity:.2f})",
+                    row=int(rows[index]), score=1.0 - max(lexical, 0.9 if changed == 0 else 0.0), severity="warning",
+                    kind="near", group=group_id, reason=f"near duplicate of row {group_id} ({how}; lexical similarity {lexical:.2f})",
                     suggestion=f"drop: duplicate of row {group_id}",
                 ))
             near_groups += has_near
             exact_groups += not has_near
-        logger.debug("%d exact and %d near-duplicate groups from %d candidate pairs", exact_groups, near_groups, len(candidates))
+        logger.debug("%d exact and %d near-duplicate groups from %d candidate pairs", exact_groups, near_groups, candidates)
         summary = {
             "view": view,
             "exact_groups": exact_groups,
             "near_groups": near_groups,
-            "candidate_pairs": len(candidates),
-            "confirmed_near_pairs": confirmed,
+            "candidate_pairs": candidates,
+            "lexical_candidate_pairs": int(low.size),
+            "checked_near_pairs": checked,
+            "confirmed_near_pairs": len(near),
         }
         return _result(ctx, findings, group_of, summary)
 
-    def _near_copy(self, first: list[str], second: list[str]) -> bool:
-        """Every turn of one row is a light edit of the same turn of the other, give or take a few words."""
+    def _star_groups(self, ctx, messages, rows, exact_partners, low, high, similarity):
+        """Groups in which every member is a direct duplicate of the group's first (kept) row.
+
+        Not connected components: light edits chain ("i want whisper mode" ~ "whisper mode" ~
+        "change to whisper mode"), and a chain's ends are different requests. Rows are taken in
+        order; an unclaimed row keeps itself and claims its unclaimed direct duplicates. So a
+        pair is word-diffed only when its first row keeps a group and the second is unclaimed:
+        members are compared with the kept row, never with each other — the same groups as
+        diffing every pair first, for about one diff per member.
+
+        Returns the groups (kept row first, the rest in row order), each near member's
+        ``(lexical similarity, changed words)`` against its kept row, and how many pairs were diffed.
+        """
+        source, target = np.concatenate([low, high]), np.concatenate([high, low])
+        lexical = np.concatenate([similarity, similarity])
+        order = np.lexsort((rows[target], source))
+        source, target, lexical = source[order], target[order], lexical[order]
+        starts = np.searchsorted(source, np.arange(rows.size + 1))
+        nodes = np.union1d(source, np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners)))
+        nodes = nodes[np.argsort(rows[nodes], kind="stable")]
+        claimed = np.zeros(rows.size, dtype=bool)
+        groups: list[list[int]] = []
+        near: dict[int, tuple[float, int]] = {}
+        checked = 0
+        with ctx.progress.task("Confirming near duplicates", total=len(nodes)) as task:
+            for index in nodes.tolist():
+                task.advance()
+                if claimed[index]:
+                    continue
+                members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
+                kept_turns = None
+                for p in range(starts[index], starts[index + 1]):
+                    j = int(target[p])
+                    # An earlier unclaimed row was diffed against this one on its own turn.
+                    if claimed[j] or rows[j] < rows[index]:
+                        continue
+                    kept_turns = kept_turns if kept_turns is not None else _normalized_turns(messages[index])
+                    checked += 1
+                    first, second = (kept_turns, _normalized_turns(messages[j])) if index < j else (_normalized_turns(messages[j]), kept_turns)
+                    changed = self._light_changes(first, second)
+                    if changed is not None:
+                        members.append(j)
+                        near[j] = (float(lexical[p]), changed)
+                if members:
+                    members = [index, *sorted(set(members), key=lambda j: rows[j])]
+                    claimed[members] = True
+                    groups.append(members)
+        return groups, near, checked
+
+    def _light_changes(self, first: list[str], second: list[str]) -> int | None:
+        """Words changed beyond light edits over all turns, or None when the rows are not near copies:
+        every turn must be a light edit of the same turn of the other, give or take a few words."""
         if len(first) != len(second):
-            return False
+            return None
+        total = 0
         for a, b in zip(first, second):
             allowed = int(self.max_changed_words_share * max(len(a.split()), len(b.split())))
-            if changed_words(a, b, max_affix_words=self.max_affix_words) > allowed:
-                return False
-        return True
-
-    def _changed_words(self, first: list[str], second: list[str]) -> int:
-        if len(first) != len(second):
-            return max(len(first), len(second))
-        return sum(changed_words(a, b, max_affix_words=self.max_affix_words) for a, b in zip(first, second))
+            changed = changed_words(a, b, max_affix_words=self.max_affix_words)
+            if changed > allowed:
+                return None
+            total += changed
+        return total
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:
@@ -171,44 +234,6 @@ def _exchange_text(turns: list[dict]) -> str:
     return "\n".join(turn["content"] or "" for turn in turns if turn["role"] != "system")
 
 
-def _star_groups(n: int, links: list[tuple[int, int]], rows: np.ndarray) -> list[list[int]]:
-    """Groups in which every member is a direct duplicate of the group's first (kept) row.
-
-    Not connected components: light edits chain ("i want whisper mode" ~ "whisper mode" ~
-    "change to whisper mode"), and a chain's ends are different requests. Rows are taken in
-    order; an unclaimed row keeps itself and claims its unclaimed direct duplicates.
-    """
-    partners: dict[int, set[int]] = defaultdict(set)
-    for i, j in links:
-        partners[i].add(j)
-        partners[j].add(i)
-    claimed: set[int] = set()
-    groups = []
-    for index in sorted(partners, key=lambda index: rows[index]):
-        if index in claimed:
-            continue
-        members = [index, *sorted((j for j in partners[index] if j not in claimed), key=lambda j: rows[j])]
-        if len(members) > 1:
-            claimed.update(members)
-            groups.append(members)
-    return groups
-
-
-class _RowView(Generic[T]):
-    """``make(messages[i])`` for each row, made when asked: a list of them all would copy the
-    data, and only candidate pairs need most of these."""
-
-    def __init__(self, messages: list[list[dict]], make: Callable[[list[dict]], T]):
-        self.messages = messages
-        self.make = make
-
-    def __len__(self) -> int:
-        return len(self.messages)
-
-    def __getitem__(self, index: int) -> T:
-        return self.make(self.messages[index])
-
-
 def _normalized_turns(messages: list[dict]) -> list[str]:
     """A row's normalised non-system turns."""
     return [normalize_text(turn["content"]) for turn in messages if turn["role"] != "system"]
@@ -218,38 +243,35 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _groups_of_equal(keys: list[bytes]) -> list[list[int]]:
-    by_key: dict[bytes, list[int]] = defaultdict(list)
-    for index, key in enumerate(keys):
-        by_key[key].append(index)
-    return [members for members in by_key.values() if len(members) > 1]
+def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
+    """Rows sharing a code, in row order, for every code held by two or more rows."""
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return [group.tolist() for group in np.split(order, bounds) if group.size > 1]
 
 
 class _Identity:
     """What two rows must share to be the same example: system prompt, label, final answer, numbers."""
 
     def __init__(self, frame: pl.DataFrame):
-        self.systems = [normalize_text(system) for system in frame.get_column("system").to_list()]
-        self.labels = [normalize_text(label) if label is not None else None for label in frame.get_column("label").to_list()]
-        self.prompts = frame.get_column("prompt").to_list()
-        self.responses = frame.get_column("response").to_list()
-        self._answers: dict[int, str | None] = {}
-        self._numbers: dict[int, tuple[str, ...]] = {}
+        self.systems = value_codes(normalize_values(frame.get_column("system").to_list()))
+        self.labels = value_codes(normalize_values(frame.get_column("label").to_list()))
+        self.prompts = frame.get_column("prompt")
+        self.responses = frame.get_column("response")
 
-    def same(self, i: int, j: int) -> bool:
-        if self.systems[i] != self.systems[j] or self.labels[i] != self.labels[j]:
-            return False
-        answer_i, answer_j = self._answer(i), self._answer(j)
-        if answer_i is not None and answer_j is not None and answer_i != answer_j:
-            return False
-        return self._number_list(i) == self._number_list(j)
-
-    def _answer(self, index: int) -> str | None:
-        if index not in self._answers:
-            self._answers[index] = extract_final_answer(self.responses[index])
-        return self._answers[index]
-
-    def _number_list(self, index: int) -> tuple[str, ...]:
-        if index not in self._numbers:
-            self._numbers[index] = numbers_in(self.prompts[index]) + ("|",) + numbers_in(self.responses[index])
-        return self._numbers[index]
+    def same(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """For each pair ``(first[p], second[p])``: are they the same example?"""
+        same = (self.systems[first] == self.systems[second]) & (self.labels[first] == self.labels[second])
+        involved = np.unique(np.concatenate([first[same], second[same]]))
+        answers = np.full(self.systems.size, -1, dtype=np.int64)
+        numbers = np.full(self.systems.size, -1, dtype=np.int64)
+        if involved.size:
+            prompts = self.prompts.gather(involved).to_list()
+            responses = self.responses.gather(involved).to_list()
+            found = [extract_final_answer(response) for response in responses]
+            codes = value_codes(found)
+            answers[involved] = np.where([answer is None for answer in found], -1, codes)
+            numbers[involved] = value_codes([numbers_in(p) + ("|",) + numbers_in(r) for p, r in zip(prompts, responses)])
+        a, b = answers[first], answers[second]
+        same &= (a < 0) | (b < 0) | (a == b)
+        return same & (numbers[first] == numbers[second])

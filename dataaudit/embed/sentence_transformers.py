@@ -51,10 +51,11 @@ class SentenceTransformerEmbedder:
     ``torch.autocast``; layer norms, residual sums and pooling stay float32. On CPUs with AMX
     matrix units (Intel Xeon since Sapphire Rapids) that is about twice as fast and every vector
     stays within cosine 0.9999 of float32 (``bench/bench_embed_limit.py``); without AMX,
-    bfloat16 is emulated and gains nothing, so ``"auto"`` picks it exactly when the CPU has AMX.
-    ``"float32"`` (default) computes what the model was trained with and gives the same vectors on
-    every machine; ``"auto"`` trades that for speed. The precision is part of :attr:`model_id`, so
-    cached vectors never mix the two.
+    bfloat16 is emulated and gains nothing. ``"auto"`` (default) picks it on a CUDA ``device``
+    and on CPUs with AMX, float32 elsewhere: on 2,500 real prompts the kNN graph (k=30) kept
+    99.7% of its float32 edges (k=10: 99.5%; lowest cosine 0.99996). ``"float32"`` computes what
+    the model was trained with and gives the same vectors on every machine. The precision is part
+    of :attr:`model_id`, so cached vectors never mix the two.
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 64,
         device: str | None = None,
         max_seq_length: int | None = None,
-        precision: str = "float32",
+        precision: str = "auto",
     ):
         self.model = model
         self.batch_size = batch_size
@@ -135,7 +136,10 @@ class SentenceTransformerEmbedder:
         if self.precision not in PRECISIONS:
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if self.precision == "auto":
-            # device=None may still pick a GPU, where bfloat16 autocast is as safe and no slower.
+            # device=None may still pick a GPU, where bfloat16 autocast is as safe and no slower;
+            # it is taken as the CPU here, because resolving it would import torch.
+            if str(self.device).startswith("cuda"):
+                return "bfloat16"
             on_cpu = self.device is None or str(self.device).startswith("cpu")
             return "bfloat16" if on_cpu and _cpu_has_amx() else "float32"
         return self.precision

@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 from os.path import commonprefix
-from typing import Sequence
 
 import numpy as np
 
 __all__ = [
     "ShingleSets", "changed_words", "char_shingles", "containment", "is_light_edit", "is_typo", "jaccard",
-    "normalize_text", "numbers_in", "typo_distance",
+    "normalize_text", "normalize_values", "numbers_in", "pack_texts", "pair_jaccard", "typo_distance",
 ]
 
 # Words, numbers (with their decimal point) and the operators that change what a text asks:
@@ -39,6 +39,12 @@ def normalize_text(text: str | None) -> str:
         return ""
     text = _THOUSANDS_RE.sub("", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(_TOKEN_RE.findall(text))
+
+
+def normalize_values(values: list[str | None]) -> list[str | None]:
+    """:func:`normalize_text` of each value (None stays None), once per distinct value."""
+    done: dict[str | None, str | None] = {None: None}
+    return [done[value] if value in done else done.setdefault(value, normalize_text(value)) for value in values]
 
 
 def char_shingles(normalized: str, *, size: int = 5) -> np.ndarray:
@@ -232,3 +238,105 @@ def changed_words(a: str, b: str, *, max_affix_words: int = 6) -> int:
             continue
         changed += max(len(old), len(new))
     return changed
+
+
+# --------------------------------------------------------------------------- batched Jaccard
+
+
+def pack_texts(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes of many texts in one buffer, and each text's ``offsets[i]:offsets[i + 1]`` slice.
+
+    The compiled kernels read texts from here: a million Python strings cannot cross into numba.
+    """
+    encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(data) for data in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
+
+
+def pair_jaccard(buffer: np.ndarray, offsets: np.ndarray, first: np.ndarray, second: np.ndarray, *, size: int = 5,
+                 chunk: int = 65_536) -> np.ndarray:
+    """Exact character-shingle Jaccard (as :func:`jaccard` of :func:`char_shingles`) of text pairs.
+
+    ``first[p]`` and ``second[p]`` index the texts of :func:`pack_texts`. Compiled, on every
+    core: a million-row duplicate check compares millions of pairs, which a Python loop over
+    ``np.intersect1d`` turned into most of the audit. Pairs go in chunks; each chunk's rows get
+    their sorted shingle sets once (a row is in up to k pairs), then every pair is a merge.
+    Exact, not MinHash: candidates already come from the kNN graph, and a sketch's estimate
+    would move pairs across the thresholds.
+    """
+    if not 1 <= size <= 8:
+        raise ValueError(f"shingle size must be in 1..8, got {size}")
+    first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    out = np.empty(first.size, dtype=np.float64)
+    if not first.size:
+        return out
+    shingle_rows, merge = _kernels()
+    for begin in range(0, first.size, chunk):
+        a, b = first[begin:begin + chunk], second[begin:begin + chunk]
+        rows, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+        starts, stops = offsets[rows], offsets[rows + 1]
+        capacity = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(np.maximum(stops - starts - size + 1, 1), out=capacity[1:])
+        ids, lengths = shingle_rows(buffer, starts, stops, capacity, size)
+        merge(ids, capacity, lengths, inverse[:a.size], inverse[a.size:], out[begin:begin + chunk])
+    return out
+
+
+_KERNELS = None
+
+
+def _kernels():
+    """Compiled on first use, so ``import dataaudit`` never pays numba's start-up."""
+    global _KERNELS
+    if _KERNELS is None:
+        import numba
+
+        @numba.njit(parallel=True, cache=True)
+        def shingle_rows(buffer, starts, stops, capacity, size):
+            ids = np.empty(capacity[-1], dtype=np.uint64)
+            lengths = np.zeros(starts.size, dtype=np.int64)
+            for r in numba.prange(starts.size):
+                start, length = starts[r], stops[r] - starts[r]
+                if length == 0:
+                    continue
+                count = max(length - size + 1, 1)
+                row = ids[capacity[r]:capacity[r] + count]
+                for w in range(count):
+                    value = np.uint64(0)
+                    for k in range(size - 1, -1, -1):
+                        byte = np.uint64(buffer[start + w + k]) if w + k < length else np.uint64(0)
+                        value = (value << np.uint64(8)) | byte
+                    row[w] = value
+                row.sort()
+                unique = 1
+                for w in range(1, count):
+                    if row[w] != row[unique - 1]:
+                        row[unique] = row[w]
+                        unique += 1
+                lengths[r] = unique
+            return ids, lengths
+
+        @numba.njit(parallel=True, cache=True)
+        def merge(ids, capacity, lengths, first, second, out):
+            for p in numba.prange(first.size):
+                a0, b0 = capacity[first[p]], capacity[second[p]]
+                na, nb = lengths[first[p]], lengths[second[p]]
+                if na == 0 and nb == 0:
+                    out[p] = 1.0
+                    continue
+                i = j = shared = 0
+                while i < na and j < nb:
+                    x, y = ids[a0 + i], ids[b0 + j]
+                    if x == y:
+                        shared += 1
+                        i += 1
+                        j += 1
+                    elif x < y:
+                        i += 1
+                    else:
+                        j += 1
+                out[p] = shared / (na + nb - shared)
+
+        _KERNELS = shingle_rows, merge
+    return _KERNELS

@@ -6,11 +6,11 @@ some of them, and group rows transitively over the confirmed pairs.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["candidate_pairs", "connected_groups"]
+__all__ = ["candidate_pair_arrays", "candidate_pairs", "connected_groups", "group_labels", "value_codes"]
 
 
 def candidate_pairs(indices: np.ndarray, similarities: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
@@ -19,13 +19,20 @@ def candidate_pairs(indices: np.ndarray, similarities: np.ndarray, threshold: fl
     Each pair appears once (a pair found from both ends keeps the higher similarity), in
     ascending (i, j) order, so callers iterate deterministically.
     """
+    low, high, similarity = candidate_pair_arrays(indices, similarities, threshold)
+    return [(int(i), int(j), float(s)) for i, j, s in zip(low, high, similarity)]
+
+
+def candidate_pair_arrays(indices: np.ndarray, similarities: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`candidate_pairs` as three arrays (``low``, ``high``, ``similarity``): no tuple per pair."""
+    empty = np.zeros(0, dtype=np.int64)
     if indices.size == 0:
-        return []
+        return empty, empty, np.zeros(0)
     source, slot = np.nonzero(similarities >= threshold)
     target = indices[source, slot]
     valid = (target >= 0) & (target != source)
     if not valid.any():
-        return []
+        return empty, empty, np.zeros(0)
     low = np.minimum(source[valid], target[valid]).astype(np.int64)
     high = np.maximum(source[valid], target[valid]).astype(np.int64)
     similarity = similarities[source[valid], slot[valid]].astype(np.float64)
@@ -33,7 +40,29 @@ def candidate_pairs(indices: np.ndarray, similarities: np.ndarray, threshold: fl
     low, high, similarity = low[order], high[order], similarity[order]
     first = np.ones(low.size, dtype=bool)
     first[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
-    return [(int(i), int(j), float(s)) for i, j, s in zip(low[first], high[first], similarity[first])]
+    return low[first], high[first], similarity[first]
+
+
+def group_labels(size: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Connected-component label of every row over the pairs, -1 for rows in no pair.
+
+    Components are labelled by their lowest row, as :func:`connected_groups` orders them; one
+    scipy call instead of a Python union-find over a million rows.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    labels = np.full(size, -1, dtype=np.int64)
+    if not len(first):
+        return labels
+    graph = coo_matrix((np.ones(len(first), dtype=np.int8), (first, second)), shape=(size, size))
+    _, component = connected_components(graph, directed=False)
+    lowest = np.full(component.max() + 1, size, dtype=np.int64)
+    np.minimum.at(lowest, component, np.arange(size))
+    paired = np.zeros(size, dtype=bool)
+    paired[first] = paired[second] = True
+    labels[paired] = lowest[component[paired]]
+    return labels
 
 
 def connected_groups(size: int, pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
@@ -60,3 +89,9 @@ def connected_groups(size: int, pairs: Iterable[tuple[int, int]]) -> list[list[i
     for index in range(size):
         members.setdefault(find(index), []).append(index)
     return [group for _, group in sorted(members.items()) if len(group) > 1]
+
+
+def value_codes(values: list) -> np.ndarray:
+    """A small integer per distinct value (first seen first), so equality over pairs is an array comparison."""
+    seen: dict = {}
+    return np.fromiter((seen.setdefault(value, len(seen)) for value in values), dtype=np.int64, count=len(values))

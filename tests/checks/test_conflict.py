@@ -323,3 +323,34 @@ def test_finds_the_planted_conflicts_in_the_sample_data():
     spelling = result.findings.filter(pl.col("reason").str.contains("variant spelling"))
     for row, suggestion in zip(spelling["row"], spelling["suggestion"]):
         assert f"instead of '{suggestion}'" in next(p["detail"] for p in planted if p["row"] == row)
+
+
+# --------------------------------------------------------------------------- agreement with the per-pair reference
+
+_PROMPTS = [GSM8K_QUESTION, *(q for q, _ in GSM8K_OTHERS), "Is it going to rain today", "Set an alarm for seven",
+            "Why is the sky blue? Explain simply.", "Write a haiku about autumn leaves"]
+_ANSWERS = ["#### 72", "#### 10", "#### 5", "yes", "no", "Sunlight scatters off air.", "Red leaves fall slowly."]
+_FREE = ["Leaves drift down in the cold wind, red and gold.", "Sunlight scatters off air molecules; blue scatters most.",
+         "I cannot say.", "Stock markets fell sharply on Monday."]
+
+
+def _variant(prompt: str, edit: int) -> str:
+    return [prompt, prompt.lower(), "Hi! " + prompt, prompt + " Thanks!", prompt.replace("e", "3", 1),
+            prompt.replace(" ", "  ")][edit]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_PROMPTS) - 1), st.integers(0, 5), st.integers(0, len(_ANSWERS) - 1),
+                          st.integers(0, len(_FREE) - 1), st.booleans()), min_size=2, max_size=24))
+def test_array_check_agrees_with_the_per_pair_reference(spec):
+    from tests.checks.reference_conflict import ReferenceConflictCheck
+
+    prompts = [_variant(_PROMPTS[p], edit) for p, edit, _, _, _ in spec]
+    responses = [_ANSWERS[a] if answered else _FREE[f] for _, _, a, f, answered in spec]
+    ctx = make_context(make_dataset(prompts, responses), knn_k=8)  # one graph for both
+    params = {"prompt_similarity": 0.3}
+    new, old = ConflictCheck(**params).run(ctx), ReferenceConflictCheck(**params).run(ctx)
+    columns = ["row", "kind", "group", "score", "severity", "reason", "suggestion", "suggested_value"]
+    assert new.findings.select(columns).to_dicts() == old.findings.select(columns).to_dicts()
+    assert new.rows.equals(old.rows)
+    assert new.summary == old.summary

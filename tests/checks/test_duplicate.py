@@ -186,3 +186,51 @@ def test_light_edits_do_not_chain_into_different_requests():
     result = DuplicateCheck(candidate_similarity=0.0).run(ctx)
     assert result.findings.get_column("row").to_list() == [1]
     assert result.rows.get_column("duplicate_group").to_list() == [0, 0, None]
+
+
+# --------------------------------------------------------------------------- agreement with the per-pair reference
+
+_BASES = [(QUESTION, SOLUTION), *OTHER, ("Is it going to rain today", "no"), ("Set an alarm for seven", "alarm set"),
+          ("Why is the sky blue? Explain simply.", "Sunlight scatters off air molecules; blue scatters most.")]
+_EDITS = ("copy", "upper", "typo", "prefix", "suffix", "number", "answer", "word")
+
+
+def _edited(text: str, edit: str, seed: int) -> str:
+    words = text.split()
+    position = seed % len(words)
+    if edit == "upper":
+        return text.upper()
+    if edit == "typo" and len(words[position]) > 3:
+        word = words[position]
+        words[position] = word[0] + word[2] + word[1] + word[3:]
+    elif edit == "prefix":
+        return ("Please help: ", "Hi! ", "Question for my homework class today: ")[seed % 3] + text
+    elif edit == "suffix":
+        return text + (" Thanks!", " This is urgent.", " Use simple words for a child please.")[seed % 3]
+    elif edit == "number":
+        return text.replace("4", "5", 1) if "4" in text else text + " 3"
+    elif edit == "word":
+        words[position] = "banana"
+    return " ".join(words)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_BASES) - 1), st.sampled_from(_EDITS), st.integers(0, 50)), min_size=2, max_size=24))
+def test_batched_check_agrees_with_the_per_pair_reference(spec):
+    from tests.checks.reference_duplicate import ReferenceDuplicateCheck
+
+    prompts, responses = [], []
+    for base, edit, seed in spec:
+        prompt, response = _BASES[base]
+        prompts.append(_edited(prompt, edit, seed) if edit not in ("answer", "copy") else prompt)
+        responses.append(response + " (or so)" if edit == "answer" else response)
+    dataset = make_dataset(prompts, responses)
+    ctx = make_context(dataset, knn_k=8)  # one graph for both
+    params = {"candidate_similarity": 0.3}
+    new, old = DuplicateCheck(**params).run(ctx), ReferenceDuplicateCheck(**params).run(ctx)
+    columns = ["row", "kind", "group", "score", "reason", "suggestion"]
+    assert new.findings.select(columns).sort("row").to_dicts() == old.findings.select(columns).sort("row").to_dicts()
+    assert new.rows.equals(old.rows)
+    for key in ("exact_groups", "near_groups", "candidate_pairs"):
+        assert new.summary[key] == old.summary[key]
+    assert new.summary["confirmed_near_pairs"] <= old.summary["confirmed_near_pairs"]

@@ -65,11 +65,13 @@ def test_model_id_follows_settings_and_is_stable():
 
 
 @pytest.mark.parametrize("has_amx, resolved", [(True, "bfloat16"), (False, "float32")])
-def test_auto_precision_is_bfloat16_exactly_on_cpus_with_amx(monkeypatch, has_amx, resolved):
+def test_auto_precision_is_the_default_and_bfloat16_exactly_on_gpus_and_cpus_with_amx(monkeypatch, has_amx, resolved):
     monkeypatch.setattr(st_module, "_cpu_has_amx", lambda: has_amx)
     auto = SentenceTransformerEmbedder(precision="auto").model_id
     assert auto == SentenceTransformerEmbedder(precision=resolved).model_id
-    assert SentenceTransformerEmbedder().model_id == SentenceTransformerEmbedder(precision="float32").model_id
+    assert SentenceTransformerEmbedder().model_id == auto  # auto is the default
+    assert SentenceTransformerEmbedder(precision="auto", device="cuda").model_id == SentenceTransformerEmbedder(
+        precision="bfloat16", device="cuda").model_id
 
 
 def test_float32_keeps_the_cache_key_it_had_before_precision_existed():
@@ -185,3 +187,17 @@ def test_bfloat16_gives_the_same_vectors_to_within_rounding(minilm):
     assert rounded.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(rounded, axis=1), 1.0, atol=1e-5)
     assert np.sum(exact * rounded, axis=1).min() > 0.9999
+
+
+def test_the_cli_and_default_embedder_pass_the_precision_through():
+    from click.testing import CliRunner
+
+    from dataaudit.cli import main
+    from dataaudit.runner import default_embedder
+
+    assert default_embedder(use_cache=False, precision="bfloat16").embedder.precision == "bfloat16"
+    assert default_embedder(use_cache=False).embedder.precision == "auto"
+    help_text = CliRunner().invoke(main, ["audit", "--help"]).output
+    assert "--precision [auto|float32|bfloat16]" in help_text
+    bad = CliRunner().invoke(main, ["audit", "data.jsonl", "--precision", "float16"])
+    assert bad.exit_code == 2 and "float16" in bad.output

@@ -169,3 +169,27 @@ def test_shingle_sets_keep_a_bounded_cache_and_still_answer_every_row():
     assert [bounded.jaccard(i, j) for i, j in pairs] == [unbounded.jaccard(i, j) for i, j in pairs]
     assert len(bounded._shingles) == 2 and len(unbounded._shingles) == 4
     assert bounded.jaccard(0, 3) == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="ab cdé✓1", max_size=40), min_size=1, max_size=12), st.integers(1, 8), st.data())
+def test_pair_jaccard_kernel_equals_the_exact_python_jaccard(texts, size, data):
+    from dataaudit.features.lexical import pack_texts, pair_jaccard
+
+    normalized = [normalize_text(text) if k % 2 else text for k, text in enumerate(texts)]
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, len(texts) - 1), st.integers(0, len(texts) - 1)), max_size=30))
+    first = np.array([i for i, _ in pairs], dtype=np.int64)
+    second = np.array([j for _, j in pairs], dtype=np.int64)
+    buffer, offsets = pack_texts(normalized)
+    expected = [jaccard(char_shingles(normalized[i], size=size), char_shingles(normalized[j], size=size)) for i, j in pairs]
+    # chunk=3 makes several chunks share and split rows.
+    assert pair_jaccard(buffer, offsets, first, second, size=size, chunk=3).tolist() == expected
+
+
+def test_pair_jaccard_rejects_a_bad_shingle_size_and_handles_no_pairs():
+    from dataaudit.features.lexical import pack_texts, pair_jaccard
+
+    buffer, offsets = pack_texts(["abc", ""])
+    assert pair_jaccard(buffer, offsets, np.zeros(0), np.zeros(0)).size == 0
+    with pytest.raises(ValueError):
+        pair_jaccard(buffer, offsets, np.zeros(1), np.zeros(1), size=9)

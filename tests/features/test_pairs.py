@@ -39,3 +39,31 @@ def test_connected_groups_partition_the_linked_rows(pairs):
         if a != b:
             assert where[a] == where[b]
     assert all(group == sorted(group) and len(group) >= 2 for group in groups)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 14), st.integers(0, 14)), max_size=30))
+def test_group_labels_match_connected_groups(pairs):
+    from dataaudit.features.pairs import group_labels
+
+    first = np.array([a for a, _ in pairs], dtype=np.int64)
+    second = np.array([b for _, b in pairs], dtype=np.int64)
+    labels = group_labels(15, first, second)
+    expected = np.full(15, -1)
+    for group in connected_groups(15, pairs):
+        expected[group] = group[0]
+    # A self-pair makes no group for connected_groups; group_labels marks such a row as its own.
+    alone = [row for row in range(15) if row not in {r for p in pairs for r in p if p[0] != p[1]}]
+    labels[alone] = -1
+    expected[alone] = -1
+    assert labels.tolist() == expected.tolist()
+
+
+def test_candidate_pair_arrays_equal_the_tuples():
+    from dataaudit.features.pairs import candidate_pair_arrays
+
+    rng = np.random.default_rng(0)
+    indices = rng.integers(-1, 20, size=(20, 5))
+    similarities = rng.random((20, 5))
+    low, high, similarity = candidate_pair_arrays(indices, similarities, 0.3)
+    assert list(zip(low.tolist(), high.tolist(), similarity.tolist())) == candidate_pairs(indices, similarities, 0.3)
