@@ -17,6 +17,7 @@ import numpy as np
 from dataaudit.engine.base import Engine, FrameFunction
 from dataaudit.engine.local import LocalEngine
 from dataaudit.artefacts import NULL_ARTEFACTS, artefact_key
+from dataaudit.timing import timed
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -75,13 +76,8 @@ class AuditContext:
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time a stage; repeated stages of the same name add up."""
-        start = time.perf_counter()
-        try:
+        with timed(self.timings, name):
             yield
-        finally:
-            elapsed = time.perf_counter() - start
-            self.timings[name] = round(self.timings.get(name, 0.0) + elapsed, 3)
-            logger.info("%s took %.2fs", name, elapsed)
 
     def embed_texts(self, texts: Sequence[str], *, stage: str = "embed") -> np.ndarray:
         """Embed arbitrary texts with the audit's embedder (e.g. production prompts)."""

@@ -108,7 +108,7 @@ def export_clean(
     """
     if (clean is None) == (out_dir is None):
         raise UsageError("choose where kept records go: one JSONL file (--out) or a folder mirroring the input (--out-dir)")
-    _check_fingerprint(dataset, result)
+    result.require_same_data(dataset)
     if to is not None and to not in TARGET_FORMATS:
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
     changes_path = Path(changes) if changes else Path(f"{clean if clean is not None else Path(out_dir) / 'export'}.changes.jsonl")
@@ -136,12 +136,6 @@ def export_clean(
                          relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())))
 
 
-def _check_fingerprint(dataset: Dataset, result: "AuditResult") -> None:
-    expected = result.summary.get("dataset", {}).get("fingerprint")
-    if expected is not None and expected != dataset.fingerprint():
-        raise UsageError("the data differs from what this audit saw (fingerprint mismatch); re-run the audit")
-
-
 def kept_hf_dataset(dataset: Dataset, result: "AuditResult", *, original=None, drop: Sequence[str] | None = None,
                     min_severity: str = "warning"):
     """The kept rows as a ``datasets.Dataset``: what a notebook trains on next.
@@ -154,7 +148,7 @@ def kept_hf_dataset(dataset: Dataset, result: "AuditResult", *, original=None, d
     except ImportError as error:
         raise UsageError("a datasets.Dataset export needs the optional package 'datasets' (pip install datasets)") \
             from error
-    _check_fingerprint(dataset, result)
+    result.require_same_data(dataset)
     reasons = drop_reasons(result.findings, drop=drop, min_severity=min_severity)
     kept = dataset.frame.filter(~pl.col("row").is_in(list(reasons)))
     if original is not None:

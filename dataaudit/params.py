@@ -106,6 +106,17 @@ def _describe(constraint: Any) -> str:
     return str(constraint)
 
 
+def with_seed(component: Any, seed: int) -> Any:
+    """``component`` with ``seed`` where its own ``seed`` is None: a copy, never the caller's
+    object. Components without a seed, or with one the caller chose, come back unchanged;
+    duck-typed stages (any object with a ``seed`` attribute) are handled the same way."""
+    if getattr(component, "seed", 0) is None:
+        seeded = copy.copy(component)
+        seeded.seed = seed
+        return seeded
+    return component
+
+
 class Component:
     """Base of every configurable piece: checks, cluster stages, coverage, fine-tune, backends.
 
@@ -168,11 +179,7 @@ class Component:
 
     def with_seed(self, seed: int) -> "Component":
         """Give the component the audit's ``seed`` where the caller left it as None."""
-        if "seed" in self.get_params() and getattr(self, "seed") is None:
-            seeded = copy.copy(self)  # never change the caller's object
-            seeded.seed = seed
-            return seeded
-        return self
+        return with_seed(self, seed)
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -225,6 +225,20 @@ class AuditResult:
         return export_clean(dataset, self, clean=clean, rejected=rejected, drop=drop, min_severity=min_severity,
                             annotate=annotate, to=to, relabel=relabel, changes=changes, out_dir=out_dir)
 
+    def require_same_data(self, dataset) -> None:
+        """Refuse ``dataset`` unless it is the data this audit saw (same fingerprint and rows).
+
+        Export and the fine-tune address rows by number: on edited data those numbers would
+        point at other records, so a mismatch is an error, never a guess.
+        """
+        from dataaudit.errors import UsageError
+
+        expected = self.summary.get("dataset", {}).get("fingerprint")
+        if expected is not None and expected != dataset.fingerprint():
+            raise UsageError("the data differs from what this audit saw (fingerprint mismatch); re-run the audit")
+        if self.rows.height and self.rows.height != len(dataset):
+            raise UsageError(f"the audit has {self.rows.height} rows but the data has {len(dataset)}")
+
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, *, report: bool = False) -> Path:
         """Write every frame, the summary (and with ``report`` the HTML report) into ``directory``.

@@ -18,11 +18,15 @@ import polars as pl
 from dataaudit._version import __version__
 from dataaudit.artefacts import NULL_ARTEFACTS
 from dataaudit.checks import BUILTIN_CHECKS, CheckSpec, make_checks
-from dataaudit.checks.base import FINDING_SCHEMA, SEVERITIES, SEVERITY_RANK
+from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
+from dataaudit.jsonsafe import json_safe
+from dataaudit.params import with_seed
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
+from dataaudit.severity import SEVERITIES, rank_expr
+from dataaudit.summary import SCHEMA_VERSION, AuditSummary
 
 if TYPE_CHECKING:
     from dataaudit.artefacts import ArtefactCache, NullArtefactCache
@@ -79,7 +83,7 @@ def audit(
         production = engine.load(production, skip_bad_lines=True)
     embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
-    pipeline = (cluster_pipeline if cluster_pipeline is not None else ClusterPipeline()).with_seed(seed)
+    pipeline = with_seed(cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(), seed)
     ctx = AuditContext(
         dataset=dataset,
         embedder=embedder,
@@ -91,7 +95,7 @@ def audit(
         engine=engine,
         artefacts=artefacts,
     )
-    check_list = [check.with_seed(seed) for check in make_checks(checks)]
+    check_list = [with_seed(check, seed) for check in make_checks(checks)]
 
     clustering = ctx.clustering
     rows = _base_rows(dataset, clustering)
@@ -105,20 +109,20 @@ def audit(
                 result = check.run(ctx)
         except Exception as error:  # a broken check must not sink the audit
             logger.exception("check %s failed", check.name)
-            check_summaries[check.name] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "params": _json_safe(check.get_params())}
+            check_summaries[check.name] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "params": json_safe(check.get_params())}
             continue
         rows = rows.join(result.rows, on="row", how="left")
         if result.clusters.width > 1:
             clusters = clusters.join(result.clusters, on="cluster", how="left")
         findings_parts.append(result.findings)
-        check_summaries[check.name] = {"status": "ok", "params": _json_safe(check.get_params()), **_json_safe(result.summary)}
+        check_summaries[check.name] = {"status": "ok", "params": json_safe(check.get_params()), **json_safe(result.summary)}
 
     findings = _assemble_findings(findings_parts, rows)
     coverage_result = None
     if production is not None:
         from dataaudit.coverage import CoverageAnalysis
 
-        analysis = (coverage if coverage is not None else CoverageAnalysis()).with_seed(seed)
+        analysis = with_seed(coverage if coverage is not None else CoverageAnalysis(), seed)
         with ctx.stage("coverage"):
             coverage_result = analysis.run(ctx, production)
 
@@ -128,7 +132,7 @@ def audit(
         result.coverage = coverage_result.coverage
         result.gaps = coverage_result.gaps
         result.cluster_coverage = coverage_result.cluster_coverage
-        summary["coverage"] = _json_safe(coverage_result.summary)
+        summary["coverage"] = json_safe(coverage_result.summary)
     summary["timings"]["total"] = round(time.perf_counter() - started, 3)
     return result
 
@@ -187,7 +191,7 @@ def _summary(dataset, production, ctx, clustering, check_summaries, findings, st
         },
         "production": None if production is None else {"path": production.path, "format": production.format, "records": len(production)},
         "embedder": getattr(ctx.embedder, "model_id", type(ctx.embedder).__name__),
-        "parameters": {"seed": ctx.seed, "knn_k": ctx.knn_k, "engine": ctx.engine.name, "clustering": _json_safe(clustering.params)},
+        "parameters": {"seed": ctx.seed, "knn_k": ctx.knn_k, "engine": ctx.engine.name, "clustering": json_safe(clustering.params)},
         "clusters": {
             "count": int(clustering.clusters.height),
             "noise_rows": int((labels == -1).sum()),

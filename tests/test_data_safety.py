@@ -66,9 +66,9 @@ def fake_result(dataset, findings) -> AuditResult:
                        summary={"dataset": {"path": dataset.path, "fingerprint": dataset.fingerprint()}})
 
 
-def finding(row, check, severity, *, suggestion=None, reason="r"):
-    return {"row": row, "check": check, "score": 0.1, "severity": severity, "cluster": 0, "group": None,
-            "reason": reason, "suggestion": suggestion}
+def finding(row, check, severity, *, suggestion=None, reason="r", kind="issue", suggested_value=None):
+    return {"row": row, "check": check, "kind": kind, "score": 0.1, "severity": severity, "cluster": 0, "group": None,
+            "reason": reason, "suggestion": suggestion, "suggested_value": suggested_value}
 
 
 CONTAINERS = ["jsonl", "jsonl.gz", "json", "csv", "parquet"]
@@ -88,7 +88,8 @@ def test_every_export_path_keeps_the_partition(tmp_path, container, mode, min_se
     findings = [finding(row, check, severity) for row, check, severity in flagged if row in rows]
     relabel_row = min(rows)
     if mode == "relabel":
-        findings.append(finding(relabel_row, "conflict", "error", suggestion="'renamed'", reason="label 'x' disagrees"))
+        findings.append(finding(relabel_row, "conflict", "error", suggestion="'renamed'", reason="label 'x' disagrees",
+                                kind="label_noise", suggested_value="renamed"))
     clean, rejected = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl"
     summary = export_clean(dataset, fake_result(dataset, findings), clean=clean, rejected=rejected, drop=sorted(drop),
                            min_severity=min_severity, annotate=mode == "annotate",

@@ -39,9 +39,9 @@ def fake_result(dataset, findings):
                        clusters=pl.DataFrame(), summary=summary)
 
 
-def finding(row, check, severity="warning", reason="r", suggestion=None):
-    return {"row": row, "check": check, "score": 0.1, "severity": severity, "cluster": 0, "group": None,
-            "reason": reason, "suggestion": suggestion}
+def finding(row, check, severity="warning", reason="r", suggestion=None, kind="issue", suggested_value=None):
+    return {"row": row, "check": check, "kind": kind, "score": 0.1, "severity": severity, "cluster": 0, "group": None,
+            "reason": reason, "suggestion": suggestion, "suggested_value": suggested_value}
 
 
 SEVERITY = st.sampled_from(["error", "warning", "info"])
@@ -91,7 +91,8 @@ def test_convert_to_openai_and_alpaca(tmp_path):
 
 def test_relabel_applies_suggestions_and_logs_changes(tmp_path):
     dataset = write_source(tmp_path)
-    result = fake_result(dataset, [finding(3, "conflict", reason="label 'lost_card' disagrees", suggestion="card_arrival")])
+    result = fake_result(dataset, [finding(3, "conflict", reason="label 'lost_card' disagrees", suggestion="card_arrival",
+                                           kind="label_noise", suggested_value="card_arrival")])
     clean = tmp_path / "c.jsonl"
     summary = export_clean(dataset, result, clean=clean, rejected=tmp_path / "r.jsonl", drop=[], relabel=True)
     assert summary.relabeled == 1

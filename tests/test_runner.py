@@ -111,7 +111,8 @@ def test_save_and_load_round_trip(tmp_path):
     for name in ("rows.parquet", "clusters.parquet", "findings.jsonl", "summary.json"):
         assert (tmp_path / "out" / name).exists()
     finding = json.loads((tmp_path / "out" / "findings.jsonl").read_text().splitlines()[0])
-    assert set(finding) == {"row", "check", "score", "severity", "cluster", "group", "reason", "suggestion"}
+    assert set(finding) == {"row", "check", "kind", "score", "severity", "cluster", "group", "reason", "suggestion",
+                            "suggested_value"}
     loaded = AuditResult.load(tmp_path / "out")
     assert loaded.rows.equals(result.rows)
     assert loaded.findings.equals(result.findings)

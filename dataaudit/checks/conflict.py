@@ -34,15 +34,14 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 import numpy as np
-import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
+from dataaudit.features.confident_learning import confident_label_issues, knn_probabilities, out_of_fold_probabilities
 from dataaudit.features.lexical import ShingleSets, is_light_edit, normalize_text, numbers_in
 from dataaudit.features.pairs import candidate_pairs, connected_groups
 
@@ -52,8 +51,6 @@ SHORT_LABEL_MAX_WORDS = 4
 SHORT_LABEL_MAX_CHARS = 40
 #: A spelling is a variant of another label only when that label is this many times as common.
 VARIANT_MIN_RATIO = 4
-#: Softmax temperatures tried when calibrating the ridge scores (sentence-embedding scores are small).
-TEMPERATURES = tuple(np.geomspace(1.0, 200.0, 24))
 
 
 @register_check
@@ -273,7 +270,7 @@ class ConflictCheck(Check):
         y = np.array([class_index[labels[i]] for i in positions])
         embeddings = ctx.embeddings("prompt")[positions]
         probabilities = (1 - self.knn_weight) * out_of_fold_probabilities(embeddings, y, len(classes), folds=folds, seed=ctx.seed)
-        probabilities += self.knn_weight * _knn_probabilities(ctx.knn("prompt"), positions, y, len(classes))
+        probabilities += self.knn_weight * knn_probabilities(ctx.knn("prompt"), positions, y, len(classes))
         accuracy = float((probabilities.argmax(axis=1) == y).mean())
         majority = max(counts.values()) / len(y)
         if accuracy < majority + 0.5 * (1 - majority):
@@ -291,140 +288,6 @@ class ConflictCheck(Check):
             ))
         return findings, {"label_noise_rows": len(findings), "label_noise_estimate": issues.estimated,
                           "label_accuracy": round(accuracy, 4), "classes": len(classes)}
-
-
-@dataclass(frozen=True)
-class LabelIssues:
-    flagged: np.ndarray  # (n,) bool
-    predicted: np.ndarray  # (n,) int: the most probable class other than the given one
-    estimated: int  # label errors estimated from the confident joint
-
-
-def confident_label_issues(y: np.ndarray, probabilities: np.ndarray) -> LabelIssues:
-    """Rows whose given label is most likely wrong, by confident learning (Northcutt et al., 2021).
-
-    Each class's threshold is the mean probability its own rows give it. A row confidently
-    belongs to class j when p_j clears j's threshold (the most probable such j); rows that
-    confidently belong to a class other than their label — the off-diagonal of the
-    confident joint — estimate *how many* labels are wrong. That many rows are flagged, the
-    ones whose given label has the lowest probability (self-confidence), provided some other
-    class is more probable than the given one.
-    """
-    n, k = probabilities.shape
-    self_confidence = probabilities[np.arange(n), y]
-    members = np.bincount(y, minlength=k)
-    thresholds = np.where(members > 0, np.bincount(y, weights=self_confidence, minlength=k) / np.maximum(members, 1), 1.0)
-    # Row blocks: each step makes rows × classes temporaries, gigabytes for a million rows.
-    estimated = 0
-    predicted = np.empty(n, dtype=np.int64)
-    best_other = np.empty(n)
-    for block in _row_blocks(n):
-        chunk, given = probabilities[block], y[block]
-        rows = np.arange(len(given))
-        above = chunk >= thresholds[None, :] - 1e-12
-        confident = np.where(above, chunk, -1.0).argmax(axis=1)
-        estimated += int((above.any(axis=1) & (confident != given)).sum())
-        others = chunk.copy()
-        others[rows, given] = -1.0
-        predicted[block] = others.argmax(axis=1)
-        best_other[block] = others[rows, predicted[block]]
-    flagged = np.zeros(n, dtype=bool)
-    flagged[np.argsort(self_confidence, kind="stable")[:estimated]] = True
-    flagged &= best_other > self_confidence
-    return LabelIssues(flagged=flagged, predicted=predicted, estimated=estimated)
-
-
-def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int, seed: int,
-                              alpha: float = 1.0) -> np.ndarray:
-    """Class probabilities for each row from a model that never saw the row.
-
-    The model is ridge regression onto one-hot labels with a softmax whose temperature is
-    fitted by log-loss: on sentence embeddings it ranks label errors about as well as
-    logistic regression at a small fraction of the cost (one d×d solve per fold).
-    """
-    probabilities = np.full((len(y), n_classes), 1.0 / n_classes)
-    fold_of = stratified_folds(y, folds=folds, seed=seed)
-    for fold in range(folds):
-        test = fold_of == fold
-        if test.any() and not test.all():
-            probabilities[test] = _ridge_softmax(x[~test], y[~test], x[test], n_classes, alpha)
-    return probabilities
-
-
-def stratified_folds(y: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
-    """A fold number per row, each class spread evenly over the folds, seeded.
-
-    Classes start at a random fold, so rare classes do not all pile into fold 0.
-    """
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(y), dtype=np.int64)
-    for label in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == label))
-        fold_of[members] = (np.arange(members.size) + rng.integers(folds)) % folds
-    return fold_of
-
-
-def _ridge_softmax(x: np.ndarray, y: np.ndarray, queries: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
-    """Ridge onto one-hot targets, softmax at the log-loss-best temperature, in row blocks.
-
-    Nothing rows × classes is built besides the answer: the normal equations need only the
-    d × d Gram matrix and the per-class sums of the centred rows (centred rows sum to zero, so
-    ``centredᵀ (targets − mean)`` is exactly those sums), and the temperature's log loss adds
-    up block by block. A one-hot matrix of a million rows × 300 classes alone is 2.4 GB.
-    """
-    x_mean = x.mean(axis=0, dtype=np.float64)
-    target_mean = np.bincount(y, minlength=n_classes) / len(y)
-    if x.shape[0] < x.shape[1]:  # fewer rows than dimensions: the dual system is smaller
-        centred = x.astype(np.float64) - x_mean
-        dual = np.linalg.solve(centred @ centred.T + alpha * np.eye(centred.shape[0]), np.eye(n_classes)[y] - target_mean)
-        weights = centred.T @ dual
-    else:
-        gram = np.zeros((x.shape[1], x.shape[1]))
-        class_sums = np.zeros((n_classes, x.shape[1]))
-        for block in _row_blocks(len(x)):
-            centred = x[block].astype(np.float64) - x_mean
-            gram += centred.T @ centred
-            np.add.at(class_sums, y[block], centred)
-        weights = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), class_sums.T)
-    losses = np.zeros(len(TEMPERATURES))
-    for block in _row_blocks(len(x)):
-        scores = (x[block].astype(np.float64) - x_mean) @ weights + target_mean
-        losses += [_log_loss_sum(scores * t, y[block]) for t in TEMPERATURES]
-    temperature = TEMPERATURES[int(np.argmin(losses))]
-    probabilities = np.empty((len(queries), n_classes))
-    for block in _row_blocks(len(queries)):
-        probabilities[block] = _softmax((queries[block].astype(np.float64) - x_mean) @ weights * temperature
-                                        + target_mean * temperature)
-    return probabilities
-
-
-def _row_blocks(n: int, size: int = 16_384) -> list[slice]:
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def _log_loss_sum(logits: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.log(_softmax(logits)[np.arange(len(y)), y] + 1e-12).sum())
-
-
-def _knn_probabilities(graph, positions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Similarity-weighted label votes of each row's labelled neighbours (self excluded)."""
-    label_at = np.full(graph.indices.shape[0], -1, dtype=np.int64)
-    label_at[positions] = y
-    neighbours = graph.indices[positions]
-    weights = np.clip(graph.similarities[positions].astype(np.float64), 0.0, None)
-    votes = np.zeros((positions.size, n_classes))
-    if neighbours.size:
-        neighbour_labels = np.where(neighbours >= 0, label_at[np.clip(neighbours, 0, None)], -1)
-        valid = neighbour_labels >= 0
-        owner = np.broadcast_to(np.arange(positions.size)[:, None], neighbours.shape)
-        np.add.at(votes, (owner[valid], neighbour_labels[valid]), weights[valid])
-    return (votes + 1.0 / n_classes) / (votes.sum(axis=1, keepdims=True) + 1.0)
 
 
 # ---------------------------------------------------------------------- label spellings

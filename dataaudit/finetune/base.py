@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import polars as pl
 
+from dataaudit.params import Component
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 #: ``complete`` is false for a generation cut off at the token limit (it never reached its final
@@ -104,7 +105,7 @@ class Budget:
     max_generations: int = 48
 
 
-class FineTuneBackend(ABC):
+class FineTuneBackend(Component, ABC):
     """One model family. Subclasses store keyword-only parameters; methods compute.
 
     ``metric`` names the headline number the engine compares (``"accuracy"``: mean of
@@ -144,9 +145,25 @@ class FineTuneBackend(ABC):
         """General ability on the packaged probe; must include ``"score"`` (higher is better)."""
 
     def describe(self) -> dict[str, Any]:
-        from dataaudit.params import constructor_params
+        return {"backend": self.name, "metric": self.metric, **self.get_params()}
 
-        return {"backend": self.name, "metric": self.metric, **constructor_params(self)}
+
+def resolve_device(device: str | None) -> str:
+    """``device`` as given, else CUDA when torch sees a GPU, else the CPU."""
+    if device is not None:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, *, longest_first: bool) -> list[np.ndarray]:
+    """Positions in batches of similar length (less padding). Longest first puts the memory
+    peak up front, where a too-large batch fails at once; shortest first suits inference whose
+    batches are all small."""
+    keys = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-keys if longest_first else keys, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def empty_evaluation() -> pl.DataFrame:

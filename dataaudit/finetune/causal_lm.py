@@ -27,7 +27,7 @@ import polars as pl
 
 from dataaudit.errors import UsageError
 from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
-                                     ignore_epoch)
+                                     ignore_epoch, length_batches, resolve_device)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -164,11 +164,7 @@ class CausalLMBackend(FineTuneBackend):
         return nullcontext()
 
     def _device(self) -> str:
-        if self.device is not None:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)
 
     def _tokenizer(self) -> Any:
         self.base_model()
@@ -292,7 +288,7 @@ class CausalLMBackend(FineTuneBackend):
         encoded = [encode_example(ids[:1], ids[1:], max_length=self.max_length) for ids in token_ids]
         sums, counts = np.zeros(len(encoded)), np.zeros(len(encoded))
         with torch.inference_mode(), self._autocast():
-            for batch in _length_batches([len(e.input_ids) for e in encoded], self.batch_size):
+            for batch in length_batches([len(e.input_ids) for e in encoded], self.batch_size, longest_first=True):
                 summed, counted = _response_losses(model, [encoded[i] for i in batch])
                 sums[batch], counts[batch] = summed.float().cpu().numpy(), counted.cpu().numpy()
         mean_loss = float(sums.sum() / max(counts.sum(), 1))
@@ -323,7 +319,7 @@ class CausalLMBackend(FineTuneBackend):
         _log_truncations(sum(e.truncated for e in encoded.values()), len(encoded), max_length)
         loss = np.full(len(examples), np.nan)
         with torch.inference_mode(), self._autocast(), progress.task("Scoring", total=len(scored)) as task:
-            for batch in _length_batches([len(encoded[i].input_ids) for i in scored], self.batch_size):
+            for batch in length_batches([len(encoded[i].input_ids) for i in scored], self.batch_size, longest_first=True):
                 rows = [scored[b] for b in batch]
                 summed, counts = _response_losses(model, [encoded[i] for i in rows])
                 loss[rows] = (summed / counts.clamp(min=1)).float().cpu().numpy()
@@ -423,12 +419,6 @@ def _bucketed_batches(lengths: np.ndarray, batch_size: int, generator: np.random
     return [batches[i] for i in generator.permutation(len(batches))]
 
 
-def _length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Positions longest first, so similar lengths share a batch and memory peaks up front."""
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 def _left_padded(sequences: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[Any, Any, Any]:
     """``input_ids``, ``attention_mask`` and ``position_ids`` with padding on the left, so every
     sequence ends at the last column (the response tokens line up for ``logits_to_keep``)."""
@@ -505,7 +495,7 @@ def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, m
     complete: list[bool] = [False] * len(prompts)
     with torch.inference_mode(), _rng_kept(model), progress.task("Generating", total=len(prompts)) as task:
         torch.manual_seed(seed)
-        for batch in _length_batches([len(p) for p in prompts], batch_size):
+        for batch in length_batches([len(p) for p in prompts], batch_size, longest_first=True):
             ids, mask, _ = _left_padded([prompts[i] for i in batch], tokenizer.pad_token_id, device)
             generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
             continuation = generated[:, ids.shape[1]:]

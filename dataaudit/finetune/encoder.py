@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
-                                     ignore_epoch)
+                                     ignore_epoch, length_batches, resolve_device)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,7 @@ class EncoderBackend(FineTuneBackend):
         return self.model_
 
     def _device(self) -> str:
-        if self.device is not None:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)
 
     # -- training ----------------------------------------------------------------------------
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
@@ -192,8 +188,7 @@ class EncoderBackend(FineTuneBackend):
         return classifier.head(self._pooled(classifier.encoder, encoded, batch))
 
     def _length_batches(self, encoded) -> list[np.ndarray]:
-        order = np.argsort([len(x) for x in encoded["input_ids"]], kind="stable")
-        return [order[i:i + self.batch_size * 2] for i in range(0, len(order), self.batch_size * 2)]
+        return length_batches([len(x) for x in encoded["input_ids"]], self.batch_size * 2, longest_first=False)
 
     def embed(self, encoder: Any, texts: list[str]) -> np.ndarray:
         """L2-normalised pooled vectors from ``encoder`` (a base or fine-tuned encoder)."""

@@ -21,7 +21,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import polars as pl
@@ -35,6 +35,9 @@ from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
+from dataaudit.params import Component, Interval, Options
+from dataaudit.severity import SEVERITIES
+from dataaudit.timing import timed
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +71,7 @@ class _Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[name] = time.perf_counter() - started
-
-
-class ReferenceFineTune:
+class ReferenceFineTune(Component):
     """A reference fine-tune that tests an audit's findings on ``backend``.
 
     ``max_examples`` caps the rows used (sampled per cluster) so a run fits a CPU budget;
@@ -107,28 +101,40 @@ class ReferenceFineTune:
         self.resamples = resamples
         self.few_shot_margin = few_shot_margin
 
-    def get_params(self) -> dict[str, Any]:
-        from dataaudit.params import constructor_params
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "epochs": [Interval(int, 1, None)],
+        "max_examples": [Interval(int, 2, None)],
+        "heldout_fraction": [Interval(float, 0, 1, closed="neither")],
+        "seed": [int],
+        "relabel": [bool],
+        "few_shot_k": [Interval(int, 0, None)],
+        "min_severity": [Options(SEVERITIES)],
+        "max_production": [Interval(int, 0, None)],
+        "max_perturbed": [Interval(int, 0, None)],
+        "max_few_shot": [Interval(int, 0, None)],
+        "max_generations": [Interval(int, 0, None)],
+        "resamples": [Interval(int, 1, None)],
+        "few_shot_margin": [Interval(float, 0, None)],
+    }
 
-        params = constructor_params(self)
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
         params["backend"] = self.backend.describe()
         return params
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, dataset: Dataset, audit: AuditResult, *, production: Dataset | None = None,
             progress: Progress = NULL_PROGRESS) -> FineTuneResult:
-        if self.epochs < 1:
-            raise UsageError("epochs must be at least 1")
-        _check_same_data(dataset, audit)
+        audit.require_same_data(dataset)
         timings: dict[str, float] = {}
-        with _timed(timings, "prepare"):
+        with timed(timings, "prepare"):
             plan = self._plan(dataset, audit, production)
         base = self.backend.base_model()  # loading is not the probe's time
-        with _timed(timings, "probe_base"):
+        with timed(timings, "probe_base"):
             probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
         outcomes = {name: self._experiment(name, training, plan, audit, probe_curve, timings, progress)
                     for name, training in plan.trainings.items()}
-        with _timed(timings, "few_shot"):
+        with timed(timings, "few_shot"):
             few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
                 train, examples, k=self.few_shot_k, seed=self.seed, **options), plan.trainings["cleaned"], progress)
             few_shot_heldout = few_shot(_subset(plan.heldout, self.max_few_shot, self.seed))
@@ -205,7 +211,7 @@ class ReferenceFineTune:
                     probe_curve: list[dict[str, Any]], timings: dict[str, float], progress: Progress) -> _Outcome:
         """Train on ``training`` and measure the model on every shared set. Only the raw run
         probes general ability after each epoch (the epoch sweep) and yields the data map."""
-        with _timed(timings, f"fine_tune_{name}"):
+        with timed(timings, f"fine_tune_{name}"):
             after_epoch = self._probe_into(probe_curve) if name == "raw" else ignore_epoch
             trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
                                              after_epoch=after_epoch)
@@ -214,7 +220,7 @@ class ReferenceFineTune:
             outcome.dynamics = _dynamics(trained.confidence, training, audit, plan.flagged)
         elif name == "cleaned":
             outcome.probe = self.backend.general_probe(trained.model)
-        with _timed(timings, f"evaluate_{name}"):
+        with timed(timings, f"evaluate_{name}"):
             score = _scorer(self.backend.evaluate, trained.model, progress)
             outcome.heldout = score(plan.heldout)
             outcome.production = score(plan.production)
@@ -265,14 +271,6 @@ def choose_backend(name: str, dataset: Dataset, *, model: str | None = None, lor
     if lora is not None:
         options["lora"] = lora
     return backends[name](**options)
-
-
-def _check_same_data(dataset: Dataset, audit: AuditResult) -> None:
-    expected = audit.summary.get("dataset", {}).get("fingerprint")
-    if expected is not None and expected != dataset.fingerprint():
-        raise UsageError("the data differs from what the audit saw (fingerprints differ); re-run the audit first")
-    if audit.rows.height and audit.rows.height != len(dataset):
-        raise UsageError(f"the audit has {audit.rows.height} rows but the data has {len(dataset)}")
 
 
 def _examples(dataset: Dataset, target_column: str) -> Examples:

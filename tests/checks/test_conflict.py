@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataaudit.checks.base import FINDING_COLUMNS
-from dataaudit.checks.conflict import ConflictCheck, confident_label_issues, out_of_fold_probabilities
+from dataaudit.checks.conflict import ConflictCheck
+from dataaudit.features.confident_learning import confident_label_issues, out_of_fold_probabilities
 from dataaudit.io.load import from_records
 from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 

@@ -107,8 +107,9 @@ def _audit(dataset, clusters, *, duplicate_rows=(), conflict_rows=tuple(FLIPPED)
         "duplicate_group": [0 if r in duplicate_rows else None for r in range(len(dataset))],
     }, schema_overrides={"duplicate_group": pl.Int64})
     findings = pl.DataFrame([
-        {"row": r, "check": "conflict", "score": 0.1, "severity": "error", "cluster": clusters[r], "group": None,
-         "reason": "label disagrees with its neighbours", "suggestion": "relabel as 'x'"} for r in conflict_rows
+        {"row": r, "check": "conflict", "kind": "label_noise", "score": 0.1, "severity": "error", "cluster": clusters[r],
+         "group": None, "reason": "label disagrees with its neighbours", "suggestion": "x", "suggested_value": "x"}
+        for r in conflict_rows
     ], schema=FINDING_SCHEMA)
     clusters_frame = pl.DataFrame({"cluster": [0, 1, 2], "size": [20, 20, 20]})
     summary = {"dataset": {"path": "inline", "fingerprint": dataset.fingerprint(), "records": len(dataset)}}
@@ -228,8 +229,9 @@ def test_causal_lm_end_to_end_with_format_evidence(tiny_causal_lm, fake_probes):
     audit = _audit(dataset, clusters, conflict_rows=(3,))
     odd = [r for r in range(len(prompts)) if "The answer is" in responses[r]]
     audit.findings = pl.concat([audit.findings, pl.DataFrame([
-        {"row": r, "check": "format", "score": 0.2, "severity": "warning", "cluster": clusters[r], "group": None,
-         "reason": "format differs from its cluster's majority", "suggestion": None} for r in odd
+        {"row": r, "check": "format", "kind": "ending", "score": 0.2, "severity": "warning", "cluster": clusters[r],
+         "group": None, "reason": "format differs from its cluster's majority", "suggestion": None, "suggested_value": None}
+        for r in odd
     ], schema=FINDING_SCHEMA)])
     audit.clusters = pl.DataFrame({"cluster": [0, 1], "size": [12, 12], "format_majority": ["final:####"] * 2,
                                    "format_flagged": [3, 2]})
