@@ -336,3 +336,7 @@ def list_checks():
     for name, check in available_checks().items():
         doc = (check.__doc__ or "").strip().splitlines()[0] if check.__doc__ else ""
         click.echo(f"{name:10s} {doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -83,12 +83,18 @@ class _LogTask:
         rate = self.done / elapsed
         count = f"{self.done:,}" if self.total is None else f"{self.done:,}/{self.total:,}"
         if finished:
-            return f"{self.description}: done, {count} in {_duration(elapsed)} ({rate:,.1f}/s)"
+            if not self.done:
+                return f"{self.description}: done in {_duration(elapsed)}"
+            return f"{self.description}: done, {count} in {_duration(elapsed)} ({_rate(rate)})"
         share = f" ({self.done / self.total:.0%})" if self.total else ""
         eta = ""
         if self.total and rate > 0:
             eta = f", eta {_duration(max(self.total - self.done, 0) / rate)}"
-        return f"{self.description}: {count}{share}, {rate:,.1f}/s, {_duration(elapsed)} elapsed{eta}"
+        return f"{self.description}: {count}{share}, {_rate(rate)}, {_duration(elapsed)} elapsed{eta}"
+
+
+def _rate(per_second: float) -> str:
+    return f"{per_second:,.0f}/s" if per_second >= 100 else f"{per_second:.2g}/s"
 
 
 def _duration(seconds: float) -> str:
