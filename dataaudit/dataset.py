@@ -115,7 +115,7 @@ class Dataset:
         return bool(self.sources)
 
     def source_files(self) -> "pl.Series":
-        """Each row's input file (its ``Source.path``), aligned with ``frame``; None for one file."""
+        """Each row's input file (its ``Source.path``; ``path`` for one file), aligned with ``frame``."""
         import polars as pl
 
         if not self.sources:

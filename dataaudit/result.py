@@ -215,6 +215,10 @@ class AuditResult:
 
         original = dataset
         if dataset is None:
+            if self.summary["dataset"]["path"] is None:
+                from dataaudit.errors import UsageError
+
+                raise UsageError("this audit was of data in memory: pass it again as dataset=")
             dataset = load(self.summary["dataset"]["path"], skip_bad_lines=True)
         elif not isinstance(dataset, Dataset):
             dataset = load(dataset, skip_bad_lines=True)

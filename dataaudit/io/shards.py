@@ -17,8 +17,15 @@ from typing import Callable, Mapping, Sequence
 from dataaudit.dataset import Dataset, Source
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output, atomic_path
-from dataaudit.io.writers import (PartitionCounts, _as_one_line, _rejected_bad_line, _source_file, check_output_paths,
-                                  input_order, rejected_entry)
+from dataaudit.io.writers import (
+    PartitionCounts,
+    as_one_line,
+    check_output_paths,
+    input_order,
+    rejected_bad_line,
+    rejected_entry,
+    source_file_of,
+)
 
 #: ``datasets`` metadata copied beside cleaned Arrow shards, so the folder still loads.
 _HF_METADATA = ("state.json", "dataset_info.json")
@@ -67,10 +74,10 @@ def write_partition_dir(
     with atomic_output(rejected) as rejected_out:
         for source, line, kind, index in input_order(dataset):
             if kind != "good":
-                rejected_out.write(_rejected_bad_line(dataset, kind, index))
+                rejected_out.write(rejected_bad_line(dataset, kind, index))
             elif drops.get(rows[index]):
                 rejected_out.write(rejected_entry(row=rows[index], line=line, reasons=drops[rows[index]],
-                                                  raw=raws[index], source_file=_source_file(dataset, source)))
+                                                  raw=raws[index], source_file=source_file_of(dataset, source)))
                 dropped += 1
             else:
                 kept_by_source[source].append(index)
@@ -78,7 +85,7 @@ def write_partition_dir(
     lines = frame.get_column("line").to_list()
     for source, target, indexes in zip(sources, targets, kept_by_source):
         if source.container in ("jsonl", "json"):
-            line_of = kept_line or (lambda index: _as_one_line(raws[index]) + (terminators[index] or b"\n"))
+            line_of = kept_line or (lambda index: as_one_line(raws[index]) + (terminators[index] or b"\n"))
             if source.container == "json" and kept_line is None:
                 _write_json_array(target, [raws[index] for index in indexes])
             else:

@@ -47,7 +47,7 @@ def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: b
     return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
-def _as_one_line(raw: bytes) -> bytes:
+def as_one_line(raw: bytes) -> bytes:
     """A pretty-printed JSON-array element, compacted so the output stays valid JSONL."""
     if b"\n" not in raw:
         return raw
@@ -100,7 +100,7 @@ def write_partition(
     rows = frame.get_column("row").to_list()
     raws = frame.get_column("record").to_list()
     terminators = dataset.terminators or (b"",) * len(rows)
-    original_line = kept_line or (lambda index: _as_one_line(raws[index]) + (terminators[index] or b"\n"))
+    original_line = kept_line or (lambda index: as_one_line(raws[index]) + (terminators[index] or b"\n"))
 
     kept = dropped = 0
     with atomic_output(clean) as clean_out, atomic_output(rejected) as rejected_out:
@@ -110,13 +110,13 @@ def write_partition(
                 reasons = drops.get(row)
                 if reasons:
                     rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index],
-                                                      source_file=_source_file(dataset, source)))
+                                                      source_file=source_file_of(dataset, source)))
                     dropped += 1
                 else:
                     clean_out.write(original_line(index))
                     kept += 1
             else:
-                rejected_out.write(_rejected_bad_line(dataset, kind, index))
+                rejected_out.write(rejected_bad_line(dataset, kind, index))
     return PartitionCounts(kept=kept, dropped=dropped, bad=len(dataset.bad_lines), blank=len(dataset.blank_lines))
 
 
@@ -137,11 +137,11 @@ def input_order(dataset: Dataset) -> list[tuple[int, int, str, int]]:
     return entries
 
 
-def _source_file(dataset: Dataset, source: int) -> str | None:
+def source_file_of(dataset: Dataset, source: int) -> str | None:
     return dataset.sources[source].path if dataset.sources else None
 
 
-def _rejected_bad_line(dataset: Dataset, kind: str, index: int) -> bytes:
+def rejected_bad_line(dataset: Dataset, kind: str, index: int) -> bytes:
     entry = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
     return rejected_entry(row=entry.row, line=entry.line, reasons=[entry.reason], raw=entry.raw,
-                          source_file=_source_file(dataset, entry.source))
+                          source_file=source_file_of(dataset, entry.source))

@@ -37,6 +37,7 @@ def from_file(tmp_path):
 def test_polars_frame_gives_the_rows_of_the_file(from_file, tmp_path):
     rows, _ = audit_rows(pl.DataFrame(RECORDS), tmp_path, "polars")
     assert rows.equals(from_file)
+    assert "source_file" not in rows.columns  # one input: rows.parquet as before shards existed
 
 
 def test_pandas_frame_gives_the_rows_of_the_file(from_file, tmp_path):
