@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from dataaudit.dataset import BadLine, Dataset, Source
 from dataaudit.errors import InputError
 from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter, shown_key
-from dataaudit.io.readers import RawRecord, read_records, table_records
+from dataaudit.io.readers import EmptyFile, RawRecord, read_records, table_records
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,10 @@ def load(
 
 def _load_part(source: Source, options: dict) -> Dataset | None:
     """One file of a sharded input; an empty file (a shard with no rows) is no error here."""
-    if os.path.getsize(source.path) == 0:
+    try:
+        container, records = read_records(source.path)
+    except EmptyFile:
         return None
-    container, records = read_records(source.path)
     if not records:
         return None
     if all(record.row is None for record in records):  # only blank lines: keep them for the partition

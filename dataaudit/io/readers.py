@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _BOM = b"\xef\xbb\xbf"
 
 
+class EmptyFile(InputError):
+    """A file with no content at all: an error for one file, an empty shard among several."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """One input line (JSONL) or element (JSON array, Parquet/CSV row).
@@ -320,7 +324,7 @@ def read_records(path: str | os.PathLike) -> tuple[str, list[RawRecord]]:
     except (OSError, EOFError, zlib.error) as error:
         raise InputError(f"cannot read file ({error})", path=str(file)) from None
     if not data.removeprefix(_BOM).strip():
-        raise InputError("file is empty", path=str(file))
+        raise EmptyFile("file is empty", path=str(file))
     if container == "jsonl":
         return container, read_jsonl(data)
     first = data[len(_BOM):] if data.startswith(_BOM) else data

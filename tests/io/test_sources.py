@@ -137,6 +137,17 @@ def test_save_to_disk_folder_audits_and_exports_a_loadable_folder(tmp_path):
     assert load(tmp_path / "clean").frame.height == 14
 
 
+def test_empty_shards_are_no_error(tmp_path):
+    parquet_shards(tmp_path / "data", RECORDS[:4], [0])  # the first shard has no rows
+    (tmp_path / "data" / "extra.jsonl.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "data" / "more.jsonl").write_text("")
+    dataset = load(tmp_path / "data")
+    assert dataset.frame.height == 4 and len(dataset.sources) == 4
+    write_partition_dir(dataset, out_dir=tmp_path / "clean", rejected=tmp_path / "r.jsonl")
+    assert gzip.decompress((tmp_path / "clean" / "extra.jsonl.gz").read_bytes()) == b""
+    assert pl.read_parquet(tmp_path / "clean" / "train-00000-of-00002.parquet").height == 0
+
+
 def test_a_single_arrow_file_loads(tmp_path):
     import pyarrow as pa
 
