@@ -102,3 +102,12 @@ def test_gate_fails_on_exactly_the_appended_near_duplicates(hashing_cli, baselin
     assert completed.exit_code == 1, completed.output
     assert counts["new_rows"] == [len(RECORDS), len(RECORDS) + 1]
     assert counts["resolved"] == 0
+
+
+def test_dataset_hashes_match_the_saved_rows(tmp_path):
+    from dataaudit.io.load import load
+
+    dataset = load(write(tmp_path / "data.jsonl", RECORDS))
+    rows = dataset.frame.select("prompt", "response", "label")
+    assert dataset.content_hashes().to_list() == content_hash_frame(rows).to_list()
+    assert dataset.content_hashes()[4] == dataset.content_hashes()[len(RECORDS) - 1]  # the kept copy
