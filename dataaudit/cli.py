@@ -102,7 +102,10 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
 
 @main.command()
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--out", "clean_path", required=True, type=click.Path(path_type=Path), help="Where kept records go (JSONL).")
+@click.option("--out", "clean_path", default=None, type=click.Path(path_type=Path), help="Where kept records go (one JSONL).")
+@click.option("--out-dir", "clean_dir", default=None, type=click.Path(path_type=Path),
+              help="Instead of --out: a folder of cleaned files mirroring DATA's files, each in its own container "
+                   "(Parquet in, Parquet out).")
 @click.option("--rejected", "rejected_path", required=True, type=click.Path(path_type=Path),
               help="Where dropped and unparseable lines go, each with its reasons (JSONL).")
 @click.option("--audit", "audit_dir", type=click.Path(path_type=Path), default=None,
@@ -121,19 +124,26 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
               help="Drop only rows the reference fine-tune confirmed (reads AUDIT/finetune/row_verdicts.parquet).")
 @_format_options
 @_handle_errors
-def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annotate, to_format, relabel, changes_path,
-           confirmed_only, format_name, prompt_field, response_field, label_field, system_field):
-    """Write DATA's kept records byte-for-byte to --out and every other line, with reasons, to --rejected."""
+def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_severity, annotate, to_format, relabel,
+           changes_path, confirmed_only, format_name, prompt_field, response_field, label_field, system_field):
+    """Write DATA's kept records byte-for-byte to --out (or --out-dir) and every other line, with reasons, to --rejected."""
     from dataaudit.errors import UsageError
+    from dataaudit.io.shards import write_partition_dir
     from dataaudit.io.writers import write_partition
 
+    if (clean_path is None) == (clean_dir is None):
+        raise UsageError("give one of --out FILE (one JSONL) or --out-dir DIR (files mirroring DATA)")
     dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, True)
+    target = clean_path if clean_path is not None else clean_dir
     if audit_dir is None:
         if annotate or to_format or relabel or confirmed_only:
             raise UsageError("--annotate, --to, --relabel and --confirmed-only need --audit DIR")
-        counts = write_partition(dataset, clean=clean_path, rejected=rejected_path)
+        if clean_dir is not None:
+            counts = write_partition_dir(dataset, out_dir=clean_dir, rejected=rejected_path)
+        else:
+            counts = write_partition(dataset, clean=clean_path, rejected=rejected_path)
         click.echo(
-            f"kept {counts.kept:,} records → {clean_path}; rejected {counts.rejected:,} lines → {rejected_path} "
+            f"kept {counts.kept:,} records → {target}; rejected {counts.rejected:,} lines → {rejected_path} "
             f"({counts.dropped:,} dropped, {counts.bad:,} unparseable, {counts.blank:,} blank)"
         )
         return
@@ -145,10 +155,10 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
     verdicts = _row_verdicts(audit_dir) if confirmed_only else None
     summary = export_clean(dataset, result, clean=clean_path, rejected=rejected_path, drop=checks,
                            min_severity=min_severity, annotate=annotate, to=to_format, relabel=relabel,
-                           changes=changes_path, confirmed_only=verdicts)
+                           changes=changes_path, confirmed_only=verdicts, out_dir=clean_dir)
     by_check = ", ".join(f"{name} {count:,}" for name, count in summary.dropped_by_check.items()) or "none"
     click.echo(
-        f"kept {summary.kept:,} records → {clean_path}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
+        f"kept {summary.kept:,} records → {target}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
         f"{rejected_path} ({summary.dropped:,} dropped — {by_check}; {summary.bad:,} unparseable, {summary.blank:,} blank)"
         + (f"; relabeled {summary.relabeled:,}" if relabel else "")
     )
@@ -176,6 +186,10 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
               help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
 @click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
+@click.option("--verbose", "-v", is_flag=True, help="Also show how long each stage took.")
+@click.option("--baseline", "baseline_dir", type=click.Path(path_type=Path), default=None,
+              help="An earlier audit directory: --fail-on counts only findings not in it (rows matched by content); "
+                   "the summary says how many are new, unchanged and resolved.")
 @click.option("--engine", "engine_name", type=click.Choice(ENGINES.names()), default="local", show_default=True,
               help="Where reading, embedding and the kNN graphs run: this process, or Ray (pip install 'dataaudit[ray]').")
 @click.option("--ray-address", default=None,
@@ -187,9 +201,13 @@ def export(data, clean_path, rejected_path, audit_dir, drop, min_severity, annot
 @_format_options
 @_handle_errors
 def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
-          seed, fail_on, skip_bad_lines, quiet, engine_name, ray_address, max_seq_length, tokenizer, format_name,
-          prompt_field, response_field, label_field, system_field):
-    """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out."""
+          seed, fail_on, skip_bad_lines, quiet, verbose, baseline_dir, engine_name, ray_address, max_seq_length, tokenizer,
+          format_name, prompt_field, response_field, label_field, system_field):
+    """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out.
+
+    DATA is a file, a folder of files (shards), a quoted glob ('shards/*.jsonl.gz'), a datasets
+    save_to_disk folder, or hf:ORG/NAME[:SPLIT] from the local Hugging Face cache.
+    """
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir
     from dataaudit.runner import audit as run_audit, default_embedder
@@ -200,10 +218,11 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.result import REPORT_FILE, check_output_dir
-    from dataaudit.report.terminal import RichProgress, render_audit
+    from dataaudit.report.terminal import render_audit
     from dataaudit.severity import at_least
 
     check_output_dir(out_dir, inputs=[data, production, *eval_paths])  # before the costly part, not after
+    baseline = _baseline(baseline_dir)  # a bad baseline fails now, not after the audit
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
     dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
@@ -216,7 +235,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     if length_params and "length" not in checks:
         raise UsageError("--max-seq-length and --tokenizer configure the length check, which --checks leaves out")
     checks = {name: (length_params if name == "length" else {}) for name in checks}
-    progress = NULL_PROGRESS if quiet else RichProgress(console=console)
+    progress = NULL_PROGRESS if quiet else _progress(console)
     result = run_audit(
         dataset,
         production=production_set,
@@ -229,15 +248,57 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
         engine=engine,
         artefacts=NULL_ARTEFACTS if no_cache else ArtefactCache(directory=Path(cache_dir or default_cache_dir()) / "artefacts"),
     )
-    from dataaudit.report.html import write_report
+    gated = result.findings
+    if baseline is not None:
+        from dataaudit.baseline import NEW, compare
 
+        comparison = compare(result, baseline, path=str(baseline_dir))
+        result.summary["baseline"] = comparison.summary()
+        gated = comparison.findings.filter(comparison.findings.get_column("baseline") == NEW)
     result.summary["report_path"] = str(Path(out_dir) / REPORT_FILE)
-    result.save(out_dir)
-    write_report(result, Path(out_dir) / REPORT_FILE)
+    result.save(out_dir, report=True)
     if not quiet:
-        render_audit(_console(), result, out_dir=str(out_dir))
-    if fail_on is not None and not result.findings.filter(at_least(fail_on)).is_empty():
+        stdout = _console()
+        render_audit(stdout, result, out_dir=str(out_dir))
+        if baseline is not None:
+            counts = result.summary["baseline"]
+            stdout.print(f"against the baseline: {counts['new']:,} new findings, {counts['unchanged']:,} unchanged, "
+                         f"{counts['resolved']:,} resolved")
+        if verbose:
+            _render_timings(stdout, result.summary.get("timings", {}))
+    if fail_on is not None and gated.height and gated.filter(at_least(fail_on)).height:
         sys.exit(1)
+
+
+def _baseline(directory):
+    """The baseline audit, read before the audit runs so a wrong path fails at once."""
+    if directory is None:
+        return None
+    from dataaudit.result import AuditResult
+
+    return AuditResult.load(directory)
+
+
+def _progress(console):
+    """Bars on a terminal; in a log (CI, a pipe) one plain line per stage every few seconds."""
+    if console.is_terminal:
+        from dataaudit.report.terminal import RichProgress
+
+        return RichProgress(console=console)
+    from dataaudit.progress import LogProgress
+
+    return LogProgress(stream=sys.stderr)
+
+
+def _render_timings(console, timings) -> None:
+    from rich.table import Table
+
+    table = Table(title="Stage timings", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in timings.items():
+        table.add_row(str(stage), f"{seconds:,.2f}")
+    console.print(table)
 
 
 def _row_verdicts(audit_dir: Path):
@@ -282,10 +343,10 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     from dataaudit.finetune.api import finetune as run_finetune, save_finetune
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.result import AuditResult
-    from dataaudit.report.terminal import RichProgress, render_finetune
+    from dataaudit.report.terminal import render_finetune
 
     audit_result = AuditResult.load(audit_dir)
-    progress = NULL_PROGRESS if quiet else RichProgress(console=_console(stderr=True))
+    progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
     result = run_finetune(data, audit_result, production=production, backend=backend, model=model, lora=lora,
                           epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, refine=refine,
                           progress=progress)
@@ -318,3 +379,7 @@ def list_checks():
         click.echo(f"{name:10s} {about}")
         if check.kinds:
             click.echo(f"{'':10s} kinds: {', '.join(check.kinds)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,21 @@ class BadLine:
     raw: bytes
     terminator: bytes
     reason: str
+    #: Index into :attr:`Dataset.sources` of the file the line came from (0 for one file).
+    source: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One input file of a dataset read from several (a directory, a glob, shards).
+
+    ``name`` is the file's path relative to the input root, so an export can mirror the
+    input's layout; ``container`` is how the file is stored (``jsonl``, ``parquet``, ``arrow`` …).
+    """
+
+    path: str
+    name: str
+    container: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +55,12 @@ class Dataset:
     classification-style), ``source_format`` and ``record`` (the original bytes, without the
     line terminator). ``terminators`` holds each good record's line ending, aligned with
     ``frame`` rows.
+
+    A dataset read from several files (a directory, a glob, shards) lists them in
+    ``sources``, in reading order, and its frame has one more column, ``source`` (index into
+    ``sources``); ``row`` counts across all files, ``line`` within each. ``path`` is then the
+    input as given (the directory or the glob). A single file keeps ``sources`` empty and the
+    frame exactly :data:`CANONICAL_COLUMNS`, so its on-disk results do not change.
     """
 
     frame: "pl.DataFrame"
@@ -49,6 +70,7 @@ class Dataset:
     bad_lines: tuple[BadLine, ...] = ()
     blank_lines: tuple[BadLine, ...] = ()
     terminators: tuple[bytes, ...] = field(default=(), repr=False)
+    sources: tuple[Source, ...] = ()
 
     def __len__(self) -> int:
         return self.frame.height
@@ -86,6 +108,30 @@ class Dataset:
             digest.update(len(record).to_bytes(8, "little"))
             digest.update(record)
         return digest.hexdigest()
+
+    @property
+    def is_sharded(self) -> bool:
+        """Whether rows come from several files (then rows carry ``source_file``)."""
+        return bool(self.sources)
+
+    def source_files(self) -> "pl.Series":
+        """Each row's input file (its ``Source.path``; ``path`` for one file), aligned with ``frame``."""
+        import polars as pl
+
+        if not self.sources:
+            return pl.Series("source_file", [self.path] * self.frame.height, dtype=pl.String)
+        paths = pl.Series("paths", [source.path for source in self.sources], dtype=pl.String)
+        return paths.gather(self.frame.get_column("source")).alias("source_file")
+
+    def content_hashes(self) -> "pl.Series":
+        """A stable hash of each row's content (every turn, system prompt and label).
+
+        Matches rows across versions of a dataset (see :mod:`dataaudit.baseline`): it ignores
+        the row's position, file and storage, so reordered or re-sharded data keeps its hashes.
+        """
+        from dataaudit.baseline import content_hash_frame
+
+        return content_hash_frame(self.frame)
 
     def head(self, n: int = 5) -> "pl.DataFrame":
         return self.frame.head(n)

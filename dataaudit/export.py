@@ -93,7 +93,7 @@ def export_clean(
     dataset: Dataset,
     result: "AuditResult",
     *,
-    clean: str | os.PathLike,
+    clean: str | os.PathLike | None = None,
     rejected: str | os.PathLike,
     drop: Sequence[str] | None = None,
     min_severity: str = "warning",
@@ -102,20 +102,25 @@ def export_clean(
     relabel: bool = False,
     changes: str | os.PathLike | None = None,
     confirmed_only: pl.DataFrame | None = None,
+    out_dir: str | os.PathLike | None = None,
 ) -> ExportSummary:
     """Write the cleaned dataset and the rejected lines.
 
-    With no transforming option, ``clean`` holds kept records byte-for-byte. ``annotate``
+    ``clean`` is one JSONL file; ``out_dir`` instead mirrors the input's files, each cleaned
+    in its own container (see :func:`dataaudit.io.shards.write_partition_dir`). With no
+    transforming option, kept records are written byte-for-byte. ``annotate``
     keeps every record and adds its findings under :data:`ANNOTATION_KEY`; ``to`` converts kept
     records to another format; ``relabel`` applies the conflict check's label suggestions and
     logs each change to ``changes`` (default: ``<clean>.changes.jsonl``). ``confirmed_only``, a
     fine-tune's row verdicts (``finetune/row_verdicts.parquet``), drops only the flagged rows whose
     finding the fine-tune confirmed; the others are kept.
     """
+    if (clean is None) == (out_dir is None):
+        raise UsageError("choose where kept records go: one JSONL file (--out) or a folder mirroring the input (--out-dir)")
     result.require_same_data(dataset)
     if to is not None and to not in TARGET_FORMATS:
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
-    changes_path = Path(changes) if changes else Path(f"{clean}.changes.jsonl")
+    changes_path = Path(changes) if changes else Path(f"{clean if clean is not None else Path(out_dir) / 'export'}.changes.jsonl")
     check_output_paths(dataset, clean, rejected, changes_path if relabel else None)
     dropping = dropping_findings(result.findings, drop=drop, min_severity=min_severity).clear() if annotate else \
         dropping_findings(result.findings, drop=drop, min_severity=min_severity)
@@ -130,11 +135,43 @@ def export_clean(
     if annotate or to or relabels:
         annotations = _annotations(result.findings) if annotate else None
         kept_line = _transformed_lines(dataset, lambda row, record: _transform(record, row, annotations, to, relabels))
-    counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons, kept_line=kept_line)
+    if out_dir is not None:
+        from dataaudit.io.shards import write_partition_dir
+
+        counts = write_partition_dir(dataset, out_dir=out_dir, rejected=rejected, drops=reasons, kept_line=kept_line)
+    else:
+        counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons, kept_line=kept_line)
     if relabels:
         _write_changes(dataset, relabels, changes_path)
     return ExportSummary(kept=counts.kept, dropped=counts.dropped, bad=counts.bad, blank=counts.blank,
                          relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())))
+
+
+def kept_hf_dataset(dataset: Dataset, result: "AuditResult", *, original=None, drop: Sequence[str] | None = None,
+                    min_severity: str = "warning"):
+    """The kept rows as a ``datasets.Dataset``: what a notebook trains on next.
+
+    ``original`` (the ``datasets.Dataset`` that was audited) is filtered with ``select`` so its
+    features survive; otherwise the kept records are rebuilt from their original JSON.
+    """
+    try:
+        import datasets
+    except ImportError as error:
+        raise UsageError("a datasets.Dataset export needs the optional package 'datasets' (pip install datasets)") \
+            from error
+    result.require_same_data(dataset)
+    reasons = drop_reasons(result.findings, drop=drop, min_severity=min_severity)
+    kept = dataset.frame.filter(~pl.col("row").is_in(list(reasons)))
+    if original is not None:
+        if isinstance(original, datasets.DatasetDict):
+            from dataaudit.io.memory import _one_split
+
+            original = _one_split(original, name="the DatasetDict")
+        if len(original) != dataset.n_entries:
+            raise UsageError(f"original has {len(original):,} rows, the audited data {dataset.n_entries:,}")
+        return original.select(kept.get_column("row").to_list())
+    records = [json.loads(raw.decode("utf-8-sig")) for raw in kept.get_column("record").to_list()]
+    return datasets.Dataset.from_list(records)
 
 
 def _annotations(findings: pl.DataFrame) -> dict[int, list[dict]]:

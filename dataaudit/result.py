@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,9 +47,75 @@ def check_output_dir(directory: str | os.PathLike, *, inputs: Sequence[str | os.
         raise UsageError(f"the output directory {out} is an existing file; choose a directory")
     outputs = [*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE]
     for source in filter(None, inputs):
+        if Path(source).is_dir():
+            folder, target = Path(source).resolve(), out.resolve()
+            if folder == target or folder in target.parents or target in folder.parents:
+                raise UsageError(f"the audit directory {out} and the input folder {source} overlap (the audit would be "
+                                 "read as data, or replace it); choose another --out")
         for name in outputs:
             if same_file(out / name, source):
                 raise UsageError(f"refusing to overwrite the input file {source} with {out / name}; choose another --out")
+
+
+_AUDIT_OUTPUTS = frozenset([*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE])
+_OLD_SUFFIX = ".old"
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Entries of the old audit folder that are not audit outputs, hard-linked (or copied) into the new."""
+    def link_or_copy(source: str, target: str) -> None:
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+
+    for entry in old.iterdir():
+        if entry.name in _AUDIT_OUTPUTS or (new / entry.name).exists():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=link_or_copy)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry), new / entry.name)
+        else:
+            link_or_copy(str(entry), str(new / entry.name))
+
+
+def _exchange(left: Path, right: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a libc older than glibc 2.28
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(left), at_fdcwd, os.fsencode(right), rename_exchange) == 0
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put ``staging`` where ``out`` is: one atomic exchange, or (without one) two renames that
+    :func:`_recover_interrupted_swap` completes if a kill falls between them."""
+    if not out.exists():
+        os.rename(staging, out)
+        return
+    if _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # now the old audit
+        return
+    old = out.with_name(f".{out.name}{_OLD_SUFFIX}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(out, old)
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover_interrupted_swap(out: Path) -> None:
+    """A kill between the fallback's two renames leaves the old audit beside ``out``: put it back."""
+    old = out.with_name(f".{out.name}{_OLD_SUFFIX}")
+    if old.is_dir() and not out.exists():
+        os.rename(old, out)
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
@@ -131,20 +200,34 @@ class AuditResult:
 
         return map_plot(self.rows, color_by=color_by, max_points=max_points)
 
-    def export(self, *, clean, rejected, dataset=None, drop=None, min_severity: str = "warning",
-               annotate: bool = False, to: str | None = None, relabel: bool = False, changes=None):
-        """Write the cleaned dataset (see :func:`dataaudit.export.export_clean`).
+    def export(self, *, clean=None, rejected=None, dataset=None, drop=None, min_severity: str = "warning",
+               annotate: bool = False, to: str | None = None, relabel: bool = False, changes=None, out_dir=None):
+        """Write the cleaned dataset (see :func:`dataaudit.export.export_clean`), or return it.
 
-        ``dataset`` defaults to reloading the audited file, which must be unchanged; ``drop``
-        to every check the audit ran, plug-ins included.
+        ``dataset`` defaults to reloading the audited input, which must be unchanged; it may be
+        anything :func:`~dataaudit.io.load.load` reads. ``drop`` defaults to every check the audit
+        ran, plug-ins included. With neither ``clean`` nor ``out_dir``, the kept rows come back as
+        a ``datasets.Dataset`` (the audited ``datasets.Dataset`` itself, filtered, when passed).
         """
-        from dataaudit.export import export_clean
+        from dataaudit.dataset import Dataset
+        from dataaudit.export import export_clean, kept_hf_dataset
         from dataaudit.io.load import load
 
+        original = dataset
         if dataset is None:
+            if self.summary["dataset"]["path"] is None:
+                from dataaudit.errors import UsageError
+
+                raise UsageError("this audit was of data in memory: pass it again as dataset=")
             dataset = load(self.summary["dataset"]["path"], skip_bad_lines=True)
-        return export_clean(dataset, self, clean=clean, rejected=rejected, drop=drop,
-                            min_severity=min_severity, annotate=annotate, to=to, relabel=relabel, changes=changes)
+        elif not isinstance(dataset, Dataset):
+            dataset = load(dataset, skip_bad_lines=True)
+        if clean is None and out_dir is None:
+            hf = sys.modules.get("datasets")  # an audited datasets.Dataset must have imported it
+            hf_original = original if hf is not None and isinstance(original, (hf.Dataset, hf.DatasetDict)) else None
+            return kept_hf_dataset(dataset, self, original=hf_original, drop=drop, min_severity=min_severity)
+        return export_clean(dataset, self, clean=clean, rejected=rejected, drop=drop, min_severity=min_severity,
+                            annotate=annotate, to=to, relabel=relabel, changes=changes, out_dir=out_dir)
 
     def require_same_data(self, dataset) -> None:
         """Refuse ``dataset`` unless it is the data this audit saw (same fingerprint and rows).
@@ -161,26 +244,51 @@ class AuditResult:
             raise UsageError(f"the audit has {self.rows.height} rows but the data has {len(dataset)}")
 
     # -- persistence -------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write every frame and the summary into ``directory``, each file atomically.
+    def save(self, directory: str | os.PathLike, *, report: bool = False) -> Path:
+        """Write every frame, the summary (and with ``report`` the HTML report) into ``directory``.
 
-        Refuses a ``directory`` that is a file, and any output that would replace the audited
-        or production file (say, a dataset called ``findings.jsonl`` audited in place).
+        The files are written into a temporary sibling folder that is then swapped in, so a
+        run killed at any moment leaves the whole old audit or the whole new one, never a mix.
+        Files in an existing ``directory`` that are not audit outputs (a ``finetune/`` folder,
+        notes) are carried over. Refuses a ``directory`` that is a file, and any output that would
+        replace the audited or production input (say, a dataset called ``findings.jsonl``).
         """
         out = Path(directory)
+        out = Path(os.path.realpath(out)) if out.is_symlink() else out
         check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])
-        out.mkdir(parents=True, exist_ok=True)
+        _recover_interrupted_swap(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            self._write_files(staging, report=report)
+            if out.is_dir():
+                _carry_over(out, staging)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would hide the audit from other users
+            _swap_in(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return out
+
+    def _write_files(self, out: Path, *, report: bool) -> None:
         for name, filename in FRAME_FILES.items():
             frame: pl.DataFrame = getattr(self, name)
             if frame.width == 0:
-                (out / filename).unlink(missing_ok=True)
                 continue
             with atomic_path(out / filename) as temp:
                 frame.write_parquet(temp)
-        lines = [dumps_strict(record) for record in self.findings.iter_rows(named=True)]
+        findings = self.findings
+        if "source_file" in self.rows.columns and "source_file" not in findings.columns:
+            findings = findings.join(self.rows.select("row", "source_file"), on="row", how="left")
+        lines = [dumps_strict(record) for record in findings.iter_rows(named=True)]
         write_text_atomic(out / FINDINGS_FILE, "".join(line + "\n" for line in lines))
         write_text_atomic(out / SUMMARY_FILE, dumps_strict(self.summary, indent=2) + "\n")
-        return out
+        if report:
+            from dataaudit.report.html import write_report
+
+            write_report(self, out / REPORT_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AuditResult":

@@ -158,6 +158,8 @@ def _base_rows(dataset: Dataset, clustering) -> pl.DataFrame:
             "nearest_cluster": pl.Series(clustering.nearest_cluster, dtype=pl.Int64),
             "x": pl.Series(clustering.xy[:, 0], dtype=pl.Float32),
             "y": pl.Series(clustering.xy[:, 1], dtype=pl.Float32),
+            # Provenance for data read from several files (shards); one file's rows need none.
+            **({"source_file": dataset.source_files()} if dataset.is_sharded else {}),
         }
     )
 

@@ -70,3 +70,5 @@ class AuditSummary(TypedDict, total=False):
     versions: dict[str, str]
     coverage: dict[str, Any]
     finetune: dict[str, Any]
+    #: With ``--baseline``: counts of new, unchanged and resolved findings (see dataaudit.baseline).
+    baseline: dict[str, Any]

@@ -127,3 +127,107 @@ def test_finetune_with_a_missing_audit_is_a_clear_error(runner, tmp_path):
     outcome = runner.invoke(main, ["finetune", str(data), "--audit", str(tmp_path / "nope")])
     assert outcome.exit_code == 2
     assert "not an audit directory" in outcome.output
+
+
+# -- sharded input, CI output and the pre-commit gate ---------------------------------------
+
+HOOK_BOOT = """
+import sys
+import dataaudit.cluster.pipeline, dataaudit.runner
+from dataaudit.cluster.mappers import PCAMapper
+from dataaudit.cluster.reducers import NoReducer
+from dataaudit.embed import HashingEmbedder
+pipeline = dataaudit.cluster.pipeline.ClusterPipeline
+dataaudit.runner.default_embedder = lambda **_: HashingEmbedder()
+dataaudit.cluster.pipeline.ClusterPipeline = lambda **kw: pipeline(reducer=NoReducer(), mapper=PCAMapper(), **kw)
+from dataaudit.cli import main
+main(sys.argv[1:], prog_name="dataaudit")
+"""
+
+
+def _shards(folder, records, cuts):
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = [0, *cuts, len(records)]
+    for index, (start, end) in enumerate(zip(bounds, bounds[1:])):
+        (folder / f"part-{index}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[start:end]))
+
+
+def test_audit_of_a_folder_exports_per_file(hashing_cli, tmp_path):
+    from tests.test_baseline import RECORDS
+
+    _shards(tmp_path / "data", RECORDS, [10, 20])
+    audit = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--out", str(tmp_path / "audit"), "--no-cache"])
+    assert audit.exit_code == 0, audit.output
+    export = hashing_cli.invoke(main, ["export", str(tmp_path / "data"), "--audit", str(tmp_path / "audit"),
+                                       "--out-dir", str(tmp_path / "clean"), "--rejected", str(tmp_path / "rej.jsonl")])
+    assert export.exit_code == 0, export.output
+    assert sorted(path.name for path in (tmp_path / "clean").iterdir()) == ["part-0.jsonl", "part-1.jsonl", "part-2.jsonl"]
+    [rejected] = [json.loads(line) for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
+    assert (rejected["source_file"], rejected["line"]) == (str(tmp_path / "data" / "part-2.jsonl"), 5)
+    neither = hashing_cli.invoke(main, ["export", str(tmp_path / "data"), "--rejected", str(tmp_path / "r.jsonl")])
+    assert neither.exit_code == 2 and "--out-dir" in neither.output
+
+
+def test_a_run_off_a_terminal_logs_progress_lines_and_no_blank_lines(hashing_cli, tmp_path):
+    from tests.test_baseline import RECORDS
+
+    _shards(tmp_path / "data", RECORDS, [])
+    result = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--out", str(tmp_path / "audit"), "--no-cache",
+                                       "--verbose"])
+    assert result.exit_code == 0, result.output
+    for stream in (result.stdout, result.stderr):
+        assert stream and "" not in stream.rstrip("\n").split("\n") and "\r" not in stream
+    assert "Embedding (hashing): done, 25/25" in result.stderr
+    assert "Stage timings" in result.stdout and "check_duplicate" in result.stdout
+
+
+def test_no_color_is_honoured(hashing_cli, tmp_path, monkeypatch):
+    from tests.test_baseline import RECORDS
+
+    _shards(tmp_path / "data", RECORDS, [])
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    args = ["audit", str(tmp_path / "data"), "--out", str(tmp_path / "audit"), "--no-cache"]
+    assert "\x1b[32m" in hashing_cli.invoke(main, args).stdout  # forced colour: "ok" is green
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[32m" not in hashing_cli.invoke(main, args).stdout
+
+
+def test_pre_commit_hook_runs_as_pre_commit_would(hashing_cli, tmp_path):
+    """The hook's entry and args, run as pre-commit runs them (a subprocess, filenames as given).
+
+    ``dataaudit`` in the entry is replaced by this interpreter running the CLI with the hashing
+    embedder (as the ``hashing_cli`` fixture does in-process), so the test loads no model.
+    """
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    yaml = pytest.importorskip("yaml")
+    from tests.conftest import REPO
+    from tests.test_baseline import RECORDS
+
+    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["pass_filenames"] is False and hook["language"] == "python"
+    entry = shlex.split(hook["entry"])
+    assert entry[0] == "dataaudit"
+    data = tmp_path / "data"
+    _shards(data, RECORDS, [12])
+    baseline = hashing_cli.invoke(main, ["audit", str(data), "--out", str(tmp_path / "baseline"), "--no-cache"])
+    assert baseline.exit_code == 0, baseline.output
+    args = [str(data), "--baseline", str(tmp_path / "baseline"), "--out", str(tmp_path / "latest"), "--no-cache"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run_hook():
+        command = [sys.executable, "-c", HOOK_BOOT, *entry[1:], *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+
+    unchanged = run_hook()
+    assert unchanged.returncode == 0, unchanged.stderr
+    with (data / "part-1.jsonl").open("a") as handle:
+        handle.write(json.dumps({"prompt": RECORDS[3]["prompt"].rstrip(".") + "!", "completion": RECORDS[3]["completion"]}) + "\n")
+    appended = run_hook()
+    assert appended.returncode == 1, appended.stderr
+    assert (appended.stdout, appended.stderr) == ("", "")  # --quiet: the exit code says it
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    assert summary["baseline"]["new_rows"] == [len(RECORDS)]

@@ -1,4 +1,4 @@
-"""``load``: any supported file → :class:`~dataaudit.dataset.Dataset`."""
+"""``load``: any supported input (file, shards, frame, hub name) → :class:`~dataaudit.dataset.Dataset`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 import os
 from typing import Any, Mapping, Sequence
 
-from dataaudit.dataset import BadLine, Dataset
+from dataaudit.dataset import BadLine, Dataset, Source
 from dataaudit.errors import InputError
 from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter, shown_key
-from dataaudit.io.readers import RawRecord, read_records
+from dataaudit.io.readers import EmptyFile, RawRecord, read_records, table_records
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ MAX_ERRORS_SHOWN = 5
 
 
 def load(
-    path: str | os.PathLike,
+    path: "str | os.PathLike | Any",
     *,
     format: str = "auto",
     prompt_field: str | None = None,
@@ -27,18 +27,50 @@ def load(
     system_field: str | None = None,
     skip_bad_lines: bool = False,
 ) -> Dataset:
-    """Load a dataset file losslessly into the canonical schema.
+    """Load a dataset losslessly into the canonical schema.
+
+    ``path`` is a file, a directory of files (shards), a glob (``'shards/*.jsonl.gz'``), a
+    ``datasets`` ``save_to_disk`` folder, an ``.arrow`` file, a hub name ``hf:ORG/NAME[:SPLIT]``
+    (from the local Hugging Face cache only), or data in memory: a polars or pandas DataFrame,
+    a ``datasets.Dataset`` (or a one-split ``DatasetDict``) or a list of dicts. Several files are
+    each detected on their own and read in sorted order (see :mod:`dataaudit.io.sources`).
 
     Bad lines (malformed JSON, invalid UTF-8, records missing what their format needs)
     raise :class:`~dataaudit.errors.InputError` naming file and line, unless
     ``skip_bad_lines`` is set: then they are kept on ``Dataset.bad_lines`` for the
     rejected file and reported in summaries. Nothing is ever dropped silently.
     """
+    from dataaudit.io.memory import HUB_PREFIX, is_in_memory, load_hub_table, table_of
+    from dataaudit.io.sources import load_sources, resolve_sources
+
+    options = dict(format=format, prompt_field=prompt_field, response_field=response_field, label_field=label_field,
+                   system_field=system_field, skip_bad_lines=skip_bad_lines)
+    if is_in_memory(path):
+        table = table_of(path)
+        if table is None:
+            return from_records(path, **options)
+        return build_dataset(table_records(table), source=None, container="dataframe", **options)
     source = os.fspath(path)
+    if source.startswith(HUB_PREFIX):
+        return build_dataset(table_records(load_hub_table(source)), source=source, container="hub", **options)
+    sources = resolve_sources(source)
+    if sources is not None:
+        return load_sources(source, sources, build=lambda part: _load_part(part, options))
     container, records = read_records(source)
-    return build_dataset(records, source=source, container=container, format=format, prompt_field=prompt_field,
-                  response_field=response_field, label_field=label_field, system_field=system_field,
-                  skip_bad_lines=skip_bad_lines)
+    return build_dataset(records, source=source, container=container, **options)
+
+
+def _load_part(source: Source, options: dict) -> Dataset | None:
+    """One file of a sharded input; an empty file (a shard with no rows) is no error here."""
+    try:
+        container, records = read_records(source.path)
+    except EmptyFile:
+        return None
+    if not records:
+        return None
+    if all(record.row is None for record in records):  # only blank lines: keep them for the partition
+        return build_dataset(records, source=source.path, container=container, **{**options, "skip_bad_lines": True})
+    return build_dataset(records, source=source.path, container=container, **options)
 
 
 def from_records(

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 _BOM = b"\xef\xbb\xbf"
 
 
+class EmptyFile(InputError):
+    """A file with no content at all: an error for one file, an empty shard among several."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     """One input line (JSONL) or element (JSON array, Parquet/CSV row).
@@ -248,12 +252,14 @@ def _skip_space(text: str, position: int) -> int:
 
 
 def read_table(path: Path, *, kind: str) -> list[RawRecord]:
-    """Parquet or CSV rows as records; ``line`` is the data row number (header excluded)."""
+    """Parquet, Arrow or CSV rows as records; ``line`` is the data row number (header excluded)."""
     import polars as pl
 
     try:
         if kind == "parquet":
             frame = pl.read_parquet(path)
+        elif kind == "arrow":
+            frame = pl.from_arrow(read_arrow_table(path))
         else:
             separator = "\t" if path.suffix.lower() == ".tsv" else ","
             frame = pl.read_csv(path, separator=separator, infer_schema=False, encoding="utf8-lossy")
@@ -261,6 +267,24 @@ def read_table(path: Path, *, kind: str) -> list[RawRecord]:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise InputError(f"cannot read {kind} file ({first_line})", path=str(path)) from None
     return table_records(frame)
+
+
+def read_arrow_table(path: Path):
+    """An Arrow IPC file as a ``pyarrow.Table``: the streaming layout ``datasets`` writes, or the file layout."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        try:
+            return pa.ipc.open_stream(source).read_all()
+        except pa.ArrowInvalid:
+            source.seek(0)
+            return pa.ipc.open_file(source).read_all()
+
+
+def arrow_is_stream(path: Path) -> bool:
+    """Whether an Arrow file uses the streaming layout (files start with the ``ARROW1`` magic)."""
+    with open(path, "rb") as handle:
+        return handle.read(6) != b"ARROW1"
 
 
 def table_records(frame: pl.DataFrame) -> list[RawRecord]:
@@ -276,6 +300,8 @@ def container_of(path: Path) -> str:
     name = path.name.lower()
     if name.endswith(".parquet"):
         return "parquet"
+    if name.endswith(".arrow"):
+        return "arrow"
     if name.endswith((".csv", ".tsv")):
         return "csv"
     if name.endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")):
@@ -291,14 +317,14 @@ def read_records(path: str | os.PathLike) -> tuple[str, list[RawRecord]]:
     if file.is_dir():
         raise InputError("is a directory, expected a data file", path=str(file))
     container = container_of(file)
-    if container in ("parquet", "csv"):
+    if container in ("parquet", "csv", "arrow"):
         return container, read_table(file, kind=container)
     try:
         data = _open_bytes(file)
     except (OSError, EOFError, zlib.error) as error:
         raise InputError(f"cannot read file ({error})", path=str(file)) from None
     if not data.removeprefix(_BOM).strip():
-        raise InputError("file is empty", path=str(file))
+        raise EmptyFile("file is empty", path=str(file))
     if container == "jsonl":
         return container, read_jsonl(data)
     first = data[len(_BOM):] if data.startswith(_BOM) else data

@@ -31,9 +31,15 @@ class PartitionCounts:
         return self.dropped + self.bad + self.blank
 
 
-def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: bytes) -> bytes:
-    """One rejected.jsonl line. Text that is not valid UTF-8 is kept as base64 instead."""
+def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: bytes,
+                   source_file: str | None = None) -> bytes:
+    """One rejected.jsonl line. Text that is not valid UTF-8 is kept as base64 instead.
+
+    ``source_file`` names the input file for data read from several files (shards).
+    """
     entry: dict = {"row": row, "line": line, "reasons": list(reasons)}
+    if source_file is not None:
+        entry["source_file"] = source_file
     try:
         entry["record"] = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -41,7 +47,7 @@ def rejected_entry(*, row: int | None, line: int, reasons: Sequence[str], raw: b
     return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
-def _as_one_line(raw: bytes) -> bytes:
+def as_one_line(raw: bytes) -> bytes:
     """A pretty-printed JSON-array element, compacted so the output stays valid JSONL."""
     if b"\n" not in raw:
         return raw
@@ -62,10 +68,11 @@ def check_output_paths(dataset: Dataset, *paths: str | os.PathLike | None) -> No
     """Refuse to write over the input file, or two outputs to one file (the second would
     replace the first): a cleanup tool must never destroy its source or its own results."""
     chosen = [path for path in paths if path is not None]
-    if dataset.path is not None:
+    inputs = [source.path for source in dataset.sources] or ([dataset.path] if dataset.path is not None else [])
+    for source in inputs:
         for path in chosen:
-            if same_file(path, dataset.path):
-                raise UsageError(f"refusing to overwrite the input file {dataset.path}; choose another output path")
+            if same_file(path, source):
+                raise UsageError(f"refusing to overwrite the input file {source}; choose another output path")
     for index, path in enumerate(chosen):
         for other in chosen[index + 1 :]:
             if same_file(path, other):
@@ -91,29 +98,50 @@ def write_partition(
     drops = drops or {}
     frame = dataset.frame
     rows = frame.get_column("row").to_list()
-    lines = frame.get_column("line").to_list()
     raws = frame.get_column("record").to_list()
     terminators = dataset.terminators or (b"",) * len(rows)
-    original_line = kept_line or (lambda index: _as_one_line(raws[index]) + (terminators[index] or b"\n"))
-
-    entries = [(line, "good", index) for index, line in enumerate(lines)]
-    entries += [(bad.line, "bad", index) for index, bad in enumerate(dataset.bad_lines)]
-    entries += [(blank.line, "blank", index) for index, blank in enumerate(dataset.blank_lines)]
-    entries.sort(key=lambda entry: entry[0])
+    original_line = kept_line or (lambda index: as_one_line(raws[index]) + (terminators[index] or b"\n"))
 
     kept = dropped = 0
     with atomic_output(clean) as clean_out, atomic_output(rejected) as rejected_out:
-        for line, kind, index in entries:
+        for source, line, kind, index in input_order(dataset):
             if kind == "good":
                 row = rows[index]
                 reasons = drops.get(row)
                 if reasons:
-                    rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index]))
+                    rejected_out.write(rejected_entry(row=row, line=line, reasons=reasons, raw=raws[index],
+                                                      source_file=source_file_of(dataset, source)))
                     dropped += 1
                 else:
                     clean_out.write(original_line(index))
                     kept += 1
             else:
-                source = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
-                rejected_out.write(rejected_entry(row=source.row, line=line, reasons=[source.reason], raw=source.raw))
+                rejected_out.write(rejected_bad_line(dataset, kind, index))
     return PartitionCounts(kept=kept, dropped=dropped, bad=len(dataset.bad_lines), blank=len(dataset.blank_lines))
+
+
+def input_order(dataset: Dataset) -> list[tuple[int, int, str, int]]:
+    """Every input entry as (source, line, kind, index), in file then line order.
+
+    ``kind`` is "good" (``index`` into the frame), "bad" or "blank" (into those tuples).
+    """
+    lines = dataset.frame.get_column("line").to_list()
+    if dataset.sources:
+        sources = dataset.frame.get_column("source").to_list()
+    else:
+        sources = [0] * len(lines)
+    entries = [(source, line, "good", index) for index, (source, line) in enumerate(zip(sources, lines))]
+    entries += [(bad.source, bad.line, "bad", index) for index, bad in enumerate(dataset.bad_lines)]
+    entries += [(blank.source, blank.line, "blank", index) for index, blank in enumerate(dataset.blank_lines)]
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    return entries
+
+
+def source_file_of(dataset: Dataset, source: int) -> str | None:
+    return dataset.sources[source].path if dataset.sources else None
+
+
+def rejected_bad_line(dataset: Dataset, kind: str, index: int) -> bytes:
+    entry = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
+    return rejected_entry(row=entry.row, line=entry.line, reasons=[entry.reason], raw=entry.raw,
+                          source_file=source_file_of(dataset, entry.source))

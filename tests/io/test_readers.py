@@ -59,7 +59,7 @@ def test_empty_file(tmp_path, content):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load(tmp_path / "missing.jsonl")
-    with pytest.raises(InputError, match="is a directory"):
+    with pytest.raises(InputError, match="no data files in this directory"):  # a folder is read as shards
         load(tmp_path)
 
 
