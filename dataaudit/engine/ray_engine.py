@@ -201,7 +201,9 @@ class RayEngine:
         task_rows = block * max(1, math.ceil(blocks / (4 * self._workers(ray, 0))))
         reference = ray.put(unit)
         search = _remote(ray, _exact_rows)
-        pending = {search.remote(reference, start, min(start + task_rows, n), k): start for start in range(0, n, task_rows)}
+        threads = _blas_threads()
+        pending = {search.remote(reference, start, min(start + task_rows, n), k, threads): start
+                   for start in range(0, n, task_rows)}
         return _gathered_graph(ray, pending, n, k, progress)
 
     # -- per-row work ----------------------------------------------------------------------
@@ -342,11 +344,28 @@ def _renumbered(parts: list[list["RawRecord"]]) -> list["RawRecord"]:
     return records
 
 
-def _exact_rows(reference: np.ndarray, start: int, stop: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _exact_rows(reference: np.ndarray, start: int, stop: int, k: int, threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` of the exact graph, with as many BLAS threads as the driver uses.
+
+    A matrix product's low bits depend on how many BLAS threads compute it (one thread against
+    two differed by up to 1.8e-7 here), and Ray starts its workers with one, so a task that kept
+    that default would break ties differently from :func:`~dataaudit.neighbors.build_knn`.
+    """
+    from threadpoolctl import threadpool_limits
+
     from dataaudit.neighbors import exact_knn
 
-    graph = exact_knn(reference[start:stop], reference, k=k, self_rows=np.arange(start, stop))
+    with threadpool_limits(limits=threads, user_api="blas"):
+        graph = exact_knn(reference[start:stop], reference, k=k, self_rows=np.arange(start, stop))
     return graph.indices, graph.similarities
+
+
+def _blas_threads() -> int | None:
+    """The BLAS thread count of this process (None: no BLAS found, leave the workers alone)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return max(counts) if counts else None
 
 
 def _gathered_graph(ray, pending: dict, n: int, k: int, progress: Progress) -> "KnnGraph":
