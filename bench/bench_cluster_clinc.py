@@ -109,7 +109,6 @@ def main() -> None:
         print(f"skipped: {REALDATA} is absent")
         return
 
-    import numpy as np
     from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
     from dataaudit.cluster import ClusterPipeline

@@ -91,8 +91,8 @@ def prf(tp: int, flagged: int, planted: int) -> tuple[str, str]:
 
 
 def gsm8k_format(*, rate: float, embeddings_path: Path | None) -> None:
-    from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records
+    from dataaudit.runner import audit, default_embedder
 
     print("## 1. GSM8K train: 5% of answers rewritten into another final-answer format\n")
     rows = read_jsonl("gsm8k.jsonl")
@@ -253,11 +253,11 @@ def quality_planted(*, per_kind: int) -> None:
 
 
 def untouched(*, fast: bool) -> None:
-    from dataaudit.runner import audit, default_embedder
     from dataaudit.checks.outlier import OutlierCheck
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext
     from dataaudit.io.load import load
+    from dataaudit.runner import audit, default_embedder
 
     print("## 3. Untouched real files: what format, quality and outlier find\n")
     embedder = default_embedder()

@@ -14,11 +14,11 @@ from dataaudit._version import __version__
 if TYPE_CHECKING:
     from dataaudit.dataset import Dataset
     from dataaudit.errors import DataAuditError, InputError, UsageError
-    from dataaudit.runner import audit, default_embedder
     from dataaudit.io.load import from_records, load
-    from dataaudit.result import AuditResult
     from dataaudit.io.writers import write_partition
     from dataaudit.profile import profile_dataset
+    from dataaudit.result import AuditResult
+    from dataaudit.runner import audit, default_embedder
 
 _LAZY = {
     "Dataset": "dataaudit.dataset",

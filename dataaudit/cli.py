@@ -209,16 +209,17 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     save_to_disk folder, or hf:ORG/NAME[:SPLIT] from the local Hugging Face cache.
     """
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
-    from dataaudit.embed import default_cache_dir
-    from dataaudit.runner import audit as run_audit, default_embedder
     from dataaudit.checks import BUILTIN_CHECKS
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.embed import default_cache_dir
+    from dataaudit.engine import RayEngine, make_engine
     from dataaudit.errors import UsageError
     from dataaudit.io.load import load
-    from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.engine import RayEngine, make_engine
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.result import REPORT_FILE, check_output_dir
     from dataaudit.report.terminal import render_audit
+    from dataaudit.result import REPORT_FILE, check_output_dir
+    from dataaudit.runner import audit as run_audit
+    from dataaudit.runner import default_embedder
     from dataaudit.severity import at_least
 
     check_output_dir(out_dir, inputs=[data, production, *eval_paths])  # before the costly part, not after
@@ -340,10 +341,11 @@ def _row_verdicts(audit_dir: Path):
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
              quiet):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
-    from dataaudit.finetune.api import finetune as run_finetune, save_finetune
+    from dataaudit.finetune.api import finetune as run_finetune
+    from dataaudit.finetune.api import save_finetune
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.result import AuditResult
     from dataaudit.report.terminal import render_finetune
+    from dataaudit.result import AuditResult
 
     audit_result = AuditResult.load(audit_dir)
     progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))

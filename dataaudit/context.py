@@ -8,17 +8,16 @@ and records how long each stage took.
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from dataaudit.artefacts import NULL_ARTEFACTS, artefact_key
 from dataaudit.engine.base import Engine, FrameFunction
 from dataaudit.engine.local import LocalEngine
-from dataaudit.artefacts import NULL_ARTEFACTS, artefact_key
-from dataaudit.timing import timed
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.timing import timed
 
 if TYPE_CHECKING:
     import polars as pl
@@ -141,16 +140,17 @@ class AuditContext:
         return self._clustering
 
     def require(self, needs: Sequence[str]) -> None:
-        """Compute the artefacts a check declares, so its own timing excludes them."""
+        """Compute the artefacts a check declares, so its own timing excludes them.
+
+        A need is an artefact name, with a view after an underscore where it has views:
+        ``clustering``, ``knn_prompt``, ``embeddings_response``.
+        """
+        makers = {"clustering": lambda _view: self.clustering, "knn": self.knn, "embeddings": self.embeddings}
         for need in needs:
-            if need == "clustering":
-                self.clustering
-            elif need.startswith("knn_"):
-                self.knn(need.removeprefix("knn_"))
-            elif need.startswith("embeddings_"):
-                self.embeddings(need.removeprefix("embeddings_"))
-            else:
+            artefact, _, view = need.partition("_")
+            if artefact not in makers:
                 raise ValueError(f"unknown artefact {need!r}")
+            makers[artefact](view)
 
 
 def _validated(view: str, matrix: np.ndarray, rows: int) -> np.ndarray:

@@ -31,9 +31,9 @@ from dataaudit.summary import SCHEMA_VERSION, AuditSummary
 if TYPE_CHECKING:
     from dataaudit.artefacts import ArtefactCache, NullArtefactCache
     from dataaudit.cluster.pipeline import ClusterPipeline
-    from dataaudit.engine import Engine
     from dataaudit.coverage import CoverageAnalysis
     from dataaudit.embed.base import Embedder
+    from dataaudit.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,13 @@ logger = logging.getLogger(__name__)
 def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
                      precision: str = "auto") -> "Embedder":
     """The sentence-transformers embedder behind an on-disk cache (or none)."""
-    from dataaudit.embed import CachingEmbedder, EmbeddingCache, NullCache, SentenceTransformerEmbedder, default_cache_dir
+    from dataaudit.embed import (
+        CachingEmbedder,
+        EmbeddingCache,
+        NullCache,
+        SentenceTransformerEmbedder,
+        default_cache_dir,
+    )
 
     cache = EmbeddingCache(directory=cache_dir or default_cache_dir()) if use_cache else NullCache()
     return CachingEmbedder(embedder=SentenceTransformerEmbedder(model=model, precision=precision), cache=cache)

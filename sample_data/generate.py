@@ -587,7 +587,7 @@ def math_shopping(rng: random.Random) -> MathProblem:
 
 
 def math_change(rng: random.Random) -> MathProblem:
-    name, (item, items) = rng.choice(FIRST_NAMES), rng.choice(SHOP_ITEMS)
+    name, (_item, items) = rng.choice(FIRST_NAMES), rng.choice(SHOP_ITEMS)
     n, price = rng.randint(2, 9), rng.randint(2, 12)
     cost = n * price
     budget = cost + rng.randint(1, 60)
@@ -632,7 +632,7 @@ def math_discount(rng: random.Random) -> MathProblem:
 
 
 def math_sharing(rng: random.Random) -> MathProblem:
-    name, (thing, things) = rng.choice(FIRST_NAMES), rng.choice(COUNTABLES)
+    name, (_thing, things) = rng.choice(FIRST_NAMES), rng.choice(COUNTABLES)
     size, bags = rng.randint(3, 12), rng.randint(3, 15)
     if rng.random() < 0.5:
         total = size * bags

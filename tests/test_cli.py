@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 from dataaudit import __version__
 from dataaudit.cli import main
-
 from tests.conftest import REALDATA
 
 
@@ -96,7 +95,6 @@ def test_finetune_confirms_on_a_real_encoder_and_extends_the_report(runner, tmp_
     from dataaudit.embed import HashingEmbedder
     from dataaudit.io.load import load
     from dataaudit.runner import audit
-
     from tests.conftest import FixedClusterPipeline
     from tests.finetune.test_encoder import INTENTS
 

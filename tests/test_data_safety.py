@@ -30,7 +30,6 @@ from dataaudit.embed import HashingEmbedder
 from dataaudit.export import ANNOTATION_KEY, export_clean
 from dataaudit.io.load import load
 from dataaudit.result import AuditResult
-
 from tests.conftest import REPO
 
 RECORDS = [
@@ -219,7 +218,6 @@ def test_two_audits_sharing_one_cache_directory_at_once(tmp_path):
 
     from dataaudit.embed import CachingEmbedder, EmbeddingCache
     from dataaudit.runner import audit
-
     from tests.conftest import FixedClusterPipeline
 
     uncached = audit(str(data), embedder=HashingEmbedder(dim=64), cluster_pipeline=FixedClusterPipeline(), checks=["duplicate", "conflict"])

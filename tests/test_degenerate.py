@@ -26,7 +26,6 @@ from dataaudit.embed import HashingEmbedder
 from dataaudit.report.html import render_html
 from dataaudit.result import AuditResult
 from dataaudit.runner import audit
-
 from tests.conftest import FixedClusterPipeline, make_dataset
 
 _rng = random.Random(0)

@@ -23,7 +23,6 @@ from dataaudit.export import export_clean
 from dataaudit.io.load import from_records
 from dataaudit.report.html import render_html
 from dataaudit.runner import audit
-
 from tests.conftest import REPO
 
 TOPICS = {

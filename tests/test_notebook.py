@@ -19,3 +19,5 @@ def test_explore_notebook_executes(tmp_path):
     texts = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("text", "")) for output in outputs)
     assert "openai 2991 records" in texts
     assert "ExportSummary(kept=" in texts
+    # The contamination evidence: a leaked item named with its eval file, its matched span marked.
+    assert "matches benchmark.jsonl item" in texts and "[[" in texts

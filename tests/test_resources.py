@@ -22,7 +22,6 @@ from dataaudit.resources import (
     parse_size,
 )
 from dataaudit.runner import audit
-
 from tests.conftest import FixedClusterPipeline, make_dataset
 
 GB = 1 << 30

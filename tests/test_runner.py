@@ -8,11 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dataaudit.runner import audit
 from dataaudit.checks.base import Check, Finding, result_from_findings
 from dataaudit.embed import HashingEmbedder
 from dataaudit.result import AuditResult
-
+from dataaudit.runner import audit
 from tests.conftest import FixedClusterPipeline, make_context, make_dataset
 
 PROMPTS = ["how do I reset my password", "How do I reset my password?", "what is 2 plus 2", "what is 3 plus 5",

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from dataaudit.cli import main
-
 from tests.conftest import SAMPLE_DATA
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,6 @@ from dataaudit.embed import HashingEmbedder
 from dataaudit.errors import InputError, UsageError
 from dataaudit.io.load import load
 from dataaudit.result import AuditResult
-
 from tests.conftest import REPO
 from tests.report.test_html import parse
 
@@ -181,7 +180,7 @@ def test_everything_written_is_plain_data(hashing_cli, tmp_path):
     written = [path for path in tmp_path.rglob("*") if path.is_file() and path != data]
     assert {path.suffix for path in written} <= {".parquet", ".jsonl", ".json", ".html", ".npy"}
     for path in written:
-        assert not path.read_bytes()[:2] in PICKLE_HEADERS, path
+        assert path.read_bytes()[:2] not in PICKLE_HEADERS, path
         if path.suffix == ".npy":
             assert not np.load(path, allow_pickle=False).dtype.hasobject
 
@@ -209,7 +208,6 @@ def test_a_pickle_planted_in_an_audit_directory_is_never_unpickled(tmp_path):
 @pytest.mark.parametrize("broken", ["summary.json", "findings.jsonl", "rows.parquet"])
 def test_a_damaged_audit_directory_is_a_clear_error(tmp_path, broken):
     from dataaudit.runner import audit
-
     from tests.conftest import FixedClusterPipeline
 
     data = tmp_path / "d.jsonl"

@@ -34,18 +34,18 @@ import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
-from dataaudit.params import Interval
 from dataaudit.context import AuditContext
 from dataaudit.features.patterns import excerpt, find_placeholder, find_refusal
 from dataaudit.features.response_format import (
-    LENGTH_BANDS,
     LENGTH_BAND_ORDER,
+    LENGTH_BANDS,
     ResponseFormat,
     describe_format,
     final_line,
     final_shape,
     format_signature,
 )
+from dataaudit.params import Interval
 
 _LAST_NUMBER = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?")
 

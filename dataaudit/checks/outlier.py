@@ -28,8 +28,8 @@ import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
-from dataaudit.params import Interval
 from dataaudit.context import AuditContext
+from dataaudit.params import Interval
 
 #: Fewer rows than this give no meaningful notion of "typical" distance.
 MIN_ROWS = 5

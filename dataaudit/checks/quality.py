@@ -35,10 +35,10 @@ from functools import partial
 import polars as pl
 
 from dataaudit.checks.base import SEVERITY_RANK, Check, CheckResult, Finding, register_check, result_from_findings
-from dataaudit.params import Interval
 from dataaudit.context import AuditContext
 from dataaudit.features import patterns
 from dataaudit.features.response_format import FENCE, ResponseFormat, describe_format, is_code_line
+from dataaudit.params import Interval
 
 
 @dataclass(frozen=True)

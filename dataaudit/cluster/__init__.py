@@ -6,7 +6,7 @@ Only numpy and polars are imported here; UMAP and HDBSCAN load when a stage runs
 from dataaudit.cluster.clusterers import Clusterer, HDBSCANClusterer, derive_min_cluster_size
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.cluster.mappers import Mapper, PCAMapper, UMAPMapper
-from dataaudit.cluster.pipeline import CLUSTERS_SCHEMA, ClusterPipeline, Clustering
+from dataaudit.cluster.pipeline import CLUSTERS_SCHEMA, Clustering, ClusterPipeline
 from dataaudit.cluster.reducers import NoReducer, Reducer, UMAPReducer
 from dataaudit.cluster.representatives import central_members
 from dataaudit.cluster.stability import bootstrap_stability

@@ -120,7 +120,7 @@ def _place_by_centroid(rows: np.ndarray, clustered: np.ndarray, embeddings: np.n
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
     best = np.argmax(np.asarray(embeddings[rows], dtype=np.float64) @ centroids.T, axis=1)
     labels[rows] = ids[best]
-    for position, cluster in enumerate(ids):
+    for position in range(len(ids)):
         members = clustered[index == position]
         chosen = rows[best == position]
         if chosen.size:

@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from dataaudit.finetune.base import (AfterEpoch, Budget, Examples, FineTuneBackend, TrainedModel, evaluation_frame,
-                                     ignore_epoch, length_batches, resolve_device)
+from dataaudit.finetune.base import (
+    AfterEpoch,
+    Budget,
+    Examples,
+    FineTuneBackend,
+    TrainedModel,
+    evaluation_frame,
+    ignore_epoch,
+    length_batches,
+    resolve_device,
+)
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)

@@ -18,25 +18,23 @@ forgetting figure). :mod:`dataaudit.finetune.confirmation` turns the measurement
 from __future__ import annotations
 
 import logging
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
-from dataaudit.finetune.base import Examples, FineTuneBackend, ignore_epoch, empty_evaluation
+from dataaudit.finetune.base import Examples, FineTuneBackend, empty_evaluation, ignore_epoch
 from dataaudit.finetune.confirmation import Evidence, confirmation_table, headline
 from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 from dataaudit.finetune.verdicts import row_verdicts, verdict_counts
+from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
-from dataaudit.params import Component, Interval, Options
 from dataaudit.severity import SEVERITIES
 from dataaudit.timing import timed
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from dataaudit.dataset import BadLine, Dataset, Source
 from dataaudit.errors import InputError
 from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter, shown_key
 from dataaudit.io.readers import EmptyFile, RawRecord, read_records, table_records
+
+if TYPE_CHECKING:
+    import polars as pl
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 from dataaudit.checks.base import FINDING_COLUMNS
 from dataaudit.checks.duplicate import DuplicateCheck
 from dataaudit.io.load import from_records
+from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
 
 QUESTION, SOLUTION, OTHER = GSM8K_QUESTION, GSM8K_SOLUTION, GSM8K_OTHERS
 
@@ -178,8 +178,8 @@ def test_finds_every_planted_duplicate_in_the_sample_data():
 
 def test_light_edits_do_not_chain_into_different_requests():
     """A ~ B and B ~ C by light edits, but C is not a duplicate of the kept row A."""
-    from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
     from dataaudit.checks.duplicate import DuplicateCheck
+    from tests.conftest import make_context, make_dataset
 
     prompts = ["i want whisper mode", "whisper mode", "change to whisper mode"]
     ctx = make_context(make_dataset(prompts, ["ok"] * 3), cluster_labels=[0, 0, 0])

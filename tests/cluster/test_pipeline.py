@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_mutual_info_score
 
-from dataaudit.cluster import CLUSTERS_SCHEMA, ClusterPipeline, Clustering, HDBSCANClusterer, NoReducer, PCAMapper
+from dataaudit.cluster import CLUSTERS_SCHEMA, Clustering, ClusterPipeline, HDBSCANClusterer, NoReducer, PCAMapper
 from dataaudit.cluster.pipeline import _numbered_by_size
 
 

@@ -181,9 +181,9 @@ def test_fixed_similarity_threshold_overrides_the_calibration():
 
 
 def test_the_audit_runner_stores_the_frames_and_summary(tmp_path):
-    from dataaudit.runner import audit
     from dataaudit.embed import HashingEmbedder
     from dataaudit.result import AuditResult
+    from dataaudit.runner import audit
     from tests.conftest import FixedClusterPipeline
 
     result = audit(

@@ -14,10 +14,10 @@ ABSENT_FAMILIES = ("translation", "account_cancellation", "sql_queries")
 
 @pytest.mark.slow
 def test_families_missing_from_training_are_gap_clusters():
-    from dataaudit.runner import default_embedder
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
     from dataaudit.io.load import load
+    from dataaudit.runner import default_embedder
 
     if not (SAMPLE_DATA / "production.jsonl").exists():
         pytest.skip("sample_data/ not generated")

@@ -84,7 +84,7 @@ def test_float32_keeps_the_cache_key_it_had_before_precision_existed():
 
 def test_unknown_precision_is_a_usage_error():
     with pytest.raises(UsageError, match="precision"):
-        SentenceTransformerEmbedder(precision="float16").model_id
+        SentenceTransformerEmbedder(precision="float16").model_id  # noqa: B018 - the property raises
     with pytest.raises(UsageError, match="precision"):
         SentenceTransformerEmbedder(precision="fp32").embed(["text"])
 

@@ -14,7 +14,6 @@ from dataaudit.engine import ENGINES, Engine, LocalEngine, RayEngine, make_engin
 from dataaudit.errors import UsageError
 from dataaudit.io.load import load
 from dataaudit.neighbors import build_knn
-
 from tests.conftest import SAMPLE_DATA
 
 

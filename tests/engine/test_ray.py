@@ -6,7 +6,6 @@ One local Ray session with 2 CPUs serves the whole module (starting one takes se
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import polars as pl
@@ -19,7 +18,6 @@ from dataaudit.engine import LocalEngine, RayEngine  # noqa: E402
 from dataaudit.errors import InputError  # noqa: E402
 from dataaudit.io.load import load  # noqa: E402
 from dataaudit.neighbors import build_knn, exact_block_rows  # noqa: E402
-
 from tests.conftest import REPO, SAMPLE_DATA  # noqa: E402
 
 BANKING77 = REPO / "tests" / "data" / "banking77_subset" / "banking77_1000.jsonl"

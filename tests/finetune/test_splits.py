@@ -1,5 +1,6 @@
 import numpy as np
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 

@@ -7,7 +7,6 @@ import pytest
 from dataaudit.errors import InputError, UsageError
 from dataaudit.io.formats import FieldMapping, detect_format
 from dataaudit.io.load import from_records, load
-
 from tests.conftest import realdata
 
 CASES = [

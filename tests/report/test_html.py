@@ -8,7 +8,6 @@ from html.parser import HTMLParser
 
 import numpy as np
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
