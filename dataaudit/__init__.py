@@ -7,9 +7,17 @@ The public surface is small and everything heavy is imported on first use, so
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from dataaudit._version import __version__
+
+# numba's default OpenMP threading layer leaves its worker threads spinning after UMAP, HDBSCAN
+# or the pair kernels ran, and torch's own OpenMP threads then fight them for the cores: the
+# reference fine-tune's encoder ran 30-40x slower after an audit in the same process (measured
+# on 2 cores: 38 s instead of 1 s for one general probe). numba's own work-queue layer has no
+# such threads. Set before numba is imported; a user's explicit choice wins.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 if TYPE_CHECKING:
     from dataaudit.dataset import Dataset
