@@ -1,4 +1,5 @@
-"""notebooks/explore.ipynb runs top to bottom (it audits sample_data with the real model)."""
+"""notebooks/explore.ipynb runs top to bottom (it audits sample_data with the real model and
+runs a small reference fine-tune with the encoder backend)."""
 
 import pytest
 
@@ -21,3 +22,6 @@ def test_explore_notebook_executes(tmp_path):
     assert "ExportSummary(kept=" in texts
     # The contamination evidence: a leaked item named with its eval file, its matched span marked.
     assert "matches benchmark.jsonl item" in texts and "[[" in texts
+    assert "fine-tune vs few-shot" in texts and "easy-to-learn" in texts  # confirmation table, data map
+    svgs = [output["data"]["text/html"] for output in outputs if "<svg" in output.get("data", {}).get("text/html", "")]
+    assert len(svgs) == 2  # the audit's map and the data map
