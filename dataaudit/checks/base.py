@@ -67,6 +67,15 @@ class Finding:
     cluster: int | None = None
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A finding kind's fixed policy, for checks whose kinds each have one severity, score and advice."""
+
+    severity: str
+    score: float
+    suggestion: str
+
+
 @dataclass
 class CheckResult:
     name: str

@@ -34,19 +34,19 @@ from functools import partial
 
 import polars as pl
 
-from dataaudit.checks.base import SEVERITY_RANK, Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import (
+    SEVERITY_RANK,
+    Check,
+    CheckResult,
+    Finding,
+    Kind,
+    register_check,
+    result_from_findings,
+)
 from dataaudit.context import AuditContext
 from dataaudit.features import patterns
 from dataaudit.features.response_format import FENCE, ResponseFormat, describe_format, is_code_line
 from dataaudit.params import Interval
-
-
-@dataclass(frozen=True)
-class Kind:
-    severity: str
-    score: float
-    suggestion: str
-
 
 KINDS: dict[str, Kind] = {
     "empty_response": Kind("error", 0.0, "Write the missing response or drop the example."),

@@ -16,11 +16,17 @@ production sample) a missing final reply is expected and not flagged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import (
+    Check,
+    CheckResult,
+    Finding,
+    Kind,
+    ReportSection,
+    register_check,
+    result_from_findings,
+)
 from dataaudit.context import AuditContext
 
 KNOWN_ROLES = ("system", "user", "assistant", "tool")
@@ -31,13 +37,6 @@ CHAT_FORMATS = ("openai", "sharegpt")
 #: One letter per role in ``turns_pattern`` (``?`` for a role no template knows).
 ROLE_LETTERS = {"system": "S", "user": "U", "assistant": "A", "tool": "T"}
 MAX_TURNS_SHOWN = 5
-
-
-@dataclass(frozen=True)
-class Kind:
-    severity: str
-    score: float
-    suggestion: str
 
 
 KINDS: dict[str, Kind] = {

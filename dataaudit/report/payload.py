@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.jsonsafe import json_safe
 from dataaudit.result import AuditResult
 from dataaudit.severity import SEVERITIES
@@ -40,16 +41,7 @@ _NO_SEVERITY = len(SEVERITY_NAMES)
 _SAMPLE_SEED = 0
 #: The findings columns the report reads; older audits may lack some (``kind`` before schema 2).
 _FINDING_COLUMNS = {
-    "row": pl.Int64,
-    "check": pl.String,
-    "kind": pl.String,
-    "score": pl.Float64,
-    "severity": pl.String,
-    "cluster": pl.Int64,
-    "group": pl.Int64,
-    "reason": pl.String,
-    "suggestion": pl.String,
-    "suggested_value": pl.String,
+    **FINDING_SCHEMA,
     # The reference fine-tune's per-row verdict (confirmed / contradicted / no evidence), when it ran.
     "verdict": pl.String,
 }
