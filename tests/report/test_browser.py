@@ -349,3 +349,59 @@ def test_plugin_section_and_machine_columns_in_chromium(chromium_binary, tmp_pat
     assert {"kind", "suggested value"} <= set(dom["heads"])
     assert dom["bars"] == 8 and dom["marked"] == [EVIL[:100], EVIL[100:] + " and then some more words"]
     assert dom["svgWidth"] > 100 and dom["scripts"] == 2
+
+
+@pytest.mark.slow
+def test_chat_check_sections_in_chromium(chromium_binary, tmp_path):
+    """The contamination, turns, length and language sections of a real audit, with hostile text."""
+    import json
+
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.io.load import from_records
+    from dataaudit.report.html import write_report
+    from dataaudit.runner import audit
+    from tests.conftest import FixedClusterPipeline
+
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    leaked = f"Explain in two sentences why the sky looks blue during the day but red at sunset {evil} please."
+    def chat(*turns):
+        return {"messages": [{"role": role, "content": text} for role, text in turns]}
+    records = [chat(("user", f"How do I sort a list of {n} numbers in Python without changing the original list?"),
+                    ("assistant", f"Use sorted(values): it returns a new list of the {n} numbers and leaves the original as it was."))
+               for n in range(3, 15)]
+    records += [
+        chat(("user", leaked), ("assistant", "Blue light scatters more in the air; at sunset light crosses more air.")),
+        chat(("user", "First question about trains."), ("user", "Second question about trains."),
+             ("assistant", "Trains run on rails.")),
+        chat(("assistant", "I speak first here."), ("user", "Why?"), ("assistant", "Because the data is broken.")),
+        chat(("user", "What is the weather usually like in Paris during the spring months of the year?"),
+             ("assistant", "Au printemps, il fait généralement doux à Paris, avec des averses fréquentes et des "
+                           "températures qui montent peu à peu au fil des semaines.")),
+        chat(("user", "Write a long story."), ("assistant", " ".join(["The story goes on and on."] * 60) + evil)),
+    ]
+    eval_file = tmp_path / "benchmark.jsonl"
+    eval_file.write_text(json.dumps({"prompt": leaked, "completion": ""}) + "\n"
+                         + json.dumps({"prompt": "Name three rivers of Africa.", "completion": ""}) + "\n")
+    result = audit(from_records(records), checks={"contamination": {}, "turns": {}, "length": {"max_seq_length": 64},
+                                                  "language": {}},
+                   eval_sets=[eval_file], embedder=HashingEmbedder(dim=64), cluster_pipeline=FixedClusterPipeline())
+    flagged = set(result.findings.get_column("check").to_list())
+    assert flagged == {"contamination", "turns", "length", "language"}
+    report = write_report(result, tmp_path / "report.html")
+    with Chromium(binary=chromium_binary) as browser:
+        tools = browser.page()
+        browser.load(tools, report)
+        dom = tools.evaluate(
+            "(() => { const ids = Array.from(document.querySelectorAll('section[id^=check-]')).map(s => s.id);"
+            " return { sections: ids.length,"
+            " extras: document.querySelectorAll('.check-extra').length,"
+            " marked: Array.from(document.querySelectorAll('.check-extra mark')).map(e => e.textContent),"
+            " bars: document.querySelectorAll('.check-extra svg rect').length,"
+            " imgs: document.getElementsByTagName('img').length,"
+            " scripts: document.scripts.length }; })()"
+        )
+        problems = tools.problems()
+    assert problems == []
+    assert dom["sections"] == 4 and dom["extras"] == 4
+    assert any(evil in text for text in dom["marked"])  # the matched span, shown as text
+    assert dom["bars"] > 0 and dom["imgs"] == 0 and dom["scripts"] == 2
