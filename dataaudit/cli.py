@@ -214,7 +214,6 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.errors import UsageError
-    from dataaudit.io.load import load
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_audit
     from dataaudit.result import REPORT_FILE, check_output_dir
@@ -229,7 +228,6 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
                           label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
     production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
-    eval_sets = [load(path, skip_bad_lines=True) for path in eval_paths]
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
     length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
                      if value is not None}
@@ -240,7 +238,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     result = run_audit(
         dataset,
         production=production_set,
-        eval_sets=eval_sets,
+        eval_sets=list(eval_paths),  # the runner loads them like the production file
         checks=checks,
         embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache, precision=precision),
         cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),

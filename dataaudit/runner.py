@@ -82,7 +82,6 @@ def audit(
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import make_engine
-    from dataaudit.io.load import load
     from dataaudit.resources import check_audit_memory
 
     started = time.perf_counter()
@@ -93,7 +92,7 @@ def audit(
         production = engine.load(production, skip_bad_lines=True)
     if isinstance(eval_sets, (str, os.PathLike, Dataset)):
         eval_sets = [eval_sets]
-    eval_sets = tuple(item if isinstance(item, Dataset) else load(item, skip_bad_lines=True) for item in eval_sets)
+    eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skip_bad_lines=True) for item in eval_sets)
     embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     pipeline = with_seed(cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(), seed)

@@ -135,7 +135,7 @@ class ContaminationCheck(Check):
         self.eval_responses = eval_responses
 
     def run(self, ctx: AuditContext) -> CheckResult:
-        eval_sets = tuple(getattr(ctx, "eval_sets", ()) or ())
+        eval_sets = ctx.eval_sets
         names = eval_set_names(eval_sets)
         if not eval_sets:
             return _result(ctx, [], {}, {"skipped": "no eval sets", "eval_sets": {}})
