@@ -122,8 +122,9 @@ def export_clean(
         raise UsageError(f"unknown target format {to!r}; one of {', '.join(TARGET_FORMATS)}")
     changes_path = Path(changes) if changes else Path(f"{clean if clean is not None else Path(out_dir) / 'export'}.changes.jsonl")
     check_output_paths(dataset, clean, rejected, changes_path if relabel else None)
-    dropping = dropping_findings(result.findings, drop=drop, min_severity=min_severity).clear() if annotate else \
-        dropping_findings(result.findings, drop=drop, min_severity=min_severity)
+    dropping = dropping_findings(result.findings, drop=drop, min_severity=min_severity)
+    if annotate:  # annotating keeps every record; the choice of checks is still validated above
+        dropping = dropping.clear()
     if confirmed_only is not None:
         dropping = only_confirmed(dropping, confirmed_only)
     reasons = _reasons(dropping)
