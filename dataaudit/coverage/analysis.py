@@ -27,7 +27,7 @@ from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score
-from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without
+from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without, held_out_graph
 from dataaudit.neighbors import KnnGraph
 from dataaudit.params import Component, Interval
 
@@ -267,16 +267,19 @@ class CoverageAnalysis(Component):
     def _with_labels(
         self, scorer: CoverageScorer, density: CoverageScores, train_vectors: np.ndarray,
         train_labels: list[str | None] | None, queries: np.ndarray, *, knn: KnnGraph | None,
+        query_graph: KnnGraph | None = None,
     ) -> tuple[LabelCoverageScorer | None, np.ndarray, CoverageScores]:
         """The label score of ``queries`` and their scores with ``gap_score`` the calibrated union
-        of density and label scores; the density scores alone when labels do not apply."""
+        of density and label scores; the density scores alone when labels do not apply.
+        ``query_graph``: the queries' nearest training rows, when already known."""
         nothing = np.full(len(queries), np.nan)
         if train_labels is None or not scorer.is_calibrated:
             return None, nothing, density
         label_scorer = LabelCoverageScorer(k=self.label_k, seed=self.seed).fit(train_vectors, train_labels, knn=knn)
         if not label_scorer.is_calibrated:
             return None, nothing, density
-        label = label_scorer.score(queries).label_gap_score
+        enough = query_graph is not None and query_graph.indices.shape[1] >= label_scorer.k_
+        label = label_scorer.score(queries, graph=query_graph if enough else None).label_gap_score
         combined = combined_gap_score(scorer.own_score_, label_scorer.own_score_, density.gap_score, label,
                                       label_weight=self.label_weight)
         return label_scorer, label, dataclasses.replace(density, gap_score=combined)
@@ -419,12 +422,16 @@ class CoverageAnalysis(Component):
         # The rest's own kNN graph is read off the audit's (dropping held-out neighbours) rather
         # than rebuilt: at a million rows a rebuild is another ten-minute NN-descent.
         rest_graph = graph_without(ctx.knn("prompt"), held_out, width=max(scorer.k, scorer.density_k))
-        scorer.fit(train_vectors[~held_out], knn=rest_graph, progress=ctx.progress)
-        held_scores = scorer.score(train_vectors[held_out], progress=ctx.progress)
+        rest_vectors, held_vectors = train_vectors[~held_out], train_vectors[held_out]
+        scorer.fit(rest_vectors, knn=rest_graph, progress=ctx.progress)
+        # The held-out rows' neighbours among the rest are read off the same graph.
+        held_graph = held_out_graph(ctx.knn("prompt"), held_out, rest_vectors, held_vectors,
+                                    width=max(scorer.width, self.label_k))
+        held_scores = scorer.score(held_vectors, graph=held_graph, progress=ctx.progress)
         if train_labels is not None:
             rest_labels = [label for label, out in zip(train_labels, held_out) if not out]
-            _, _, held_scores = self._with_labels(scorer, held_scores, train_vectors[~held_out], rest_labels,
-                                                  train_vectors[held_out], knn=rest_graph)
+            _, _, held_scores = self._with_labels(scorer, held_scores, rest_vectors, rest_labels,
+                                                  held_vectors, knn=rest_graph, query_graph=held_graph)
         held_gap = self._is_gap(scorer, held_scores)
         held = _split_numbers(held_gap, held_scores.gap_score)
         production = _split_numbers(individual_gap, scores.gap_score)

@@ -101,13 +101,15 @@ class LabelCoverageScorer:
     def is_calibrated(self) -> bool:
         return self.calibration_.size > 0
 
-    def score(self, queries: np.ndarray) -> LabelCoverage:
+    def score(self, queries: np.ndarray, *, graph: KnnGraph | None = None) -> LabelCoverage:
+        """``graph``: the queries' nearest reference rows (at least ``k_``) when already known."""
         queries = np.asarray(queries, dtype=np.float32)
         if not self.is_calibrated or len(queries) == 0:
             empty = np.full(len(queries), np.nan)
             return LabelCoverage(agreement=empty, label_gap_score=empty.copy())
-        graph = query_knn(self.reference_, queries, k=self.k_, seed=self.seed)
-        agreement = self._agreement(graph.indices, graph.similarities)
+        if graph is None:
+            graph = query_knn(self.reference_, queries, k=self.k_, seed=self.seed)
+        agreement = self._agreement(graph.indices[:, : self.k_], graph.similarities[:, : self.k_])
         return LabelCoverage(agreement=agreement, label_gap_score=percentile_of(self.calibration_, agreement))
 
     def _agreement(self, indices: np.ndarray, similarities: np.ndarray) -> np.ndarray:

@@ -67,6 +67,35 @@ def graph_without(graph: KnnGraph, removed: np.ndarray, *, width: int) -> KnnGra
                     similarities=np.take_along_axis(similarities, order, axis=1))
 
 
+def held_out_graph(graph: KnnGraph, held_out: np.ndarray, reference: np.ndarray, queries: np.ndarray, *,
+                   width: int) -> KnnGraph:
+    """Each held-out row's ``width`` nearest rows among the others, read off the whole set's ``graph``.
+
+    ``reference`` holds the vectors of the rows not ``held_out`` (a mask), in order, and
+    ``queries`` those of the held-out rows; neighbours are numbered by position in
+    ``reference``. A held-out row with fewer than ``width`` such neighbours in ``graph`` is
+    searched exactly. Why: scoring a held-out split against the rest is a second scan of the
+    whole training set, while the audit's graph already lists almost every answer.
+    """
+    if width > graph.indices.shape[1] or width > len(reference):
+        return query_knn(reference, queries, k=width)
+    rows = np.flatnonzero(held_out)
+    position = np.full(len(held_out), -1, dtype=np.int64)
+    position[~held_out] = np.arange(int((~held_out).sum()))
+    indices, similarities = graph.indices[rows], graph.similarities[rows]
+    usable = (indices >= 0) & ~held_out[np.clip(indices, 0, None)]
+    order = np.argsort(~usable, axis=1, kind="stable")[:, :width]  # usable first, nearest first
+    found = KnnGraph(indices=position[np.take_along_axis(indices, order, axis=1)],
+                     similarities=np.take_along_axis(similarities, order, axis=1))
+    short = np.flatnonzero(usable.sum(axis=1) < width)
+    if len(short) == 0:
+        return found
+    redo = query_knn(reference, queries[short], k=width)
+    indices, similarities = found.indices.copy(), found.similarities.copy()
+    indices[short], similarities[short] = redo.indices, redo.similarities
+    return KnnGraph(indices=indices, similarities=similarities)
+
+
 class CoverageScorer:
     """Density-aware coverage of query texts by a reference (training) set.
 
@@ -117,7 +146,14 @@ class CoverageScorer:
             return None
         return float(np.quantile(self.calibration_, quantile))
 
-    def score(self, queries: np.ndarray, *, progress: Progress = NULL_PROGRESS) -> CoverageScores:
+    @property
+    def width(self) -> int:
+        """Neighbours per query that :meth:`score` reads."""
+        return max(1, self.k_, self.density_k_)
+
+    def score(self, queries: np.ndarray, *, graph: KnnGraph | None = None,
+              progress: Progress = NULL_PROGRESS) -> CoverageScores:
+        """``graph``: the queries' :attr:`width` nearest reference rows when already known."""
         queries = np.asarray(queries, dtype=np.float32)
         m = len(queries)
         nearest = np.full(m, -1, dtype=np.int64)
@@ -125,8 +161,8 @@ class CoverageScorer:
         statistic = np.full(m, np.nan)
         if m == 0 or len(self.reference_) == 0:
             return CoverageScores(nearest=nearest, similarity=similarity, statistic=statistic, gap_score=statistic.copy())
-        width = max(1, self.k_, self.density_k_)
-        graph = query_knn(self.reference_, queries, k=width, seed=self.seed, progress=progress)
+        if graph is None:
+            graph = query_knn(self.reference_, queries, k=self.width, seed=self.seed, progress=progress)
         nearest = graph.indices[:, 0].astype(np.int64)
         similarity = graph.similarities[:, 0].astype(np.float64)
         if self.is_calibrated:

@@ -146,3 +146,23 @@ def test_a_graph_without_rows_asks_for_a_rebuild_when_neighbours_run_out():
     removed = np.arange(40) >= 30
     assert graph_without(build_knn(vectors, k=5), removed, width=10) is None
     assert graph_without(build_knn(vectors, k=39), removed, width=10).indices.shape == (30, 10)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.01, 0.6), st.integers(3, 40))
+@settings(max_examples=40, deadline=None)
+def test_a_held_out_graph_is_the_exact_query_of_the_held_out_rows(seed, share, width):
+    """Read off an exact graph (and searched where too few neighbours remain), the held-out rows'
+    neighbours among the rest are what an exact query against the rest gives."""
+    from dataaudit.coverage.scoring import held_out_graph
+    from dataaudit.neighbors import build_knn, query_knn
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((150, 8)).astype(np.float32)
+    held_out = rng.random(150) < share
+    if held_out.all() or not held_out.any():
+        held_out[:2] = [True, False]
+    rest, held = vectors[~held_out], vectors[held_out]
+    derived = held_out_graph(build_knn(vectors, k=20), held_out, rest, held, width=width)
+    asked = query_knn(rest, held, k=width)
+    np.testing.assert_array_equal(derived.indices, asked.indices)
+    np.testing.assert_allclose(derived.similarities, asked.similarities, rtol=1e-5, atol=1e-6)
