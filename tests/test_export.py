@@ -136,7 +136,8 @@ def test_hugging_face_dataset_export(tmp_path):
 # -- --out-dir with --annotate, --to and --relabel on Parquet and Arrow shards ----------------------------
 
 SHARD_RECORDS = [{"id": index, "text": text, "label": label} for index, (text, label) in enumerate([
-    ("where is my card", "card_arrival"), ("where is my card??", "card_arrival"), ("my card has not arrived", "lost_card"),
+    ("where is my card", "card_arrival"), ("where is my card??", "card_arrival"),
+    ("my card has not arrived", "lost_card"),
     ("how do I top up", "top_up"), ("top up with a bank transfer", "top_up"), ("can I top up by card", "top_up"),
     ("my card was declined", "declined_card"), ("why was my card declined", "declined_card")])]
 SHARD_SCHEMA = {"id": pl.Int32, "text": pl.String, "label": pl.String}
