@@ -90,7 +90,7 @@ def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
     ``out`` missing, that folder is the audit, and the save puts it back instead). Nothing
     else is touched: other names, files, and symbolic links stay.
     """
-    out = Path(out)
+    out = Path(os.path.realpath(out)) if Path(out).is_symlink() else Path(out)  # as the save resolves it
     parent = out.parent
     if not parent.is_dir():
         return []
@@ -103,12 +103,14 @@ def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
         return []
     for entry in entries:
         if is_stale_staging(entry, out, now=now):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+            shutil.rmtree(entry, ignore_errors=True)  # another user's folder may refuse: left as it is
+            if not os.path.lexists(entry):
+                removed.append(entry)
     old = parent / f".{out.name}{OLD_SUFFIX}"
     if out.is_dir() and old.is_dir() and not old.is_symlink():
         shutil.rmtree(old, ignore_errors=True)
-        removed.append(old)
+        if not os.path.lexists(old):
+            removed.append(old)
     if removed:
         logger.info("removed %d folder(s) left by an interrupted save of %s: %s", len(removed), out,
                     ", ".join(path.name for path in removed))

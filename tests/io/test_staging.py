@@ -96,3 +96,15 @@ def test_a_parked_old_audit_is_removed_only_beside_a_present_audit(tmp_path):
 
 def test_a_missing_parent_is_nothing_to_clean(tmp_path):
     assert remove_stale_staging(tmp_path / "no" / "such" / "audit") == []
+
+
+def test_a_symlinked_audit_directory_is_cleaned_where_it_points(tmp_path, dead_pid):
+    real = tmp_path / "real" / "audit"
+    real.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    dead = real.parent / f".audit.{dead_pid}.{_host_tag()}.abcdefgh.tmp"
+    dead.mkdir()
+    beside_link = tmp_path / f".link.{dead_pid}.{_host_tag()}.abcdefgh.tmp"
+    beside_link.mkdir()
+    assert remove_stale_staging(tmp_path / "link") == [dead]
+    assert beside_link.is_dir()  # the save never stages beside the link
