@@ -214,6 +214,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.errors import UsageError
+    from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_audit
     from dataaudit.result import REPORT_FILE, check_output_dir
@@ -222,6 +223,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.severity import at_least
 
     check_output_dir(out_dir, inputs=[data, production, *eval_paths])  # before the costly part, not after
+    remove_stale_staging(out_dir)  # a killed earlier run's staging folder frees its disk space now
     baseline = _baseline(baseline_dir)  # a bad baseline fails now, not after the audit
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)

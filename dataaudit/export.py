@@ -7,6 +7,7 @@ line lands in exactly one of the two files. Options that must change kept record
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -132,14 +133,16 @@ def export_clean(
     relabels = {row: label for row, label in relabels.items() if row not in reasons}
     by_check = dict(dropping.unique(["row", "check"]).group_by("check").len().iter_rows())
 
-    kept_line = None
+    kept_line = kept_table = None
     if annotate or to or relabels:
         annotations = _annotations(result.findings) if annotate else None
         kept_line = _transformed_lines(dataset, lambda row, record: _transform(record, row, annotations, to, relabels))
+        kept_table = functools.partial(_transformed_table, dataset, annotations=annotations, to=to, relabels=relabels)
     if out_dir is not None:
         from dataaudit.io.shards import write_partition_dir
 
-        counts = write_partition_dir(dataset, out_dir=out_dir, rejected=rejected, drops=reasons, kept_line=kept_line)
+        counts = write_partition_dir(dataset, out_dir=out_dir, rejected=rejected, drops=reasons, kept_line=kept_line,
+                                     kept_table=kept_table)
     else:
         counts = write_partition(dataset, clean=clean, rejected=rejected, drops=reasons, kept_line=kept_line)
     if relabels:
@@ -190,7 +193,8 @@ def _transform(record: dict, row: int, annotations: Mapping[int, list[dict]] | N
     original = dict(record["original"])
     if row in relabels:
         original = _with_label(original, canonical, relabels[row])
-        canonical = {**canonical, "label": relabels[row], "response": relabels[row]}
+        canonical = {**canonical, "label": relabels[row], "response": relabels[row],
+                     "messages": _with_reply(canonical["messages"], canonical["response"], relabels[row])}
     output = _convert(canonical, to) if to else original
     if annotations is not None:
         output[ANNOTATION_KEY] = {"findings": annotations.get(row, [])}
@@ -211,6 +215,17 @@ def _with_label(original: dict, canonical: dict, label: str) -> dict:
             if isinstance(message, dict) and message.get("role") == "assistant":
                 message["content"] = label
                 break
+    return updated
+
+
+def _with_reply(messages: list[dict], old: str | None, label: str) -> list[dict]:
+    """``messages`` whose last assistant turn says ``label`` where it said ``old`` (what --to writes)."""
+    updated = [dict(message) for message in messages]
+    for message in reversed(updated):
+        if message.get("role") == "assistant":
+            if message.get("content") == old:
+                message["content"] = label
+            break
     return updated
 
 
@@ -238,6 +253,88 @@ def _transformed_lines(dataset: Dataset, transform) -> Callable[[int], bytes]:
         return json.dumps(transform(rows[index], record), ensure_ascii=False).encode("utf-8") + b"\n"
 
     return line
+
+
+def _annotation_type():
+    """Arrow type of :data:`ANNOTATION_KEY` in a table: the JSON annotation's shape, typed as the findings are."""
+    import pyarrow as pa
+
+    from dataaudit.checks.base import FINDING_SCHEMA
+
+    arrow = {pl.String: pa.string(), pl.Float64: pa.float64(), pl.Int64: pa.int64()}
+    keys = ("check", "kind", "severity", "score", "reason", "suggestion", "suggested_value", "group")
+    return pa.struct([("findings", pa.list_(pa.struct([(key, arrow[FINDING_SCHEMA[key]]) for key in keys])))])
+
+
+def _target_schema(to: str, *, system: bool):
+    """Arrow schema of records converted by :func:`_convert`; ``system`` adds alpaca's optional column."""
+    import pyarrow as pa
+
+    turns = {"openai": ("role", "content"), "sharegpt": ("from", "value")}
+    if to in turns:
+        key = "messages" if to == "openai" else "conversations"
+        return pa.schema([(key, pa.list_(pa.struct([(name, pa.string()) for name in turns[to]])))])
+    columns = ["instruction", "input", "output", *(["system"] if system else [])]
+    return pa.schema([(name, pa.string()) for name in columns])
+
+
+def _transformed_table(dataset: Dataset, table, *, indexes: list[int], annotations: Mapping[int, list[dict]] | None,
+                       to: str | None, relabels: Mapping[int, str]):
+    """A Parquet or Arrow file's kept rows (``table``, frame ``indexes``) as annotated, converted or relabelled.
+
+    The table counterpart of :func:`_transformed_lines`, with the same records: ``to`` gives the
+    target format's columns; otherwise the file's own columns stay, typed as they were, with the
+    relabelled values replaced in place. ``annotations`` adds :data:`ANNOTATION_KEY` as a column.
+    """
+    import pyarrow as pa
+
+    rows = dataset.frame.get_column("row").gather(indexes).to_list()
+    canonical = dataset.frame.select("messages", "system", "prompt", "response", "label")[indexes].to_dicts()
+    if to is not None:
+        records = [_transform({"original": {}, "canonical": record}, row, None, to, relabels)
+                   for row, record in zip(rows, canonical)]
+        system = bool(dataset.frame.select((pl.col("system").fill_null("") != "").any()).item())
+        table = pa.Table.from_pylist(records, schema=_target_schema(to, system=system))
+    elif relabels:
+        table = _relabelled_table(table, rows, canonical, relabels)
+    if annotations is not None:
+        column = pa.array([{"findings": annotations.get(row, [])} for row in rows], type=_annotation_type())
+        if ANNOTATION_KEY in table.column_names:
+            table = table.drop_columns([ANNOTATION_KEY])
+        table = table.append_column(ANNOTATION_KEY, column)
+    return table
+
+
+def _relabelled_table(table, rows: list[int], canonical: list[dict], relabels: Mapping[int, str]):
+    """``table`` with each relabelled row's label replaced where :func:`_with_label` finds it."""
+    import copy
+
+    import pyarrow as pa
+
+    changed: dict[str, list] = {}
+    for position, (row, record) in enumerate(zip(rows, canonical)):
+        if row not in relabels:
+            continue
+        original = {name: table.column(name)[position].as_py() for name in table.column_names}
+        updated = _with_label(copy.deepcopy(original), record, relabels[row])
+        for name in table.column_names:
+            if updated[name] != original[name]:
+                if name not in changed:
+                    changed[name] = table.column(name).to_pylist()
+                changed[name][position] = updated[name]
+    for name, values in changed.items():
+        index = table.column_names.index(name)
+        kind = table.schema.field(name).type
+        try:
+            column = pa.array(values, type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            try:  # a label column of numbers: the suggested label is their text
+                column = pa.array([None if value is None else str(value) for value in values]).cast(kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise UsageError(f"cannot write the new labels into the column {name!r} of type {kind} ({error})") \
+                    from None
+        table = table.set_column(index, table.schema.field(name), column)
+    return table
 
 
 def _write_changes(dataset: Dataset, relabels: Mapping[int, str], path: Path) -> None:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +18,7 @@ import polars as pl
 
 from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.io.atomic import atomic_path, write_text_atomic
+from dataaudit.io.staging import OLD_SUFFIX, make_staging, remove_stale_staging
 from dataaudit.jsonsafe import dumps_strict
 from dataaudit.severity import at_least
 from dataaudit.summary import AuditSummary
@@ -58,7 +58,6 @@ def check_output_dir(directory: str | os.PathLike, *, inputs: Sequence[str | os.
 
 
 _AUDIT_OUTPUTS = frozenset([*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE])
-_OLD_SUFFIX = ".old"
 
 
 def _carry_over(old: Path, new: Path) -> None:
@@ -104,7 +103,7 @@ def _swap_in(staging: Path, out: Path) -> None:
     if _exchange(staging, out):
         shutil.rmtree(staging, ignore_errors=True)  # now the old audit
         return
-    old = out.with_name(f".{out.name}{_OLD_SUFFIX}")
+    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
     shutil.rmtree(old, ignore_errors=True)
     os.rename(out, old)
     os.rename(staging, out)
@@ -113,7 +112,7 @@ def _swap_in(staging: Path, out: Path) -> None:
 
 def _recover_interrupted_swap(out: Path) -> None:
     """A kill between the fallback's two renames leaves the old audit beside ``out``: put it back."""
-    old = out.with_name(f".{out.name}{_OLD_SUFFIX}")
+    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
     if old.is_dir() and not out.exists():
         os.rename(old, out)
 
@@ -252,13 +251,16 @@ class AuditResult:
         Files in an existing ``directory`` that are not audit outputs (a ``finetune/`` folder,
         notes) are carried over. Refuses a ``directory`` that is a file, and any output that would
         replace the audited or production input (say, a dataset called ``findings.jsonl``).
+        Staging folders that killed saves left beside ``directory`` are removed first (see
+        :func:`dataaudit.io.staging.remove_stale_staging`).
         """
         out = Path(directory)
         out = Path(os.path.realpath(out)) if out.is_symlink() else out
         check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])
         _recover_interrupted_swap(out)
+        remove_stale_staging(out)  # what earlier saves, killed mid-way, left beside it
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        staging = make_staging(out)
         try:
             self._write_files(staging, report=report)
             if out.is_dir():

@@ -166,6 +166,50 @@ def test_audit_of_a_folder_exports_per_file(hashing_cli, tmp_path):
     assert neither.exit_code == 2 and "--out-dir" in neither.output
 
 
+def test_export_out_dir_annotates_and_converts_parquet_shards(hashing_cli, tmp_path):
+    import polars as pl
+
+    from tests.test_baseline import RECORDS
+
+    (tmp_path / "data").mkdir()
+    for index, (start, end) in enumerate([(0, 12), (12, len(RECORDS))]):
+        pl.DataFrame(RECORDS[start:end]).write_parquet(tmp_path / "data" / f"train-{index}.parquet")
+    audit = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--out", str(tmp_path / "audit"), "--no-cache",
+                                      "--quiet"])
+    assert audit.exit_code == 0, audit.output
+    common = ["export", str(tmp_path / "data"), "--audit", str(tmp_path / "audit")]
+    annotated = hashing_cli.invoke(main, [*common, "--annotate", "--out-dir", str(tmp_path / "annotated"),
+                                          "--rejected", str(tmp_path / "r1.jsonl")])
+    assert annotated.exit_code == 0, annotated.output
+    tables = [pl.read_parquet(tmp_path / "annotated" / f"train-{index}.parquet") for index in (0, 1)]
+    assert [table.height for table in tables] == [12, len(RECORDS) - 12]
+    assert tables[0].columns == ["prompt", "completion", "_dataaudit"]
+    converted = hashing_cli.invoke(main, [*common, "--to", "alpaca", "--out-dir", str(tmp_path / "alpaca"),
+                                          "--rejected", str(tmp_path / "r2.jsonl")])
+    assert converted.exit_code == 0, converted.output
+    rejected = [json.loads(line) for line in (tmp_path / "r2.jsonl").read_text().splitlines()]
+    kept = pl.concat([pl.read_parquet(tmp_path / "alpaca" / f"train-{index}.parquet") for index in (0, 1)])
+    assert kept.columns == ["instruction", "input", "output"] and kept.height + len(rejected) == len(RECORDS)
+
+
+def test_production_shards_keep_their_file_and_line_in_coverage_parquet(hashing_cli, tmp_path):
+    import polars as pl
+
+    from tests.test_baseline import RECORDS
+
+    _shards(tmp_path / "data", RECORDS, [12])
+    prompts = [{"prompt": f"How do I get a refund for order {number}?"} for number in range(7)]
+    _shards(tmp_path / "production", prompts, [3])
+    audit = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--production", str(tmp_path / "production"),
+                                      "--out", str(tmp_path / "audit"), "--no-cache", "--quiet"])
+    assert audit.exit_code == 0, audit.output
+    coverage = pl.read_parquet(tmp_path / "audit" / "coverage.parquet")
+    files = [str(tmp_path / "production" / f"part-{index}.jsonl") for index in (0, 0, 0, 1, 1, 1, 1)]
+    assert coverage.select("row", "source_file", "line").rows() == list(zip(range(7), files, [1, 2, 3, 1, 2, 3, 4]))
+    rows = pl.read_parquet(tmp_path / "audit" / "rows.parquet")
+    assert {"source_file", "line"} <= set(rows.columns)  # the same columns as training rows
+
+
 def test_a_run_off_a_terminal_logs_progress_lines_and_no_blank_lines(hashing_cli, tmp_path):
     from tests.test_baseline import RECORDS
 

@@ -2,7 +2,8 @@
 
 It answers four questions, each as data:
 
-- ``coverage``: per production row, its nearest training row, a calibrated ``gap_score`` and
+- ``coverage``: per production row, its input ``line`` (and ``source_file`` for shards), its nearest
+  training row, a calibrated ``gap_score`` and
   whether it is a gap (see :mod:`dataaudit.coverage.scoring`);
 - ``gaps``: the uncovered rows grouped into topics, named by keywords, with representative
   prompts and how many examples to collect (see :mod:`dataaudit.coverage.gaps`);
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Columns of ``coverage``; production read from several files (shards) adds ``source_file``.
 COVERAGE_SCHEMA = {
     "row": pl.Int64,
+    "line": pl.Int64,
     "nearest_row": pl.Int64,
     "similarity": pl.Float64,
     "density_gap_score": pl.Float64,
@@ -201,6 +204,7 @@ class CoverageAnalysis(Component):
         coverage = pl.DataFrame(
             {
                 "row": production_ids,
+                "line": production.frame.get_column("line"),
                 "nearest_row": [int(train_ids[i]) if i >= 0 else None for i in scores.nearest],
                 "similarity": _nullable(scores.similarity),
                 "density_gap_score": _nullable(density.gap_score),
@@ -212,6 +216,8 @@ class CoverageAnalysis(Component):
             },
             schema=COVERAGE_SCHEMA,
         )
+        if production.is_sharded:  # provenance, as training rows carry it in rows.parquet
+            coverage = coverage.with_columns(production.source_files())
         gaps = self._gaps_frame(ctx, prompts, production_vectors, gap_cluster, row_cluster, clustering)
         cluster_coverage = self._cluster_coverage(clustering, row_cluster, is_gap)
         if clustering is None:

@@ -8,11 +8,13 @@ and one rejected file for every input. Each input entry lands in exactly one pla
 
 from __future__ import annotations
 
+import functools
 import gzip
+import json
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from dataaudit.dataset import Dataset, Source
 from dataaudit.errors import UsageError
@@ -26,6 +28,12 @@ from dataaudit.io.writers import (
     rejected_entry,
     source_file_of,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: ``(kept rows of one file, *, indexes=their frame indexes) -> the table to write`` (see ``write_partition_dir``).
+TableTransform = Callable[..., "pa.Table"]
 
 #: ``datasets`` metadata copied beside cleaned Arrow shards, so the folder still loads.
 _HF_METADATA = ("state.json", "dataset_info.json")
@@ -51,19 +59,24 @@ def write_partition_dir(
     rejected: str | os.PathLike,
     drops: Mapping[int, Sequence[str]] | None = None,
     kept_line: Callable[[int], bytes] | None = None,
+    kept_table: TableTransform | None = None,
 ) -> PartitionCounts:
     """Clean files mirroring the input under ``out_dir``, rejected entries in ``rejected``.
 
-    ``kept_line`` (records that must change: annotate, convert, relabel) is only possible for
-    JSON and JSONL inputs; a table keeps its rows as they are.
+    Records that must change (annotate, convert, relabel) are written by ``kept_line`` for JSON
+    and JSONL files, and by ``kept_table`` for Parquet and Arrow files: it gets a file's kept
+    rows as a ``pyarrow.Table`` (read again, so their types survive) with their frame indexes,
+    and returns the table to write. A CSV file cannot hold such records.
     """
     sources = dataset_sources(dataset)
     out = Path(out_dir)
     targets = [out / source.name for source in sources]
     check_output_paths(dataset, rejected, *targets)
-    if kept_line is not None and any(source.container not in ("jsonl", "json") for source in sources):
-        raise UsageError("--annotate, --to and --relabel rewrite records, which a Parquet, Arrow or CSV file cannot "
-                         "hold as they are; use --out for one JSONL file")
+    if kept_line is not None:
+        tables = [source for source in sources if source.container not in ("jsonl", "json")]
+        if any(source.container == "csv" for source in tables) or (tables and kept_table is None):
+            raise UsageError("--annotate, --to and --relabel rewrite records, which a CSV file cannot hold as they "
+                             "are; use --out for one JSONL file")
     drops = drops or {}
     frame = dataset.frame
     rows = frame.get_column("row").to_list()
@@ -91,8 +104,9 @@ def write_partition_dir(
             else:
                 _write_lines(target, [line_of(index) for index in indexes], gz=source.name.lower().endswith(".gz"))
         else:
-            _write_table(source, target, [lines[index] - 1 for index in indexes])
-    _copy_hf_metadata(dataset, out)
+            transform = None if kept_line is None else functools.partial(kept_table, indexes=indexes)
+            _write_table(source, target, [lines[index] - 1 for index in indexes], transform=transform)
+    _copy_hf_metadata(dataset, out, features_changed=kept_line is not None)
     return PartitionCounts(kept=kept, dropped=dropped, bad=len(dataset.bad_lines), blank=len(dataset.blank_lines))
 
 
@@ -108,20 +122,30 @@ def _write_json_array(target: Path, elements: list[bytes]) -> None:
         stream.write(b"[\n" + b",\n".join(elements) + b"\n]\n" if elements else b"[]\n")
 
 
-def _write_table(source: Source, target: Path, positions: list[int]) -> None:
-    """The kept rows of a Parquet, Arrow or CSV file, read again so types and schema survive."""
+def _write_table(source: Source, target: Path, positions: list[int], *, transform=None) -> None:
+    """The kept rows of a Parquet, Arrow or CSV file, read again so types and schema survive;
+    ``transform`` (tables only) rewrites them first."""
     import pyarrow as pa
 
     from dataaudit.io.readers import arrow_is_stream, read_arrow_table
 
     indices = pa.array(positions, type=pa.int64())
+
+    def kept(table):
+        table = table.take(indices)
+        if transform is None:
+            return table
+        # The ``datasets`` features stored in the schema describe the old columns: drop them.
+        metadata = {key: value for key, value in (table.schema.metadata or {}).items() if key != b"huggingface"}
+        return transform(table).replace_schema_metadata(metadata or None)
+
     with atomic_path(target) as temp:
         if source.container == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(pq.read_table(source.path).take(indices), temp)
+            pq.write_table(kept(pq.read_table(source.path)), temp)
         elif source.container == "arrow":
-            table = read_arrow_table(Path(source.path)).take(indices)
+            table = kept(read_arrow_table(Path(source.path)))
             opener = pa.ipc.new_stream if arrow_is_stream(Path(source.path)) else pa.ipc.new_file
             with pa.OSFile(str(temp), "wb") as sink, opener(sink, table.schema) as writer:
                 writer.write_table(table)
@@ -135,12 +159,24 @@ def _write_table(source: Source, target: Path, positions: list[int]) -> None:
             raise UsageError(f"cannot write a {source.container} file: {source.path}")
 
 
-def _copy_hf_metadata(dataset: Dataset, out: Path) -> None:
-    """A ``save_to_disk`` folder's metadata, so ``datasets.load_from_disk(out)`` reads the cleaned shards."""
+def _copy_hf_metadata(dataset: Dataset, out: Path, *, features_changed: bool = False) -> None:
+    """A ``save_to_disk`` folder's metadata, so ``datasets.load_from_disk(out)`` reads the cleaned shards.
+
+    With ``features_changed`` (records annotated or converted) the stored features and format
+    columns no longer describe the shards; they are left out, and ``datasets`` reads the columns
+    from the Arrow files themselves.
+    """
     if not dataset.sources or dataset.path is None or not Path(dataset.path).is_dir():
         return
+    stale = {"dataset_info.json": "features", "state.json": "_format_columns"}
     for name in _HF_METADATA:
         source = Path(dataset.path) / name
-        if source.is_file():
-            with atomic_path(out / name) as temp:
+        if not source.is_file():
+            continue
+        with atomic_path(out / name) as temp:
+            content = json.loads(source.read_text("utf-8")) if features_changed else None
+            if isinstance(content, dict) and content.get(stale[name]) is not None:
+                content[stale[name]] = None
+                Path(temp).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+            else:
                 shutil.copyfile(source, temp)

@@ -257,3 +257,25 @@ def test_cli_audit_with_eval(hashing_cli, tmp_path):
     assert frame["contamination_source"].to_list()[6] == "gsm8k_test.jsonl"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["checks"]["contamination"]["eval_sets"]["gsm8k_test.jsonl"]["items_found"] == 1
+
+
+def test_cli_audit_with_an_eval_folder_of_shards(hashing_cli, tmp_path):
+    """``--eval`` takes a folder of shards like DATA does; ``eval_row`` counts across its files."""
+    from dataaudit.cli import main
+
+    train = tmp_path / "train.jsonl"
+    rows = [{"prompt": q, "completion": a} for q, a in GSM8K_OTHERS] * 2
+    rows.append({"prompt": QUESTION.lower(), "completion": "72"})
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = tmp_path / "gsm8k"
+    bench.mkdir()
+    first = [{"question": q, "answer": a} for q, a in GSM8K_OTHERS[:2]]
+    (bench / "test-0.jsonl").write_text("".join(json.dumps(item) + "\n" for item in first))
+    (bench / "test-1.jsonl").write_text(json.dumps({"question": QUESTION, "answer": GSM8K_SOLUTION}) + "\n")
+    out = tmp_path / "out"
+    result = hashing_cli.invoke(main, ["audit", str(train), "--eval", str(bench), "--out", str(out), "--quiet",
+                                       "--no-cache", "--checks", "contamination"])
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out / "rows.parquet").filter(pl.col("row") == len(rows) - 1)
+    assert frame.select("is_contamination_issue", "contamination_source", "contamination_eval_row").row(0) == (
+        True, "gsm8k", 2)

@@ -197,3 +197,23 @@ def test_the_audit_runner_stores_the_frames_and_summary(tmp_path):
     reloaded = AuditResult.load(result.save(tmp_path / "audit"))
     assert reloaded.gaps.get_column("keywords").to_list() == result.gaps.get_column("keywords").to_list()
     assert reloaded.coverage.equals(result.coverage)
+
+
+def test_production_from_shards_keeps_each_rows_file_and_line(tmp_path):
+    """Production read from a folder carries ``source_file`` and ``line``, as training rows do."""
+    from dataaudit.io.load import load
+
+    folder = tmp_path / "production"
+    folder.mkdir()
+    first, second = COVERED[:5], TRANSLATIONS[:4]
+    (folder / "day-1.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in first))
+    (folder / "day-2.jsonl").write_text("\n" + "".join(json.dumps({"prompt": p}) + "\n" for p in second))  # blank first
+    production = load(folder)
+    ctx = make_context(make_dataset(TRAIN), cluster_labels=TRAIN_CLUSTERS)
+    coverage = CoverageAnalysis().run(ctx, production).coverage
+    assert list(coverage.columns) == [*COVERAGE_SCHEMA, "source_file"]
+    expected = [(str(folder / "day-1.jsonl"), line, prompt) for line, prompt in enumerate(first, start=1)]
+    expected += [(str(folder / "day-2.jsonl"), line, prompt) for line, prompt in enumerate(second, start=2)]
+    assert coverage.select("source_file", "line", "prompt").rows() == expected
+    one_file = CoverageAnalysis().run(ctx, make_dataset(first)).coverage
+    assert "source_file" not in one_file.columns and one_file.get_column("line").to_list() == [1, 2, 3, 4, 5]

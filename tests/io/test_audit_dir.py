@@ -74,12 +74,8 @@ def read_version(directory: Path) -> str:
     return version
 
 
-@pytest.mark.parametrize("point, expected", [("while_writing", "old"), ("before_swap", "old"), ("after_swap", "new")])
-def test_sigkill_during_save_leaves_a_whole_audit(tmp_path, point, expected):
-    directory = tmp_path / "audit"
-    make_result("old", 3).save(directory)
-    (directory / "notes.txt").write_text("kept")
-    signal_file = tmp_path / "signal"
+def kill_during_save(directory: Path, point: str, signal_file: Path) -> None:
+    """Run a child that saves the "new" audit over ``directory`` and SIGKILL it at ``point``."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(directory), point, str(signal_file)], env=env, cwd=REPO)
     deadline = time.monotonic() + 60
@@ -90,11 +86,45 @@ def test_sigkill_during_save_leaves_a_whole_audit(tmp_path, point, expected):
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Hidden siblings of ``directory``: the staging folders (and a parked old audit) of its saves."""
+    return sorted(entry.name for entry in directory.parent.iterdir() if entry.name.startswith(f".{directory.name}."))
+
+
+@pytest.mark.parametrize("point, expected", [("while_writing", "old"), ("before_swap", "old"), ("after_swap", "new")])
+def test_sigkill_during_save_leaves_a_whole_audit(tmp_path, point, expected):
+    directory = tmp_path / "audit"
+    make_result("old", 3).save(directory)
+    (directory / "notes.txt").write_text("kept")
+    (tmp_path / ".audit.mine.tmp").mkdir()  # not a staging name: never touched
+    kill_during_save(directory, point, tmp_path / "signal")
     assert read_version(directory) == expected
     assert (directory / "notes.txt").read_text() == "kept"
-    # The next save completes over whatever the kill left.
+    [staging] = [name for name in leftovers(directory) if name != ".audit.mine.tmp"]  # the dead child's
+    # The next save completes over whatever the kill left, and removes the dead writer's folder.
     make_result("third", 2).save(directory)
     assert read_version(directory) == "third"
+    assert leftovers(directory) == [".audit.mine.tmp"], staging
+
+
+def test_a_new_cli_audit_after_a_killed_save_leaves_no_staging_folder(hashing_cli, tmp_path):
+    from dataaudit.cli import main
+    from tests.test_baseline import RECORDS
+
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in RECORDS))
+    directory = tmp_path / "audit"
+    make_result("old", 3).save(directory)
+    kill_during_save(directory, "before_swap", tmp_path / "signal")
+    assert len(leftovers(directory)) == 1
+    outcome = hashing_cli.invoke(main, ["audit", str(data), "--out", str(directory), "--no-cache", "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    assert leftovers(directory) == []
+    audit = AuditResult.load(directory)
+    assert audit.rows.height == len(RECORDS) and audit.summary["dataset"]["path"] == str(data)
+    assert (directory / "report.html").is_file()
 
 
 def test_save_carries_other_files_over_and_replaces_audit_files(tmp_path):
@@ -120,3 +150,13 @@ def test_fallback_swap_is_recovered_after_a_kill_between_its_renames(tmp_path, m
     make_result("new", 2).save(directory)
     assert read_version(directory) == "new"
     assert not (tmp_path / ".audit.old").exists()
+
+
+def test_a_parked_old_audit_beside_a_complete_one_is_removed(tmp_path, monkeypatch):
+    """A kill after the fallback's second rename leaves ``.NAME.old`` beside the new audit."""
+    directory = tmp_path / "audit"
+    make_result("old", 3).save(directory)
+    make_result("parked", 2).save(tmp_path / ".audit.old")
+    make_result("new", 2).save(directory)
+    assert read_version(directory) == "new"
+    assert leftovers(directory) == []

@@ -135,6 +135,14 @@ def test_save_to_disk_folder_audits_and_exports_a_loadable_folder(tmp_path):
     reloaded = datasets.load_from_disk(str(tmp_path / "clean"))
     assert reloaded.to_list() == RECORDS[:14]
     assert load(tmp_path / "clean").frame.height == 14
+    rejected = rejected_by_file(tmp_path / "rejected.jsonl")
+    for source in dataset.sources:  # the partition, per Arrow file
+        original = datasets.Dataset.from_file(source.path).to_list()
+        kept = datasets.Dataset.from_file(str(tmp_path / "clean" / source.name)).to_list()
+        gone = {entry["line"]: json.loads(entry["record"]) for entry in rejected.get(source.path, [])}
+        assert kept == [row for line, row in enumerate(original, 1) if line not in gone]
+        assert all(original[line - 1] == record for line, record in gone.items())
+    assert sum(len(entries) for entries in rejected.values()) == 2
 
 
 def test_empty_shards_are_no_error(tmp_path):
