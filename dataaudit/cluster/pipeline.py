@@ -42,6 +42,8 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
 STABILITY_FRACTION = 0.8
 #: Keywords kept per cluster (the label uses the first three).
 KEYWORDS_PER_CLUSTER = 10
+#: Neighbours per row of the sample's own kNN graph when no full graph sets the width.
+SAMPLE_KNN_K = 30
 #: Representative rows kept per cluster.
 REPRESENTATIVES_PER_CLUSTER = 5
 
@@ -135,7 +137,13 @@ class ClusterPipeline(Component):
         min_cluster_size = self._fit_min_cluster_size(min_cluster_size, len(fitted), n_rows)
         params["fit_min_cluster_size"] = min_cluster_size
         fit_embeddings = embeddings[fitted] if sampled else embeddings
-        fit_knn = None if sampled else knn  # the full graph's neighbours mostly lie outside the sample
+        fit_knn = knn
+        if sampled:  # the full graph's neighbours mostly lie outside the sample: one graph of the
+            # sample serves the reducer and the map, which would otherwise each search their own
+            from dataaudit.neighbors import build_knn
+
+            fit_knn = build_knn(fit_embeddings, k=knn.indices.shape[1] if knn is not None else SAMPLE_KNN_K,
+                                seed=self.seed, progress=progress)
         with progress.task("Reducing dimensions"):
             reduced = self.reducer.fit_transform(fit_embeddings, knn=fit_knn, seed=self.seed)
         with progress.task("Clustering"):

@@ -1,0 +1,145 @@
+"""kNN graph of a whole data set: pynndescent against faiss (IVF and HNSW) at equal recall@k.
+
+The audit's two self-kNN graphs (prompts and prompt+response pairs, k = 30) cost a large share of
+a big audit. This bench builds the graph of ``n`` real-text vectors each way and prints wall time,
+CPU time and recall@k against exact neighbours of 2,000 random rows (brute force, so exact).
+
+Vectors are those of ``bench_scale.py``'s pool of ~58k real instruction prompts (``--embedder
+minilm`` through the default cache, or ``hashing``); past the pool, rows are its vectors plus
+Gaussian noise (cosine ≈ 0.92 to their original), as in ``bench_scale.py precomputed``.
+
+    python bench/bench_knn.py --rows 100000 1000000
+    python bench/bench_knn.py --rows 200000 --methods pynndescent faiss-ivf
+
+faiss is not a dependency of dataaudit (``pip install faiss-cpu`` to run its rows). Measured here
+at 200k rows (hashing vectors, a busy 2-core machine, one run): pynndescent 137 s wall / 64 CPU-s
+at recall@30 0.980; faiss IVF-Flat (nlist 4·√n, nprobe 16) 162 s / 85 CPU-s at 0.877; faiss HNSW
+(M 32, efConstruction 64, efSearch 64) 154 s / 84 CPU-s at 0.971. pynndescent stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench_scale import JITTER, REALDATA, pool  # noqa: E402
+
+METHODS = ("pynndescent", "faiss-ivf", "faiss-hnsw", "auto")
+
+
+def vectors(rows: int, embedder_name: str, seed: int) -> np.ndarray:
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.runner import default_embedder
+
+    records = pool()
+    embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
+    base = np.asarray(embedder.embed([r["instruction"] for r in records]), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    origin = np.concatenate([rng.permutation(len(base)), rng.integers(0, len(base), max(0, rows - len(base)))])[:rows]
+    out = base[origin]
+    copies = np.arange(rows) >= len(base)
+    out[copies] += rng.standard_normal((int(copies.sum()), base.shape[1]), dtype=np.float32) * (JITTER / np.sqrt(base.shape[1]))
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+def _drop_self(candidates: np.ndarray, similarities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """k of k + 1 neighbours: self where it was found, otherwise (a duplicate displaced it) the weakest."""
+    n = len(candidates)
+    is_self = candidates == np.arange(n)[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones_like(is_self)
+    keep[np.arange(n), drop] = False
+    return candidates[keep].reshape(n, k), similarities[keep].reshape(n, k)
+
+
+def _faiss_ivf_self(vectors: np.ndarray, *, k: int, seed: int, nprobe: int = 16):
+    import faiss
+
+    from dataaudit import neighbors
+
+    n, d = vectors.shape
+    nlist = max(1, int(4 * np.sqrt(n)))
+    quantizer = faiss.IndexFlatIP(d)
+    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    index.train(vectors)
+    index.add(vectors)
+    index.nprobe = nprobe
+    similarities, candidates = index.search(vectors, k + 1)
+    candidates, similarities = _drop_self(candidates.astype(np.int64), similarities, k)
+    return neighbors._fill_holes(neighbors._sorted_graph(candidates, 1.0 - similarities), vectors, vectors, exclude_self=True)
+
+
+def _faiss_hnsw_self(vectors: np.ndarray, *, k: int, seed: int, m: int = 32):
+    import faiss
+
+    from dataaudit import neighbors
+
+    d = vectors.shape[1]
+    index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 64
+    index.add(vectors)
+    index.hnsw.efSearch = max(64, 2 * k)
+    similarities, candidates = index.search(vectors, k + 1)
+    candidates, similarities = _drop_self(candidates.astype(np.int64), similarities, k)
+    return neighbors._fill_holes(neighbors._sorted_graph(candidates, 1.0 - similarities), vectors, vectors, exclude_self=True)
+
+
+def build(method: str, data: np.ndarray, k: int, seed: int):
+    from dataaudit import neighbors
+
+    if method == "pynndescent":
+        return neighbors._approximate_self(data, k=k, seed=seed, progress=neighbors.NULL_PROGRESS)
+    if method == "faiss-ivf":
+        return _faiss_ivf_self(data, k=k, seed=seed)
+    if method == "faiss-hnsw":
+        return _faiss_hnsw_self(data, k=k, seed=seed)
+    return neighbors.build_knn(data, k=k, seed=seed)
+
+
+def recall(graph, data: np.ndarray, k: int, sample: np.ndarray) -> float:
+    from dataaudit.neighbors import exact_knn
+
+    truth = exact_knn(data[sample], data, k=k, self_rows=sample)
+    # Ties at the k-th similarity make several answers right: count a found neighbour as right
+    # when it is at least as similar as the k-th true one.
+    found = graph.similarities[sample]
+    return float(np.mean(found >= truth.similarities[:, -1:] - 1e-6))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS[:3]))
+    parser.add_argument("--k", type=int, default=30)
+    parser.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not REALDATA.exists():
+        print(f"skipped: needs {REALDATA}")
+        return 0
+    print(f"{os.cpu_count()} CPUs; k = {args.k}; {args.embedder} vectors")
+    print("| rows | method | wall s | CPU s | recall@k |")
+    print("|---:|---|---:|---:|---:|")
+    for rows in args.rows:
+        data = vectors(rows, args.embedder, args.seed)
+        sample = np.random.default_rng(args.seed).choice(rows, size=min(2_000, rows), replace=False)
+        for method in args.methods:
+            wall, cpu = time.perf_counter(), time.process_time()
+            graph = build(method, data, args.k, args.seed)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            print(f"| {rows:,} | {method} | {wall:.1f} | {cpu:.1f} | {recall(graph, data, args.k, sample):.4f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
