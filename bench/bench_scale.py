@@ -226,6 +226,11 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
     traffic_vectors = jittered(pool_prompts, traffic_origin, len(traffic))
     production_embedder = PrecomputedEmbedder(texts=production.prompts, embeddings=traffic_vectors)
     logging.getLogger("dataaudit.bench").info("inputs built: %d rows, %d production", rows, len(traffic))
+    from dataaudit.resources import check_audit_memory
+
+    # What the pre-flight memory check expects (this run turns the check off to measure instead).
+    estimate = check_audit_memory(dataset, production=production, embedder=production_embedder, embeddings=embeddings)
+    inputs_gb = (sum(v.nbytes for v in embeddings.values()) + traffic_vectors.nbytes) / 1024**3
     started = time.perf_counter()
     result = audit(dataset, production=production, embeddings=embeddings, embedder=production_embedder,
                    cluster_pipeline=ClusterPipeline(seed=seed), seed=seed)
@@ -238,7 +243,8 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
 
         findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
         findings.select("check", "row", "kind", "group").write_parquet(dump)
-    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "clusters": result.summary["clusters"]["count"],
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "estimate_gb": round(estimate.total / 1024**3, 2),
+            "inputs_gb": round(inputs_gb, 2), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
             "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
 
@@ -312,6 +318,9 @@ def table(runs: list[tuple[str, dict]]) -> None:
     for stage in stages + ["total"]:
         print(f"| {stage} | " + " | ".join(f"{run['timings'].get(stage, 0):.1f}" for _, run in runs) + " |")
     print("| peak RSS GB | " + " | ".join(f"{run['peak_rss_gb']:.2f}" for _, run in runs) + " |")
+    if all("estimate_gb" in run for _, run in runs):
+        print("| of which vectors given to the audit, GB | " + " | ".join(f"{run['inputs_gb']:.2f}" for _, run in runs) + " |")
+        print("| memory check's estimate GB | " + " | ".join(f"{run['estimate_gb']:.2f}" for _, run in runs) + " |")
     for name, run in runs:
         t = run["timings"]
         embedding = sum(v for k, v in t.items() if k.startswith("embed"))
