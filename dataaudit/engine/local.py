@@ -1,13 +1,17 @@
-"""The default engine: everything in this process, exactly as dataaudit always ran."""
+"""The default engine: this machine. Everything runs in this process, except that per-row Python
+work (:meth:`LocalEngine.map_frame`) on large frames is spread over the machine's cores."""
 
 from __future__ import annotations
 
+import logging
 import os
+import pickle
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from dataaudit.engine.base import FrameFunction
+from dataaudit.params import Component, Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -18,13 +22,28 @@ if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
 
 
-class LocalEngine:
-    """Reads, embeds and searches neighbours in the calling process; needs nothing extra installed."""
+logger = logging.getLogger(__name__)
+
+
+class LocalEngine(Component):
+    """Reads, embeds and searches neighbours in the calling process; needs nothing extra installed.
+
+    ``workers``: processes for per-row Python work (:meth:`map_frame`; None = one per CPU this
+    process may use, 1 = none). Frames under ``parallel_min_rows`` rows stay in this process:
+    starting a worker costs about a second, which only pays off on large frames.
+    """
 
     name = "local"
+    _parameter_constraints = {
+        "exact_max_rows": [Interval(int, 0, None)],
+        "workers": [Interval(int, 1, None), None],
+        "parallel_min_rows": [Interval(int, 1, None)],
+    }
 
-    def __init__(self, *, exact_max_rows: int = 20_000):
+    def __init__(self, *, exact_max_rows: int = 20_000, workers: int | None = None, parallel_min_rows: int = 50_000):
         self.exact_max_rows = exact_max_rows
+        self.workers = workers
+        self.parallel_min_rows = parallel_min_rows
 
     def load(
         self,
@@ -52,10 +71,49 @@ class LocalEngine:
 
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame", *,
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
-        with progress.task("Per-row features", total=frame.height) as task:
-            result = function(frame)
-            task.advance(frame.height)
-        return result
+        """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
+        when the frame is large, more than one core is usable and ``function`` can be pickled by
+        reference (a function defined in a notebook cannot: it then runs here)."""
+        import polars as pl
+
+        workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
+        if frame.height < self.parallel_min_rows or workers < 2 or not _picklable(function):
+            with progress.task("Per-row features", total=frame.height) as task:
+                result = function(frame)
+                task.advance(frame.height)
+            return result
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        slices = 4 * workers  # a few per worker, so an uneven slice does not leave a core idle
+        size = -(-frame.height // slices)
+        parts = [frame.slice(start, size) for start in range(0, frame.height, size)]
+        results: list[pl.DataFrame] = []
+        # spawn, not fork: this process may hold BLAS, numba or torch threads, which a fork does not copy.
+        with progress.task("Per-row features", total=frame.height) as task, ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn")
+        ) as pool:
+            for part, result in zip(parts, pool.map(function, parts)):
+                if result.height != part.height:
+                    raise ValueError(f"a map_frame function returned {result.height} rows for {part.height}")
+                results.append(result)
+                task.advance(part.height)
+        logger.debug("per-row features of %d rows in %d processes", frame.height, workers)
+        return pl.concat(results, how="vertical")
 
     def __repr__(self) -> str:
+        # Part of the cache key of the kNN graphs: only what shapes results belongs in it.
         return f"LocalEngine(exact_max_rows={self.exact_max_rows})"
+
+    def _workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _picklable(function: FrameFunction) -> bool:
+    try:
+        pickle.dumps(function)
+    except Exception:  # noqa: BLE001 - any failure means "run it here"
+        return False
+    return True

@@ -70,3 +70,31 @@ def test_local_map_frame_applies_the_function_once():
     frame = pl.DataFrame({"text": ["a", "bb", "ccc"]})
     out = LocalEngine().map_frame(lambda f: f.select(pl.col("text").str.len_chars().alias("length")), frame)
     assert out.get_column("length").to_list() == [1, 2, 3]
+
+
+def test_local_map_frame_in_worker_processes_equals_one_process():
+    """The quality check's real row function, spread over two spawned workers in many slices,
+    gives the rows of one in-process call in the same order."""
+    from functools import partial
+
+    from dataaudit.checks.quality import QualityCheck, _issues_frame, _Vocabulary
+
+    rows = [("Summarise the report", "The report says the quarter went"), ("Translate 'hi'", "N/A"),
+            ("Email me", "Write to jane.doe@gmail.com"), ("Explain gravity", "As an AI language model, I think")] * 60
+    frame = pl.DataFrame({"prompt": [p for p, _ in rows], "response": [r for _, r in rows],
+                          "label": [None] * len(rows)}, schema={"prompt": pl.String, "response": pl.String, "label": pl.String})
+    function = partial(_issues_frame, check=QualityCheck(), vocabulary=_Vocabulary.from_texts([t for row in rows for t in row]))
+    alone = LocalEngine(workers=1).map_frame(function, frame)
+    spread = LocalEngine(workers=2, parallel_min_rows=40).map_frame(function, frame)
+    assert spread.height == frame.height and spread.equals(alone)
+    assert sum(len(issues) for issues in alone.get_column("issues").to_list()) >= 3 * 60
+
+
+def test_local_map_frame_keeps_a_function_it_cannot_pickle_in_process():
+    frame = pl.DataFrame({"text": ["a", "bb", "ccc"] * 20})
+    out = LocalEngine(workers=2, parallel_min_rows=10).map_frame(lambda f: f.select(pl.col("text").str.len_chars()), frame)
+    assert out.get_column("text").to_list() == [1, 2, 3] * 20
+
+
+def test_local_engine_key_ignores_worker_count():
+    assert repr(LocalEngine(workers=2)) == repr(LocalEngine()) == "LocalEngine(exact_max_rows=20000)"
