@@ -205,6 +205,41 @@ def check_audit_memory(
     return estimate
 
 
+def check_input_memory(
+    path: str | os.PathLike,
+    *,
+    production: "str | os.PathLike | Dataset | None" = None,
+    embedder: Any = None,
+    embeddings: "Mapping[str, np.ndarray] | None" = None,
+    knn_k: int = 30,
+) -> MemoryEstimate | None:
+    """The same check before ``path`` is read, from its row count and size (:func:`dataaudit.io.size.input_size`).
+
+    Assumes responses and no labels (unknown before parsing); None when the input's rows cannot be
+    counted without parsing it (JSON arrays, CSV), and the check after loading then decides alone.
+    """
+    from dataaudit.dataset import Dataset
+    from dataaudit.io.size import input_size
+
+    size = input_size(str(path))
+    if size is None:
+        return None
+    production_rows = 0
+    if isinstance(production, Dataset):
+        production_rows = len(production)
+    elif production is not None:
+        production_size = input_size(str(production))
+        production_rows = production_size.rows if production_size is not None else 0
+    given = set(embeddings or {})
+    estimate = estimate_audit_memory(
+        rows=size.rows, dim=_dimension(embedder, embeddings), knn_k=knn_k, production_rows=production_rows,
+        text_bytes=size.text_bytes, load_model=not ({"prompt", "response"} <= given and not production_rows)
+        and not _model_free(embedder),
+    )
+    check_memory(estimate, available_memory(), what=f"an audit of about {size.rows:,} rows")
+    return estimate
+
+
 def format_bytes(size: int) -> str:
     for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if size >= scale:
@@ -227,17 +262,22 @@ def _dimension(embedder: Any, embeddings: "Mapping[str, np.ndarray] | None") -> 
 
 def _loads_model(embedder: Any, embeddings, dataset: "Dataset", production: "Dataset | None") -> bool:
     """Whether a model will run: not when every text has a vector already or the embedder is model-free."""
-    from dataaudit.embed.base import HashingEmbedder, PrecomputedEmbedder
-
     given = set(embeddings or {})
     needed = {"prompt", "response"} if dataset.has_responses else {"prompt"}
     if needed <= given and (production is None or len(production) == 0):
         return False
+    return not _model_free(embedder)
+
+
+def _model_free(embedder: Any) -> bool:
+    """Whether ``embedder`` (or the embedder a caching wrapper holds) runs no model."""
+    from dataaudit.embed.base import HashingEmbedder, PrecomputedEmbedder
+
     while embedder is not None:
         if isinstance(embedder, (HashingEmbedder, PrecomputedEmbedder)):
-            return False
+            return True
         embedder = getattr(embedder, "embedder", None)
-    return True
+    return False
 
 
 def _text_bytes(dataset: "Dataset") -> int:

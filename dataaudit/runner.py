@@ -82,18 +82,20 @@ def audit(
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import make_engine
-    from dataaudit.resources import check_audit_memory
+    from dataaudit.resources import check_audit_memory, check_input_memory
 
     started = time.perf_counter()
     engine = make_engine(engine)
+    embedder = embedder if embedder is not None else default_embedder()
     if not isinstance(dataset, Dataset):
+        # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
+        check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
         dataset = engine.load(dataset, skip_bad_lines=True)
     if production is not None and not isinstance(production, Dataset):
         production = engine.load(production, skip_bad_lines=True)
     if isinstance(eval_sets, (str, os.PathLike, Dataset)):
         eval_sets = [eval_sets]
     eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skip_bad_lines=True) for item in eval_sets)
-    embedder = embedder if embedder is not None else default_embedder()
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     pipeline = with_seed(cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(), seed)
     ctx = AuditContext(
