@@ -14,10 +14,11 @@ different answers to the same question":
 - **Label noise** (labelled rows): rows whose label the rest of the data contradicts,
   found by confident learning (Northcutt et al., 2021), implemented here. Out-of-fold
   class probabilities (ridge-softmax on prompt embeddings, blended with kNN label votes)
-  give per-class thresholds; the rows confidently belonging to another class estimate how
-  many labels are wrong, and that many rows with the lowest probability for their own
-  label are flagged as warnings, suggesting the most probable other label. Skipped when
-  the prompts do not predict the labels at all (yes/no answers, say).
+  give per-class thresholds (at least ``min_class_threshold``); the rows confidently
+  belonging to another class estimate how many labels are wrong, and that many rows with
+  the lowest probability for their own label are flagged as warnings, suggesting the most
+  probable other label. Skipped when the prompts do not predict the labels at all (yes/no
+  answers, say).
 - **Label spellings** (labelled rows): one label spelled several ways (``Positive`` /
   ``positive``, ``card_arrival`` / ``Card-Arrival``, a rare abbreviation ``POS`` or typo of a
   much more common label): the minority spelling's rows are flagged as warnings, with the
@@ -42,7 +43,12 @@ import polars as pl
 from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
-from dataaudit.features.confident_learning import confident_label_issues, knn_probabilities, out_of_fold_probabilities
+from dataaudit.features.confident_learning import (
+    MIN_CLASS_THRESHOLD,
+    confident_label_issues,
+    knn_probabilities,
+    out_of_fold_probabilities,
+)
 from dataaudit.features.lexical import (
     is_light_edit,
     normalize_text,
@@ -52,6 +58,7 @@ from dataaudit.features.lexical import (
     pair_jaccard,
 )
 from dataaudit.features.pairs import candidate_pair_arrays, group_labels, value_codes
+from dataaudit.params import Interval
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +91,10 @@ class ConflictCheck(Check):
         Cross-validation folds for the out-of-fold label probabilities.
     knn_weight:
         Weight of the kNN label votes in the blend with the ridge-softmax probabilities.
+    min_class_threshold:
+        Floor under confident learning's per-class thresholds: a row counts as confidently
+        another class only when that class's probability reaches this too. Keeps classes the
+        model barely learns from inflating the label-error estimate (0 is plain confident learning).
     max_label_vocabulary, min_rows_per_label, short_response_share:
         When short responses count as labels (see the module docstring).
     """
@@ -92,6 +103,8 @@ class ConflictCheck(Check):
     description = "Equivalent prompts with contradicting labels or answers: the model is taught both."
     kinds = ("label_noise", "label_spelling", "label_conflict", "answer_conflict", "response_conflict")
     needs = frozenset({"knn_prompt"})
+
+    _parameter_constraints = {"min_class_threshold": [Interval(float, 0, 1, closed="both")]}
 
     def __init__(
         self,
@@ -103,6 +116,7 @@ class ConflictCheck(Check):
         identical_prompt_similarity: float = 0.9,
         folds: int = 5,
         knn_weight: float = 0.5,
+        min_class_threshold: float = MIN_CLASS_THRESHOLD,
         max_label_vocabulary: int = 200,
         min_rows_per_label: float = 5.0,
         short_response_share: float = 0.95,
@@ -114,6 +128,7 @@ class ConflictCheck(Check):
         self.identical_prompt_similarity = identical_prompt_similarity
         self.folds = folds
         self.knn_weight = knn_weight
+        self.min_class_threshold = min_class_threshold
         self.max_label_vocabulary = max_label_vocabulary
         self.min_rows_per_label = min_rows_per_label
         self.short_response_share = short_response_share
@@ -328,7 +343,7 @@ class ConflictCheck(Check):
         if accuracy < majority + 0.5 * (1 - majority):
             # Labels the prompts cannot predict (yes/no answers, say) are not noisy for that.
             return [], {"label_noise": f"skipped: prompts do not predict the labels (accuracy {accuracy:.2f})"}
-        issues = confident_label_issues(y, probabilities)
+        issues = confident_label_issues(y, probabilities, min_threshold=self.min_class_threshold)
         findings = []
         for k in np.flatnonzero(issues.flagged):
             given, predicted = y[k], issues.predicted[k]

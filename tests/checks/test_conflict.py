@@ -230,6 +230,32 @@ def test_confident_label_issues_flags_the_estimated_number_by_self_confidence():
     assert issues.predicted[2] == 1
 
 
+def test_the_threshold_floor_keeps_a_barely_learnt_class_from_inflating_the_estimate():
+    # Class 2 is barely learnt: its own rows give it 0.2 on average, so its plain threshold is
+    # 0.2 and the ambiguous clean rows 1 and 4 (0.28 for class 2) count as confidently class 2.
+    y = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    probabilities = np.array([
+        [0.9, 0.05, 0.05], [0.47, 0.25, 0.28], [0.1, 0.8, 0.1],  # row 2: a flip, clearly class 1
+        [0.1, 0.8, 0.1], [0.27, 0.45, 0.28], [0.1, 0.85, 0.05],
+        [0.45, 0.35, 0.2], [0.35, 0.45, 0.2],
+    ])
+    plain = confident_label_issues(y, probabilities)
+    floored = confident_label_issues(y, probabilities, min_threshold=0.3)
+    assert plain.estimated == 3 and floored.estimated == 1  # rows 1, 2, 4 against row 2 alone
+    assert floored.flagged.tolist() == [False, False, True, False, False, False, False, False]
+    assert plain.flagged.sum() > floored.flagged.sum()
+    # A floor below every class's own threshold changes nothing.
+    assert np.array_equal(confident_label_issues(y, probabilities, min_threshold=0.1).flagged, plain.flagged)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_min_class_threshold_is_validated(value):
+    from dataaudit.errors import UsageError
+
+    with pytest.raises(UsageError, match="min_class_threshold"):
+        ConflictCheck(min_class_threshold=value)
+
+
 def test_out_of_fold_probabilities_are_distributions_and_seeded():
     texts, labels = separable_texts(10)
     rng = np.random.default_rng(0)
@@ -349,8 +375,15 @@ def test_array_check_agrees_with_the_per_pair_reference(spec):
     responses = [_ANSWERS[a] if answered else _FREE[f] for _, _, a, f, answered in spec]
     ctx = make_context(make_dataset(prompts, responses), knn_k=8)  # one graph for both
     params = {"prompt_similarity": 0.3}
-    new, old = ConflictCheck(**params).run(ctx), ReferenceConflictCheck(**params).run(ctx)
+    # The reference predates the threshold floor of label noise (min_class_threshold); with
+    # the floor off, everything must agree. With the default floor, every other kind must.
+    old = ReferenceConflictCheck(**params).run(ctx)
+    new = ConflictCheck(**params, min_class_threshold=0.0).run(ctx)
     columns = ["row", "kind", "group", "score", "severity", "reason", "suggestion", "suggested_value"]
     assert new.findings.select(columns).to_dicts() == old.findings.select(columns).to_dicts()
     assert new.rows.equals(old.rows)
     assert new.summary == old.summary
+    default = ConflictCheck(**params).run(ctx)
+    others = pl.col("kind") != "label_noise"
+    assert (default.findings.filter(others).select(columns).to_dicts()
+            == old.findings.filter(others).select(columns).to_dicts())
