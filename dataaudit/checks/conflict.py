@@ -152,11 +152,16 @@ class ConflictCheck(Check):
             findings += _spelling_findings(labels, spelling, rows)
             labels = [spelling[label] if label is not None else None for label in labels]
             summary["label_spelling_variants"] = sum(1 for variant, canonical in spelling.items() if variant != canonical)
+        # Per-row text work, independent row by row: the engine may spread it over cores.
         responses = dataset.frame.get_column("response").to_list()
-        answers = [label if label is not None else extract_final_answer(response) for label, response in zip(labels, responses)]
+        texts = ctx.map_frame(_prompt_keys_and_answers, pl.DataFrame({
+            "prompt": dataset.prompts,
+            "response": [response if label is None else None for label, response in zip(labels, responses)],
+        }, schema={"prompt": pl.String, "response": pl.String}))
+        answers = [label if label is not None else answer for label, answer in zip(labels, texts.get_column("answer").to_list())]
         summary["rows_with_answer"] = sum(answer is not None for answer in answers)
 
-        keys = [normalize_text(prompt) for prompt in dataset.prompts]
+        keys = texts.get_column("key").to_list()
         buffer, offsets = pack_texts(keys)
         group_label = self._equivalent_prompt_groups(ctx, keys, buffer, offsets, is_label)
         group_findings, counts = self._group_findings(ctx, group_label, (buffer, offsets), answers, is_label, rows, group_of)
@@ -355,6 +360,16 @@ class ConflictCheck(Check):
             ))
         return findings, {"label_noise_rows": len(findings), "label_noise_estimate": issues.estimated,
                           "label_accuracy": round(accuracy, 4), "classes": len(classes)}
+
+
+def _prompt_keys_and_answers(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's normalised prompt (``key``) and the final answer of its response (``answer``;
+    rows with a null response get none)."""
+    return pl.DataFrame({
+        "key": [normalize_text(prompt) for prompt in frame.get_column("prompt").to_list()],
+        "answer": [extract_final_answer(response) if response is not None else None
+                   for response in frame.get_column("response").to_list()],
+    }, schema={"key": pl.String, "answer": pl.String})
 
 
 # ---------------------------------------------------------------------- label spellings

@@ -387,3 +387,24 @@ def test_array_check_agrees_with_the_per_pair_reference(spec):
     others = pl.col("kind") != "label_noise"
     assert (default.findings.filter(others).select(columns).to_dicts()
             == old.findings.filter(others).select(columns).to_dicts())
+
+
+def test_the_row_texts_spread_over_worker_processes_give_the_same_findings():
+    """Prompt keys and final answers come from the engine's map_frame: worker processes (many
+    slices) and this process must agree finding for finding."""
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from tests.conftest import FixedClusterPipeline
+
+    prompts = [QUESTION, QUESTION.lower().replace("?", ""), *(q for q, _ in OTHER), "Please answer: " + QUESTION]
+    responses = [SOLUTION, SOLUTION.replace("#### 72", "#### 68"), *(a for _, a in OTHER), "The answer is 72."]
+    dataset = make_dataset([f"{p} (set {i})" for i in range(12) for p in prompts], responses * 12)
+
+    def findings(engine):
+        ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
+                           knn_k=10, seed=0, engine=engine)
+        return ConflictCheck().run(ctx).findings
+
+    alone, spread = findings(LocalEngine(workers=1)), findings(LocalEngine(workers=2, parallel_min_rows=8))
+    assert alone.height > 0 and spread.equals(alone)
