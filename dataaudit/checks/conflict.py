@@ -341,8 +341,13 @@ class ConflictCheck(Check):
         positions = np.flatnonzero(labelled)
         y = np.array([class_index[labels[i]] for i in positions])
         embeddings = ctx.embeddings("prompt")[positions]
-        probabilities = (1 - self.knn_weight) * out_of_fold_probabilities(embeddings, y, len(classes), folds=folds, seed=ctx.seed)
-        probabilities += self.knn_weight * knn_probabilities(ctx.knn("prompt"), positions, y, len(classes))
+        # Blended in place: each rows × classes matrix is 2 GB at a million rows and 300 classes.
+        probabilities = out_of_fold_probabilities(embeddings, y, len(classes), folds=folds, seed=ctx.seed)
+        probabilities *= 1 - self.knn_weight
+        votes = knn_probabilities(ctx.knn("prompt"), positions, y, len(classes))
+        votes *= self.knn_weight
+        probabilities += votes
+        del votes
         accuracy = float((probabilities.argmax(axis=1) == y).mean())
         majority = max(counts.values()) / len(y)
         if accuracy < majority + 0.5 * (1 - majority):
