@@ -25,6 +25,7 @@ format and is listed in the summary as inconsistent. Each row gets ``format_sign
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -234,14 +235,11 @@ class FormatCheck(Check):
         if n == 0 or not ctx.dataset.has_responses:
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no responses"}, clusters=_cluster_frame([]),
                                         signature=pl.Series([None] * n, dtype=pl.String))
-        responses = frame.get_column("response").to_list()
-        labels = frame.get_column("label").to_list()
-        applicable = np.array([_has_format(r) and l is None for r, l in zip(responses, labels)])
-        formats: list[ResponseFormat | None] = []
-        with ctx.progress.task("Format", total=n) as task:
-            for response, ok in zip(responses, applicable):
-                formats.append(describe_format(response) if ok else None)
-                task.advance(1)
+        # Each row's format on its own: the engine may spread the rows over cores.
+        described = ctx.map_frame(_formats_frame, frame.select("response", "label")).get_column("format").to_list()
+        formats: list[ResponseFormat | None] = [ResponseFormat(**fields) if fields is not None else None
+                                                for fields in described]
+        applicable = np.array([found is not None for found in formats], dtype=bool)
         signatures = [format_signature(f) if f is not None else None for f in formats]
         if not applicable.any():
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no free-text responses (empty or labels)"},
@@ -361,6 +359,21 @@ def _cluster_frame(rows: list[tuple[int, float, str, int, int]]) -> pl.DataFrame
             "format_flagged": pl.Series([r[4] for r in rows], dtype=pl.Int64),
         }
     )
+
+
+#: :class:`ResponseFormat` as a polars struct, so formats can come back from worker processes.
+_FORMAT_STRUCT = pl.Struct({
+    field.name: {"bool": pl.Boolean, "int": pl.Int64}.get(str(field.type), pl.String)
+    for field in dataclasses.fields(ResponseFormat)
+})
+
+
+def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """``format``: each row's :class:`ResponseFormat` fields, null where the row has no format to
+    judge (no free-text response, or a label)."""
+    described = [dataclasses.asdict(describe_format(response)) if label is None and _has_format(response) else None
+                 for response, label in frame.select("response", "label").iter_rows()]
+    return pl.DataFrame({"format": described}, schema={"format": _FORMAT_STRUCT})
 
 
 def _has_format(response: str | None) -> bool:

@@ -207,3 +207,22 @@ def test_never_raises_and_scores_stay_in_range(rows):
     assert all(0.0 <= s <= 1.0 for s in scores)
     consistency = result.clusters.get_column("format_consistency").to_list()
     assert all(0.0 <= c <= 1.0 for c in consistency)
+
+
+def test_formats_described_in_worker_processes_give_the_same_result():
+    """Formats come from the engine's map_frame: worker processes and this process agree."""
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from tests.conftest import FixedClusterPipeline
+
+    responses = [math_answer(i) for i in range(36)] + [math_answer(i, "The answer is {n}.") for i in range(36, 40)]
+    dataset = make_dataset(math_prompts(40), responses)
+
+    def result(engine):
+        ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=[0] * 40),
+                           knn_k=10, seed=0, engine=engine)
+        return FormatCheck().run(ctx)
+
+    alone, spread = result(LocalEngine(workers=1)), result(LocalEngine(workers=2, parallel_min_rows=8))
+    assert alone.findings.height == 4 and spread.findings.equals(alone.findings) and spread.rows.equals(alone.rows)
