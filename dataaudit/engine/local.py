@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -30,7 +29,7 @@ class LocalEngine(Component):
 
     ``workers``: processes for per-row Python work (:meth:`map_frame`; None = one per CPU this
     process may use, 1 = none). Frames under ``parallel_min_rows`` rows stay in this process:
-    starting a worker costs about a second, which only pays off on large frames.
+    starting the workers costs about a second, which only pays off on large frames.
     """
 
     name = "local"
@@ -72,8 +71,8 @@ class LocalEngine(Component):
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame", *,
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
         """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
-        when the frame is large, more than one core is usable and ``function`` can be pickled by
-        reference (a function defined in a notebook cannot: it then runs here)."""
+        when the frame is large, more than one core is usable and ``function`` can be shipped
+        (one holding an unpicklable object runs here)."""
         import polars as pl
 
         workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
@@ -82,18 +81,18 @@ class LocalEngine(Component):
                 result = function(frame)
                 task.advance(frame.height)
             return result
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+        from joblib import Parallel, delayed
 
         slices = 4 * workers  # a few per worker, so an uneven slice does not leave a core idle
         size = -(-frame.height // slices)
         parts = [frame.slice(start, size) for start in range(0, frame.height, size)]
         results: list[pl.DataFrame] = []
-        # spawn, not fork: this process may hold BLAS, numba or torch threads, which a fork does not copy.
-        with progress.task("Per-row features", total=frame.height) as task, ProcessPoolExecutor(
-            max_workers=workers, mp_context=get_context("spawn")
-        ) as pool:
-            for part, result in zip(parts, pool.map(function, parts)):
+        # loky workers are fresh processes (this one may hold BLAS, numba or torch threads, which a
+        # fork would not copy), reused across calls, and unlike multiprocessing's spawn they never
+        # re-run the caller's script, so a script without an ``if __name__ == "__main__"`` guard works.
+        parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
+        with progress.task("Per-row features", total=frame.height) as task:
+            for part, result in zip(parts, parallel(delayed(function)(part) for part in parts)):
                 if result.height != part.height:
                     raise ValueError(f"a map_frame function returned {result.height} rows for {part.height}")
                 results.append(result)
@@ -112,8 +111,11 @@ class LocalEngine(Component):
 
 
 def _picklable(function: FrameFunction) -> bool:
+    """Whether loky can ship ``function`` (with cloudpickle installed, lambdas and notebook functions too)."""
+    from joblib.externals.loky.backend.reduction import dumps
+
     try:
-        pickle.dumps(function)
+        dumps(function)
     except Exception:  # noqa: BLE001 - any failure means "run it here"
         return False
     return True

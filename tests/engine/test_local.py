@@ -90,10 +90,41 @@ def test_local_map_frame_in_worker_processes_equals_one_process():
     assert sum(len(issues) for issues in alone.get_column("issues").to_list()) >= 3 * 60
 
 
-def test_local_map_frame_keeps_a_function_it_cannot_pickle_in_process():
+def test_local_map_frame_ships_a_lambda_and_keeps_an_unpicklable_function_in_process():
+    import threading
+
     frame = pl.DataFrame({"text": ["a", "bb", "ccc"] * 20})
-    out = LocalEngine(workers=2, parallel_min_rows=10).map_frame(lambda f: f.select(pl.col("text").str.len_chars()), frame)
+    engine = LocalEngine(workers=2, parallel_min_rows=10)
+    out = engine.map_frame(lambda f: f.select(pl.col("text").str.len_chars()), frame)
     assert out.get_column("text").to_list() == [1, 2, 3] * 20
+    lock = threading.Lock()
+
+    def holding_a_lock(part):
+        with lock:
+            return part.select(pl.col("text").str.len_bytes())
+
+    assert engine.map_frame(holding_a_lock, frame).get_column("text").to_list() == [1, 2, 3] * 20
+
+
+def test_local_map_frame_in_a_script_without_a_main_guard(tmp_path):
+    """Worker processes must not re-run the calling script (multiprocessing's spawn would, and
+    fail on a script that does its work at top level, as many do)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import polars as pl\n"
+        "from dataaudit.engine.local import LocalEngine\n"
+        "print('started')\n"
+        "frame = pl.DataFrame({'text': ['a', 'bb', 'ccc'] * 20})\n"
+        "out = LocalEngine(workers=2, parallel_min_rows=10).map_frame(\n"
+        "    lambda f: f.select(pl.col('text').str.len_chars()), frame)\n"
+        "print(sum(out.get_column('text').to_list()))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["started", "120"]
 
 
 def test_local_engine_key_ignores_worker_count():
