@@ -238,15 +238,28 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
                **result.summary["timings"]}
     timings["total"] = round(time.perf_counter() - started, 3)
     params = result.summary["parameters"]["clustering"]
+    try:  # the worker processes' CPU time counts once they are gone
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True)
+    except ImportError:
+        pass
     if dump is not None:
         import polars as pl
 
         findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
         findings.select("check", "row", "kind", "group").write_parquet(dump)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "estimate_gb": round(estimate.total / 1024**3, 2),
-            "inputs_gb": round(inputs_gb, 2), "clusters": result.summary["clusters"]["count"],
+            "inputs_gb": round(inputs_gb, 2), "cpu_s": cpu_seconds(), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
             "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children: on a shared machine a steadier figure
+    than wall time (loky's workers count once they have exited)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 1)
 
 
 def peak_rss_gb() -> float:
@@ -317,6 +330,7 @@ def table(runs: list[tuple[str, dict]]) -> None:
     print("|---|" + "---:|" * len(runs))
     for stage in stages + ["total"]:
         print(f"| {stage} | " + " | ".join(f"{run['timings'].get(stage, 0):.1f}" for _, run in runs) + " |")
+    print("| CPU s (whole process, inputs included) | " + " | ".join(f"{run.get('cpu_s', 0):.0f}" for _, run in runs) + " |")
     print("| peak RSS GB | " + " | ".join(f"{run['peak_rss_gb']:.2f}" for _, run in runs) + " |")
     if all("estimate_gb" in run for _, run in runs):
         print("| of which vectors given to the audit, GB | " + " | ".join(f"{run['inputs_gb']:.2f}" for _, run in runs) + " |")
