@@ -31,6 +31,7 @@ from dataaudit.finetune.base import (
     Examples,
     FineTuneBackend,
     TrainedModel,
+    bucketed_batches,
     evaluation_frame,
     ignore_epoch,
     length_batches,
@@ -53,9 +54,6 @@ logger = logging.getLogger(__name__)
 
 
 _WARMUP_STEPS = 10
-# Training batches are formed inside random chunks of this many batches, sorted by length:
-# little padding, yet different batch mates every epoch.
-_BUCKET_BATCHES = 16
 _PROBE_NEW_TOKENS = 24
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MAX_GRAD_NORM = 1.0
@@ -97,8 +95,10 @@ class CausalLMBackend(FineTuneBackend):
 
     Memory (:mod:`dataaudit.finetune.memory`): ``gradient_checkpointing`` (default) recomputes
     activations in the backward pass, and no forward pass sees more than ``micro_batch_tokens``
-    (rows x padded width): a larger batch is split and its gradients accumulated, so the optimizer
-    still steps once per ``batch_size`` rows with the same gradient.
+    (rows x padded width; default 256 on a CPU, 4096 on a GPU): a larger batch is split and its
+    gradients accumulated, so the optimizer still steps once per ``batch_size`` rows with the same
+    gradient. A step on sample_data's 8 longest rows peaked at 5.5 GB RSS without either, 2.7 GB
+    at 1,024 tokens and 1.4 GB at 256, in the same time on 2 CPU cores.
     """
 
     name = "causal-lm"
@@ -114,7 +114,7 @@ class CausalLMBackend(FineTuneBackend):
                  learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,
                  max_length: int = 384, max_new_tokens: int = 192, temperature: float = 1.0, min_p: float = 0.05,
                  device: str | None = None, dtype: str | None = None, probe_questions: int = 30,
-                 gradient_checkpointing: bool = True, micro_batch_tokens: int = 1024):
+                 gradient_checkpointing: bool = True, micro_batch_tokens: int | None = None):
         self.model = model
         self.lora = lora
         self.lora_rank = lora_rank
@@ -156,6 +156,9 @@ class CausalLMBackend(FineTuneBackend):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
+    def _micro_batch_tokens(self) -> int:
+        return self.micro_batch_tokens or (256 if self._device() == "cpu" else 4096)
+
     def _device(self) -> str:
         return resolve_device(self.device)
 
@@ -189,11 +192,11 @@ class CausalLMBackend(FineTuneBackend):
         with progress.task("Fine-tuning", total=epochs * batches_per_epoch) as task:
             for epoch in range(epochs):
                 model.train()
-                for batch in _bucketed_batches(lengths, self.batch_size, generator):
+                for batch in bucketed_batches(lengths, self.batch_size, generator):
                     optimizer.zero_grad(set_to_none=True)
                     # One optimizer step per batch; its micro-batches' gradients add up to the batch's.
                     scored = max(sum(encoded[i].scored_tokens for i in batch), 1)
-                    for part in micro_batches(lengths[batch], self.micro_batch_tokens):
+                    for part in micro_batches(lengths[batch], self._micro_batch_tokens()):
                         rows = batch[part]
                         with self._autocast():
                             summed, counts = _response_losses(model, [encoded[i] for i in rows])
@@ -343,7 +346,7 @@ class CausalLMBackend(FineTuneBackend):
         scores do not depend on its batch mates)."""
         lengths = np.asarray(lengths, dtype=np.int64)
         return [batch[part] for batch in length_batches(lengths, self.batch_size, longest_first=True)
-                for part in micro_batches(lengths[batch], self.micro_batch_tokens)]
+                for part in micro_batches(lengths[batch], self._micro_batch_tokens())]
 
     def _encode(self, prompts: Sequence[str], systems: Sequence[str | None], targets: Sequence[str | None], *,
                 max_length: int) -> list[EncodedExample]:
@@ -356,18 +359,6 @@ class CausalLMBackend(FineTuneBackend):
 
 
 # -- batching and forward passes -----------------------------------------------------------------
-def _bucketed_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
-    """Shuffled batches of similar length: sorted inside random chunks, chunks' batches shuffled."""
-    order = generator.permutation(len(lengths))
-    chunk = batch_size * _BUCKET_BATCHES
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), chunk):
-        part = order[start:start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
-    return [batches[i] for i in generator.permutation(len(batches))]
-
-
 def _left_padded(sequences: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[Any, Any, Any]:
     """``input_ids``, ``attention_mask`` and ``position_ids`` with padding on the left, so every
     sequence ends at the last column (the response tokens line up for ``logits_to_keep``)."""
