@@ -21,6 +21,11 @@ Two steps so the fine-tune can run on another machine (a GPU) without the audit'
 the fine-tune runs in a child process, so its peak RSS is the fine-tune's alone, not the audit's:
 
     python bench/bench_finetune_causal.py default [--audit /tmp/sample-audit]   # audits first if absent
+
+``stages`` isolates the heaviest stages of that run, each with its own peak RSS: one training
+step on the 8 longest rows and 32 of the longest prompts generated to 192 tokens (one batch):
+
+    python bench/bench_finetune_causal.py stages [--micro-batch-tokens 1024] [--no-checkpointing]
 """
 
 from __future__ import annotations
@@ -181,9 +186,49 @@ def default_run(audit_dir: Path) -> None:
         print(f"| {row['finding']} | {row['measurement']} | {interval} | {row['verdict']} |")
 
 
+def stages(micro_batch_tokens: int | None, checkpointing: bool) -> None:
+    """Peak RSS of the default run's heaviest stages, the peak reset (``/proc/self/clear_refs``) before each."""
+    import numpy as np
+
+    from dataaudit.finetune.base import Examples
+    from dataaudit.finetune.causal_lm import CausalLMBackend, _generate
+    from dataaudit.finetune.chat_encoding import chat_messages, prompt_ids, response_ids
+    from dataaudit.finetune.memory import release_memory, resident_bytes
+    from dataaudit.io.load import load
+
+    def measured(stage: str, work) -> None:
+        release_memory()
+        Path("/proc/self/clear_refs").write_text("5")
+        started = time.perf_counter()
+        work()
+        current, peak = resident_bytes()
+        print(f"| {stage} | {peak / 1e9:.2f} GB | {current / 1e9:.2f} GB | {time.perf_counter() - started:.0f} s |")
+
+    backend = CausalLMBackend(micro_batch_tokens=micro_batch_tokens, gradient_checkpointing=checkpointing)
+    frame = load(SAMPLE / "train.jsonl").frame
+    prompts, targets = frame.get_column("prompt").to_list(), frame.get_column("response").to_list()
+    tokenizer = backend._tokenizer()
+    lengths = np.array([len(prompt_ids(tokenizer, chat_messages(p, None))) + len(response_ids(tokenizer, t))
+                        for p, t in zip(prompts, targets)])
+    longest = np.argsort(-lengths, kind="stable")[:8]
+    batch = Examples(rows=longest, prompts=[prompts[i] for i in longest], targets=[targets[i] for i in longest])
+    print(f"\n## stages: checkpointing {checkpointing}, micro-batch tokens {backend._micro_batch_tokens()}; "
+          f"longest rows {lengths[longest].tolist()} tokens")
+    print("| stage | peak RSS | RSS after | time |\n|---|---:|---:|---:|")
+    measured("model loaded", lambda: None)
+    measured("one training step, 8 longest rows", lambda: backend.fine_tune(batch, epochs=1, seed=0))
+    ids = [prompt_ids(tokenizer, chat_messages(prompts[i], None))[-backend.max_length:]
+           for i in np.argsort(-lengths, kind="stable")[:32]]
+    measured("generate 32 prompts x 192 tokens", lambda: _generate(
+        backend.base_model(), tokenizer, ids, max_new_tokens=backend.max_new_tokens,
+        batch_size=backend.generation_batch_size, temperature=backend.temperature, min_p=backend.min_p))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["prepare", "run", "all", "default"])
+    parser.add_argument("step", choices=["prepare", "run", "all", "default", "stages"])
+    parser.add_argument("--micro-batch-tokens", type=int, default=None, help="stages: the backend's micro-batch size")
+    parser.add_argument("--no-checkpointing", action="store_true", help="stages: keep every activation")
     parser.add_argument("--audit", type=Path, default=Path("/tmp/sample-audit"),
                         help="default: the sample_data/ audit folder (made when absent)")
     parser.add_argument("--out", "--prepared", dest="prepared", type=Path, default=Path("/tmp/gsm8k-bench"))
@@ -213,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.step == "default":
         default_run(args.audit)
+        return 0
+    if args.step == "stages":
+        stages(args.micro_batch_tokens, not args.no_checkpointing)
         return 0
     if args.step in ("prepare", "all"):
         if not REALDATA.exists():
