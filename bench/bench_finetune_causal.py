@@ -15,6 +15,17 @@ Two steps so the fine-tune can run on another machine (a GPU) without the audit'
         --learning-rate 5e-4 [--seed 1]      # the README's figures: 46-56 min on 2 CPU cores
 
 ``all`` does both in one process.
+
+``default`` measures what a user gets from ``dataaudit finetune sample_data/train.jsonl --audit DIR``
+(every budget at its default; the CLI's auto choice is the causal LM, the demo data has no labels):
+the fine-tune runs in a child process, so its peak RSS is the fine-tune's alone, not the audit's:
+
+    python bench/bench_finetune_causal.py default [--audit /tmp/sample-audit]   # audits first if absent
+
+``stages`` isolates the heaviest stages of that run, each with its own peak RSS: one training
+step on the 8 longest rows and 32 of the longest prompts generated to 192 tokens (one batch):
+
+    python bench/bench_finetune_causal.py stages [--micro-batch-tokens 1024] [--no-checkpointing]
 """
 
 from __future__ import annotations
@@ -140,9 +151,86 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
     result.save(prepared / "finetune")
 
 
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+#: The child: the CLI itself, with the fine-tune's per-stage memory lines (DEBUG) on stderr.
+CHILD = ("import logging, sys; logging.basicConfig(level=logging.WARNING, format='%(relativeCreated)8.0f ms %(message)s'); "
+         "logging.getLogger('dataaudit.finetune.memory').setLevel(logging.DEBUG); "
+         "from dataaudit.cli import main; sys.exit(main())")
+
+
+def default_run(audit_dir: Path) -> None:
+    """The default ``dataaudit finetune`` on ``sample_data/`` in a child: wall time, peak RSS, verdicts."""
+    import subprocess
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if not (audit_dir / "summary.json").exists():
+        subprocess.run([sys.executable, "-m", "dataaudit.cli", "audit", str(SAMPLE / "train.jsonl"), "--production",
+                        str(SAMPLE / "production.jsonl"), "--out", str(audit_dir), "-q"], check=True, env=env)
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, "finetune", str(SAMPLE / "train.jsonl"), "--audit",
+                              str(audit_dir), "-q"], env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"dataaudit finetune failed ({status})")
+    summary = json.loads((audit_dir / "finetune" / "summary.json").read_text())
+    print(f"\n## default `dataaudit finetune` on sample_data/ ({summary['backend']['backend']}, "
+          f"{os.cpu_count()} cores)")
+    print(f"wall {seconds:.0f} s ({seconds / 60:.1f} min); peak RSS {usage.ru_maxrss / 1e6:.2f} GB")
+    print("timings:", json.dumps(summary["timings"]))
+    print("row verdicts:", json.dumps(summary["row_verdicts"]))
+    print("\n| finding | measurement | effect [95% CI] | verdict |")
+    print("|---|---|---|---|")
+    for row in summary["confirmation"]:
+        interval = f"{row.get('effect')} [{row.get('ci_low')}, {row.get('ci_high')}]" if "effect" in row else "—"
+        print(f"| {row['finding']} | {row['measurement']} | {interval} | {row['verdict']} |")
+
+
+def stages(micro_batch_tokens: int | None, checkpointing: bool) -> None:
+    """Peak RSS of the default run's heaviest stages, the peak reset (``/proc/self/clear_refs``) before each."""
+    import numpy as np
+
+    from dataaudit.finetune.base import Examples
+    from dataaudit.finetune.causal_lm import CausalLMBackend, _generate
+    from dataaudit.finetune.chat_encoding import chat_messages, prompt_ids, response_ids
+    from dataaudit.finetune.memory import release_memory, resident_bytes
+    from dataaudit.io.load import load
+
+    def measured(stage: str, work) -> None:
+        release_memory()
+        Path("/proc/self/clear_refs").write_text("5")
+        started = time.perf_counter()
+        work()
+        current, peak = resident_bytes()
+        print(f"| {stage} | {peak / 1e9:.2f} GB | {current / 1e9:.2f} GB | {time.perf_counter() - started:.0f} s |")
+
+    backend = CausalLMBackend(micro_batch_tokens=micro_batch_tokens, gradient_checkpointing=checkpointing)
+    frame = load(SAMPLE / "train.jsonl").frame
+    prompts, targets = frame.get_column("prompt").to_list(), frame.get_column("response").to_list()
+    tokenizer = backend._tokenizer()
+    lengths = np.array([len(prompt_ids(tokenizer, chat_messages(p, None))) + len(response_ids(tokenizer, t))
+                        for p, t in zip(prompts, targets)])
+    longest = np.argsort(-lengths, kind="stable")[:8]
+    batch = Examples(rows=longest, prompts=[prompts[i] for i in longest], targets=[targets[i] for i in longest])
+    print(f"\n## stages: checkpointing {checkpointing}, micro-batch tokens {backend._micro_batch_tokens()}; "
+          f"longest rows {lengths[longest].tolist()} tokens")
+    print("| stage | peak RSS | RSS after | time |\n|---|---:|---:|---:|")
+    measured("model loaded", lambda: None)
+    measured("one training step, 8 longest rows", lambda: backend.fine_tune(batch, epochs=1, seed=0))
+    ids = [prompt_ids(tokenizer, chat_messages(prompts[i], None))[-backend.max_length:]
+           for i in np.argsort(-lengths, kind="stable")[:32]]
+    measured("generate 32 prompts x 192 tokens", lambda: _generate(
+        backend.base_model(), tokenizer, ids, max_new_tokens=backend.max_new_tokens,
+        batch_size=backend.generation_batch_size, temperature=backend.temperature, min_p=backend.min_p))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["prepare", "run", "all"])
+    parser.add_argument("step", choices=["prepare", "run", "all", "default", "stages"])
+    parser.add_argument("--micro-batch-tokens", type=int, default=None, help="stages: the backend's micro-batch size")
+    parser.add_argument("--no-checkpointing", action="store_true", help="stages: keep every activation")
+    parser.add_argument("--audit", type=Path, default=Path("/tmp/sample-audit"),
+                        help="default: the sample_data/ audit folder (made when absent)")
     parser.add_argument("--out", "--prepared", dest="prepared", type=Path, default=Path("/tmp/gsm8k-bench"))
     parser.add_argument("--rows", type=int, default=2000, help="GSM8K training rows to audit")
     parser.add_argument("--rate", type=float, default=0.10, help="share of answers rewritten")
@@ -168,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.step == "default":
+        default_run(args.audit)
+        return 0
+    if args.step == "stages":
+        stages(args.micro_batch_tokens, not args.no_checkpointing)
+        return 0
     if args.step in ("prepare", "all"):
         if not REALDATA.exists():
             print(f"needs {REALDATA}", file=sys.stderr)

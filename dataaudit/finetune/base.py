@@ -25,6 +25,10 @@ import polars as pl
 from dataaudit.params import Component
 from dataaudit.progress import NULL_PROGRESS, Progress
 
+#: Training batches are formed inside random chunks of this many batches, sorted by length:
+#: little padding, yet different batch mates every epoch.
+BUCKET_BATCHES = 16
+
 #: ``complete`` is false for a generation cut off at the token limit (it never reached its final
 #: line, so it has no format) and null where nothing was generated or the backend cannot tell.
 EVALUATION_SCHEMA = {"row": pl.Int64, "loss": pl.Float64, "correct": pl.Float64, "output": pl.String,
@@ -159,6 +163,18 @@ def resolve_device(device: str | None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches of similar length: sorted inside random chunks, chunks' batches shuffled."""
+    order = generator.permutation(len(lengths))
+    chunk = batch_size * BUCKET_BATCHES
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in generator.permutation(len(batches))]
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, *, longest_first: bool) -> list[np.ndarray]:

@@ -30,6 +30,11 @@ class EncodedExample:
     def response_tokens(self) -> int:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
 
+    @property
+    def scored_tokens(self) -> int:
+        """Response tokens the loss sees: all but one at position 0, which nothing predicts."""
+        return sum(1 for label in self.labels[1:] if label != IGNORE_INDEX)
+
 
 def encode_example(prompt_ids: Sequence[int], response_ids: Sequence[int], *, max_length: int) -> EncodedExample:
     """Join prompt and response so the response fits ``max_length``.

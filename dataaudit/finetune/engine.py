@@ -29,6 +29,7 @@ from dataaudit.errors import UsageError
 from dataaudit.finetune.base import Examples, FineTuneBackend, empty_evaluation, ignore_epoch
 from dataaudit.finetune.confirmation import Evidence, confirmation_table, headline
 from dataaudit.finetune.dynamics import data_map
+from dataaudit.finetune.memory import log_memory, release_memory
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, stratified_sample
 from dataaudit.finetune.verdicts import row_verdicts, verdict_counts
@@ -131,15 +132,20 @@ class ReferenceFineTune(Component):
         with timed(timings, "prepare"):
             plan = self._plan(dataset, audit, production)
         base = self.backend.base_model()  # loading is not the probe's time
+        log_memory("loading the base model")
         with timed(timings, "probe_base"):
             probe_curve = [{"epoch": 0, **self.backend.general_probe(base)}]
-        outcomes = {name: self._experiment(name, training, plan, audit, probe_curve, timings, progress)
-                    for name, training in plan.trainings.items()}
+        outcomes: dict[str, _Outcome] = {}
+        for name, training in plan.trainings.items():
+            outcomes[name] = self._experiment(name, training, plan, audit, probe_curve, timings, progress)
+            release_memory()  # the tuned model is gone: its pages go back before the next one grows
+            log_memory(f"the {name} experiment")
         with timed(timings, "few_shot"):
             few_shot = _scorer(lambda train, examples, **options: self.backend.few_shot(
                 train, examples, k=self.few_shot_k, seed=self.seed, **options), plan.trainings["cleaned"], progress)
             few_shot_heldout = few_shot(_subset(plan.heldout, self.max_few_shot, self.seed))
             few_shot_production = few_shot(_subset(plan.production, self.max_few_shot, self.seed))
+        log_memory("few-shot scoring")
 
         experiments = {name: outcome.info for name, outcome in outcomes.items()}
         experiments["few-shot"] = {"k": self.few_shot_k, "heldout": _metric(few_shot_heldout, self.backend.metric),
