@@ -26,10 +26,12 @@ the space whitened by the classes' shared within-class covariance (shrunk toward
 as in LDA and in the out-of-scope detectors published on CLINC150). It is calibrated on
 training rows out of fold (each fold's centroids and covariance come from the other folds),
 and the two label views are combined into ``label_gap_score`` by Fisher's method. The
-neighbours see a prompt between sibling classes; the centroids see a prompt that is off every
-class's main directions, which keeps in-scope prompts covered. Measured with
-bench/bench_coverage_banking.py and bench/bench_coverage_clinc.py (figures in the README); a
-ridge-softmax's max probability or entropy, out of fold, moved neither bench as much.
+neighbours see a prompt between sibling classes; the centroids see a prompt off every class's
+main directions and call one near a class centroid covered. Together they flag fewer in-scope
+CLINC150 prompts than the neighbours alone (is_gap 8.9% → 8.0%, out-of-scope AUROC 0.976 → 0.979)
+at the price of some missing Banking77 siblings (8.0 → 7.6 of 10 removed intents surfaced);
+bench/bench_coverage_banking.py and bench/bench_coverage_clinc.py print all three. A
+ridge-softmax's out-of-fold max probability or entropy moved neither bench as much.
 """
 
 from __future__ import annotations
