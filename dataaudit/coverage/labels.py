@@ -174,15 +174,18 @@ class CentroidCoverageScorer:
         if len(self.classes_) < 2 or folds < 2:
             return self
         x, y = reference[labelled], codes[labelled]
-        self.model_ = _whitened_centroids(x, y, len(self.classes_), self.shrinkage)
         fold_of = stratified_folds(y, folds=folds, seed=self.seed)
+        # One pass for the moments of every fold; each fold's model is fitted on the others' sums.
+        parts = [_moments(x[fold_of == fold], y[fold_of == fold], len(self.classes_)) for fold in range(folds)]
+        total = [sum(part[i] for part in parts) for i in range(3)]
+        self.model_ = _model_from(*total, self.shrinkage)
         own = np.full(len(y), np.nan)
-        for fold in range(folds):
+        for fold, part in enumerate(parts):
             test = fold_of == fold
             if test.any() and not test.all():
-                own[test] = _nearest_centroid_statistic(_whitened_centroids(x[~test], y[~test], len(self.classes_),
-                                                                            self.shrinkage), x[test])
-        self.calibration_ = np.sort(own)
+                rest = [whole - mine for whole, mine in zip(total, part)]
+                own[test] = _nearest_centroid_statistic(_model_from(*rest, self.shrinkage), x[test])
+        self.calibration_ = np.sort(own[~np.isnan(own)])
         self.own_score_[labelled] = percentile_of(self.calibration_, own)
         return self
 
@@ -198,20 +201,32 @@ class CentroidCoverageScorer:
         return percentile_of(self.calibration_, _nearest_centroid_statistic(self.model_, queries))
 
 
-def _whitened_centroids(x: np.ndarray, y: np.ndarray, n_classes: int, shrinkage: float
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(whitening matrix, whitened centroids of the classes present, their squared norms)."""
-    counts = np.bincount(y, minlength=n_classes)
+def _moments(x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows per class, per-class sums, Σ x xᵀ): additive, so a fold's complement is total − fold."""
+    from scipy import sparse
+
     sums = np.zeros((n_classes, x.shape[1]))
     scatter = np.zeros((x.shape[1], x.shape[1]))
     for start in range(0, len(x), _BLOCK_ROWS):
         block, codes = x[start : start + _BLOCK_ROWS].astype(np.float64), y[start : start + _BLOCK_ROWS]
-        np.add.at(sums, codes, block)
+        owner = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(n_classes, len(codes)))
+        sums += owner @ block  # per-class sums as one sparse product (np.add.at is slow at a million rows)
         scatter += block.T @ block
+    return np.bincount(y, minlength=n_classes).astype(np.float64), sums, scatter
+
+
+def _whitened_centroids(x: np.ndarray, y: np.ndarray, n_classes: int, shrinkage: float
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _model_from(*_moments(x, y, n_classes), shrinkage)
+
+
+def _model_from(counts: np.ndarray, sums: np.ndarray, scatter: np.ndarray, shrinkage: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(whitening matrix, whitened centroids of the classes present, their squared norms)."""
     present = counts > 0
     centroids = sums[present] / counts[present, None]
     # within-class scatter = Σ x xᵀ − Σ_c n_c μ_c μ_cᵀ (no rows × d residual matrix)
-    covariance = (scatter - (centroids * counts[present, None]).T @ centroids) / len(x)
+    covariance = (scatter - (centroids * counts[present, None]).T @ centroids) / counts.sum()
     dim = covariance.shape[0]
     ridge = max(float(np.trace(covariance)) / dim, 1e-12)
     covariance = (1 - shrinkage) * covariance + shrinkage * ridge * np.eye(dim)

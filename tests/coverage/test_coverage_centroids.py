@@ -12,6 +12,8 @@ from dataaudit.coverage import CoverageAnalysis
 from dataaudit.coverage.labels import (
     CentroidCoverageScorer,
     LabelCoverageScorer,
+    _model_from,
+    _moments,
     _nearest_centroid_statistic,
     _whitened_centroids,
     fisher_score,
@@ -67,6 +69,19 @@ def test_the_statistic_is_the_mahalanobis_distance_to_the_nearest_centroid():
     expected = np.array([min((q - c) @ inverse @ (q - c) for c in centroids) for q in queries.astype(np.float64)])
     got = -_nearest_centroid_statistic(_whitened_centroids(x, y, 4, shrinkage), queries)
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_a_folds_model_from_summed_moments_equals_one_fitted_on_the_other_rows():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=120)
+    fold = np.arange(120) % 4 == 0
+    whole, mine = _moments(x, y, 3), _moments(x[fold], y[fold], 3)
+    subtracted = _model_from(*[a - b for a, b in zip(whole, mine)], 0.4)
+    direct = _whitened_centroids(x[~fold], y[~fold], 3, 0.4)
+    queries = rng.normal(size=(9, 6)).astype(np.float32)
+    np.testing.assert_allclose(_nearest_centroid_statistic(subtracted, queries),
+                               _nearest_centroid_statistic(direct, queries), rtol=1e-8)
 
 
 @settings(max_examples=40, deadline=None)
