@@ -7,8 +7,9 @@
 card_delivery_estimate, lost_or_stolen_card, ...): a removed intent's prompts sit next to its
 siblings in training, so density alone calls many of them covered.
 
-Printed per seed, today's score (density only: ``use_labels=False``) beside the label-aware one
-(the default), from the same run:
+Printed per seed, today's score (density only: ``use_labels=False``), the kNN label view alone
+(``label_view="neighbours"``, the previous default) and the label-aware default (neighbours and
+class centroids), from the same run:
 
 - *surfaced (rows)*: removed intents most of whose production rows are gaps (``is_gap``);
 - *surfaced (cluster)*: removed intents some gap cluster is mostly made of (> 50%), as in
@@ -43,6 +44,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
 BANKING = REALDATA / "banking77.jsonl"
+
+
+#: today = density alone; neighbours = the kNN label view (the default before the centroid view);
+#: label-aware = the default (both label views).
+VARIANTS = {"today": {"use_labels": False}, "neighbours": {"label_view": "neighbours"}, "label-aware": {}}
 
 
 def load_rows(path: Path) -> list[dict]:
@@ -135,11 +141,11 @@ def main() -> None:
     intents = sorted({row["intent"] for row in rows})
     production = [row for row in rows if row["split"] == "test"]
     truth = np.array([row["intent"] for row in production])
-    records, totals = [], {"today": [], "label-aware": []}
+    records, totals = [], {name: [] for name in VARIANTS}
     for seed in [int(s) for s in args.seeds.split(",")]:
         removed = sorted(np.random.default_rng(seed).choice(intents, size=10, replace=False).tolist())
         train = [row for row in rows if row["split"] == "train" and row["intent"] not in removed]
-        for name, params in (("today", {"use_labels": False}), ("label-aware", {})):
+        for name, params in VARIANTS.items():
             result, seconds = run_coverage(train, production, embedder, seed=seed, quantile=args.quantile, **params)
             found = surfaced(result, truth, removed)
             totals[name].append(found)

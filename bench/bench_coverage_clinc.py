@@ -1,7 +1,7 @@
 """Coverage gaps on CLINC150: does the analysis find what training does not cover?
 
     python bench/bench_coverage_clinc.py [--embeddings PATH.npy] [--seeds 0,1,2,3,4] [--real-clusters]
-                                         [--variants today,label-aware]
+                                         [--variants today,neighbours,label-aware]
 
 Scenario 1 — out-of-scope traffic. Training = the in-scope train split (15,000 texts);
 production = the test split (4,500 in-scope + 1,000 ``oos``). Prints the AUROC of
@@ -15,7 +15,8 @@ are mostly (> 50%) that intent. Target: >= 9 of 10 for the first seed; further s
 spread.
 
 Each scenario runs once per variant: ``today`` is the density score alone (``use_labels=False``),
-``label-aware`` the default (density combined with the training labels' agreement, see
+``neighbours`` the kNN label view alone (the previous default), ``label-aware`` the default
+(density combined with the kNN label agreement and the distance to class centroids, see
 :mod:`dataaudit.coverage.labels`).
 
 ``--embeddings`` takes precomputed vectors row-aligned with clinc150_oos.jsonl; otherwise MiniLM
@@ -95,7 +96,7 @@ def make_embedder(rows: list[dict], embeddings_path: str | None):
     return PrecomputedEmbedder(texts=[rows[i]["text"] for i in keep], embeddings=vectors[keep])
 
 
-VARIANTS = {"today": {"use_labels": False}, "label-aware": {}}
+VARIANTS = {"today": {"use_labels": False}, "neighbours": {"label_view": "neighbours"}, "label-aware": {}}
 
 
 def run_coverage(train: list[dict], production: list[dict], embedder, real_clusters: bool, seed: int = 0,
@@ -234,7 +235,7 @@ def main() -> None:
     parser.add_argument("--embeddings", help="precomputed vectors row-aligned with clinc150_oos.jsonl")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds for scenario 2 (the first is the headline)")
     parser.add_argument("--real-clusters", action="store_true", help="cluster training with the full pipeline")
-    parser.add_argument("--variants", default="today,label-aware", help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default="today,neighbours,label-aware", help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")

@@ -27,10 +27,10 @@ import polars as pl
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
-from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score
+from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score, label_view_scores
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without, held_out_graph
 from dataaudit.neighbors import KnnGraph
-from dataaudit.params import Component, Interval
+from dataaudit.params import Component, Interval, Options
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -99,6 +99,8 @@ class CoverageAnalysis(Component):
       :mod:`dataaudit.coverage.labels`) to the density score; ``gap_score`` is then their
       calibrated combination. ``label_k``: the neighbours whose labels vote; ``label_weight``: the
       label score's weight in the combination (see :func:`~dataaudit.coverage.labels.combined_gap_score`).
+      ``label_view``: ``"neighbours"``, ``"centroids"`` (shared covariance shrunk by
+      ``centroid_shrinkage``) or ``"both"`` (see :func:`~dataaudit.coverage.labels.label_view_scores`).
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -122,6 +124,8 @@ class CoverageAnalysis(Component):
         use_labels: bool = True,
         label_k: int = 10,
         label_weight: float = 0.5,
+        label_view: str = "both",
+        centroid_shrinkage: float = 0.5,
         min_gap_cluster_size: int | None = None,
         min_collect: int = 10,
         under_covered_ratio: float = 2.0,
@@ -138,6 +142,8 @@ class CoverageAnalysis(Component):
         self.use_labels = use_labels
         self.label_k = label_k
         self.label_weight = label_weight
+        self.label_view = label_view
+        self.centroid_shrinkage = centroid_shrinkage
         self.min_gap_cluster_size = min_gap_cluster_size
         self.min_collect = min_collect
         self.under_covered_ratio = under_covered_ratio
@@ -151,6 +157,8 @@ class CoverageAnalysis(Component):
         "use_labels": [bool],
         "label_k": [Interval(int, 1, None)],
         "label_weight": [Interval(float, 0, None)],
+        "label_view": [Options({"neighbours", "centroids", "both"})],
+        "centroid_shrinkage": [Interval(float, 0, 1, closed="right")],
     }
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
@@ -285,8 +293,10 @@ class CoverageAnalysis(Component):
         if not label_scorer.is_calibrated:
             return None, nothing, density
         enough = query_graph is not None and query_graph.indices.shape[1] >= label_scorer.k_
-        label = label_scorer.score(queries, graph=query_graph if enough else None).label_gap_score
-        combined = combined_gap_score(scorer.own_score_, label_scorer.own_score_, density.gap_score, label,
+        own_label, label = label_view_scores(
+            label_scorer, label_scorer.score(queries, graph=query_graph if enough else None).label_gap_score,
+            train_vectors, train_labels, queries, view=self.label_view, shrinkage=self.centroid_shrinkage, seed=self.seed)
+        combined = combined_gap_score(scorer.own_score_, own_label, density.gap_score, label,
                                       label_weight=self.label_weight)
         return label_scorer, label, dataclasses.replace(density, gap_score=combined)
 
@@ -311,7 +321,9 @@ class CoverageAnalysis(Component):
         labels = (
             f"; combined (weighted Fisher's method, label weight {self.label_weight}, calibrated again on training) "
             f"with how little the labels of its "
-            f"{label_scorer.k_} nearest training rows agree ({len(label_scorer.classes_)} classes, leave-one-out): "
+            f"{label_scorer.k_} nearest training rows agree ({len(label_scorer.classes_)} classes, leave-one-out)"
+            f"{'' if self.label_view == 'neighbours' else ' and its Mahalanobis distance to the nearest class centroid (out of fold)'}"
+            f"{' [centroids only]' if self.label_view == 'centroids' else ''}: "
             "a gap is far from training or between classes training keeps apart"
             if label_scorer is not None else ""
         )
