@@ -19,7 +19,9 @@ encoder backend's CPU budget), 5% of it flipped to a random other label (the pla
 
 Precision, recall and F1 against the planted flips. Below the table: how the flagged rows split
 by verdict (confirmed / contradicted / no evidence) for true flips and for false alarms — why the
-refinement gains what it gains. Skips datasets whose file is absent (``DATAAUDIT_REALDATA``).
+refinement gains what it gains. ``--keep DIR`` saves each dataset's dynamics and verdicts beside
+the truth; ``--rescore DIR`` judges those saved dynamics again with the current verdict rule
+(same subset, same flips, no training) — how a change to the rule is measured. Skips datasets whose file is absent (``DATAAUDIT_REALDATA``).
 """
 
 from __future__ import annotations
@@ -57,14 +59,8 @@ def load(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     return texts, vectors[keep], np.array([row[field] for row in rows])[keep]
 
 
-def run_dataset(name: str, rows: int, seed: int, epochs: int, keep: Path | None) -> tuple[list[list], list[list]] | None:
-    import polars as pl
-
-    from dataaudit import audit
-    from dataaudit.finetune.api import finetune
-    from dataaudit.io.load import from_records
-    from dataaudit.neighbors import build_knn
-
+def planted(name: str, rows: int, seed: int):
+    """The seeded subset, its classes, true and noisy labels (``None`` when the file is absent)."""
     loaded = load(name)
     if loaded is None:
         print(f"skipped {name}: file not available", file=sys.stderr)
@@ -72,42 +68,67 @@ def run_dataset(name: str, rows: int, seed: int, epochs: int, keep: Path | None)
     texts, all_x, names = loaded
     subset = np.random.default_rng(seed).choice(len(names), min(rows, len(names)), replace=False)
     classes, y = np.unique(names[subset], return_inverse=True)
-    x = all_x[subset]
-    n_classes = len(classes)
-    noisy = flip(y, n_classes, seed)
+    return [texts[i] for i in subset], all_x[subset], classes, y, flip(y, len(classes), seed)
+
+
+def run_dataset(name: str, rows: int, seed: int, epochs: int, keep: Path | None,
+                rescore: Path | None) -> tuple[list[list], list[list]] | None:
+    """Audit, fine-tune and score one dataset; with ``rescore`` the fine-tune's saved dynamics
+    are judged again by the current :func:`row_verdicts` instead of training anew."""
+    import polars as pl
+
+    from dataaudit import audit
+    from dataaudit.finetune.api import finetune
+    from dataaudit.finetune.verdicts import row_verdicts
+    from dataaudit.io.load import from_records
+    from dataaudit.neighbors import build_knn
+
+    chosen = planted(name, rows, seed)
+    if chosen is None:
+        return None
+    texts, x, classes, y, noisy = chosen
     truth = noisy != y
     started = time.perf_counter()
-    dataset = from_records([{"text": texts[i], "label": str(classes[k])} for i, k in zip(subset, noisy)])
-    audited = audit(dataset, checks=["conflict"], embeddings={"prompt": x}, seed=0)
-    flagged_findings = audited.flagged_rows(min_severity="warning")
-    audit_flags = np.zeros(len(y), dtype=bool)
-    audit_flags[flagged_findings.get_column("row").to_numpy()] = True
-    audit_seconds = time.perf_counter() - started
-    result = finetune(dataset, audited, backend="encoder", max_examples=len(y), epochs=epochs, seed=seed,
-                      refine=True)
-    finetune_seconds = time.perf_counter() - started - audit_seconds
-    if keep is not None:  # every row's dynamics and verdict beside the truth, to study other rules offline
-        keep.mkdir(parents=True, exist_ok=True)
-        planted = pl.DataFrame({"row": np.arange(len(y)), "flipped": truth, "audit": audit_flags})
-        result.dynamics.join(planted, on="row", how="right").write_parquet(keep / f"{name}-dynamics.parquet")
-        result.row_verdicts.join(planted, on="row").write_parquet(keep / f"{name}-verdicts.parquet")
-    verdicts = result.row_verdicts.group_by("row").agg(pl.col("still_flagged").all(), pl.col("verdict").first())
+    if rescore is not None:
+        saved = pl.read_parquet(rescore / f"{name}-verdicts.parquet")
+        dynamics = (pl.read_parquet(rescore / f"{name}-dynamics.parquet").filter(pl.col("region").is_not_null())
+                    .drop("flipped", "audit"))
+        findings = saved.select("row", "check", "kind", pl.col("audit_score").alias("score"))
+        verdicts = row_verdicts(findings, dynamics, refine=True)
+        audit_flags = np.zeros(len(y), dtype=bool)
+        audit_flags[findings.get_column("row").to_numpy()] = True
+        note = f"{name}: rescored {rescore}"
+    else:
+        dataset = from_records([{"text": text, "label": str(classes[k])} for text, k in zip(texts, noisy)])
+        audited = audit(dataset, checks=["conflict"], embeddings={"prompt": x}, seed=0)
+        audit_flags = np.zeros(len(y), dtype=bool)
+        audit_flags[audited.flagged_rows(min_severity="warning").get_column("row").to_numpy()] = True
+        audit_seconds = time.perf_counter() - started
+        result = finetune(dataset, audited, backend="encoder", max_examples=len(y), epochs=epochs, seed=seed,
+                          refine=True)
+        verdicts = result.row_verdicts
+        if keep is not None:  # every row's dynamics and verdict beside the truth, to study other rules offline
+            keep.mkdir(parents=True, exist_ok=True)
+            truth_frame = pl.DataFrame({"row": np.arange(len(y)), "flipped": truth, "audit": audit_flags})
+            result.dynamics.join(truth_frame, on="row", how="right").write_parquet(keep / f"{name}-dynamics.parquet")
+            verdicts.join(truth_frame, on="row").write_parquet(keep / f"{name}-verdicts.parquet")
+        note = (f"{name}: audit {audit_seconds:.0f}s, fine-tune {time.perf_counter() - started - audit_seconds:.0f}s "
+                f"(train rows {result.summary['rows']['train']}, held out {result.summary['rows']['heldout']}; "
+                f"stages {result.summary['timings']})")
+    per_row = verdicts.group_by("row").agg(pl.col("still_flagged").all(), pl.col("verdict").first())
     refined = np.zeros(len(y), dtype=bool)
-    kept = verdicts.filter(verdicts.get_column("still_flagged"))
-    refined[kept.get_column("row").to_numpy()] = True
-    cleanlab = methods(x, noisy, n_classes, build_knn(x, k=30, seed=0), truth)["cleanlab find_label_issues"]
+    refined[per_row.filter(pl.col("still_flagged")).get_column("row").to_numpy()] = True
+    cleanlab = methods(x, noisy, len(classes), build_knn(x, k=30, seed=0), truth)["cleanlab find_label_issues"]
 
     size = f"{len(y):,}"
-    records = [[name, size, n_classes, method, *(f"{v:.3f}" for v in scores(flags, truth)), int(flags.sum())]
+    records = [[name, size, len(classes), method, *(f"{v:.3f}" for v in scores(flags, truth)), int(flags.sum())]
                for method, flags in [("audit", audit_flags), ("audit + finetune --refine", refined),
                                      ("cleanlab find_label_issues", cleanlab)]]
     breakdown = []
     for verdict in ("confirmed", "contradicted", "no evidence"):
-        rows_with = verdicts.filter(verdicts.get_column("verdict") == verdict).get_column("row").to_numpy()
+        rows_with = per_row.filter(pl.col("verdict") == verdict).get_column("row").to_numpy()
         breakdown.append([name, verdict, int(truth[rows_with].sum()), int((~truth[rows_with]).sum())])
-    print(f"{name}: audit {audit_seconds:.0f}s, fine-tune {finetune_seconds:.0f}s "
-          f"(train rows {result.summary['rows']['train']}, held out {result.summary['rows']['heldout']}; "
-          f"stages {result.summary['timings']})", file=sys.stderr)
+    print(note, file=sys.stderr)
     print(table(["dataset", "rows", "classes", "method", "precision", "recall", "F1", "flagged"], records),
           file=sys.stderr)
     return records, breakdown
@@ -120,11 +141,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=3, help="encoder fine-tune epochs (the backend's budget: 3)")
     parser.add_argument("--keep", type=Path, help="folder for each dataset's dynamics and verdicts with the truth")
+    parser.add_argument("--rescore", type=Path, help="judge a --keep folder's dynamics again instead of training")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     records, breakdown = [], []
     for name in args.datasets.split(","):
-        outcome = run_dataset(name, args.rows, args.seed, args.epochs, args.keep)
+        outcome = run_dataset(name, args.rows, args.seed, args.epochs, args.keep, args.rescore)
         if outcome is not None:
             records += outcome[0]
             breakdown += outcome[1]
