@@ -227,7 +227,7 @@ def check_input_memory(
     production_rows = 0
     if isinstance(production, Dataset):
         production_rows = len(production)
-    elif production is not None:
+    elif isinstance(production, (str, os.PathLike)):
         production_size = input_size(str(production))
         production_rows = production_size.rows if production_size is not None else 0
     given = set(embeddings or {})

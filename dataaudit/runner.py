@@ -87,9 +87,10 @@ def audit(
     started = time.perf_counter()
     engine = make_engine(engine)
     embedder = embedder if embedder is not None else default_embedder()
-    if not isinstance(dataset, Dataset):
+    if isinstance(dataset, (str, os.PathLike)):
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
+    if not isinstance(dataset, Dataset):
         dataset = engine.load(dataset, skip_bad_lines=True)
     if production is not None and not isinstance(production, Dataset):
         production = engine.load(production, skip_bad_lines=True)

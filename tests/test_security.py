@@ -47,6 +47,8 @@ REPORT_TAGS |= {"mark", "svg", "rect", "line", "text"}
 
 # -- no unsafe deserialisation in the package ------------------------------------------------------
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
+#: What the package may take from joblib: its process pool (``joblib.load`` stays forbidden).
+PROCESS_POOL_NAMES = {"Parallel", "delayed"}
 
 
 def unsafe_deserialisation(root: Path) -> list[str]:
@@ -59,7 +61,9 @@ def unsafe_deserialisation(root: Path) -> list[str]:
             if isinstance(node, ast.Import):
                 offences += [f"{where} import {a.name}" for a in node.names if a.name.split(".")[0] in UNSAFE_MODULES]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in UNSAFE_MODULES:
-                offences.append(f"{where} from {node.module} import")
+                # joblib's worker processes only exchange pickles with their own parent, never read files
+                if node.module != "joblib" or {a.name for a in node.names} - PROCESS_POOL_NAMES:
+                    offences.append(f"{where} from {node.module} import")
             elif isinstance(node, ast.Call):
                 name = _dotted(node.func)
                 leaf = name.rsplit(".", 1)[-1]

@@ -71,16 +71,27 @@ class LocalEngine(Component):
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame", *,
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
         """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
-        when the frame is large, more than one core is usable and ``function`` can be shipped
-        (one holding an unpicklable object runs here)."""
-        import polars as pl
-
+        when the frame is large and more than one core is usable; here otherwise, and when the
+        workers fail (a function holding an unpicklable object, say)."""
         workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
-        if frame.height < self.parallel_min_rows or workers < 2 or not _picklable(function):
+        result = None
+        if frame.height >= self.parallel_min_rows and workers >= 2:
+            try:
+                result = self._map_in_workers(function, frame, workers, progress)
+            except Exception as error:  # noqa: BLE001 - e.g. a function that cannot be shipped; a real
+                # error in the function itself raises again below, in this process
+                logger.debug("worker processes failed (%s: %s); running in this process", type(error).__name__, error)
+        if result is None:
             with progress.task("Per-row features", total=frame.height) as task:
                 result = function(frame)
                 task.advance(frame.height)
-            return result
+        if result.height != frame.height:
+            raise ValueError(f"a map_frame function returned {result.height} rows for {frame.height}")
+        return result
+
+    def _map_in_workers(self, function: FrameFunction, frame: "pl.DataFrame", workers: int,
+                        progress: Progress) -> "pl.DataFrame":
+        import polars as pl
         from joblib import Parallel, delayed
 
         slices = 4 * workers  # a few per worker, so an uneven slice does not leave a core idle
@@ -93,8 +104,6 @@ class LocalEngine(Component):
         parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
         with progress.task("Per-row features", total=frame.height) as task:
             for part, result in zip(parts, parallel(delayed(function)(part) for part in parts)):
-                if result.height != part.height:
-                    raise ValueError(f"a map_frame function returned {result.height} rows for {part.height}")
                 results.append(result)
                 task.advance(part.height)
         logger.debug("per-row features of %d rows in %d processes", frame.height, workers)
@@ -109,13 +118,3 @@ class LocalEngine(Component):
             return self.workers
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
-
-def _picklable(function: FrameFunction) -> bool:
-    """Whether loky can ship ``function`` (with cloudpickle installed, lambdas and notebook functions too)."""
-    from joblib.externals.loky.backend.reduction import dumps
-
-    try:
-        dumps(function)
-    except Exception:  # noqa: BLE001 - any failure means "run it here"
-        return False
-    return True
