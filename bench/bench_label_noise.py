@@ -53,7 +53,8 @@ DATASETS = {
 FLIP_SHARE = 0.05
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray] | None:
+def load_labelled(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """Training-split texts, their MiniLM vectors (cached) and label names (in-scope rows only)."""
     from bench.bench_coverage_banking import cached_vectors, load_rows
 
     file, field = DATASETS[name]
@@ -63,8 +64,17 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray] | None:
     rows = load_rows(path)
     vectors = cached_vectors(path, [row["text"] for row in rows])
     keep = np.array([row["split"] == "train" and row[field] != "oos" for row in rows])
-    labels = np.array([row[field] for row in rows])[keep]
-    return vectors[keep], np.searchsorted(np.unique(labels), labels)
+    texts = [row["text"] for row, kept in zip(rows, keep) if kept]
+    return texts, vectors[keep], np.array([row[field] for row in rows])[keep]
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vectors and integer class codes of :func:`load_labelled`."""
+    loaded = load_labelled(name)
+    if loaded is None:
+        return None
+    _, vectors, labels = loaded
+    return vectors, np.searchsorted(np.unique(labels), labels)
 
 
 def flip(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:

@@ -41,27 +41,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_label_noise import DATASETS, FLIP_SHARE, REALDATA, flip, methods, scores, table  # noqa: E402
-
-
-def load(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """Training-split texts, their MiniLM vectors (cached) and label names."""
-    from bench.bench_coverage_banking import cached_vectors, load_rows
-
-    file, field = DATASETS[name]
-    path = REALDATA / file
-    if not path.exists():
-        return None
-    rows = load_rows(path)
-    vectors = cached_vectors(path, [row["text"] for row in rows])
-    keep = np.array([row["split"] == "train" and row[field] != "oos" for row in rows])
-    texts = [row["text"] for row, kept in zip(rows, keep) if kept]
-    return texts, vectors[keep], np.array([row[field] for row in rows])[keep]
+from bench.bench_label_noise import DATASETS, FLIP_SHARE, flip, load_labelled, methods, scores, table  # noqa: E402
 
 
 def planted(name: str, rows: int, seed: int):
     """The seeded subset, its classes, true and noisy labels (``None`` when the file is absent)."""
-    loaded = load(name)
+    loaded = load_labelled(name)
     if loaded is None:
         print(f"skipped {name}: file not available", file=sys.stderr)
         return None
