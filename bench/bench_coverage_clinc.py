@@ -42,6 +42,8 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.bench_coverage_banking import table  # noqa: E402 - the benches' one plain-text table
+
 REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
 CLINC = REALDATA / "clinc150_oos.jsonl"
 
@@ -121,14 +123,6 @@ def auroc(positive: np.ndarray, score: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(positive, score))
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool, variant: str) -> None:

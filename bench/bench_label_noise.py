@@ -43,6 +43,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.bench_coverage_banking import table  # noqa: E402 - the benches' one plain-text table
+
 REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))
 #: name -> (file, label field, rows kept: training split, in-scope)
 DATASETS = {
@@ -219,14 +221,6 @@ def _capped(y: np.ndarray, probabilities: np.ndarray, floor: float, cap: float) 
     flagged = np.zeros(n, dtype=bool)
     flagged[np.argsort(own, kind="stable")[:estimated]] = True
     return flagged & (probabilities[np.arange(n), issues.predicted] > own)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def main() -> None:
