@@ -642,7 +642,9 @@ def main() -> None:
 
     cores = len(os.sched_getaffinity(0))
     flags = cpu_flags()
-    amx = "amx_bf16" in flags
+    from dataaudit.embed.sentence_transformers import NATIVE_BFLOAT16_FLAGS
+
+    native = not NATIVE_BFLOAT16_FLAGS.isdisjoint(flags)  # AMX or AVX512-BF16: bfloat16 not emulated
     probe = SentenceTransformerEmbedder(precision="float32")
     probe.embed(["warm up"])
     config = probe.model_[0].auto_model.config
@@ -650,10 +652,10 @@ def main() -> None:
     print(f"# Embedding near the limit: {probe.model_id}, torch {torch.__version__}")
     print(f"{cores} core(s) in this process's affinity ({'1-core figures' if cores == 1 else 'multi-core'}); "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
-          f"AMX bf16: {amx}, avx512_bf16: {'avx512_bf16' in flags}; "
+          f"AMX bf16: {'amx_bf16' in flags}, avx512_bf16: {'avx512_bf16' in flags}; "
           f"{args.reps} repeats, best kept")
 
-    dtypes = ["float32", "bfloat16"] if amx else ["float32"]
+    dtypes = ["float32", "bfloat16"] if native else ["float32"]
     timed = sections & {"bound", "achieved", "sweep"}
     bound = measure_bound(flops, dtypes=dtypes, thread_counts=[1, 2], reps=max(args.reps, 3)) if timed else Bound()
     if "bound" in sections:
@@ -702,8 +704,8 @@ def main() -> None:
                 variant = onnx_variant(reference, probe.model_, texts, workdir)
                 (skipped.append(f"onnx: {variant}") if isinstance(variant, str) else variants.append(variant))
             elif name.startswith("bf16"):
-                if not amx:
-                    skipped.append(f"{name}: no AMX, bfloat16 would be emulated")
+                if not native:
+                    skipped.append(f"{name}: no AMX or AVX512-BF16, bfloat16 would be emulated")
                     continue
                 size = int(name.split("-bs")[1]) if "-bs" in name else 64
                 if auto._precision() == "bfloat16" and size == auto.batch_size:
@@ -728,7 +730,7 @@ def main() -> None:
         print(f"bound on this sample: {bound.gflops['float32']:.0f} GFLOP/s ÷ {per_token:.2f} "
               f"MFLOP/token (its length mix) = {bound_tps:,.0f} tokens/s float32"
               + (f"; bfloat16 {bound_tokens_per_second(flops, bound.gflops['bfloat16'], lengths):,.0f} tokens/s"
-                 if amx else ""))
+                 if native else ""))
         headline = variants[:2] if len(variants) > 1 and variants[1].name == "auto" else variants[:1]
         print_table("(c) the embedder as it is ('matmul busy' counts padding FLOPs too)", header,
                     [variant_row(v, reference, flops, bound, len(texts)) for v in headline])

@@ -14,15 +14,16 @@ edited copy gets its original's vector plus Gaussian noise (cosine ≈ 0.92 to i
 not near-duplicates), and the audit gets them as precomputed embeddings.
 
     python bench/bench_scale.py audit --rows 10000 50000 100000
+    python bench/bench_scale.py audit --rows 100000 --baseline /tmp/old
     python bench/bench_scale.py precomputed --rows 1000000
     python bench/bench_scale.py precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
     python bench/bench_scale.py checks --rows 100000 --embedder hashing
 
-``--baseline SRC`` runs every precomputed size twice, from one run each: with the package found
-under ``SRC`` (e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this
-checkout's, and prints both columns plus how far the duplicate and conflict findings agree
-(duplicate member→kept-row pairs: recall and precision of the new against the old; conflict:
-flagged rows). ``--embedder hashing`` gives the pool the hashing embedder's vectors of the real
+``--baseline SRC`` runs every size twice, from one run each: with the package found under ``SRC``
+(e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this checkout's (``audit``:
+the old code cold, in a cache of its own), and prints both columns plus how far the findings
+agree: duplicate member→kept-row pairs (recall and precision of the new against the old),
+conflict flags (Jaccard), and the clusterings' adjusted mutual information. ``--embedder hashing`` gives the pool the hashing embedder's vectors of the real
 texts instead of MiniLM's: on a busy machine without a warm MiniLM cache the pool's 116k texts
 take the better part of an hour to embed, and the checks measured here do not depend on it.
 ``checks`` times only the duplicate and conflict checks, today's and the new, on one shared
@@ -167,7 +168,7 @@ def write_jsonl(path: Path, records: list[dict[str, str]]) -> None:
         handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
-def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
+def one(rows: int, cache: Path, work: Path, seed: int, dump: Path | None = None) -> dict:
     """One audit in this process: load the files, audit with the cached model, report."""
     from dataaudit import audit
     from dataaudit.artefacts import ArtefactCache
@@ -187,8 +188,24 @@ def one(rows: int, cache: Path, work: Path, seed: int) -> dict:
                    artefacts=ArtefactCache(directory=Path(cache) / "artefacts"))
     timings = {"load": round(load_seconds, 3), **result.summary["timings"]}
     timings["total"] = round(time.perf_counter() - started, 3)
-    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(),
+    dump_findings(result, dump)
+    return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "cpu_s": cpu_seconds(),
             "clusters": result.summary["clusters"]["count"], "flagged": result.summary["flagged_rows"]}
+
+
+def dump_findings(result, dump: Path | None) -> None:
+    """The duplicate and conflict findings at ``dump``, each row's cluster beside it (``*-clusters.parquet``)."""
+    if dump is None:
+        return
+    import polars as pl
+
+    findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
+    findings.select([c for c in ("check", "row", "kind", "group") if c in findings.columns]).write_parquet(dump)
+    result.rows.select("row", "cluster").write_parquet(clusters_path(dump))
+
+
+def clusters_path(dump: Path) -> Path:
+    return Path(dump).with_name(Path(dump).stem + "-clusters.parquet")
 
 
 def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path | None = None) -> dict:
@@ -244,11 +261,7 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
         get_reusable_executor().shutdown(wait=True)
     except ImportError:
         pass
-    if dump is not None:
-        import polars as pl
-
-        findings = result.findings.filter(pl.col("check").is_in(["duplicate", "conflict"]))
-        findings.select([c for c in ("check", "row", "kind", "group") if c in findings.columns]).write_parquet(dump)
+    dump_findings(result, dump)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "estimate_gb": round(estimate.total / 1024**3, 2),
             "inputs_gb": round(inputs_gb, 2), "cpu_s": cpu_seconds(), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
@@ -316,10 +329,27 @@ def agreement(old: Path, new: Path) -> dict:
     shared = len(old_pairs & new_pairs)
     old_flags, new_flags = flagged(before), flagged(after)
     union = old_flags | new_flags
-    return {"duplicate pairs old/new": f"{len(old_pairs):,}/{len(new_pairs):,}",
+    clustering = {}
+    if clusters_path(old).exists() and clusters_path(new).exists():
+        from sklearn.metrics import adjusted_mutual_info_score
+
+        labels = pl.read_parquet(clusters_path(old)).join(pl.read_parquet(clusters_path(new)), on="row", suffix="_new")
+        old_labels, new_labels = labels.get_column("cluster").to_numpy(), labels.get_column("cluster_new").to_numpy()
+        both = (old_labels >= 0) & (new_labels >= 0)
+        clustering = {"clusters old/new": f"{len(set(old_labels) - {-1})}/{len(set(new_labels) - {-1})}",
+                      # noise (-1) as one more cluster, then only the rows both clusterings assign
+                      "clustering AMI": adjusted_mutual_info_score(old_labels, new_labels),
+                      "clustering AMI (rows clustered in both)": adjusted_mutual_info_score(old_labels[both], new_labels[both])}
+    return {**clustering, "duplicate pairs old/new": f"{len(old_pairs):,}/{len(new_pairs):,}",
             "duplicate pair recall": shared / max(len(old_pairs), 1), "duplicate pair precision": shared / max(len(new_pairs), 1),
             "conflict flags old/new": f"{len(old_flags):,}/{len(new_flags):,}",
             "conflict flag agreement (Jaccard)": len(old_flags & new_flags) / max(len(union), 1)}
+
+
+def print_agreements(agreements: list[tuple[int, dict]]) -> None:
+    for rows, figures in agreements:
+        print(f"- {rows:,} rows, new vs old: " + "; ".join(
+            f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in figures.items()))
 
 
 def table(runs: list[tuple[str, dict]]) -> None:
@@ -352,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precomputed", action="store_true", help="(one) precomputed embeddings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm", help="(precomputed) the pool's vectors")
-    parser.add_argument("--baseline", type=Path, default=None, help="(precomputed) folder with the old dataaudit package")
-    parser.add_argument("--dump", type=Path, default=None, help="(one) write the duplicate/conflict findings here")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="(precomputed, audit) folder with the old dataaudit package: run it too, and compare")
+    parser.add_argument("--dump", type=Path, default=None, help="(one) write the duplicate/conflict findings and clusters here")
     args = parser.parse_args(argv)
     if not REALDATA.exists():
         print(f"skipped: needs {REALDATA}")
@@ -361,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "one":
         log_stages()
         result = (precomputed(args.rows[0], args.seed, args.embedder, args.dump) if args.precomputed
-                  else one(args.rows[0], args.cache, args.work, args.seed))
+                  else one(args.rows[0], args.cache, args.work, args.seed, args.dump))
         print(json.dumps(result))
         return 0
     print(f"{os.cpu_count()} CPUs; pool {len(pool()):,} real rows")
@@ -385,22 +416,29 @@ def main(argv: list[str] | None = None) -> int:
                 if args.baseline is not None:
                     agreements.append((rows, agreement(Path(f"{work}/old-{rows}.parquet"), Path(f"{work}/new-{rows}.parquet"))))
         table(runs)
-        for rows, figures in agreements:
-            print(f"- {rows:,} rows, new vs old: " + "; ".join(
-                f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}" for key, value in figures.items()))
+        print_agreements(agreements)
         for name, run in runs:
             print(f"- {name}: fitted on {run['fitted_rows']:,} rows, placed in {run['placement_rounds']} rounds, "
                   f"noise {run['noise']:.1%}")
         return 0
-    runs = []
+    runs, agreements = [], []
     for rows in args.rows:
         with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as work:
-            common = ("--rows", str(rows), "--cache", cache, "--work", work, "--seed", str(args.seed))
-            runs.append((f"{rows:,} cold", child(*common)))
-            runs.append((f"{rows:,} cached", child(*common)))
+            common = ("--rows", str(rows), "--work", work, "--seed", str(args.seed))
+            if args.baseline is not None:  # its own cache: cold too, and in whatever format that code keeps
+                with tempfile.TemporaryDirectory() as old_cache:
+                    runs.append((f"{rows:,} cold old", child(*common, "--cache", old_cache, "--dump", f"{work}/old.parquet",
+                                                            source=args.baseline)))
+                print(json.dumps(runs[-1][1]), flush=True)
+            runs.append((f"{rows:,} cold", child(*common, "--cache", cache, "--dump", f"{work}/new.parquet")))
+            print(json.dumps(runs[-1][1]), flush=True)
+            runs.append((f"{rows:,} cached", child(*common, "--cache", cache)))
+            if args.baseline is not None:
+                agreements.append((rows, agreement(Path(f"{work}/old.parquet"), Path(f"{work}/new.parquet"))))
         print(f"{rows:,} rows: cached / cold wall time {runs[-1][1]['timings']['total'] / runs[-2][1]['timings']['total']:.1%}",
               flush=True)
     table(runs)
+    print_agreements(agreements)
     return 0
 
 

@@ -177,7 +177,7 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
               help="Comma-separated checks to run (default: all). See `dataaudit checks`.")
 @click.option("--model", default=None, help="sentence-transformers model name or local path (default: bundled all-MiniLM-L6-v2).")
 @click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True,
-              help="Embedding precision: auto = bfloat16 on GPUs and AMX CPUs, float32 elsewhere.")
+              help="Embedding precision: auto = bfloat16 on GPUs and on CPUs with AMX or AVX512-BF16, float32 elsewhere.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Cache directory: embeddings, kNN graphs and clusterings.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache (embeddings, kNN graphs, clusterings).")
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
