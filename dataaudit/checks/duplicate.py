@@ -18,8 +18,10 @@ the kept row's id on every member, the kept row included.
 
 At a million rows the candidates run to millions, so the tests go cheapest first, on all pairs at
 once: integer codes for the exact key, system prompt, label, final answer and numbers; then the
-exact shingle Jaccard in a compiled kernel; the word diff last, in Python, and only for the pairs
-the grouping needs (a kept row and a still unclaimed row).
+exact shingle Jaccard in a compiled kernel; the word diff last, and only for the pairs the
+grouping needs (a kept row and a still unclaimed row). The per-row and per-pair Python (text
+normalisation, final answers, word diffs) goes through the engine's ``map_frame``: worker
+processes on every core locally, tasks on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -88,7 +91,7 @@ class DuplicateCheck(Check):
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
         messages = frame.get_column("messages").to_list()
         # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
-        exact_keys = value_codes([_digest(normalize_text(_conversation_text(turns))) for turns in messages])
+        exact_keys = value_codes(ctx.map_frame(_exact_digests, frame.select("messages")).get_column("digest").to_list())
         exact_partners: dict[int, list[int]] = defaultdict(list)
         for members in _groups_of_equal(exact_keys):
             exact_partners[members[0]] += members[1:]
@@ -101,7 +104,7 @@ class DuplicateCheck(Check):
         candidates = low.size
         # Cheap array tests first, on every candidate at once: not an exact copy, the same example.
         keep = exact_keys[low] != exact_keys[high]
-        keep[keep] = _Identity(frame).same(low[keep], high[keep])
+        keep[keep] = _Identity(frame, ctx.map_frame).same(low[keep], high[keep])
         low, high = low[keep], high[keep]
         # Shingles reject most of the rest, in one compiled pass; no light edit keeps less than this.
         # The system prompt must be equal (see _Identity) but stays out of the similarity: a long
@@ -109,7 +112,9 @@ class DuplicateCheck(Check):
         involved = np.unique(np.concatenate([low, high]))
         position = np.full(n, -1, dtype=np.int64)
         position[involved] = np.arange(involved.size)
-        buffer, offsets = pack_texts([normalize_text(_exchange_text(messages[i])) for i in involved])
+        exchanges = ctx.map_frame(_exchange_texts, frame.select(pl.col("messages").gather(involved)))
+        buffer, offsets = pack_texts(exchanges.get_column("text").to_list())
+        del exchanges
         similarity = pair_jaccard(buffer, offsets, position[low], position[high], size=self.shingle_size)
         plausible = similarity >= MIN_JACCARD
         low, high, similarity = low[plausible], high[plausible], similarity[plausible]
@@ -166,58 +171,96 @@ class DuplicateCheck(Check):
         members are compared with the kept row, never with each other — the same groups as
         diffing every pair first, for about one diff per member.
 
+        The diffs the grouping will most likely ask for — each row against its earliest
+        candidate — are made first, all at once on the engine (:func:`_speculated_pairs`);
+        the sequential pass below then diffs in this process only the pairs that guess missed
+        (a chain whose first row was itself claimed). Same groups, same diffs' results.
+
         Returns the groups (kept row first, the rest in row order), each near member's
         ``(lexical similarity, changed words)`` against its kept row, and how many pairs were diffed.
         """
+        diff = partial(light_changes, max_changed_words_share=self.max_changed_words_share,
+                       max_affix_words=self.max_affix_words)
+        # changed words per candidate pair: -2 not diffed yet, -1 not near copies
+        changes = np.full(low.size, -2, dtype=np.int64)
+        guessed = _speculated_pairs(rows, low, high)
+        if guessed.size:
+            column = ctx.dataset.frame.get_column("messages")
+            pairs = pl.DataFrame({"first": column.gather(low[guessed]), "second": column.gather(high[guessed])})
+            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
+            changes[guessed] = found.fill_null(-1).to_numpy()
+            del pairs, found
+        checked = int(guessed.size)
+        pair_ids = np.arange(low.size)
         source, target = np.concatenate([low, high]), np.concatenate([high, low])
         lexical = np.concatenate([similarity, similarity])
+        pair_of = np.concatenate([pair_ids, pair_ids])
         order = np.lexsort((rows[target], source))
-        source, target, lexical = source[order], target[order], lexical[order]
+        source, target, lexical, pair_of = source[order], target[order], lexical[order], pair_of[order]
         starts = np.searchsorted(source, np.arange(rows.size + 1))
         nodes = np.union1d(source, np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners)))
         nodes = nodes[np.argsort(rows[nodes], kind="stable")]
         claimed = np.zeros(rows.size, dtype=bool)
         groups: list[list[int]] = []
         near: dict[int, tuple[float, int]] = {}
-        checked = 0
         with ctx.progress.task("Confirming near duplicates", total=len(nodes)) as task:
             for index in nodes.tolist():
                 task.advance()
                 if claimed[index]:
                     continue
                 members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
-                kept_turns = None
                 for p in range(starts[index], starts[index + 1]):
                     j = int(target[p])
                     # An earlier unclaimed row was diffed against this one on its own turn.
                     if claimed[j] or rows[j] < rows[index]:
                         continue
-                    kept_turns = kept_turns if kept_turns is not None else _normalized_turns(messages[index])
-                    checked += 1
-                    first, second = (kept_turns, _normalized_turns(messages[j])) if index < j else (_normalized_turns(messages[j]), kept_turns)
-                    changed = self._light_changes(first, second)
-                    if changed is not None:
+                    pair = pair_of[p]
+                    if changes[pair] == -2:  # the guess missed this one
+                        checked += 1
+                        first, second = (index, j) if index < j else (j, index)
+                        changed = diff(_normalized_turns(messages[first]), _normalized_turns(messages[second]))
+                        changes[pair] = -1 if changed is None else changed
+                    if changes[pair] >= 0:
                         members.append(j)
-                        near[j] = (float(lexical[p]), changed)
+                        near[j] = (float(lexical[p]), int(changes[pair]))
                 if members:
                     members = [index, *sorted(set(members), key=lambda j: rows[j])]
                     claimed[members] = True
                     groups.append(members)
         return groups, near, checked
 
-    def _light_changes(self, first: list[str], second: list[str]) -> int | None:
-        """Words changed beyond light edits over all turns, or None when the rows are not near copies:
-        every turn must be a light edit of the same turn of the other, give or take a few words."""
-        if len(first) != len(second):
+
+def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,
+                  max_affix_words: int) -> int | None:
+    """Words changed beyond light edits over all turns, or None when the rows are not near copies:
+    every turn must be a light edit of the same turn of the other, give or take a few words."""
+    if len(first) != len(second):
+        return None
+    total = 0
+    for a, b in zip(first, second):
+        allowed = int(max_changed_words_share * max(len(a.split()), len(b.split())))
+        changed = changed_words(a, b, max_affix_words=max_affix_words)
+        if changed > allowed:
             return None
-        total = 0
-        for a, b in zip(first, second):
-            allowed = int(self.max_changed_words_share * max(len(a.split()), len(b.split())))
-            changed = changed_words(a, b, max_affix_words=self.max_affix_words)
-            if changed > allowed:
-                return None
-            total += changed
-        return total
+        total += changed
+    return total
+
+
+def _speculated_pairs(rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Candidate pairs (positions in ``low``/``high``) that pair each row with its earliest candidate.
+
+    The grouping diffs a row against the first unclaimed row before it that keeps a group;
+    without chains that is its earliest candidate, so these are nearly all the diffs it makes
+    (and never more than one a row, however large a cluster of copies is).
+    """
+    if not low.size:
+        return np.zeros(0, dtype=np.int64)
+    earlier_first = rows[low] <= rows[high]
+    earlier, later = np.where(earlier_first, low, high), np.where(earlier_first, high, low)
+    order = np.lexsort((rows[earlier], later))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = later[order][1:] != later[order][:-1]
+    return np.sort(order[first])
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:
@@ -232,6 +275,35 @@ def _conversation_text(turns: list[dict]) -> str:
 def _exchange_text(turns: list[dict]) -> str:
     """What the user and the assistant said, without roles or system prompt."""
     return "\n".join(turn["content"] or "" for turn in turns if turn["role"] != "system")
+
+
+def _exact_digests(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's whole conversation, normalised, as a 16-byte digest: the exact-duplicate key."""
+    digests = [_digest(normalize_text(_conversation_text(turns))) for turns in frame.get_column("messages").to_list()]
+    return pl.DataFrame({"digest": digests}, schema={"digest": pl.Binary})
+
+
+def _exchange_texts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's normalised user and assistant turns in one text: what the shingles compare."""
+    texts = [normalize_text(_exchange_text(turns)) for turns in frame.get_column("messages").to_list()]
+    return pl.DataFrame({"text": texts}, schema={"text": pl.String})
+
+
+def _pair_changes(frame: pl.DataFrame, *, diff) -> pl.DataFrame:
+    """``diff`` (:func:`light_changes`) of each pair's normalised turns; null when not near copies."""
+    changed = [diff(_normalized_turns(first), _normalized_turns(second))
+               for first, second in zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())]
+    return pl.DataFrame({"changed": changed}, schema={"changed": pl.Int64})
+
+
+def _answers_and_numbers(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's final answer (null when it has none) and the numbers of its prompt and response."""
+    prompts, responses = frame.get_column("prompt").to_list(), frame.get_column("response").to_list()
+    return pl.DataFrame({
+        "answer": [extract_final_answer(response) for response in responses],
+        # \x1f cannot occur in a number: the joined text is as distinct as the tuples were
+        "numbers": ["\x1f".join(numbers_in(p) + ("|",) + numbers_in(r)) for p, r in zip(prompts, responses)],
+    }, schema={"answer": pl.String, "numbers": pl.String})
 
 
 def _normalized_turns(messages: list[dict]) -> list[str]:
@@ -253,11 +325,11 @@ def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
 class _Identity:
     """What two rows must share to be the same example: system prompt, label, final answer, numbers."""
 
-    def __init__(self, frame: pl.DataFrame):
+    def __init__(self, frame: pl.DataFrame, map_frame):
         self.systems = value_codes(normalize_values(frame.get_column("system").to_list()))
         self.labels = value_codes(normalize_values(frame.get_column("label").to_list()))
-        self.prompts = frame.get_column("prompt")
-        self.responses = frame.get_column("response")
+        self.texts = frame.select("prompt", "response")
+        self.map_frame = map_frame
 
     def same(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """For each pair ``(first[p], second[p])``: are they the same example?"""
@@ -266,12 +338,10 @@ class _Identity:
         answers = np.full(self.systems.size, -1, dtype=np.int64)
         numbers = np.full(self.systems.size, -1, dtype=np.int64)
         if involved.size:
-            prompts = self.prompts.gather(involved).to_list()
-            responses = self.responses.gather(involved).to_list()
-            found = [extract_final_answer(response) for response in responses]
-            codes = value_codes(found)
-            answers[involved] = np.where([answer is None for answer in found], -1, codes)
-            numbers[involved] = value_codes([numbers_in(p) + ("|",) + numbers_in(r) for p, r in zip(prompts, responses)])
+            found = self.map_frame(_answers_and_numbers, self.texts.select(pl.all().gather(involved)))
+            answer = found.get_column("answer")
+            answers[involved] = np.where(answer.is_null().to_numpy(), -1, value_codes(answer.to_list()))
+            numbers[involved] = value_codes(found.get_column("numbers").to_list())
         a, b = answers[first], answers[second]
         same &= (a < 0) | (b < 0) | (a == b)
         return same & (numbers[first] == numbers[second])

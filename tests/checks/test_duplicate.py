@@ -234,3 +234,45 @@ def test_batched_check_agrees_with_the_per_pair_reference(spec):
     for key in ("exact_groups", "near_groups", "candidate_pairs"):
         assert new.summary[key] == old.summary[key]
     assert new.summary["confirmed_near_pairs"] <= old.summary["confirmed_near_pairs"]
+
+
+def test_row_and_pair_work_in_worker_processes_gives_the_same_findings():
+    """Digests, final answers and word diffs come from the engine's map_frame: worker processes
+    (many slices) and this process agree finding for finding."""
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from tests.conftest import FixedClusterPipeline
+
+    prompts, responses = [], []
+    for copy in range(6):
+        for index, (base, edit) in enumerate(zip(_BASES, _EDITS)):
+            prompts.append(_edited(base[0], edit, copy + index) if copy else base[0])
+            responses.append(base[1])
+    dataset = make_dataset(prompts, responses)
+
+    def result(engine):
+        ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
+                           knn_k=10, seed=0, engine=engine)
+        return DuplicateCheck(candidate_similarity=0.3).run(ctx)
+
+    alone, spread = result(LocalEngine(workers=1)), result(LocalEngine(workers=2, parallel_min_rows=4))
+    assert alone.findings.filter(pl.col("kind") == "near").height > 0
+    assert spread.findings.equals(alone.findings) and spread.rows.equals(alone.rows)
+    assert spread.summary == alone.summary
+
+
+def test_speculated_pairs_pair_each_row_with_its_earliest_candidate():
+    import numpy as np
+
+    from dataaudit.checks.duplicate import _speculated_pairs
+
+    rows = np.array([0, 1, 2, 3, 4])
+    low, high = np.array([0, 0, 1, 1, 2, 3]), np.array([1, 2, 2, 3, 4, 4])
+    # row 1 ← 0, row 2 ← 0 (not 1), row 3 ← 1, row 4 ← 2 (not 3): one pair per later row
+    assert _speculated_pairs(rows, low, high).tolist() == [0, 1, 3, 4]
+    # a clique of copies: every row against the first, never all pairs
+    clique = np.array([(a, b) for a in range(6) for b in range(a + 1, 6)])
+    chosen = _speculated_pairs(np.arange(6), clique[:, 0], clique[:, 1])
+    assert clique[chosen].tolist() == [[0, b] for b in range(1, 6)]
+    assert _speculated_pairs(rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).size == 0
