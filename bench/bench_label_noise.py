@@ -166,7 +166,8 @@ def levers(x: np.ndarray, y: np.ndarray, n_classes: int, graph, truth: np.ndarra
     refit_ridge = np.empty_like(blended)
     for fold in range(5):
         test = fold_of == fold
-        refit_ridge[test] = _ridge_softmax(x[~test & kept], y[~test & kept], x[test], n_classes, 1.0)
+        refit_ridge[test] = _ridge_softmax(x, np.flatnonzero(~test & kept), y[~test & kept], np.flatnonzero(test),
+                                           n_classes, 1.0)
     neighbour_labels = np.where(kept, y, -1)[np.clip(graph.indices, 0, None)]
     valid = (graph.indices >= 0) & (neighbour_labels >= 0)
     refit_votes = np.zeros_like(blended)

@@ -45,8 +45,8 @@ from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.confident_learning import (
     MIN_CLASS_THRESHOLD,
+    add_knn_probabilities,
     confident_label_issues,
-    knn_probabilities,
     out_of_fold_probabilities,
 )
 from dataaudit.features.lexical import (
@@ -340,14 +340,12 @@ class ConflictCheck(Check):
         class_index = {label: k for k, label in enumerate(classes)}
         positions = np.flatnonzero(labelled)
         y = np.array([class_index[labels[i]] for i in positions])
-        embeddings = ctx.embeddings("prompt")[positions]
-        # Blended in place: each rows × classes matrix is 2 GB at a million rows and 300 classes.
-        probabilities = out_of_fold_probabilities(embeddings, y, len(classes), folds=folds, seed=ctx.seed)
+        # One rows × classes matrix, blended in place (2 GB at a million rows and 300 classes),
+        # and no copy of the embeddings.
+        probabilities = out_of_fold_probabilities(ctx.embeddings("prompt"), y, len(classes), folds=folds, seed=ctx.seed,
+                                                  rows=positions)
         probabilities *= 1 - self.knn_weight
-        votes = knn_probabilities(ctx.knn("prompt"), positions, y, len(classes))
-        votes *= self.knn_weight
-        probabilities += votes
-        del votes
+        add_knn_probabilities(probabilities, ctx.knn("prompt"), positions, y, weight=self.knn_weight)
         accuracy = float((probabilities.argmax(axis=1) == y).mean())
         majority = max(counts.values()) / len(y)
         if accuracy < majority + 0.5 * (1 - majority):

@@ -70,19 +70,23 @@ def confident_label_issues(y: np.ndarray, probabilities: np.ndarray, *, min_thre
 
 
 def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int, seed: int,
-                              alpha: float = 1.0) -> np.ndarray:
+                              alpha: float = 1.0, rows: np.ndarray | None = None) -> np.ndarray:
     """Class probabilities for each row from a model that never saw the row.
 
     The model is ridge regression onto one-hot labels with a softmax whose temperature is
     fitted by log-loss: on sentence embeddings it ranks label errors about as well as
     logistic regression at a small fraction of the cost (one d×d solve per fold).
+    ``rows``: the rows of ``x`` that ``y`` labels (default: all of them, in order). They are
+    read from ``x`` block by block, never copied out: at a million rows each copy of the
+    training rows is a gigabyte beside the rows × classes answer.
     """
+    rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
     probabilities = np.full((len(y), n_classes), 1.0 / n_classes)
     fold_of = stratified_folds(y, folds=folds, seed=seed)
     for fold in range(folds):
         test = fold_of == fold
         if test.any() and not test.all():
-            probabilities[test] = _ridge_softmax(x[~test], y[~test], x[test], n_classes, alpha)
+            probabilities[test] = _ridge_softmax(x, rows[~test], y[~test], rows[test], n_classes, alpha)
     return probabilities
 
 
@@ -99,40 +103,51 @@ def stratified_folds(y: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
-def _ridge_softmax(x: np.ndarray, y: np.ndarray, queries: np.ndarray, n_classes: int, alpha: float) -> np.ndarray:
+def _ridge_softmax(x: np.ndarray, train: np.ndarray, y: np.ndarray, queries: np.ndarray, n_classes: int,
+                   alpha: float) -> np.ndarray:
     """Ridge onto one-hot targets, softmax at the log-loss-best temperature, in row blocks.
 
-    Nothing rows × classes is built besides the answer: the normal equations need only the
-    d × d Gram matrix and the per-class sums of the centred rows (centred rows sum to zero, so
-    ``centredᵀ (targets − mean)`` is exactly those sums), and the temperature's log loss adds
-    up block by block. A one-hot matrix of a million rows × 300 classes alone is 2.4 GB.
+    ``train`` (labelled ``y``) and ``queries`` index rows of ``x``. Nothing rows × classes is
+    built besides the answer: the normal equations need only the d × d Gram matrix and the
+    per-class sums of the centred rows (centred rows sum to zero, so ``centredᵀ (targets −
+    mean)`` is exactly those sums), and the temperature's log loss adds up block by block. A
+    one-hot matrix of a million rows × 300 classes alone is 2.4 GB.
     """
-    x_mean = x.mean(axis=0, dtype=np.float64)
+    x_mean = _mean_of_rows(x, train)
     target_mean = np.bincount(y, minlength=n_classes) / len(y)
-    if x.shape[0] < x.shape[1]:  # fewer rows than dimensions: the dual system is smaller
-        centred = x.astype(np.float64) - x_mean
+    if train.size < x.shape[1]:  # fewer rows than dimensions: the dual system is smaller
+        centred = x[train].astype(np.float64) - x_mean
         dual = np.linalg.solve(centred @ centred.T + alpha * np.eye(centred.shape[0]), np.eye(n_classes)[y] - target_mean)
         weights = centred.T @ dual
     else:
         gram = np.zeros((x.shape[1], x.shape[1]))
         class_sums = np.zeros((n_classes, x.shape[1]))
-        for block in _row_blocks(len(x)):
-            centred = x[block].astype(np.float64) - x_mean
+        for block in _row_blocks(train.size):
+            centred = x[train[block]].astype(np.float64) - x_mean
             gram += centred.T @ centred
             np.add.at(class_sums, y[block], centred)
         weights = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), class_sums.T)
     losses = np.zeros(len(TEMPERATURES))
-    fit = _temperature_rows(len(x))
+    fit = _temperature_rows(train.size)
     for block in _row_blocks(len(fit)):
         rows = fit[block]
-        scores = (x[rows].astype(np.float64) - x_mean) @ weights + target_mean
+        scores = (x[train[rows]].astype(np.float64) - x_mean) @ weights + target_mean
         losses += [_log_loss_sum(scores * t, y[rows]) for t in TEMPERATURES]
     temperature = TEMPERATURES[int(np.argmin(losses))]
-    probabilities = np.empty((len(queries), n_classes))
-    for block in _row_blocks(len(queries)):
-        probabilities[block] = _softmax((queries[block].astype(np.float64) - x_mean) @ weights * temperature
+    probabilities = np.empty((queries.size, n_classes))
+    for block in _row_blocks(queries.size):
+        probabilities[block] = _softmax((x[queries[block]].astype(np.float64) - x_mean) @ weights * temperature
                                         + target_mean * temperature)
     return probabilities
+
+
+def _mean_of_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows].mean(axis=0, dtype=float64)`` to the last bit, without the copy: numpy sums
+    along the first axis row after row, so each block continues the running sum."""
+    total = np.zeros(x.shape[1])
+    for block in _row_blocks(rows.size):
+        total = np.add.reduce(np.concatenate([total[None], x[rows[block]].astype(np.float64)]), axis=0)
+    return total / max(rows.size, 1)
 
 
 def _temperature_rows(n: int) -> np.ndarray:
@@ -160,19 +175,31 @@ def _log_loss_sum(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 def knn_probabilities(graph, positions: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Similarity-weighted label votes of each row's labelled neighbours (self excluded)."""
+    """Similarity-weighted label votes of each row's labelled neighbours (self excluded), smoothed:
+    ``(votes + 1/C) / (total + 1)``."""
+    votes = np.zeros((positions.size, n_classes))
+    add_knn_probabilities(votes, graph, positions, y, weight=1.0)
+    return votes
+
+
+def add_knn_probabilities(out: np.ndarray, graph, positions: np.ndarray, y: np.ndarray, *, weight: float) -> None:
+    """``out += weight * knn_probabilities(...)``, to the last bit, block by block: the blend
+    needs no second rows × classes matrix (2 GB at a million rows and 300 classes)."""
+    n_classes = out.shape[1]
     label_at = np.full(graph.indices.shape[0], -1, dtype=np.int64)
     label_at[positions] = y
-    neighbours = graph.indices[positions]
-    weights = np.clip(graph.similarities[positions].astype(np.float64), 0.0, None)
-    votes = np.zeros((positions.size, n_classes))
-    if neighbours.size:
-        neighbour_labels = np.where(neighbours >= 0, label_at[np.clip(neighbours, 0, None)], -1)
-        valid = neighbour_labels >= 0
-        owner = np.broadcast_to(np.arange(positions.size)[:, None], neighbours.shape)
-        np.add.at(votes, (owner[valid], neighbour_labels[valid]), weights[valid])
-    # In place, the same arithmetic as (votes + 1/C) / (total + 1): rows × classes is gigabytes at 1M rows.
-    totals = votes.sum(axis=1, keepdims=True) + 1.0
-    votes += 1.0 / n_classes
-    votes /= totals
-    return votes
+    for block in _row_blocks(positions.size):
+        neighbours = graph.indices[positions[block]]
+        weights = np.clip(graph.similarities[positions[block]].astype(np.float64), 0.0, None)
+        votes = np.zeros((neighbours.shape[0], n_classes))
+        if neighbours.size:
+            neighbour_labels = np.where(neighbours >= 0, label_at[np.clip(neighbours, 0, None)], -1)
+            valid = neighbour_labels >= 0
+            owner = np.broadcast_to(np.arange(neighbours.shape[0])[:, None], neighbours.shape)
+            np.add.at(votes, (owner[valid], neighbour_labels[valid]), weights[valid])
+        totals = votes.sum(axis=1, keepdims=True) + 1.0
+        votes += 1.0 / n_classes
+        votes /= totals
+        if weight != 1.0:
+            votes *= weight
+        out[block] += votes

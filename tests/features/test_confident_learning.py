@@ -28,3 +28,72 @@ def test_a_sampled_temperature_fit_gives_the_probabilities_of_the_full_fit(monke
     monkeypatch.setattr(confident_learning, "TEMPERATURE_FIT_ROWS", 2_000)
     sampled = out_of_fold_probabilities(x, y, 6, folds=3, seed=0)
     np.testing.assert_allclose(sampled, full, rtol=1e-9, atol=1e-12)
+
+
+def _copying_out_of_fold(x, y, n_classes, *, folds, seed):
+    """The formulation before rows were read in place (git 62154d4): each fold's rows copied out of ``x``."""
+    from dataaudit.features.confident_learning import (
+        TEMPERATURES,
+        _log_loss_sum,
+        _row_blocks,
+        _softmax,
+        _temperature_rows,
+        stratified_folds,
+    )
+
+    def ridge_softmax(x, y, queries, alpha=1.0):
+        x_mean = x.mean(axis=0, dtype=np.float64)
+        target_mean = np.bincount(y, minlength=n_classes) / len(y)
+        gram = np.zeros((x.shape[1], x.shape[1]))
+        class_sums = np.zeros((n_classes, x.shape[1]))
+        for block in _row_blocks(len(x)):
+            centred = x[block].astype(np.float64) - x_mean
+            gram += centred.T @ centred
+            np.add.at(class_sums, y[block], centred)
+        weights = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), class_sums.T)
+        losses = np.zeros(len(TEMPERATURES))
+        fit = _temperature_rows(len(x))
+        for block in _row_blocks(len(fit)):
+            rows = fit[block]
+            scores = (x[rows].astype(np.float64) - x_mean) @ weights + target_mean
+            losses += [_log_loss_sum(scores * t, y[rows]) for t in TEMPERATURES]
+        temperature = TEMPERATURES[int(np.argmin(losses))]
+        probabilities = np.empty((len(queries), n_classes))
+        for block in _row_blocks(len(queries)):
+            probabilities[block] = _softmax((queries[block].astype(np.float64) - x_mean) @ weights * temperature
+                                            + target_mean * temperature)
+        return probabilities
+
+    probabilities = np.full((len(y), n_classes), 1.0 / n_classes)
+    fold_of = stratified_folds(y, folds=folds, seed=seed)
+    for fold in range(folds):
+        test = fold_of == fold
+        probabilities[test] = ridge_softmax(x[~test], y[~test], x[test])
+    return probabilities
+
+
+def test_rows_read_in_place_give_the_probabilities_of_copied_rows_to_the_last_bit():
+    """The label model reads its rows out of the whole embedding matrix instead of a copy
+    (a gigabyte per copy at a million rows): the same arithmetic, so the same bits."""
+    x, y = blobs(40_000, 7, seed=5)  # blocks of 16,384 rows: the running sums cross block edges
+    labelled = np.flatnonzero(np.random.default_rng(0).random(len(x)) < 0.6)
+    expected = _copying_out_of_fold(x[labelled], y[labelled], 7, folds=3, seed=1)
+    found = out_of_fold_probabilities(x, y[labelled], 7, folds=3, seed=1, rows=labelled)
+    assert np.array_equal(found, expected)
+    rows = np.sort(np.random.default_rng(1).choice(len(x), 30_000, replace=False))
+    assert np.array_equal(confident_learning._mean_of_rows(x, rows), x[rows].mean(axis=0, dtype=np.float64))
+
+
+def test_knn_votes_added_in_blocks_equal_the_whole_matrix_blend():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    n, k, classes = 40_000, 6, 5
+    graph = SimpleNamespace(indices=rng.integers(-1, n, (n, k)), similarities=rng.random((n, k)).astype(np.float32) * 1.2 - 0.1)
+    positions = np.flatnonzero(rng.random(n) < 0.7)
+    y = rng.integers(0, classes, positions.size)
+    base = rng.random((positions.size, classes))
+    expected = base * 0.5 + confident_learning.knn_probabilities(graph, positions, y, classes) * 0.5
+    found = base * 0.5
+    confident_learning.add_knn_probabilities(found, graph, positions, y, weight=0.5)
+    assert np.array_equal(found, expected)
