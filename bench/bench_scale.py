@@ -275,6 +275,7 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
     dump_findings(result, dump)
     return {"rows": rows, "timings": timings, "peak_rss_gb": peak_rss_gb(), "start_rss_gb": start_gb,
             "start_peak_rss_gb": start_peak_gb, "estimate_gb": round(estimate.total / 1024**3, 2),
+            "estimate_parts_gb": {part: round(size / 1024**3, 2) for part, size in estimate.parts.items()},
             "inputs_gb": round(inputs_gb, 2), "cpu_s": cpu_seconds(), "clusters": result.summary["clusters"]["count"],
             "noise": result.summary["clusters"]["noise_share"], "flagged": result.summary["flagged_rows"],
             "fitted_rows": params.get("fitted_rows"), "placement_rounds": params.get("placement_rounds")}
