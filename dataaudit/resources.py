@@ -44,10 +44,10 @@ ROW_OVERHEAD_BYTES = 10_000
 #: it UMAP's graph and HDBSCAN's trees stop growing, and the other rows are only placed.
 FITTED_ROWS = 50_000
 #: Working memory per placed row (labels, coordinates, the checks' per-row state, now kept in
-#: digests and row blocks). Through its kNN stages the 1M-row bench peaked 6.5 GB above its
-#: 4.6 GB of inputs, mostly the matrices and graphs counted separately (the old 10 KB a row asked
-#: for 27 GB; this asks for 17 GB, still on the high side).
-PLACED_ROW_BYTES = 2_000
+#: digests and row blocks). Recalibrated on ``bench/bench_scale.py precomputed`` (hashing
+#: vectors, with responses, 1% production): peaks of 2.04, 2.89 and 9.77 GB at 100k, 200k and
+#: 1M rows, which this estimate exceeds by 22%, 24% and 26% (before: 15%, 33% and 61%).
+PLACED_ROW_BYTES = 1_000
 #: Copies of the input text the checks hold at once (lists of prompts, normalised texts, shingles).
 TEXT_COPIES = 12
 #: The exact kNN search works in blocks of about this many bytes (256 MB in dataaudit.neighbors,
@@ -55,8 +55,13 @@ TEXT_COPIES = 12
 KNN_BLOCK_BYTES = 300 << 20
 #: Above this many rows the kNN graph is approximate (pynndescent), which needs more per row.
 APPROXIMATE_KNN_ROWS = 20_000
-#: Fixed cost of starting the pipeline (numba-compiled UMAP, scikit-learn, polars buffers).
-BASE_BYTES = 200 << 20
+#: Fixed cost of starting the pipeline (numba-compiled UMAP and pynndescent, scikit-learn,
+#: polars buffers, the length check's tokenizer and the language check's model): a 3,000-row
+#: audit with precomputed vectors peaks at 0.94 GB.
+BASE_BYTES = 700 << 20
+#: Resident bytes per kNN edge while pynndescent builds a graph (its heaps and candidate lists
+#: beside the finished int64 index and float32 similarity), in units of a finished edge's 12.
+APPROXIMATE_KNN_FACTOR = 3
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
           "t": 1000**4, "tb": 1000**4, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -111,13 +116,15 @@ def estimate_audit_memory(
     k = max(0, min(knn_k, rows - 1))
     # Each view's matrix, plus a second copy while the view is being computed/normalised.
     parts = {"embeddings": (views + 1) * rows * dim * 4}
-    knn_row_bytes = k * 12 * (5 if rows > APPROXIMATE_KNN_ROWS else 1)
-    parts["knn_graphs"] = views * rows * knn_row_bytes + min(KNN_BLOCK_BYTES, rows * rows * 12)
+    knn_row_bytes = k * 12 * (APPROXIMATE_KNN_FACTOR if rows > APPROXIMATE_KNN_ROWS else 1)
+    graphs = 2 if responses else 1  # the prompt graph, and the prompt+response one for duplicates
+    parts["knn_graphs"] = graphs * rows * knn_row_bytes + min(KNN_BLOCK_BYTES, rows * rows * 12)
     parts["clustering_and_checks"] = (min(rows, FITTED_ROWS) * ROW_OVERHEAD_BYTES
                                       + max(0, rows - FITTED_ROWS) * PLACED_ROW_BYTES)
     parts["texts"] = TEXT_COPIES * text_bytes
     if classes > 1:
-        parts["label_classifier"] = 3 * rows * classes * 8 + dim * dim * 8
+        # one rows × classes matrix, one fold's answer beside it, softmax blocks
+        parts["label_classifier"] = int(1.5 * rows * classes * 8) + dim * dim * 8
     if production_rows:
         parts["production"] = production_rows * (2 * dim * 4 + k * 12 + ROW_OVERHEAD_BYTES)
     if load_model:
