@@ -35,41 +35,59 @@ def findings(*rows_kinds, check="conflict", score=0.1):
                          for r, kind in rows_kinds], schema=FINDING_SCHEMA)
 
 
-def hand_dynamics() -> pl.DataFrame:
-    """Rows 0–9 unflagged and easy (confidence 0.8–0.9); 10 hard; 11 easy and sure; 12 ambiguous;
-    13 easy but below the unflagged median; 14 easy yet with a negative AUM."""
-    confidence = [0.8 + 0.01 * i for i in range(10)] + [0.05, 0.95, 0.5, 0.6, 0.9]
-    regions = [EASY] * 10 + [HARD, EASY, AMBIGUOUS, EASY, EASY]
-    aum = [2.0] * 10 + [-1.5, 3.0, 0.1, 1.0, -0.2]
-    return pl.DataFrame({"row": range(15), "confidence": confidence, "variability": [0.05] * 15, "aum": aum,
-                         "region": regions})
+def hand_dynamics(aum=True) -> pl.DataFrame:
+    """Rows 0–19 unflagged, AUM 0.0, 0.2, …, 3.8 (confidence 0.50–0.88 alike): 5% of them lie below
+    0.19, the bar. Flagged: 20 hard (AUM −1.5), 21 learned like a typical clean row (3.0), 22 just
+    under the bar (0.1), 23 low but within the clean rows' range (0.5), 24 exactly on the bar."""
+    clean = [0.2 * i for i in range(20)]
+    values = clean + [-1.5, 3.0, 0.1, 0.5, float(np.quantile(clean, 0.05))]
+    regions = [EASY] * 20 + [HARD, EASY, AMBIGUOUS, EASY, AMBIGUOUS]
+    confidence = [0.5 + v / 10 for v in values]
+    return pl.DataFrame({"row": range(25), "confidence": confidence, "variability": [0.05] * 25,
+                         "aum": values if aum else [float("nan")] * 25, "region": regions})
 
 
-def test_each_verdict_from_hand_built_dynamics():
-    flagged = findings((10, "label_noise"), (11, "label_noise"), (12, "label_noise"), (13, "answer_conflict"),
-                       (14, "label_noise"), (15, "label_noise"), (11, "near"))
+@pytest.mark.parametrize("aum", [True, False], ids=["by AUM", "by confidence (no margins)"])
+def test_each_verdict_from_hand_built_dynamics(aum):
+    flagged = findings((20, "label_noise"), (21, "label_noise"), (22, "label_noise"), (23, "answer_conflict"),
+                       (24, "label_noise"), (25, "label_noise"), (21, "near"))
     verdicts = row_verdicts(flagged.with_columns(pl.when(pl.col("kind") == "near").then(pl.lit("duplicate"))
-                                                 .otherwise(pl.col("check")).alias("check")), hand_dynamics())
+                                                 .otherwise(pl.col("check")).alias("check")), hand_dynamics(aum))
     assert dict(verdicts.schema) == ROW_VERDICTS_SCHEMA
     by = {(r, c): v for r, c, v in verdicts.select("row", "check", "verdict").iter_rows()}
-    assert by[(10, "conflict")] == CONFIRMED      # hard to learn
-    assert by[(14, "conflict")] == CONFIRMED      # easy by confidence, but another class led on average
-    assert by[(11, "conflict")] == CONTRADICTED   # learned as surely as clean rows
-    assert by[(12, "conflict")] == NO_EVIDENCE    # ambiguous
-    assert by[(13, "conflict")] == NO_EVIDENCE    # easy, but less sure than a typical clean row
-    assert by[(15, "conflict")] == NO_EVIDENCE    # not trained on (held out)
-    assert by[(11, "duplicate")] == NO_EVIDENCE   # dynamics cannot test a duplicate
+    assert by[(20, "conflict")] == CONFIRMED      # learned worse than every clean row
+    assert by[(22, "conflict")] == CONFIRMED      # worse than all but the hardest 5% of clean rows
+    assert by[(21, "conflict")] == CONTRADICTED   # learned as well as a typical clean row
+    assert by[(23, "conflict")] == CONTRADICTED   # low, but within the clean rows' range
+    assert by[(24, "conflict")] == CONTRADICTED   # on the bar is not below it
+    easy = hand_dynamics(aum).with_columns(pl.when(pl.col("row") == 22).then(pl.lit(EASY)).otherwise("region"))
+    assert row_verdicts(findings((22, "label_noise")), easy).get_column("verdict").to_list() == [CONTRADICTED]
+    assert by[(25, "conflict")] == NO_EVIDENCE    # not trained on (held out)
+    assert by[(21, "duplicate")] == NO_EVIDENCE   # dynamics cannot test a duplicate
     assert verdicts.get_column("still_flagged").all()  # without refine nothing is cleared
-    held_out = verdicts.filter(pl.col("row") == 15)
+    held_out = verdicts.filter(pl.col("row") == 25)
     assert held_out.get_column("confidence").is_null().all() and held_out.get_column("aum").is_null().all()
 
 
+def test_the_bar_follows_the_clean_rows_and_needs_some():
+    """Shift every unflagged row's AUM down by 3 (a harder task): the same flagged row is now
+    learned better than the hardest clean rows, so the verdict turns; with no unflagged row to
+    compare with, no verdict at all."""
+    flagged = findings((20, "label_noise"))
+    shifted = hand_dynamics().with_columns(pl.when(pl.col("row") < 20).then(pl.col("aum") - 3).otherwise(pl.col("aum")))
+    assert row_verdicts(flagged, hand_dynamics()).get_column("verdict").to_list() == [CONFIRMED]
+    assert row_verdicts(flagged, shifted).get_column("verdict").to_list() == [CONTRADICTED]
+    only_flagged = hand_dynamics().filter(pl.col("row") >= 20)
+    every = findings(*[(r, "label_noise") for r in range(20, 25)])
+    assert set(row_verdicts(every, only_flagged).get_column("verdict").to_list()) == {NO_EVIDENCE}
+
+
 def test_refine_clears_contradicted_rows_and_ranks_by_both_signals():
-    flagged = findings((10, "label_noise"), (11, "label_noise"), (13, "label_noise"))
+    flagged = findings((20, "label_noise"), (21, "label_noise"), (22, "label_noise"))
     verdicts = row_verdicts(flagged, hand_dynamics(), refine=True)
     still = dict(verdicts.select("row", "still_flagged").iter_rows())
-    assert still == {10: True, 11: False, 13: True}
-    assert verdicts.get_column("row").to_list() == [10, 13, 11]  # most likely wrong first
+    assert still == {20: True, 21: False, 22: True}
+    assert verdicts.get_column("row").to_list() == [20, 22, 21]  # most likely wrong first
     scores = verdicts.get_column("refined_score").to_numpy()
     assert ((scores >= 0) & (scores <= 1)).all()
 
