@@ -10,8 +10,9 @@ GPT-2's byte-level split), which is what the original SmolLM2 tokenizer does.
 
 Counting renders each conversation through the tokenizer's chat template (or joins the turns
 when it has none) and cuts the text into three parts: before the final assistant reply, the
-reply, and after it. One batched call of the fast tokenizer counts all three; the reply's
-tokens that fall within a budget are ``budget - before``, clipped.
+reply, and after it (:func:`rendered_parts`, a row function the engine spreads over every
+core). One batched call of the fast tokenizer counts all three (:func:`count_rendered`); the
+reply's tokens that fall within a budget are ``budget - before``, clipped.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dataaudit.errors import UsageError
+
 if TYPE_CHECKING:
     import polars as pl
-
-from dataaudit.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -304,15 +305,6 @@ class TokenCounts:
     @property
     def total(self) -> np.ndarray:
         return self.before + self.response + self.after
-
-
-def count_tokens(
-    tokenizer: Any, conversations: Sequence[list[dict[str, str]]], *, batch_size: int = 8192
-) -> TokenCounts:
-    """Render and count every conversation (see the module docstring)."""
-    templated = bool(getattr(tokenizer, "chat_template", None))
-    return count_rendered(tokenizer, [_split(tokenizer, messages, templated) for messages in conversations],
-                          batch_size=batch_size)
 
 
 def rendered_parts(frame: pl.DataFrame, *, tokenizer: str | None) -> pl.DataFrame:
