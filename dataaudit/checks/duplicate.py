@@ -89,7 +89,6 @@ class DuplicateCheck(Check):
         n = frame.height
         if n < 2:
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
-        messages = frame.get_column("messages").to_list()
         # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
         exact_keys = value_codes(ctx.map_frame(_exact_digests, frame.select("messages")).get_column("digest").to_list())
         exact_partners: dict[int, list[int]] = defaultdict(list)
@@ -121,7 +120,7 @@ class DuplicateCheck(Check):
         del buffer, offsets, position
 
         rows = frame.get_column("row").to_numpy()
-        groups, near, checked = self._star_groups(ctx, messages, rows, exact_partners, low, high, similarity)
+        groups, near, checked = self._star_groups(ctx, rows, exact_partners, low, high, similarity)
         group_of = np.full(n, -1, dtype=np.int64)
         findings: list[Finding] = []
         exact_groups = near_groups = 0
@@ -161,7 +160,7 @@ class DuplicateCheck(Check):
         }
         return _result(ctx, findings, group_of, summary)
 
-    def _star_groups(self, ctx, messages, rows, exact_partners, low, high, similarity):
+    def _star_groups(self, ctx, rows, exact_partners, low, high, similarity):
         """Groups in which every member is a direct duplicate of the group's first (kept) row.
 
         Not connected components: light edits chain ("i want whisper mode" ~ "whisper mode" ~
@@ -184,8 +183,10 @@ class DuplicateCheck(Check):
         # changed words per candidate pair: -2 not diffed yet, -1 not near copies
         changes = np.full(low.size, -2, dtype=np.int64)
         guessed = _speculated_pairs(rows, low, high)
+        # Rows are read from the column as needed: the guesses go to the engine, and only the
+        # misses' rows ever become Python objects here.
+        column = ctx.dataset.frame.get_column("messages")
         if guessed.size:
-            column = ctx.dataset.frame.get_column("messages")
             pairs = pl.DataFrame({"first": column.gather(low[guessed]), "second": column.gather(high[guessed])})
             found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
             changes[guessed] = found.fill_null(-1).to_numpy()
@@ -218,7 +219,8 @@ class DuplicateCheck(Check):
                     if changes[pair] == -2:  # the guess missed this one
                         checked += 1
                         first, second = (index, j) if index < j else (j, index)
-                        changed = diff(_normalized_turns(messages[first]), _normalized_turns(messages[second]))
+                        first_turns, second_turns = column.gather([first, second]).to_list()
+                        changed = diff(_normalized_turns(first_turns), _normalized_turns(second_turns))
                         changes[pair] = -1 if changed is None else changed
                     if changes[pair] >= 0:
                         members.append(j)
