@@ -289,7 +289,10 @@ def cpu_seconds() -> float:
 
 
 def rss_gb() -> tuple[float, float]:
-    """This process's resident set now and its peak so far, GB (Linux; zeros elsewhere)."""
+    """This process's resident set now and its peak so far, GB (Linux; zeros elsewhere).
+
+    Not ``dataaudit.finetune.memory.resident_bytes``: with ``--baseline`` the child imports an
+    older dataaudit that does not have it."""
     status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     now, peak = (int(fields[key].split()[0]) / 1024**2 if key in fields else 0.0 for key in ("VmRSS", "VmHWM"))
