@@ -7,9 +7,9 @@
 card_delivery_estimate, lost_or_stolen_card, ...): a removed intent's prompts sit next to its
 siblings in training, so density alone calls many of them covered.
 
-Printed per seed, today's score (density only: ``use_labels=False``), the kNN label view alone
-(``label_view="neighbours"``, the previous default) and the label-aware default (neighbours and
-class centroids), from the same run:
+Printed per seed, from the same run (see ``VARIANTS``): the density score alone, the kNN label
+view alone, the label-aware score (neighbours and class centroids; the default before crowding)
+and the default, which adds crowding (:mod:`dataaudit.coverage.crowding`):
 
 - *surfaced (rows)*: removed intents most of whose production rows are gaps (``is_gap``);
 - *surfaced (cluster)*: removed intents some gap cluster is mostly made of (> 50%), as in
@@ -46,9 +46,15 @@ REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "r
 BANKING = REALDATA / "banking77.jsonl"
 
 
-#: today = density alone; neighbours = the kNN label view (the default before the centroid view);
-#: label-aware = the default (both label views).
-VARIANTS = {"today": {"use_labels": False}, "neighbours": {"label_view": "neighbours"}, "label-aware": {}}
+#: CoverageAnalysis parameters per variant, shared with bench_coverage_clinc.py. today = density
+#: alone; neighbours = the kNN label view (the default before the centroid view); label-aware =
+#: both label views (the default before crowding); crowding = the default.
+VARIANTS = {
+    "today": {"use_labels": False, "crowding_alpha": 0.0},
+    "neighbours": {"label_view": "neighbours", "crowding_alpha": 0.0},
+    "label-aware": {"crowding_alpha": 0.0},
+    "crowding": {},
+}
 
 
 def load_rows(path: Path) -> list[dict]:

@@ -1,7 +1,7 @@
 """Coverage gaps on CLINC150: does the analysis find what training does not cover?
 
     python bench/bench_coverage_clinc.py [--embeddings PATH.npy] [--seeds 0,1,2,3,4] [--real-clusters]
-                                         [--variants today,neighbours,label-aware]
+                                         [--variants today,label-aware,crowding]
 
 Scenario 1 — out-of-scope traffic. Training = the in-scope train split (15,000 texts);
 production = the test split (4,500 in-scope + 1,000 ``oos``). Prints the AUROC of
@@ -14,10 +14,11 @@ production = the in-scope test split. A removed intent *shows up* when some gap 
 are mostly (> 50%) that intent. Target: >= 9 of 10 for the first seed; further seeds show the
 spread.
 
-Each scenario runs once per variant: ``today`` is the density score alone (``use_labels=False``),
-``neighbours`` the kNN label view alone (the previous default), ``label-aware`` the default
-(density combined with the kNN label agreement and the distance to class centroids, see
-:mod:`dataaudit.coverage.labels`).
+Each scenario runs once per variant (bench_coverage_banking.VARIANTS): ``today`` is the density
+score alone, ``neighbours`` the kNN label view alone, ``label-aware`` density combined with the
+kNN label agreement and the distance to class centroids (:mod:`dataaudit.coverage.labels`; the
+default before crowding), ``crowding`` the default, which adds crowding
+(:mod:`dataaudit.coverage.crowding`).
 
 ``--embeddings`` takes precomputed vectors row-aligned with clinc150_oos.jsonl; otherwise MiniLM
 vectors cached as one ``.npy`` (bench_coverage_banking.cached_vectors) are used. The training clustering
@@ -42,7 +43,7 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.bench_coverage_banking import table  # noqa: E402 - the benches' one plain-text table
+from bench.bench_coverage_banking import VARIANTS, table  # noqa: E402 - one table and one set of variants
 
 REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
 CLINC = REALDATA / "clinc150_oos.jsonl"
@@ -96,9 +97,6 @@ def make_embedder(rows: list[dict], embeddings_path: str | None):
         first.setdefault(row["text"], index)
     keep = sorted(first.values())
     return PrecomputedEmbedder(texts=[rows[i]["text"] for i in keep], embeddings=vectors[keep])
-
-
-VARIANTS = {"today": {"use_labels": False}, "neighbours": {"label_view": "neighbours"}, "label-aware": {}}
 
 
 def run_coverage(train: list[dict], production: list[dict], embedder, real_clusters: bool, seed: int = 0,
@@ -229,7 +227,7 @@ def main() -> None:
     parser.add_argument("--embeddings", help="precomputed vectors row-aligned with clinc150_oos.jsonl")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds for scenario 2 (the first is the headline)")
     parser.add_argument("--real-clusters", action="store_true", help="cluster training with the full pipeline")
-    parser.add_argument("--variants", default="today,neighbours,label-aware", help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default="today,label-aware,crowding", help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")

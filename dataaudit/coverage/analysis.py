@@ -3,8 +3,8 @@
 It answers four questions, each as data:
 
 - ``coverage``: per production row, its input ``line`` (and ``source_file`` for shards), its nearest
-  training row, a calibrated ``gap_score`` and
-  whether it is a gap (see :mod:`dataaudit.coverage.scoring`);
+  training row, a calibrated ``gap_score``, how crowded by other production rows it is (see
+  :mod:`dataaudit.coverage.crowding`) and whether it is a gap (see :mod:`dataaudit.coverage.scoring`);
 - ``gaps``: the uncovered rows grouped into topics, named by keywords, with representative
   prompts and how many examples to collect (see :mod:`dataaudit.coverage.gaps`);
 - ``cluster_coverage``: per training cluster, how much production traffic lands on it compared
@@ -25,11 +25,12 @@ import numpy as np
 import polars as pl
 
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
+from dataaudit.coverage.crowding import CrowdingScorer, CrowdingScores
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score, label_view_scores
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without, held_out_graph
-from dataaudit.neighbors import KnnGraph
+from dataaudit.neighbors import KnnGraph, query_knn
 from dataaudit.params import Component, Interval, Options
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ COVERAGE_SCHEMA = {
     "similarity": pl.Float64,
     "density_gap_score": pl.Float64,
     "label_gap_score": pl.Float64,
+    "crowding_gap_score": pl.Float64,
     "gap_score": pl.Float64,
     "is_gap": pl.Boolean,
     "gap_cluster": pl.Int64,
@@ -101,6 +103,11 @@ class CoverageAnalysis(Component):
       label score's weight in the combination (see :func:`~dataaudit.coverage.labels.combined_gap_score`).
       ``label_view``: ``"neighbours"``, ``"centroids"`` (shared covariance shrunk by
       ``centroid_shrinkage``) or ``"both"`` (see :func:`~dataaudit.coverage.labels.label_view_scores`).
+    - ``crowding_alpha``: a production row is also a gap when its ``crowding_gap_score`` is below
+      this: among its ``crowding_k`` nearest rows in training ∪ production, far more are production
+      than this production set's typical crowding makes likely (see
+      :mod:`dataaudit.coverage.crowding`). It finds an intent training lacks whose sibling intents
+      it keeps. 0 turns the rule off (the score is still reported). Calibrated rule only.
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -126,6 +133,8 @@ class CoverageAnalysis(Component):
         label_weight: float = 0.5,
         label_view: str = "both",
         centroid_shrinkage: float = 0.5,
+        crowding_k: int = 10,
+        crowding_alpha: float = 1e-4,
         min_gap_cluster_size: int | None = None,
         min_collect: int = 10,
         under_covered_ratio: float = 2.0,
@@ -144,6 +153,8 @@ class CoverageAnalysis(Component):
         self.label_weight = label_weight
         self.label_view = label_view
         self.centroid_shrinkage = centroid_shrinkage
+        self.crowding_k = crowding_k
+        self.crowding_alpha = crowding_alpha
         self.min_gap_cluster_size = min_gap_cluster_size
         self.min_collect = min_collect
         self.under_covered_ratio = under_covered_ratio
@@ -159,6 +170,8 @@ class CoverageAnalysis(Component):
         "label_weight": [Interval(float, 0, None)],
         "label_view": [Options({"neighbours", "centroids", "both"})],
         "centroid_shrinkage": [Interval(float, 0, 1, closed="right")],
+        "crowding_k": [Interval(int, 1, None)],
+        "crowding_alpha": [Interval(float, 0, 1)],
     }
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
@@ -184,13 +197,19 @@ class CoverageAnalysis(Component):
         train_labels = self._training_labels(ctx.dataset)
         with ctx.stage("coverage_score"):
             scorer = self._scorer().fit(train_vectors, knn=ctx.knn("prompt") if len(train_vectors) > 1 else None, progress=ctx.progress)
-            density = scorer.score(production_vectors, progress=ctx.progress)
+            # Each production row's nearest training rows, searched once for all three scores.
+            graph = query_knn(train_vectors, production_vectors, k=max(scorer.width, self.label_k, self.crowding_k),
+                              seed=self.seed, progress=ctx.progress)
+            density = scorer.score(production_vectors, graph=graph, progress=ctx.progress)
         with ctx.stage("coverage_label_score"):
             label_scorer, label_scores, scores = self._with_labels(
                 scorer, density, train_vectors, train_labels, production_vectors,
-                knn=ctx.knn("prompt") if train_labels is not None else None,
+                knn=ctx.knn("prompt") if train_labels is not None else None, query_graph=graph,
             )
-        individual_gap = self._is_gap(scorer, scores)
+        with ctx.stage("coverage_crowding"):
+            crowding_scorer = self._crowding_scorer()
+            crowding = crowding_scorer.fit_score(production_vectors, graph, training_rows=len(train_vectors), progress=ctx.progress)
+        individual_gap = self._is_gap(scorer, scores, crowding)
         summary["threshold"] = self._threshold_summary(scorer, label_scorer)
         if len(train_vectors) == 0:
             not_computed["similarity"] = "training has no rows: every production row is a gap"
@@ -217,6 +236,7 @@ class CoverageAnalysis(Component):
                 "similarity": _nullable(scores.similarity),
                 "density_gap_score": _nullable(density.gap_score),
                 "label_gap_score": _nullable(label_scores),
+                "crowding_gap_score": _nullable(crowding.gap_score),
                 "gap_score": _nullable(scores.gap_score),
                 "is_gap": is_gap,
                 "gap_cluster": [int(c) if c >= 0 else None for c in gap_cluster],
@@ -249,6 +269,8 @@ class CoverageAnalysis(Component):
                 "individually_uncovered_rows": int(individual_gap.sum()),
                 "uncovered_by_density": int((density.gap_score < self.quantile).sum()) if self.threshold is None else None,
                 "uncovered_by_labels": int((label_scores < self.quantile).sum()) if label_scorer is not None else None,
+                "uncovered_by_crowding": int((crowding.gap_score < self.crowding_alpha).sum()) if self._crowding_applies(scorer) else None,
+                "crowding_expected_share": round(crowding_scorer.expected_share_, 4),
                 "rows_added_by_gap_clusters": int((is_gap & ~individual_gap).sum()),
                 "mean_gap_score": round(float(calibrated_scores.mean()), 4) if calibrated_scores.size else None,
                 "gap_clusters": int(gaps.height),
@@ -271,6 +293,13 @@ class CoverageAnalysis(Component):
     # -- per-row decision ----------------------------------------------------------------
     def _scorer(self) -> CoverageScorer:
         return CoverageScorer(k=self.k, density_k=self.density_k, seed=self.seed)
+
+    def _crowding_scorer(self) -> CrowdingScorer:
+        return CrowdingScorer(k=self.crowding_k, seed=self.seed)
+
+    def _crowding_applies(self, scorer: CoverageScorer) -> bool:
+        """Crowding joins the calibrated rule; a fixed similarity threshold stands alone."""
+        return self.threshold is None and scorer.is_calibrated
 
     def _training_labels(self, dataset: "Dataset") -> list[str | None] | None:
         """The training labels when the label-aware score applies (labelled data, calibrated rule)."""
@@ -300,15 +329,15 @@ class CoverageAnalysis(Component):
                                       label_weight=self.label_weight)
         return label_scorer, label, dataclasses.replace(density, gap_score=combined)
 
-    def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores) -> np.ndarray:
-        """Below the fixed similarity, or below the calibrated quantile; no training = all gaps."""
+    def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores, crowding: CrowdingScores) -> np.ndarray:
+        """Below the fixed similarity, or below the calibrated quantile or crowded; no training = all gaps."""
         if len(scorer.reference_) == 0:
             return np.ones(len(scores.similarity), dtype=bool)
         if self.threshold is not None:
             return scores.similarity < self.threshold
         if not scorer.is_calibrated:
             return np.zeros(len(scores.similarity), dtype=bool)
-        return scores.gap_score < self.quantile
+        return (scores.gap_score < self.quantile) | (crowding.gap_score < self.crowding_alpha)
 
     def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None) -> dict[str, Any]:
         if self.threshold is not None:
@@ -327,6 +356,11 @@ class CoverageAnalysis(Component):
             "a gap is far from training or between classes training keeps apart"
             if label_scorer is not None else ""
         )
+        crowding = (
+            f"; or crowded: among its {self.crowding_k} nearest rows in training and production, so many are "
+            f"production that a binomial with production's typical share gives p < {self.crowding_alpha:g}"
+            if self.crowding_alpha > 0 else ""
+        )
         return {
             "method": "calibrated on training",
             "quantile": self.quantile,
@@ -340,7 +374,7 @@ class CoverageAnalysis(Component):
                 f"a production row is a gap when fewer than {self.quantile:.0%} of training rows are as poorly covered "
                 f"by the rest of training (leave-one-out) as it is by training; coverage = mean similarity to the "
                 f"{scorer.k_} nearest training rows minus the same for the {scorer.density_k_} training rows around it"
-                + labels
+                + labels + crowding
             ),
         }
 
@@ -444,13 +478,14 @@ class CoverageAnalysis(Component):
         scorer.fit(rest_vectors, knn=rest_graph, progress=ctx.progress)
         # The held-out rows' neighbours among the rest are read off the same graph.
         held_graph = held_out_graph(ctx.knn("prompt"), held_out, rest_vectors, held_vectors,
-                                    width=max(scorer.width, self.label_k))
+                                    width=max(scorer.width, self.label_k, self.crowding_k))
         held_scores = scorer.score(held_vectors, graph=held_graph, progress=ctx.progress)
         if train_labels is not None:
             rest_labels = [label for label, out in zip(train_labels, held_out) if not out]
             _, _, held_scores = self._with_labels(scorer, held_scores, rest_vectors, rest_labels,
                                                   held_vectors, knn=rest_graph, query_graph=held_graph)
-        held_gap = self._is_gap(scorer, held_scores)
+        held_crowding = self._crowding_scorer().fit_score(held_vectors, held_graph, training_rows=len(rest_vectors))
+        held_gap = self._is_gap(scorer, held_scores, held_crowding)
         held = _split_numbers(held_gap, held_scores.gap_score)
         production = _split_numbers(individual_gap, scores.gap_score)
         result: dict[str, Any] = {"held_out": held, "production": production}
