@@ -31,8 +31,8 @@ from dataaudit.finetune.confirmation import Evidence, confirmation_table, headli
 from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.memory import log_memory, release_memory
 from dataaudit.finetune.result import FineTuneResult
-from dataaudit.finetune.splits import heldout_split, stratified_sample
-from dataaudit.finetune.verdicts import row_verdicts, verdict_counts
+from dataaudit.finetune.splits import heldout_split, kept_in_training, stratified_sample
+from dataaudit.finetune.verdicts import LEARNABILITY_KINDS, row_verdicts, verdict_counts
 from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
@@ -192,6 +192,8 @@ class ReferenceFineTune(Component):
         usable = np.flatnonzero([t is not None and p.strip() != "" for t, p in zip(examples.targets, examples.prompts)])
         pool = stratified_sample(usable, strata[usable], self.max_examples, seed=self.seed)
         split = heldout_split(pool, strata[pool], fraction=self.heldout_fraction, seed=self.seed)
+        if self.refine:  # refinement judges each row flagged for its target by its training dynamics
+            split = kept_in_training(split, np.flatnonzero(np.isin(examples.rows, _target_flagged_rows(audit, self.min_severity))))
         if len(split.train) < 2 or len(split.heldout) < 1:
             raise UsageError(f"too few usable rows to fine-tune and hold out ({len(usable)} usable)")
         drops = drop_reasons(audit.findings, min_severity=self.min_severity)
@@ -314,6 +316,12 @@ def _strata(audit: AuditResult, rows: np.ndarray) -> np.ndarray:
         return np.zeros(len(rows), dtype=np.int64)
     by_row = dict(zip(audit.rows.get_column("row").to_list(), audit.rows.get_column(column).fill_null(-1).to_list()))
     return np.array([by_row.get(int(r), -1) for r in rows], dtype=np.int64)
+
+
+def _target_flagged_rows(audit: AuditResult, min_severity: str) -> np.ndarray:
+    """Rows flagged for a wrong label or answer: the findings training dynamics can test."""
+    chosen = audit.flagged_rows(min_severity=min_severity)
+    return chosen.filter(pl.col("kind").is_in(list(LEARNABILITY_KINDS))).get_column("row").unique().to_numpy()
 
 
 def _flagged_by_check(audit: AuditResult, min_severity: str) -> dict[str, set[int]]:

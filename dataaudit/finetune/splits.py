@@ -60,3 +60,9 @@ def heldout_split(rows: np.ndarray, strata: np.ndarray, *, fraction: float, seed
         heldout.append(members[:count])
     held = np.sort(np.concatenate(heldout)) if heldout else np.zeros(0, np.int64)
     return Split(train=np.setdiff1d(rows, held), heldout=held)
+
+
+def kept_in_training(split: Split, rows: np.ndarray) -> Split:
+    """``split`` with those of ``rows`` it holds out moved into training."""
+    moved = np.intersect1d(split.heldout, np.asarray(rows, dtype=np.int64))
+    return Split(train=np.union1d(split.train, moved), heldout=np.setdiff1d(split.heldout, moved))

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dataaudit.finetune.splits import heldout_split, stratified_sample
+from dataaudit.finetune.splits import heldout_split, kept_in_training, stratified_sample
 
 
 @settings(max_examples=50, deadline=None)
@@ -32,3 +32,14 @@ def test_sample_has_the_requested_size_and_keeps_every_stratum_when_it_can(strat
     assert len(set(picked.tolist())) == len(picked)
     if size >= len(set(strata.tolist())):
         assert set(strata[picked].tolist()) == set(strata.tolist())
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=2, max_size=120), st.sets(st.integers(0, 400)), st.integers(0, 99))
+def test_kept_in_training_moves_only_held_out_rows_and_still_partitions(strata, keep, seed):
+    rows = np.arange(len(strata)) * 3
+    split = heldout_split(rows, np.array(strata), fraction=0.3, seed=seed)
+    kept = kept_in_training(split, np.array(sorted(keep), dtype=np.int64))
+    assert sorted(np.concatenate([kept.train, kept.heldout]).tolist()) == rows.tolist()
+    assert not set(kept.heldout.tolist()) & keep  # every such row trains ...
+    assert set(kept.heldout.tolist()) == set(split.heldout.tolist()) - keep  # ... and nothing else moves

@@ -144,6 +144,19 @@ def test_planted_flips_are_confirmed_and_false_alarms_cleared(refined):
     assert result.summary["row_verdicts"]["conflict"]["still_flagged"] == int(verdicts.get_column("still_flagged").sum())
 
 
+def test_refine_trains_every_row_flagged_for_its_label():
+    """Refinement needs each such row's dynamics: none is held out (without refine, some are)."""
+    prompts, labels, clusters = _data()
+    dataset = make_dataset(prompts, labels=labels)
+    audit = _audit(dataset, clusters)
+    flagged = {*FLIPPED, *CLEAN_BUT_FLAGGED}
+    for refine in (False, True):
+        engine = ReferenceFineTune(backend=WordVoteBackend(), epochs=1, heldout_fraction=0.5, seed=0, resamples=50,
+                                   refine=refine)
+        trained = set(engine.run(dataset, audit).dynamics.get_column("row").to_list())
+        assert (flagged <= trained) is refine
+
+
 def test_row_verdicts_round_trip_and_join_into_the_report_findings(refined, tmp_path):
     from dataaudit.finetune.api import with_verdicts
 
