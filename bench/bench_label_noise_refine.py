@@ -12,8 +12,8 @@ encoder backend's CPU budget), 5% of it flipped to a random other label (the pla
   learning); the rows it flags at warning or above;
 - ``audit + finetune --refine``: :func:`dataaudit.finetune.finetune` with ``backend="encoder"``,
   ``refine=True`` and ``max_examples`` = every row (so every row is sampled; the fine-tune
-  still holds out 20% per cluster for its evaluation, and flagged rows held out keep their
-  flag for want of dynamics): rows whose ``still_flagged`` is true in ``row_verdicts``;
+  still holds out 20% per cluster for its evaluation, but with ``refine`` never a row flagged
+  for its label, so each has dynamics): rows whose ``still_flagged`` is true in ``row_verdicts``;
 - ``cleanlab``: ``find_label_issues`` on the same blended out-of-fold probabilities the audit
   computes from the same vectors (``bench_label_noise.methods``).
 

@@ -14,7 +14,8 @@ raw run's training dynamics. A trained row flagged for a wrong label or answer i
 - **contradicted** otherwise: the model learned the given target within the range of clean rows;
 - **no evidence** for rows the fine-tune did not train on (held out, not sampled), and for
   findings whose claim training dynamics cannot test (a duplicate is easy to learn whether or
-  not it should be dropped).
+  not it should be dropped). With ``refine`` the engine holds out none of the rows flagged for
+  their target, so only unsampled ones lack evidence.
 
 ``still_flagged`` is the row's flag after refinement: with ``refine`` a contradicted row is
 cleared and label findings are re-ranked by ``refined_score``, the geometric mean of the
