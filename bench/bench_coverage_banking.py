@@ -8,8 +8,9 @@ card_delivery_estimate, lost_or_stolen_card, ...): a removed intent's prompts si
 siblings in training, so density alone calls many of them covered.
 
 Printed per seed, from the same run (see ``VARIANTS``): the density score alone, the kNN label
-view alone, the label-aware score (neighbours and class centroids; the default before crowding)
-and the default, which adds crowding (:mod:`dataaudit.coverage.crowding`):
+view alone, the label-aware score (neighbours and class centroids; the default before crowding),
+the default, which adds crowding (:mod:`dataaudit.coverage.crowding`), and the default without
+labels (density and crowding, as on unlabelled data):
 
 - *surfaced (rows)*: removed intents most of whose production rows are gaps (``is_gap``);
 - *surfaced (cluster)*: removed intents some gap cluster is mostly made of (> 50%), as in
@@ -48,12 +49,14 @@ BANKING = REALDATA / "banking77.jsonl"
 
 #: CoverageAnalysis parameters per variant, shared with bench_coverage_clinc.py. today = density
 #: alone; neighbours = the kNN label view (the default before the centroid view); label-aware =
-#: both label views (the default before crowding); crowding = the default.
+#: both label views (the default before crowding); crowding = the default; unlabelled = the
+#: default on data without labels (density and crowding).
 VARIANTS = {
     "today": {"use_labels": False, "crowding_alpha": 0.0},
     "neighbours": {"label_view": "neighbours", "crowding_alpha": 0.0},
     "label-aware": {"crowding_alpha": 0.0},
     "crowding": {},
+    "unlabelled": {"use_labels": False},
 }
 
 
