@@ -17,6 +17,7 @@ from dataaudit.finetune.engine import ReferenceFineTune
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.verdicts import (
     CONFIRMED,
+    CONFIRM_QUANTILE,
     CONTRADICTED,
     NO_EVIDENCE,
     ROW_VERDICTS_SCHEMA,
@@ -36,11 +37,13 @@ def findings(*rows_kinds, check="conflict", score=0.1):
 
 
 def hand_dynamics(aum=True) -> pl.DataFrame:
-    """Rows 0–19 unflagged, AUM 0.0, 0.2, …, 3.8 (confidence 0.50–0.88 alike): 5% of them lie below
-    0.19, the bar. Flagged: 20 hard (AUM −1.5), 21 learned like a typical clean row (3.0), 22 just
-    under the bar (0.1), 23 low but within the clean rows' range (0.5), 24 exactly on the bar."""
+    """Rows 0–19 unflagged, AUM 0.0, 0.2, …, 3.8 (confidence 0.50–0.88 alike); the bar is their
+    :data:`CONFIRM_QUANTILE` quantile (a little above 0). Flagged: 20 hard (AUM −1.5), 21 learned
+    like a typical clean row (3.0), 22 just under the bar, 23 low but within the clean rows' range
+    (0.5), 24 exactly on the bar."""
     clean = [0.2 * i for i in range(20)]
-    values = clean + [-1.5, 3.0, 0.1, 0.5, float(np.quantile(clean, 0.05))]
+    bar = float(np.quantile(clean, CONFIRM_QUANTILE))
+    values = clean + [-1.5, 3.0, bar / 2, 0.5, bar]
     regions = [EASY] * 20 + [HARD, EASY, AMBIGUOUS, EASY, AMBIGUOUS]
     confidence = [0.5 + v / 10 for v in values]
     return pl.DataFrame({"row": range(25), "confidence": confidence, "variability": [0.05] * 25,
@@ -56,7 +59,7 @@ def test_each_verdict_from_hand_built_dynamics(aum):
     assert dict(verdicts.schema) == ROW_VERDICTS_SCHEMA
     by = {(r, c): v for r, c, v in verdicts.select("row", "check", "verdict").iter_rows()}
     assert by[(20, "conflict")] == CONFIRMED      # learned worse than every clean row
-    assert by[(22, "conflict")] == CONFIRMED      # worse than all but the hardest 5% of clean rows
+    assert by[(22, "conflict")] == CONFIRMED      # worse than all but the hardest 1% of clean rows
     assert by[(21, "conflict")] == CONTRADICTED   # learned as well as a typical clean row
     assert by[(23, "conflict")] == CONTRADICTED   # low, but within the clean rows' range
     assert by[(24, "conflict")] == CONTRADICTED   # on the bar is not below it
@@ -84,7 +87,7 @@ def test_the_bar_follows_the_clean_rows_and_needs_some():
 
 def test_refine_clears_contradicted_rows_and_ranks_by_both_signals():
     flagged = findings((20, "label_noise"), (21, "label_noise"), (22, "label_noise"))
-    verdicts = row_verdicts(flagged, hand_dynamics(), refine=True)
+    verdicts = row_verdicts(flagged, hand_dynamics().filter(pl.col("row") <= 22), refine=True)  # rows 0–19 clean
     still = dict(verdicts.select("row", "still_flagged").iter_rows())
     assert still == {20: True, 21: False, 22: True}
     assert verdicts.get_column("row").to_list() == [20, 22, 21]  # most likely wrong first
