@@ -104,6 +104,14 @@ def frontier(blended: np.ndarray, y: np.ndarray, truth: np.ndarray, recall: floa
     return flagged
 
 
+def require_cleanlab() -> None:
+    """The comparison needs cleanlab (bench-only): say so before minutes of work, not after."""
+    import importlib.util
+
+    if importlib.util.find_spec("cleanlab") is None:
+        raise SystemExit("this bench compares with cleanlab, which is not installed: pip install cleanlab")
+
+
 def methods(x: np.ndarray, y: np.ndarray, n_classes: int, graph, truth: np.ndarray) -> dict[str, np.ndarray]:
     from cleanlab.filter import find_label_issues
 
@@ -233,6 +241,7 @@ def main() -> None:
     parser.add_argument("--levers", action="store_true", help="one row per lever tried (issue 22)")
     parser.add_argument("--rows", type=int, help="a random subset of the training split per seed (small sets)")
     args = parser.parse_args()
+    require_cleanlab()
     run = levers if args.levers else methods
     records = []
     for name in args.datasets.split(","):

@@ -41,7 +41,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.bench_label_noise import DATASETS, FLIP_SHARE, flip, load_labelled, methods, scores, table  # noqa: E402
+from bench.bench_label_noise import (  # noqa: E402
+    DATASETS,
+    FLIP_SHARE,
+    flip,
+    load_labelled,
+    methods,
+    require_cleanlab,
+    scores,
+    table,
+)
 
 
 def planted(name: str, rows: int, seed: int):
@@ -128,6 +137,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="folder for each dataset's dynamics and verdicts with the truth")
     parser.add_argument("--rescore", type=Path, help="judge a --keep folder's dynamics again instead of training")
     args = parser.parse_args()
+    require_cleanlab()
     logging.basicConfig(level=logging.WARNING)
     records, breakdown = [], []
     for name in args.datasets.split(","):
