@@ -16,8 +16,8 @@ from dataaudit.finetune.dynamics import AMBIGUOUS, EASY, HARD, data_map
 from dataaudit.finetune.engine import ReferenceFineTune
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.verdicts import (
-    CONFIRMED,
     CONFIRM_QUANTILE,
+    CONFIRMED,
     CONTRADICTED,
     NO_EVIDENCE,
     ROW_VERDICTS_SCHEMA,
