@@ -192,8 +192,9 @@ class ReferenceFineTune(Component):
         usable = np.flatnonzero([t is not None and p.strip() != "" for t, p in zip(examples.targets, examples.prompts)])
         pool = stratified_sample(usable, strata[usable], self.max_examples, seed=self.seed)
         split = heldout_split(pool, strata[pool], fraction=self.heldout_fraction, seed=self.seed)
+        flagged = audit.flagged_rows(min_severity=self.min_severity)
         if self.refine:  # refinement judges each row flagged for its target by its training dynamics
-            split = kept_in_training(split, np.flatnonzero(np.isin(examples.rows, _target_flagged_rows(audit, self.min_severity))))
+            split = kept_in_training(split, np.flatnonzero(np.isin(examples.rows, _target_flagged_rows(flagged))))
         if len(split.train) < 2 or len(split.heldout) < 1:
             raise UsageError(f"too few usable rows to fine-tune and hold out ({len(usable)} usable)")
         drops = drop_reasons(audit.findings, min_severity=self.min_severity)
@@ -218,7 +219,7 @@ class ReferenceFineTune(Component):
                   "train_cleaned": int(len(clean_positions)), "heldout": int(len(split.heldout)),
                   "production": int(len(prod)), "perturbed": int(len(perturb_source)), "generated": int(len(generation))}
         return _Plan(trainings=trainings, heldout=heldout, production=prod, perturbed=perturbed, generation=generation,
-                     flagged=_flagged_by_check(audit, self.min_severity), counts=counts)
+                     flagged=_flagged_by_check(flagged), counts=counts)
 
     def _experiment(self, name: str, training: Examples, plan: _Plan, audit: AuditResult,
                     probe_curve: list[dict[str, Any]], timings: dict[str, float], progress: Progress) -> _Outcome:
@@ -318,14 +319,12 @@ def _strata(audit: AuditResult, rows: np.ndarray) -> np.ndarray:
     return np.array([by_row.get(int(r), -1) for r in rows], dtype=np.int64)
 
 
-def _target_flagged_rows(audit: AuditResult, min_severity: str) -> np.ndarray:
-    """Rows flagged for a wrong label or answer: the findings training dynamics can test."""
-    chosen = audit.flagged_rows(min_severity=min_severity)
+def _target_flagged_rows(chosen: pl.DataFrame) -> np.ndarray:
+    """Rows of the ``chosen`` findings flagged for a wrong label or answer: what training dynamics can test."""
     return chosen.filter(pl.col("kind").is_in(list(LEARNABILITY_KINDS))).get_column("row").unique().to_numpy()
 
 
-def _flagged_by_check(audit: AuditResult, min_severity: str) -> dict[str, set[int]]:
-    chosen = audit.flagged_rows(min_severity=min_severity)
+def _flagged_by_check(chosen: pl.DataFrame) -> dict[str, set[int]]:
     flagged: dict[str, set[int]] = {}
     for check, row in chosen.select("check", "row").iter_rows():
         flagged.setdefault(check, set()).add(int(row))
