@@ -107,7 +107,9 @@ class CoverageAnalysis(Component):
       this: among its ``crowding_k`` nearest rows in training ∪ production, far more are production
       than this production set's typical crowding makes likely (see
       :mod:`dataaudit.coverage.crowding`). It finds an intent training lacks whose sibling intents
-      it keeps. 0 turns the rule off (the score is still reported). Calibrated rule only.
+      it keeps. 0 turns the rule off (the score is still reported). Calibrated rule only. When
+      production is large next to training, more neighbours are counted (summary ``crowding_k``),
+      else even a fully crowded row could not get below ``crowding_alpha``.
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -208,7 +210,7 @@ class CoverageAnalysis(Component):
             )
         with ctx.stage("coverage_crowding"):
             crowding_scorer = self._crowding_scorer()
-            crowding = crowding_scorer.fit_score(production_vectors, graph, training_rows=len(train_vectors), progress=ctx.progress)
+            crowding = crowding_scorer.fit_score(production_vectors, train_vectors, training_graph=graph, progress=ctx.progress)
         individual_gap = self._is_gap(scorer, scores, crowding)
         summary["threshold"] = self._threshold_summary(scorer, label_scorer)
         if len(train_vectors) == 0:
@@ -271,6 +273,7 @@ class CoverageAnalysis(Component):
                 "uncovered_by_labels": int((label_scores < self.quantile).sum()) if label_scorer is not None else None,
                 "uncovered_by_crowding": int((crowding.gap_score < self.crowding_alpha).sum()) if self._crowding_applies(scorer) else None,
                 "crowding_expected_share": round(crowding_scorer.expected_share_, 4),
+                "crowding_k": int(crowding_scorer.k_),
                 "rows_added_by_gap_clusters": int((is_gap & ~individual_gap).sum()),
                 "mean_gap_score": round(float(calibrated_scores.mean()), 4) if calibrated_scores.size else None,
                 "gap_clusters": int(gaps.height),
@@ -295,7 +298,7 @@ class CoverageAnalysis(Component):
         return CoverageScorer(k=self.k, density_k=self.density_k, seed=self.seed)
 
     def _crowding_scorer(self) -> CrowdingScorer:
-        return CrowdingScorer(k=self.crowding_k, seed=self.seed)
+        return CrowdingScorer(k=self.crowding_k, alpha=self.crowding_alpha, seed=self.seed)
 
     def _crowding_applies(self, scorer: CoverageScorer) -> bool:
         """Crowding joins the calibrated rule; a fixed similarity threshold stands alone."""
@@ -357,7 +360,7 @@ class CoverageAnalysis(Component):
             if label_scorer is not None else ""
         )
         crowding = (
-            f"; or crowded: among its {self.crowding_k} nearest rows in training and production, so many are "
+            f"; or crowded: among its {self.crowding_k} (or more, when production is large) nearest rows in training and production, so many are "
             f"production that a binomial with production's typical share gives p < {self.crowding_alpha:g}"
             if self.crowding_alpha > 0 else ""
         )
@@ -484,7 +487,7 @@ class CoverageAnalysis(Component):
             rest_labels = [label for label, out in zip(train_labels, held_out) if not out]
             _, _, held_scores = self._with_labels(scorer, held_scores, rest_vectors, rest_labels,
                                                   held_vectors, knn=rest_graph, query_graph=held_graph)
-        held_crowding = self._crowding_scorer().fit_score(held_vectors, held_graph, training_rows=len(rest_vectors))
+        held_crowding = self._crowding_scorer().fit_score(held_vectors, rest_vectors, training_graph=held_graph)
         held_gap = self._is_gap(scorer, held_scores, held_crowding)
         held = _split_numbers(held_gap, held_scores.gap_score)
         production = _split_numbers(individual_gap, scores.gap_score)

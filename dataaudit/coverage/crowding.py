@@ -21,7 +21,10 @@ counted once, as their first row; each copy then takes that row's score. Without
 question asked a hundred times would crowd its own neighbourhood and read as a gap.
 
 ``crowding_gap_score`` is the binomial upper tail ``P(X >= count)``: lower = more crowded,
-the same direction as the other gap scores. On Banking77 with 10 intents removed from
+the same direction as the other gap scores. A fully crowded neighbourhood can only reach the
+rule's ``alpha`` when ``expected_share_ ** k < alpha``: with production as large as training
+(a share near 0.5) ten neighbours never can. So ``k`` grows, up to ``max_k``, until it can; the
+``k_`` used is reported. On Banking77 with 10 intents removed from
 training, it surfaces intents that the density and label scores call covered
 (bench/bench_coverage_banking.py).
 """
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataaudit.features.pairs import group_labels
-from dataaudit.neighbors import KnnGraph, build_knn
+from dataaudit.neighbors import KnnGraph, build_knn, query_knn
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 
@@ -55,23 +58,28 @@ def binomial_tail(k: int, p: float) -> np.ndarray:
 class CrowdingScorer:
     """Score how crowded by other production rows each production row's neighbourhood is.
 
-    ``k``: neighbours in training ∪ production that are counted. ``trim``: share of the most
-    crowded rows left out when the typical crowding is measured. ``copy_similarity``: production
-    rows at least this alike count once.
+    ``k``: neighbours in training ∪ production that are counted, at least. ``alpha``: the
+    ``crowding_gap_score`` below which the caller's rule calls a row crowded; ``k`` grows (up to
+    ``max_k``) until a fully crowded neighbourhood can get below it (0: never grows). ``trim``:
+    share of the most crowded rows left out when the typical crowding is measured.
+    ``copy_similarity``: production rows at least this alike count once.
     """
 
-    def __init__(self, *, k: int = 10, trim: float = 0.1, copy_similarity: float = 0.98, seed: int = 0):
+    def __init__(self, *, k: int = 10, alpha: float = 1e-4, max_k: int = 50, trim: float = 0.1,
+                 copy_similarity: float = 0.98, seed: int = 0):
         self.k = k
+        self.alpha = alpha
+        self.max_k = max_k
         self.trim = trim
         self.copy_similarity = copy_similarity
         self.seed = seed
 
-    def fit_score(self, queries: np.ndarray, training_graph: KnnGraph, *, training_rows: int,
+    def fit_score(self, queries: np.ndarray, training_vectors: np.ndarray, *, training_graph: KnnGraph,
                   progress: Progress = NULL_PROGRESS) -> CrowdingScores:
         """Score ``queries`` (the production rows) and learn their typical crowding
-        (``expected_share_``) from them. ``training_graph``: each query's nearest training rows
-        (at least ``k`` where training has them), nearest first, as
-        :func:`~dataaudit.neighbors.query_knn` gives them."""
+        (``expected_share_``) from them. ``training_graph``: each query's nearest rows of
+        ``training_vectors``, nearest first, as :func:`~dataaudit.neighbors.query_knn` gives them
+        (searched again only when ``k`` must grow past its width)."""
         queries = np.asarray(queries, dtype=np.float32)
         production_graph = build_knn(queries, k=self.k, seed=self.seed, progress=progress)
         representative = _first_copy(production_graph, self.copy_similarity)
@@ -80,13 +88,28 @@ class CrowdingScorer:
             production_graph = build_knn(queries[kept], k=self.k, seed=self.seed, progress=progress)
             training_graph = KnnGraph(indices=training_graph.indices[kept], similarities=training_graph.similarities[kept])
         self.distinct_rows_ = len(kept)
-        scores = self._score(production_graph, training_graph, training_rows)
+        scores = self._score(production_graph, training_graph, len(training_vectors), self.k)
+        wider = self._reachable_k(len(kept), len(training_vectors))
+        if wider > self.k_:  # production is large next to training: count more neighbours, once
+            production_graph = build_knn(queries[kept], k=wider, seed=self.seed, progress=progress)
+            if training_graph.indices.shape[1] < min(wider, len(training_vectors)):
+                training_graph = query_knn(training_vectors, queries[kept], k=wider, seed=self.seed, progress=progress)
+            scores = self._score(production_graph, training_graph, len(training_vectors), wider)
         position = np.searchsorted(kept, representative)
         return CrowdingScores(count=scores.count[position], gap_score=scores.gap_score[position])
 
-    def _score(self, production_graph: KnnGraph, training_graph: KnnGraph, training_rows: int) -> CrowdingScores:
+    def _reachable_k(self, distinct: int, training_rows: int) -> int:
+        """The fewest neighbours (at least ``k_``, at most ``max_k`` and the rows there are) at
+        which ``expected_share_ ** k < alpha``: below that even a fully crowded row is no gap."""
+        share = self.expected_share_
+        if self.alpha <= 0 or share <= 0 or share >= 1 or share**self.k_ < self.alpha:
+            return self.k_
+        needed = math.floor(math.log(self.alpha) / math.log(share)) + 1
+        return max(self.k_, min(needed, self.max_k, distinct - 1 + training_rows))
+
+    def _score(self, production_graph: KnnGraph, training_graph: KnnGraph, training_rows: int, k: int) -> CrowdingScores:
         m = len(production_graph.indices)
-        width = min(self.k, training_graph.indices.shape[1])
+        width = min(k, training_graph.indices.shape[1])
         # Training neighbours first, so a tie in similarity counts against crowding.
         similarity = np.hstack([
             np.where(training_graph.indices[:, :width] >= 0, training_graph.similarities[:, :width], -np.inf),
@@ -94,7 +117,7 @@ class CrowdingScorer:
         ]).astype(np.float64)
         is_production = np.zeros(similarity.shape, dtype=bool)
         is_production[:, width:] = True
-        self.k_ = min(self.k, similarity.shape[1])
+        self.k_ = min(k, similarity.shape[1])
         order = np.argsort(-similarity, axis=1, kind="stable")[:, : self.k_]
         chosen = np.take_along_axis(is_production, order, axis=1) & np.isfinite(np.take_along_axis(similarity, order, axis=1))
         count = chosen.sum(axis=1).astype(np.int64)

@@ -24,9 +24,9 @@ def unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def world(seed: int = 0, per_class: int = 60, shift: float = 0.0):
-    """Six training classes; production holds 15 rows per class drawn like training, plus 20 rows
-    of a topic training lacks, next to class 0. ``shift`` moves all of production one way (drift)."""
+def world(seed: int = 0, per_class: int = 60, shift: float = 0.0, missing_rows: int = 20):
+    """Six training classes; production holds 15 rows per class drawn like training, plus
+    ``missing_rows`` of a topic training lacks, next to class 0. ``shift`` moves all of production one way (drift)."""
     rng = np.random.default_rng(seed)
     centres = unit(rng.normal(size=(6, DIM)))
     missing_centre = unit(centres[0] + unit(rng.normal(size=DIM)))
@@ -38,13 +38,13 @@ def world(seed: int = 0, per_class: int = 60, shift: float = 0.0):
     labels = [f"intent_{c}" for c in range(6) for _ in range(per_class)]
     drift = shift * unit(rng.normal(size=DIM))
     covered = unit(np.vstack([draw(c, 15) for c in centres]) + drift)
-    missing = unit(draw(missing_centre, 20) + drift)
+    missing = unit(draw(missing_centre, missing_rows) + drift)
     return train, labels, covered, missing
 
 
 def crowding(train: np.ndarray, production: np.ndarray, **params):
     scorer = CrowdingScorer(**params)
-    scores = scorer.fit_score(production, query_knn(train, production, k=10), training_rows=len(train))
+    scores = scorer.fit_score(production, train, training_graph=query_knn(train, production, k=10))
     return scorer, scores
 
 
@@ -95,8 +95,27 @@ def test_a_request_repeated_many_times_counts_once():
     assert (scores.gap_score[len(covered):-1] == scores.gap_score[0]).all()  # each copy takes its first row's score
     assert scores.gap_score[1] == scores.gap_score[-1]
     assert (scores.gap_score < 1e-3).mean() <= 0.02
-    _, counted_apart = crowding(train, repeated, copy_similarity=1.1)  # nothing is a copy
-    assert (counted_apart.count[len(covered):-1] == 10).mean() > 0.9  # then the copies crowd themselves
+    apart, counted_apart = crowding(train, repeated, copy_similarity=1.1)  # nothing is a copy
+    assert (counted_apart.count[len(covered):-1] == apart.k_).mean() > 0.9  # then the copies crowd themselves
+
+
+def test_production_as_large_as_training_counts_more_neighbours():
+    """Half of every neighbourhood is production by chance alone, and 0.5 ** 10 is above 1e-4:
+    with ten neighbours even the missing topic's rows could not be crowded."""
+    rng = np.random.default_rng(3)
+    train, _, covered, missing = world(per_class=40, missing_rows=40)
+    covered = np.vstack([covered] + [unit(covered + 0.05 * rng.normal(size=covered.shape)) for _ in range(2)])
+    production = np.vstack([covered, missing])
+    is_missing = np.arange(len(production)) >= len(covered)
+    fixed, at_ten = crowding(train, production, max_k=10)
+    assert fixed.k_ == 10 and fixed.expected_share_ ** 10 > 1e-4
+    assert at_ten.gap_score.min() > 1e-4  # the rule could never fire
+    scorer, scores = crowding(train, production)
+    assert scorer.expected_share_ ** scorer.k_ < 1e-4 < scorer.expected_share_ ** (scorer.k_ - 1)
+    assert (scores.gap_score[is_missing] < 1e-4).mean() >= 0.6
+    assert (scores.gap_score[~is_missing] < 1e-4).mean() <= 0.02
+    _, never = crowding(train, production, alpha=0.0)  # a rule that is off needs no wider count
+    assert never.count.max() <= 10
 
 
 def test_tiny_or_trainingless_production_is_never_crowded():
