@@ -92,6 +92,18 @@ def _label(record: Mapping[str, Any], key: str) -> str | None:
         raise RecordError(f"field {_shown(key)} is a number too long to use as a label") from None
 
 
+def _label_as_answer(record: Mapping[str, Any]) -> str | None:
+    """The first string or number among :data:`LABEL_FIELDS`: for a prompt with no response,
+    ``{prompt, label}`` is classification data and the label is its answer (as in
+    :class:`TextLabel`); dropping it would audit unlabelled prompts. Other values (a multi-label
+    list) stay in the raw record only."""
+    for key in LABEL_FIELDS:
+        value = record.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return _label(record, key)
+    return None
+
+
 def _join(*parts: str | None) -> str:
     return "\n\n".join(part for part in parts if part and part.strip())
 
@@ -218,21 +230,31 @@ class Alpaca(FormatAdapter):
 
 class PromptCompletion(FormatAdapter):
     name = "prompt_completion"
-    description = "{prompt, completion}"
+    description = "{prompt, completion} (or {prompt, label}: classification)"
     signature = (frozenset({"prompt"}),)
 
     def convert(self, record):
         response_key = "completion" if "completion" in record else "response"
-        return _simple(_text(record, "prompt"), _text(record, response_key, required=False))
+        return _with_label_answer(_text(record, "prompt"), _text(record, response_key, required=False), record)
 
 
 class QuestionAnswer(FormatAdapter):
     name = "question_answer"
-    description = "{question, answer}"
+    description = "{question, answer} (or {question, label}: classification)"
     signature = (frozenset({"question"}),)
 
     def convert(self, record):
-        return _simple(_text(record, "question"), _text(record, "answer", required=False))
+        return _with_label_answer(_text(record, "question"), _text(record, "answer", required=False), record)
+
+
+def _with_label_answer(prompt: str, response: str | None, record: Mapping[str, Any]) -> CanonicalRecord:
+    """A prompt and its response; with no response, a label field is the answer (see
+    :func:`_label_as_answer`). With a response, a label field stays in the raw record: a task
+    category beside a completion is no class to predict (``--label-field`` makes it one)."""
+    if response is not None:
+        return _simple(prompt, response)
+    label = _label_as_answer(record)
+    return _simple(prompt, label, label=label)
 
 
 class Turns(FormatAdapter):

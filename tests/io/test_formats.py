@@ -47,6 +47,26 @@ CASES = [
         {"question": "How many?", "answer": "#### 3"},
         {"system": None, "prompt": "How many?", "response": "#### 3", "label": None, "turns": 2},
     ),
+    (  # a prompt with a label and no response is classification data: the label is not dropped
+        "prompt_completion",
+        {"prompt": "where is my card", "label": "card_arrival"},
+        {"system": None, "prompt": "where is my card", "response": "card_arrival", "label": "card_arrival", "turns": 2},
+    ),
+    (
+        "question_answer",
+        {"question": "Is it spam?", "category": 1},
+        {"system": None, "prompt": "Is it spam?", "response": "1", "label": "1", "turns": 2},
+    ),
+    (  # beside a response, a category is a task tag, not a class: it stays in the raw record
+        "prompt_completion",
+        {"prompt": "Q: 1+1", "completion": " 2", "category": "math"},
+        {"system": None, "prompt": "Q: 1+1", "response": " 2", "label": None, "turns": 2},
+    ),
+    (  # a multi-label list is no single answer
+        "prompt_completion",
+        {"prompt": "tag this", "labels": ["a", "b"]},
+        {"system": None, "prompt": "tag this", "response": None, "label": None, "turns": 1},
+    ),
     (
         "text_label",
         {"text": "where is my card", "intent": "card_arrival"},
