@@ -136,12 +136,7 @@ def combined_gap_score(own_density: np.ndarray, own_label: np.ndarray, density: 
     training rows whose statistic is at most its own. Where a label score is NaN (no usable
     label) that row's density score stands alone: on both sides it counts as a label score of 1.
     """
-    def statistic(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        second = np.where(np.isnan(second), 1.0, second)
-        return np.log(np.maximum(first, _LOG_FLOOR)) + label_weight * np.log(np.maximum(second, _LOG_FLOOR))
-
-    own = statistic(own_density, own_label)
-    return percentile_of(own[~np.isnan(own)], statistic(density, label))
+    return fisher_score([own_density, own_label], [density, label], [1.0, label_weight])
 
 
 class CentroidCoverageScorer:
