@@ -329,7 +329,8 @@ def _row_verdicts(audit_dir: Path):
               "encoder, LoRA for the causal LM).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: 3 for the encoder, 2 for the causal LM).")
 @click.option("--max-examples", type=int, default=None,
-              help="Rows used, sampled per cluster (default: 2000 for the encoder, 300 for the causal LM).")
+              help="Rows used, sampled per cluster (default: 2000 for the encoder, 300 for the causal LM on a CPU; "
+                   "20000 and 1000 on a GPU, with larger scoring caps).")
 @click.option("--relabel", is_flag=True, help="Also train on the relabelled export (audit suggestions instead of drops).")
 @click.option("--refine", is_flag=True, help="Clear label findings the training dynamics contradict and re-rank the "
               "rest (finetune/row_verdicts.parquet: still_flagged, refined_score).")

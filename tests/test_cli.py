@@ -111,6 +111,7 @@ def test_finetune_confirms_on_a_real_encoder_and_extends_the_report(runner, tmp_
     assert outcome.exit_code == 0, outcome.output
     summary = json.loads((tmp_path / "ft" / "finetune" / "summary.json").read_text())
     assert summary["backend"]["backend"] == "encoder"
+    assert summary["backend"]["trained_on"] in {"cpu", "cuda"}  # which budget the run got
     assert summary["rows"]["train"] + summary["rows"]["heldout"] == 19
     assert [p["epoch"] for p in summary["forgetting"]] == [0, 1, 2]
     assert {r["finding"] for r in summary["confirmation"]} >= {"brittleness", "forgetting", "fine-tune vs few-shot"}

@@ -26,8 +26,9 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
     Paths are loaded as the CLI would (bad lines skipped — the audit saw the same rows);
     ``production`` defaults to the production file the audit itself used, when it had one;
     ``epochs``, ``max_examples`` and the caps on scored and generated rows come from the
-    backend's CPU-sized :class:`~dataaudit.finetune.base.Budget` (2,000 rows and 3 epochs for
-    the encoder; 300 rows, 2 epochs and smaller scoring caps for the causal LM).
+    backend's :class:`~dataaudit.finetune.base.Budget` for its device: on a CPU 2,000 rows and
+    3 epochs for the encoder, 300 rows, 2 epochs and smaller scoring caps for the causal LM; on
+    a GPU more (:meth:`~dataaudit.finetune.base.FineTuneBackend.budget`).
     """
     from dataaudit.finetune.engine import ReferenceFineTune, choose_backend
     from dataaudit.io.load import load
@@ -38,7 +39,7 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
         production = (audit_result.summary.get("production") or {}).get("path")
     production_set = production if isinstance(production, Dataset) or production is None else load(production, skip_bad_lines=True)
     chosen = choose_backend(backend, dataset, model=model, lora=lora)
-    budget = chosen.default_budget
+    budget = chosen.budget()
     engine = ReferenceFineTune(backend=chosen, epochs=budget.epochs if epochs is None else epochs,
                                max_examples=budget.max_examples if max_examples is None else max_examples,
                                max_production=budget.max_production, max_perturbed=budget.max_perturbed,

@@ -128,6 +128,17 @@ class FineTuneBackend(Component, ABC):
     generative: ClassVar[bool] = True
     #: What a run trains and scores when the caller says nothing: minutes on 2 CPU cores.
     default_budget: ClassVar[Budget] = Budget(max_examples=2000, epochs=3)
+    #: The same on an accelerator, where more rows cost seconds: sized so that every claim is
+    #: measurable (a CPU run of a small model may say "budget too small").
+    accelerator_budget: ClassVar[Budget] = default_budget
+
+    def training_device(self) -> str:
+        """Where :meth:`fine_tune` trains: ``"cpu"`` unless a backend knows better."""
+        return "cpu"
+
+    def budget(self) -> Budget:
+        """The budget a run gets when the caller says nothing, for the device it trains on."""
+        return self.default_budget if self.training_device() == "cpu" else self.accelerator_budget
 
     @abstractmethod
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,

@@ -164,7 +164,7 @@ class ReferenceFineTune(Component):
             train_rows=plan.counts["train"], epochs=self.epochs,
         )
         summary = {
-            "backend": self.backend.describe(),
+            "backend": {**self.backend.describe(), "trained_on": self.backend.training_device()},
             "parameters": {k: v for k, v in self.get_params().items() if k != "backend"},
             "rows": plan.counts,
             "experiments": experiments,

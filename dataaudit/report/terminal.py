@@ -188,7 +188,8 @@ def render_finetune(console: Console, result, *, report_path: str | None = None)
     metric = backend["metric"]
     rows = summary["rows"]
     console.print(
-        f"[bold]Reference fine-tune[/bold] ({backend['backend']}, {metric}): {rows['train']:,} training rows "
+        f"[bold]Reference fine-tune[/bold] ({backend['backend']} on {backend.get('trained_on', 'cpu')}, {metric}): "
+        f"{rows['train']:,} training rows "
         f"({rows['train_cleaned']:,} after cleaning), {rows['heldout']:,} held out, {rows['production']:,} production"
     )
     experiments = Table(title="Experiments", title_justify="left")
