@@ -223,7 +223,7 @@ class CoverageAnalysis(Component):
             gap_cluster = clusterer.fit_predict(
                 production_vectors, individual_gap, scores.similarity, reference=train_vectors, progress=ctx.progress
             )
-        is_gap = individual_gap | (gap_cluster >= 0)
+        is_gap = individual_gap | clusterer.near_gap_  # the rows the gap clusters grew to, in a topic or not
 
         has_training = len(train_vectors) > 0
         clustering = ctx.clustering if has_training else None

@@ -60,6 +60,40 @@ def test_a_covered_row_joins_a_topic_only_if_closer_to_it_than_to_training():
     assert cluster(production, is_gap, training_similarity=0.9999, reference=training, min_cluster_size=3)[-1] == -1
 
 
+def test_growth_seeds_from_clustered_uncovered_rows_only():
+    vectors, truth = topics([6, 5, 1, 1, 1])
+    vectors[12] = unit([vectors[11] + 0.1 * vectors[12]])[0]  # a covered row next to the lone uncovered row 11
+    vectors[13] = unit([vectors[0] + 0.1 * vectors[13]])[0]  # a covered row next to the first topic
+    is_gap = np.array([True] * 12 + [False, False])
+    clusterer = GapClusterer(min_cluster_size=3)
+    labels = clusterer.fit_predict(vectors, is_gap, np.full(14, 0.5), reference=NO_TRAINING)
+    assert (labels[:11] >= 0).all() and labels[11] == labels[12] == -1 and labels[13] == labels[0]
+    # the topics' rows and the covered row that joined one are gaps; an outlier among the
+    # uncovered (row 11, a gap by itself) grows nothing
+    assert clusterer.near_gap_.tolist() == [True] * 11 + [False, False, True]
+
+
+def test_scattered_small_themes_are_not_lumped_into_one_topic():
+    """Many loose themes of three rows around one direction: HDBSCAN's default selection keeps
+    the blob (79 of 90 rows in one "topic" here), leaf selection the themes."""
+    rng = np.random.default_rng(0)
+    themes = unit(np.eye(DIM)[0] + 0.4 * rng.normal(size=(30, DIM)))
+    vectors = unit(np.repeat(themes, 3, axis=0) + 0.25 * rng.normal(size=(90, DIM)))
+    everything = np.ones(90, bool)
+
+    def largest(selection: str) -> int:
+        labels = GapClusterer(min_cluster_size=3, cluster_selection=selection).fit_predict(
+            vectors, everything, np.full(90, 0.99), reference=NO_TRAINING)
+        return int(np.bincount(labels[labels >= 0]).max())
+
+    assert largest("leaf") <= 20
+    assert largest("eom") >= 3 * largest("leaf")  # what the default selection did
+    gaps = {selection: GapClusterer(min_cluster_size=3, cluster_selection=selection) for selection in ("leaf", "eom")}
+    for clusterer in gaps.values():
+        clusterer.fit_predict(vectors, np.arange(90) < 60, np.full(90, 0.6), reference=NO_TRAINING)
+    assert (gaps["leaf"].near_gap_ == gaps["eom"].near_gap_).all()  # the topics differ, the gaps do not
+
+
 def test_sub_themes_merge_when_closer_to_each_other_than_to_training():
     rng = np.random.default_rng(4)
     themes = unit([np.eye(DIM)[0] + 0.5 * np.eye(DIM)[1], np.eye(DIM)[0] - 0.5 * np.eye(DIM)[1]])  # cosine 0.6
