@@ -23,7 +23,9 @@ def class_tfidf_keywords(texts: Sequence[str], labels: np.ndarray, *, top_n: int
     Score = (count of the word in the cluster / words in the cluster)
             * log(1 + average words per class / count of the word in all classes).
     Words that do not occur in a cluster are never among its keywords, so a cluster of
-    stop words only gets an empty list.
+    stop words only gets an empty list. Words in at least two of a cluster's texts come before
+    words in only one: in a small cluster a typo or a one-off name ("goign", "boyfriend" in ten
+    banking prompts) is rare everywhere else and would otherwise outrank what the texts share.
     """
     from scipy import sparse
     from sklearn.feature_extraction.text import CountVectorizer
@@ -44,6 +46,7 @@ def class_tfidf_keywords(texts: Sequence[str], labels: np.ndarray, *, top_n: int
         (np.ones(len(labels)), (class_index, np.arange(len(labels)))), shape=(len(classes), len(labels))
     )
     class_term = np.asarray((membership @ doc_term).todense(), dtype=np.float64)
+    shared = np.asarray((membership @ (doc_term > 0).astype(np.float64)).todense()) >= 2  # in two texts or more
     words_per_class = class_term.sum(axis=1, keepdims=True)
     term_frequency = class_term / np.maximum(words_per_class, 1.0)
     idf = np.log1p(words_per_class.mean() / np.maximum(class_term.sum(axis=0), 1.0))
@@ -52,7 +55,7 @@ def class_tfidf_keywords(texts: Sequence[str], labels: np.ndarray, *, top_n: int
     for row, cluster in enumerate(classes):
         if cluster < 0:
             continue
-        order = np.argsort(-scores[row], kind="stable")  # the vocabulary is sorted: ties go alphabetically
+        order = np.lexsort((-scores[row], ~shared[row]))  # shared words first, then by score; ties alphabetically
         present = order[class_term[row, order] > 0][:top_n]
         keywords[int(cluster)] = [str(vocabulary[j]) for j in present]
     return keywords

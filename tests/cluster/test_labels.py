@@ -51,3 +51,14 @@ def test_an_all_stop_word_corpus_does_not_crash():
 
 def test_label_joins_the_top_three_keywords():
     assert keyword_label(["a", "b", "c", "d"], 3) == "a / b / c"
+
+
+def test_words_the_texts_share_come_before_a_one_off():
+    """"card" is in every text of the topic but common elsewhere; "boyfriend" is in one text and
+    nowhere else, which c-TF-IDF alone ranks first."""
+    topic = ["my card was blocked", "card blocked again", "card blocked my boyfriend says"]
+    elsewhere = [f"card payment card fee card {word}" for word in ("one", "two", "three", "four", "five", "six")]
+    labels = np.array([0] * len(topic) + [-1] * len(elsewhere))
+    keywords = class_tfidf_keywords(topic + elsewhere, labels)[0]
+    assert keywords[:2] == ["blocked", "card"]  # in all three texts
+    assert keywords.index("boyfriend") > keywords.index("card")
