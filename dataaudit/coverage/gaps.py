@@ -35,10 +35,13 @@ from typing import Sequence
 
 import numpy as np
 
+from dataaudit.errors import UsageError
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 #: Above this many uncovered rows, a seeded sample is clustered and the rest join by growth.
 MAX_CLUSTERED_ROWS = 5_000
+#: How the topics are read off HDBSCAN's tree (``GapClusterer(cluster_selection=...)``).
+CLUSTER_SELECTIONS = ("leaf", "eom")
 
 
 def default_min_cluster_size(gap_rows: int) -> int:
@@ -75,6 +78,9 @@ class GapClusterer:
         there is no training data: then every row may join a cluster); ``reference`` holds the
         training embeddings (the background for a lone topic; may have no rows).
         """
+        if self.cluster_selection not in CLUSTER_SELECTIONS:
+            raise UsageError(f"cluster_selection must be one of {', '.join(CLUSTER_SELECTIONS)}, "
+                             f"not {self.cluster_selection!r}")
         embeddings = np.asarray(embeddings, dtype=np.float32)
         is_gap = np.asarray(is_gap, dtype=bool)
         labels = np.full(len(embeddings), -1, dtype=np.int64)
@@ -93,7 +99,7 @@ class GapClusterer:
             found, leaves = _hdbscan(embeddings[candidates], min_cluster_size=size)
             if (found < 0).all():  # a lone topic: the background's clusters are the topic
                 found = leaves = self._against_background(embeddings[candidates], np.asarray(reference, dtype=np.float32), size)
-            labels[candidates] = leaves if self.cluster_selection == "leaf" else found
+            labels[candidates] = {"leaf": leaves, "eom": found}[self.cluster_selection]
             task.advance(len(candidates))
         training_similarity = np.nan_to_num(np.asarray(training_similarity, dtype=np.float64), nan=-np.inf)
         labels, self.near_gap_ = _grow(embeddings, candidates[found >= 0], labels, training_similarity)

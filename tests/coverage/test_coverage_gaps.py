@@ -94,6 +94,13 @@ def test_scattered_small_themes_are_not_lumped_into_one_topic():
     assert (gaps["leaf"].near_gap_ == gaps["eom"].near_gap_).all()  # the topics differ, the gaps do not
 
 
+def test_an_unknown_cluster_selection_is_a_clear_error():
+    from dataaudit.errors import UsageError
+
+    with pytest.raises(UsageError, match="leaf, eom"):
+        cluster(topics([4])[0], cluster_selection="excess")
+
+
 def test_sub_themes_merge_when_closer_to_each_other_than_to_training():
     rng = np.random.default_rng(4)
     themes = unit([np.eye(DIM)[0] + 0.5 * np.eye(DIM)[1], np.eye(DIM)[0] - 0.5 * np.eye(DIM)[1]])  # cosine 0.6
