@@ -63,6 +63,7 @@ GAPS_SCHEMA = {
     "representatives": pl.List(pl.String),
     "nearest_training_cluster": pl.Int64,
     "collect": pl.Int64,
+    "collect_basis": pl.String,
 }
 CLUSTER_COVERAGE_SCHEMA = {
     "cluster": pl.Int64,
@@ -400,6 +401,8 @@ class CoverageAnalysis(Component):
         records = []
         for cluster in ids:
             members = np.flatnonzero(gap_cluster == cluster)
+            collection = recommended_collection(len(members), production_rows=len(prompts), training_rows=training_rows,
+                                                min_collect=self.min_collect, max_collect=largest_cluster)
             records.append(
                 {
                     "gap_cluster": cluster,
@@ -409,13 +412,8 @@ class CoverageAnalysis(Component):
                     "keywords": keywords.get(cluster, []),
                     "representatives": representatives(vectors[members], [prompts[i] for i in members]),
                     "nearest_training_cluster": majority(row_cluster[members]),
-                    "collect": recommended_collection(
-                        len(members),
-                        production_rows=len(prompts),
-                        training_rows=training_rows,
-                        min_collect=self.min_collect,
-                        max_collect=largest_cluster,
-                    ),
+                    "collect": collection.count,
+                    "collect_basis": collection.basis,
                 }
             )
         return pl.DataFrame(records, schema=GAPS_SCHEMA).sort(["size", "gap_cluster"], descending=[True, False])

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -241,14 +242,33 @@ def majority(values: Sequence[int]) -> int | None:
     return min(counts, key=lambda value: (-counts[value], value))
 
 
-def recommended_collection(size: int, *, production_rows: int, training_rows: int, min_collect: int, max_collect: int) -> int:
+#: Why a gap's collection count is what it is (``gaps.parquet`` column ``collect_basis``).
+COLLECT_BASES = ("proportional", "floor", "ceiling")
+
+
+@dataclass(frozen=True)
+class Collection:
+    """How many examples to collect, and which rule set the number (one of :data:`COLLECT_BASES`)."""
+
+    count: int
+    basis: str
+
+
+def recommended_collection(size: int, *, production_rows: int, training_rows: int, min_collect: int,
+                           max_collect: int) -> Collection:
     """How many examples to collect for a gap of ``size`` production rows.
 
     Proportional allocation: after collecting, the topic should take the same share of
     training as it takes of production traffic, i.e. ``size / production_rows * training_rows``
     — the density training already gives an average production row. At least ``min_collect``
-    (a handful of examples teaches a fine-tune nothing), at most ``max_collect`` (the largest
-    existing training cluster: no single topic needs more than the best-covered one has).
+    (``"floor"``: a handful of examples teaches a fine-tune nothing), at most ``max_collect``
+    (``"ceiling"``: the largest existing training cluster; no single topic needs more than the
+    best-covered one has). The basis is kept so a report can say a count was capped.
     """
     proportional = math.ceil(size / max(production_rows, 1) * training_rows)
-    return int(min(max(proportional, min_collect), max(max_collect, min_collect)))
+    ceiling = max(max_collect, min_collect)
+    if proportional > ceiling:
+        return Collection(count=int(ceiling), basis="ceiling")
+    if proportional < min_collect:
+        return Collection(count=int(min_collect), basis="floor")
+    return Collection(count=int(proportional), basis="proportional")

@@ -198,6 +198,7 @@ def _gaps(result: AuditResult) -> list[dict[str, Any]] | None:
                 if isinstance(gap.get("keywords"), list)
                 else [],
                 "collect": _as_int(gap.get("collect")),
+                "collect_basis": gap.get("collect_basis") if isinstance(gap.get("collect_basis"), str) else None,
                 "examples": [r for r in representatives if r is not None][:MAX_GAP_EXAMPLES],
             }
         )

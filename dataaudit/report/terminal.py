@@ -144,11 +144,16 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
             gaps = Table(title="Largest coverage gaps", title_justify="left")
             for column in ("topic", "rows", "share", "collect", "example"):
                 gaps.add_column(column, justify="right" if column in ("rows", "share", "collect") else "left")
+            capped = False
             for row in result.gaps.head(5).iter_rows(named=True):
                 example = (row.get("representatives") or [""])[0]
+                ceiling = row.get("collect_basis") == "ceiling"  # absent from audits saved before it existed
+                capped |= ceiling
                 gaps.add_row(plain(row["label"]), f"{row['size']:,}", f"{row['share_of_production']:.1%}",
-                             f"{row['collect']:,}", plain(example[:70].replace("\n", " ")))
+                             f"{row['collect']:,}" + ("+" if ceiling else ""), plain(example[:70].replace("\n", " ")))
             console.print(gaps)
+            if capped:
+                console.print("[dim]+ capped at the largest training cluster's size; the share of traffic asks for more[/dim]")
     if out_dir is not None:
         report = summary.get("report_path")
         console.print(f"Results in [bold]{plain(out_dir)}[/bold]" + (f" — open [bold]{plain(report)}[/bold]" if report else ""))

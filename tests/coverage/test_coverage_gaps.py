@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataaudit.coverage.gaps import (
+    COLLECT_BASES,
     GapClusterer,
     default_min_cluster_size,
     majority,
@@ -141,6 +146,21 @@ def test_majority_prefers_the_smallest_id_on_ties_and_ignores_noise():
     assert majority([-1, -1]) is None
 
 
-@pytest.mark.parametrize(("size", "expected"), [(30, 90), (1, 10), (1000, 120)])  # proportional, floor, ceiling
-def test_collection_is_proportional_to_traffic_and_bounded(size, expected):
-    assert recommended_collection(size, production_rows=1000, training_rows=3000, min_collect=10, max_collect=120) == expected
+@pytest.mark.parametrize(("size", "count", "basis"), [(30, 90, "proportional"), (1, 10, "floor"), (1000, 120, "ceiling")])
+def test_collection_is_proportional_to_traffic_and_bounded(size, count, basis):
+    collection = recommended_collection(size, production_rows=1000, training_rows=3000, min_collect=10, max_collect=120)
+    assert (collection.count, collection.basis) == (count, basis)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10_000), st.integers(1, 10_000), st.integers(1, 100_000), st.integers(1, 50), st.integers(0, 5_000))
+def test_collection_basis_names_the_rule_that_set_the_count(size, production_rows, training_rows, min_collect, max_collect):
+    collection = recommended_collection(size, production_rows=production_rows, training_rows=training_rows,
+                                        min_collect=min_collect, max_collect=max_collect)
+    proportional = math.ceil(size / production_rows * training_rows)
+    ceiling = max(max_collect, min_collect)
+    assert collection.basis in COLLECT_BASES
+    expected = {"ceiling": (proportional > ceiling, ceiling), "floor": (proportional < min_collect, min_collect),
+                "proportional": (min_collect <= proportional <= ceiling, proportional)}
+    holds, count = expected[collection.basis]
+    assert holds and collection.count == count

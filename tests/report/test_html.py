@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -211,6 +212,17 @@ def parse(html: str) -> _Tags:
 
 
 # -- sections --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("basis", "note"), [("ceiling", "capped at the size of the largest training cluster"),
+                                             ("floor", "the fewest worth collecting"), ("proportional", None)])
+def test_a_gap_says_when_its_collection_count_was_bounded(basis, note):
+    result = synthetic_result(200)
+    result.gaps = result.gaps.with_columns(pl.lit(basis).alias("collect_basis"))
+    html = render_html(result)
+    assert "collect about <b>40</b>" in html
+    for text in ("capped at the size of the largest training cluster", "the fewest worth collecting"):
+        assert (text in html) == (text == note)
+
+
 def test_report_has_every_section():
     result = synthetic_result(400, finetune=True)
     html = render_html(result)
