@@ -23,8 +23,10 @@ question asked a hundred times would crowd its own neighbourhood and read as a g
 ``crowding_gap_score`` is the binomial upper tail ``P(X >= count)``: lower = more crowded,
 the same direction as the other gap scores. A fully crowded neighbourhood can only reach the
 rule's ``alpha`` when ``expected_share_ ** k < alpha``: with production as large as training
-(a share near 0.5) ten neighbours never can. So ``k`` grows, up to ``max_k``, until it can; the
-``k_`` used is reported. On Banking77 with 10 intents removed from
+(a share near 0.5) ten neighbours never can. So ``k`` grows until it can, sized first for the
+random-mixing share (known before counting) and once more if production's own share is higher;
+past ``max_k`` it does not grow, as the rule could not fire there anyway. The ``k_`` used is
+reported. On Banking77 with 10 intents removed from
 training, it surfaces intents that the density and label scores call covered
 (bench/bench_coverage_banking.py).
 """
@@ -81,31 +83,39 @@ class CrowdingScorer:
         ``training_vectors``, nearest first, as :func:`~dataaudit.neighbors.query_knn` gives them
         (searched again only when ``k`` must grow past its width)."""
         queries = np.asarray(queries, dtype=np.float32)
-        production_graph = build_knn(queries, k=self.k, seed=self.seed, progress=progress)
+        training_rows = len(training_vectors)
+        # The typical share is never below random mixing, so k is sized for that before counting.
+        k = self._reachable_k(self.k, _mixing(len(queries), training_rows), len(queries), training_rows)
+        production_graph = build_knn(queries, k=k, seed=self.seed, progress=progress)
         representative = _first_copy(production_graph, self.copy_similarity)
         kept = np.unique(representative)
         if len(kept) < len(queries):  # score the distinct rows; copies take their first row's score
-            production_graph = build_knn(queries[kept], k=self.k, seed=self.seed, progress=progress)
+            production_graph = build_knn(queries[kept], k=k, seed=self.seed, progress=progress)
             training_graph = KnnGraph(indices=training_graph.indices[kept], similarities=training_graph.similarities[kept])
         self.distinct_rows_ = len(kept)
-        scores = self._score(production_graph, training_graph, len(training_vectors), self.k)
-        wider = self._reachable_k(len(kept), len(training_vectors))
-        if wider > self.k_:  # production is large next to training: count more neighbours, once
+        scores = self._score(production_graph, self._wide(training_graph, training_vectors, queries[kept], k), training_rows, k)
+        wider = self._reachable_k(self.k_, self.expected_share_, len(kept), training_rows)
+        if wider > self.k_:  # production crowds itself more than mixing says: count more, once
             production_graph = build_knn(queries[kept], k=wider, seed=self.seed, progress=progress)
-            if training_graph.indices.shape[1] < min(wider, len(training_vectors)):
-                training_graph = query_knn(training_vectors, queries[kept], k=wider, seed=self.seed, progress=progress)
-            scores = self._score(production_graph, training_graph, len(training_vectors), wider)
+            training_graph = self._wide(training_graph, training_vectors, queries[kept], wider)
+            scores = self._score(production_graph, training_graph, training_rows, wider)
         position = np.searchsorted(kept, representative)
         return CrowdingScores(count=scores.count[position], gap_score=scores.gap_score[position])
 
-    def _reachable_k(self, distinct: int, training_rows: int) -> int:
-        """The fewest neighbours (at least ``k_``, at most ``max_k`` and the rows there are) at
-        which ``expected_share_ ** k < alpha``: below that even a fully crowded row is no gap."""
-        share = self.expected_share_
-        if self.alpha <= 0 or share <= 0 or share >= 1 or share**self.k_ < self.alpha:
-            return self.k_
+    def _reachable_k(self, k: int, share: float, distinct: int, training_rows: int) -> int:
+        """The fewest neighbours, at least ``k``, at which ``share ** k < alpha`` (below that even
+        a fully crowded row is no gap); ``k`` itself when that needs more than ``max_k`` or the
+        rows there are, since counting more would cost a wider graph and still never fire."""
+        if self.alpha <= 0 or share <= 0 or share >= 1 or share**k < self.alpha:
+            return k
         needed = math.floor(math.log(self.alpha) / math.log(share)) + 1
-        return max(self.k_, min(needed, self.max_k, distinct - 1 + training_rows))
+        return needed if needed <= min(self.max_k, distinct - 1 + training_rows) else k
+
+    def _wide(self, training_graph: KnnGraph, training_vectors: np.ndarray, queries: np.ndarray, k: int) -> KnnGraph:
+        """``training_graph``, or the queries' ``k`` nearest training rows when it is narrower."""
+        if training_graph.indices.shape[1] >= min(k, len(training_vectors)):
+            return training_graph
+        return query_knn(training_vectors, queries, k=k, seed=self.seed)
 
     def _score(self, production_graph: KnnGraph, training_graph: KnnGraph, training_rows: int, k: int) -> CrowdingScores:
         m = len(production_graph.indices)
@@ -127,11 +137,16 @@ class CrowdingScorer:
         return CrowdingScores(count=count, gap_score=binomial_tail(self.k_, self.expected_share_)[count])
 
     def _expected_share(self, count: np.ndarray, m: int, training_rows: int) -> float:
-        mixing = (m - 1) / (training_rows + m - 1) if training_rows + m > 1 else 0.0
+        mixing = _mixing(m, training_rows)
         if len(count) == 0 or self.k_ == 0:
             return mixing
         kept = np.sort(count)[: max(1, math.ceil((1 - self.trim) * len(count)))]
         return float(min(1.0, max(mixing, kept.mean() / self.k_)))
+
+
+def _mixing(m: int, training_rows: int) -> float:
+    """The share of production among a production row's neighbours when the two are mixed at random."""
+    return (m - 1) / (training_rows + m - 1) if training_rows + m > 1 else 0.0
 
 
 def _first_copy(graph: KnnGraph, similarity: float) -> np.ndarray:

@@ -111,11 +111,14 @@ def test_production_as_large_as_training_counts_more_neighbours():
     assert fixed.k_ == 10 and fixed.expected_share_ ** 10 > 1e-4
     assert at_ten.gap_score.min() > 1e-4  # the rule could never fire
     scorer, scores = crowding(train, production)
-    assert scorer.expected_share_ ** scorer.k_ < 1e-4 < scorer.expected_share_ ** (scorer.k_ - 1)
+    assert 10 < scorer.k_ <= 2 + math.log(1e-4) / math.log(scorer.expected_share_)  # as many as it takes
+    assert scorer.expected_share_ ** scorer.k_ < 1e-4
     assert (scores.gap_score[is_missing] < 1e-4).mean() >= 0.6
     assert (scores.gap_score[~is_missing] < 1e-4).mean() <= 0.02
     _, never = crowding(train, production, alpha=0.0)  # a rule that is off needs no wider count
     assert never.count.max() <= 10
+    capped, _ = crowding(train, production, max_k=12)  # nor one that could not fire even at max_k
+    assert capped.k_ == 10
 
 
 def test_tiny_or_trainingless_production_is_never_crowded():
