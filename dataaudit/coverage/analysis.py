@@ -314,18 +314,18 @@ class CoverageAnalysis(Component):
     def _with_labels(
         self, scorer: CoverageScorer, density: CoverageScores, train_vectors: np.ndarray,
         train_labels: list[str | None] | None, queries: np.ndarray, *, knn: KnnGraph | None,
-        query_graph: KnnGraph | None = None,
+        query_graph: KnnGraph,
     ) -> tuple[LabelCoverageScorer | None, np.ndarray, CoverageScores]:
         """The label score of ``queries`` and their scores with ``gap_score`` the calibrated union
         of density and label scores; the density scores alone when labels do not apply.
-        ``query_graph``: the queries' nearest training rows, when already known."""
+        ``query_graph``: the queries' nearest training rows (searched again if too narrow)."""
         nothing = np.full(len(queries), np.nan)
         if train_labels is None or not scorer.is_calibrated:
             return None, nothing, density
         label_scorer = LabelCoverageScorer(k=self.label_k, seed=self.seed).fit(train_vectors, train_labels, knn=knn)
         if not label_scorer.is_calibrated:
             return None, nothing, density
-        enough = query_graph is not None and query_graph.indices.shape[1] >= label_scorer.k_
+        enough = query_graph.indices.shape[1] >= label_scorer.k_
         own_label, label = label_view_scores(
             label_scorer, label_scorer.score(queries, graph=query_graph if enough else None).label_gap_score,
             train_vectors, train_labels, queries, view=self.label_view, shrinkage=self.centroid_shrinkage, seed=self.seed)
