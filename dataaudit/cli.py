@@ -15,7 +15,7 @@ import click
 
 from dataaudit._version import __version__
 from dataaudit.errors import DataAuditError
-from dataaudit.io.formats import TARGET_FORMATS
+from dataaudit.io.convert import TARGET_FORMATS
 from dataaudit.registry import BACKENDS, ENGINES
 from dataaudit.severity import SEVERITIES
 

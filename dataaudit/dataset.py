@@ -9,7 +9,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 #: Columns of :attr:`Dataset.frame`, in order.
-CANONICAL_COLUMNS = ("row", "line", "messages", "system", "prompt", "response", "label", "source_format", "record")
+CANONICAL_COLUMNS = ("row", "line", "messages", "system", "prompt", "response", "label", "source_format", "record",
+                     "tools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,13 @@ class Dataset:
     ``frame`` has one row per good record with the columns in :data:`CANONICAL_COLUMNS`:
     ``row`` (0-based position among non-blank input entries, bad ones counted, so it always
     maps back to one input line), ``line`` (1-based input line, or element number for JSON
-    arrays and tables), ``messages`` (every turn as ``{role, content}``), ``system``,
+    arrays and tables), ``messages`` (every turn as ``{role, content, tool_calls,
+    tool_call_id, name, reasoning}``, see :mod:`dataaudit.io.structure`), ``system``,
     ``prompt`` (user side of the last turn, including input/context), ``response`` (last
-    assistant message, ``None`` for prompt-only data), ``label`` (``None`` unless
-    classification-style), ``source_format`` and ``record`` (the original bytes, without the
-    line terminator). ``terminators`` holds each good record's line ending, aligned with
+    assistant message: its answer plus its tool calls, ``None`` for prompt-only data),
+    ``label`` (``None`` unless classification-style), ``source_format``, ``record`` (the
+    original bytes, without the line terminator) and ``tools`` (the declared tools as one JSON
+    text, ``None`` for rows that declare none). ``terminators`` holds each good record's line ending, aligned with
     ``frame`` rows.
 
     A dataset read from several files (a directory, a glob, shards) lists them in

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
@@ -20,7 +20,7 @@ from dataaudit.checks import RELABEL_KINDS, available_checks
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output
-from dataaudit.io.formats import TARGET_FORMATS
+from dataaudit.io.convert import TARGET_FORMATS, convert, unrepresentable
 from dataaudit.io.writers import check_output_paths, write_partition
 from dataaudit.severity import Severity, at_least
 
@@ -132,6 +132,8 @@ def export_clean(
     relabels = relabel_suggestions(result.findings, min_severity=min_severity) if relabel else {}
     relabels = {row: label for row, label in relabels.items() if row not in reasons}
     by_check = dict(dropping.unique(["row", "check"]).group_by("check").len().iter_rows())
+    if to is not None:
+        _refuse_unrepresentable(dataset, to, dropped=reasons)
 
     kept_line = kept_table = None
     if annotate or to or relabels:
@@ -195,7 +197,7 @@ def _transform(record: dict, row: int, annotations: Mapping[int, list[dict]] | N
         original = _with_label(original, canonical, relabels[row])
         canonical = {**canonical, "label": relabels[row], "response": relabels[row],
                      "messages": _with_reply(canonical["messages"], canonical["response"], relabels[row])}
-    output = _convert(canonical, to) if to else original
+    output = convert(canonical, to) if to else original
     if annotations is not None:
         output[ANNOTATION_KEY] = {"findings": annotations.get(row, [])}
     return output
@@ -229,24 +231,31 @@ def _with_reply(messages: list[dict], old: str | None, label: str) -> list[dict]
     return updated
 
 
-def _convert(canonical: dict, to: str) -> dict:
-    messages = canonical["messages"]
-    if to == "openai":
-        return {"messages": messages}
-    if to == "sharegpt":
-        names = {"user": "human", "assistant": "gpt", "system": "system", "tool": "tool"}
-        return {"conversations": [{"from": names.get(m["role"], m["role"]), "value": m["content"]} for m in messages]}
-    record = {"instruction": canonical["prompt"], "input": "", "output": canonical["response"] or ""}
-    if canonical["system"]:
-        record["system"] = canonical["system"]
-    return record
+#: Canonical columns a conversion reads.
+_CANONICAL = ("messages", "system", "prompt", "response", "label", "tools")
+#: Rows named in the message when ``--to`` refuses some.
+_REFUSED_SHOWN = 5
+
+
+def _refuse_unrepresentable(dataset: Dataset, to: str, *, dropped: Mapping[int, Any]) -> None:
+    """Refuse, before anything is written, kept rows that ``to`` cannot hold whole."""
+    frame = dataset.frame.filter(~pl.col("row").is_in(list(dropped)))
+    if to != "alpaca" or frame.is_empty():
+        return
+    refused = [(line, why) for line, canonical in zip(frame.get_column("line").to_list(), frame.select(_CANONICAL).to_dicts())
+               if (why := unrepresentable(canonical, to)) is not None]
+    if refused:
+        shown = "; ".join(f"line {line}: {why}" for line, why in refused[:_REFUSED_SHOWN])
+        more = f" (and {len(refused) - _REFUSED_SHOWN:,} more)" if len(refused) > _REFUSED_SHOWN else ""
+        raise UsageError(f"--to {to} cannot hold {len(refused):,} kept row(s) without losing part of them — {shown}{more}. "
+                         "Nothing was written: export them --to openai or --to sharegpt, or drop them first.")
 
 
 def _transformed_lines(dataset: Dataset, transform) -> Callable[[int], bytes]:
     """Output lines for kept records that must change: ``transform(row, record) -> dict``."""
     rows = dataset.frame.get_column("row").to_list()
     raws = dataset.frame.get_column("record").to_list()
-    canonical = dataset.frame.select("messages", "system", "prompt", "response", "label").to_dicts()
+    canonical = dataset.frame.select(_CANONICAL).to_dicts()
 
     def line(index: int) -> bytes:
         record = {"original": json.loads(raws[index].decode("utf-8-sig")), "canonical": canonical[index]}
@@ -266,16 +275,35 @@ def _annotation_type():
     return pa.struct([("findings", pa.list_(pa.struct([(key, arrow[FINDING_SCHEMA[key]]) for key in keys])))])
 
 
-def _target_schema(to: str, *, system: bool):
-    """Arrow schema of records converted by :func:`_convert`; ``system`` adds alpaca's optional column."""
+def _target_schema(to: str, records: list[dict]):
+    """Arrow schema of records converted by :func:`~dataaudit.io.convert.convert`: the target's
+    columns, with the tool fields only where some record has them. Declared tools are JSON
+    Schemas of any shape, so a table keeps them as JSON text."""
     import pyarrow as pa
 
-    turns = {"openai": ("role", "content"), "sharegpt": ("from", "value")}
-    if to in turns:
-        key = "messages" if to == "openai" else "conversations"
-        return pa.schema([(key, pa.list_(pa.struct([(name, pa.string()) for name in turns[to]])))])
-    columns = ["instruction", "input", "output", *(["system"] if system else [])]
-    return pa.schema([(name, pa.string()) for name in columns])
+    if to == "alpaca":
+        columns = ["instruction", "input", "output", *(["system"] if any("system" in r for r in records) else [])]
+        return pa.schema([(name, pa.string()) for name in columns])
+    key = "messages" if to == "openai" else "conversations"
+    turns = [turn for record in records for turn in record[key]]
+    if to == "openai":
+        call = pa.struct([("id", pa.string()), ("type", pa.string()),
+                          ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())]))])
+        optional = {"tool_calls": pa.list_(call), "tool_call_id": pa.string(), "name": pa.string()}
+        fields = [("role", pa.string()), ("content", pa.string()),
+                  *((name, kind) for name, kind in optional.items() if any(name in turn for turn in turns))]
+    else:
+        fields = [("from", pa.string()), ("value", pa.string())]
+    schema = [(key, pa.list_(pa.struct(fields)))]
+    if any("tools" in record for record in records):
+        schema.append(("tools", pa.string()))
+    return pa.schema(schema)
+
+
+def _table_records(records: list[dict]) -> list[dict]:
+    """Converted records with ``tools`` as JSON text (see :func:`_target_schema`)."""
+    return [{**record, "tools": json.dumps(record["tools"], ensure_ascii=False) if not isinstance(record["tools"], str)
+             else record["tools"]} if "tools" in record else record for record in records]
 
 
 def _transformed_table(dataset: Dataset, table, *, indexes: list[int], annotations: Mapping[int, list[dict]] | None,
@@ -289,12 +317,11 @@ def _transformed_table(dataset: Dataset, table, *, indexes: list[int], annotatio
     import pyarrow as pa
 
     rows = dataset.frame.get_column("row").gather(indexes).to_list()
-    canonical = dataset.frame.select("messages", "system", "prompt", "response", "label")[indexes].to_dicts()
+    canonical = dataset.frame.select(_CANONICAL)[indexes].to_dicts()
     if to is not None:
         records = [_transform({"original": {}, "canonical": record}, row, None, to, relabels)
                    for row, record in zip(rows, canonical)]
-        system = bool(dataset.frame.select((pl.col("system").fill_null("") != "").any()).item())
-        table = pa.Table.from_pylist(records, schema=_target_schema(to, system=system))
+        table = pa.Table.from_pylist(_table_records(records), schema=_target_schema(to, records))
     elif relabels:
         table = _relabelled_table(table, rows, canonical, relabels)
     if annotations is not None:

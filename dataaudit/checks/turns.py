@@ -155,7 +155,10 @@ def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFr
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
     roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
     # Only roles and an is-blank flag are exploded: the turn texts are never copied.
-    blank = pl.col("messages").list.eval(pl.element().struct.field("content").fill_null("").str.contains(r"^\s*$"))
+    # A turn that only calls a tool (empty text, some calls) says something: it is not empty.
+    calls = pl.element().struct.field("tool_calls").list.len().fill_null(0)
+    blank = pl.col("messages").list.eval(
+        pl.element().struct.field("content").fill_null("").str.contains(r"^\s*$") & (calls == 0))
     turns = (
         frame.select(
             "row",

@@ -14,9 +14,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from dataaudit.errors import UsageError
-
-#: Formats ``export --to`` converts kept records into.
-TARGET_FORMATS = ("openai", "alpaca", "sharegpt")
+from dataaudit.io.structure import (
+    THINK_OPEN,
+    call_from_object,
+    calls_from_value,
+    hermes_calls,
+    hermes_tools,
+    message,
+    normalize_tools,
+    render_answer,
+    split_reasoning,
+)
 
 
 class RecordError(ValueError):
@@ -25,11 +33,16 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CanonicalRecord:
-    messages: list[dict[str, str]]
+    """One record in the canonical shape. ``messages`` hold the structure (see
+    :mod:`dataaudit.io.structure`); ``response`` is the final assistant turn rendered as its
+    answer plus its calls; ``tools`` the declared tools as one JSON text, or ``None``."""
+
+    messages: list[dict[str, Any]]
     system: str | None
     prompt: str
     response: str | None
     label: str | None
+    tools: str | None = None
 
 
 ROLE_ALIASES = {
@@ -125,21 +138,33 @@ def _content_text(content: Any, where: str) -> str:
     raise RecordError(f"{where} should be a string, got {type(content).__name__}")
 
 
-def from_turns(messages: list[dict[str, str]], *, label: str | None = None) -> CanonicalRecord:
+def from_turns(messages: list[dict[str, Any]], *, label: str | None = None, tools: Any = None) -> CanonicalRecord:
     """Derive system/prompt/response from a full conversation, keeping every turn.
 
     A badly structured conversation (an assistant first, two user turns in a row, a system
     message in the middle, no user turn, ending on a user turn) is still a record: the
     ``turns`` check flags it, export can drop or fix it. The response is the final turn when it
-    is an assistant's, else ``None`` (nothing answers the last turn); the prompt is the last
-    user turn before it, or ``""`` when there is none.
+    is an assistant's (its answer plus its calls, see :func:`render_answer`), else ``None``
+    (nothing answers the last turn); the prompt is the last user turn before it, or ``""``
+    when there is none. With no ``tools`` field, tools listed in the system prompt
+    (``<tools>…</tools>``, Hermes style) are the row's declared tools.
     """
     system = _join(*(m["content"] for m in messages if m["role"] == "system")) or None
     ends_on_assistant = bool(messages) and messages[-1]["role"] == "assistant"
-    response = messages[-1]["content"] if ends_on_assistant else None
+    response = render_answer(messages[-1]) if ends_on_assistant else None
     before = messages[:-1] if ends_on_assistant else messages
     prompt = next((m["content"] for m in reversed(before) if m["role"] == "user"), "")
-    return CanonicalRecord(messages, system, prompt, response, label)
+    if tools is None:
+        tools = hermes_tools(system)
+    return CanonicalRecord(messages, system, prompt, response, label, normalize_tools(tools))
+
+
+def assistant_turn(content: str, *, calls: list[dict] | None = None, reasoning: str | None = None) -> dict[str, Any]:
+    """An assistant message with its reasoning and ``<tool_call>`` blocks taken out of the text."""
+    if reasoning is None and THINK_OPEN in content:
+        reasoning, content = split_reasoning(content)
+    found, content = hermes_calls(content)
+    return message("assistant", content, tool_calls=[*(calls or ()), *found], reasoning=reasoning)
 
 
 class FormatAdapter:
@@ -159,25 +184,29 @@ class FormatAdapter:
 
 
 def _simple(prompt: str, response: str | None, *, system: str | None = None, label: str | None = None) -> CanonicalRecord:
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": prompt})
-    if response is not None:
-        messages.append({"role": "assistant", "content": response})
-    return CanonicalRecord(messages, system, prompt, response, label)
+    messages = [message("system", system)] if system else []
+    messages.append(message("user", prompt))
+    if response is None:
+        return CanonicalRecord(messages, system, prompt, None, label)
+    # A label is the answer as written; a free-text response may carry reasoning or call blocks.
+    messages.append(message("assistant", response) if label is not None else assistant_turn(response))
+    return CanonicalRecord(messages, system, prompt, render_answer(messages[-1]), label)
 
 
 class OpenAIMessages(FormatAdapter):
     name = "openai"
-    description = "OpenAI chat: {messages: [{role, content}, ...]}"
+    description = "OpenAI chat: {messages: [{role, content, tool_calls?}, ...][, tools]}"
     signature = (frozenset({"messages"}),)
 
     def convert(self, record):
-        return from_turns(_parse_turns(record.get("messages"), "messages", role_key="role", content_key="content"))
+        messages = _parse_turns(record.get("messages"), "messages", role_key="role", content_key="content")
+        tools = record.get("tools", record.get("functions"))
+        return from_turns(messages, tools=tools)
 
 
 class ShareGPT(FormatAdapter):
     name = "sharegpt"
-    description = "ShareGPT: {conversations: [{from, value}, ...]}"
+    description = "ShareGPT: {conversations: [{from, value}, ...][, system, tools]}"
     signature = (frozenset({"conversations"}),)
 
     def convert(self, record):
@@ -185,25 +214,64 @@ class ShareGPT(FormatAdapter):
         messages = _parse_turns(turns, "conversations", role_key="from", content_key="value")
         system = record.get("system")
         if isinstance(system, str) and system.strip() and not any(m["role"] == "system" for m in messages):
-            messages.insert(0, {"role": "system", "content": system})
-        return from_turns(messages)
+            messages.insert(0, message("system", system))
+        return from_turns(messages, tools=record.get("tools"))
 
 
-def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> list[dict[str, str]]:
+class XLAM(FormatAdapter):
+    """Salesforce xLAM / APIGen function calling: the query, its tools and the answer calls,
+    the last two as JSON strings."""
+
+    name = "xlam"
+    description = "xLAM / APIGen: {query, tools, answers} (tools and answers as JSON)"
+    signature = (frozenset({"query", "answers"}),)
+
+    def convert(self, record):
+        query = _text(record, "query")
+        answers = record.get("answers")
+        calls = [] if answers is None else calls_from_value(answers)
+        messages = [message("user", query), message("assistant", "", tool_calls=calls)]
+        return from_turns(messages, tools=record.get("tools"))
+
+
+#: Roles whose turn is the assistant calling a tool, its text the call (LLaMA-Factory's ShareGPT).
+_CALL_ROLES = frozenset({"function_call"})
+
+
+def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> list[dict[str, Any]]:
     if not isinstance(turns, list) or not turns:
         raise RecordError(f"field {field!r} should be a non-empty list of turns")
     messages = []
     for index, turn in enumerate(turns):
         if not isinstance(turn, dict):
             raise RecordError(f"{field}[{index}] should be an object with {role_key!r} and {content_key!r}")
-        role = turn.get(role_key, turn.get("role"))
-        if not isinstance(role, str):
-            raise RecordError(f"{field}[{index}] has no {role_key!r} string, got {_shown(role)}")
-        content = turn.get(content_key, turn.get("content"))
+        written = turn.get(role_key, turn.get("role"))
+        if not isinstance(written, str):
+            raise RecordError(f"{field}[{index}] has no {role_key!r} string, got {_shown(written)}")
         # An unknown role is kept as written: the turns check flags it (kind bad_role) instead of losing the row.
-        messages.append({"role": ROLE_ALIASES.get(role.strip().lower(), role),
-                         "content": _content_text(content, f"{field}[{index}].{content_key}")})
+        role = ROLE_ALIASES.get(written.strip().lower(), written)
+        content = _content_text(turn.get(content_key, turn.get("content")), f"{field}[{index}].{content_key}")
+        messages.append(_structured_turn(role, written.strip().lower(), content, turn))
     return messages
+
+
+def _structured_turn(role: str, written: str, content: str, turn: Mapping[str, Any]) -> dict[str, Any]:
+    """One turn with its calls, call id, tool name and reasoning read from whichever fields hold them."""
+    if written in _CALL_ROLES:
+        return message("assistant", "", tool_calls=calls_from_value(content))
+    name = turn.get("name")
+    name = name if isinstance(name, str) else None
+    if role == "assistant":
+        calls = []
+        if isinstance(turn.get("tool_calls"), list):
+            calls = [call_from_object(call) for call in turn["tool_calls"]]
+        if isinstance(turn.get("function_call"), Mapping):
+            calls.append(call_from_object(turn["function_call"], style="function_call"))
+        reasoning = turn.get("reasoning_content", turn.get("reasoning"))
+        reasoning = reasoning if isinstance(reasoning, str) else None
+        return assistant_turn(content, calls=calls, reasoning=reasoning)
+    call_id = turn.get("tool_call_id")
+    return message(role, content, tool_call_id=None if call_id is None else str(call_id), name=name)
 
 
 class Dolly(FormatAdapter):
@@ -272,9 +340,9 @@ class Turns(FormatAdapter):
         references = references if isinstance(references, list) else []
         messages = []
         for index, turn in enumerate(turns):
-            messages.append({"role": "user", "content": turn})
+            messages.append(message("user", turn))
             if index < len(references) and isinstance(references[index], str):
-                messages.append({"role": "assistant", "content": references[index]})
+                messages.append(message("assistant", references[index]))
         return from_turns(messages)
 
 
@@ -381,14 +449,14 @@ class WithOverrides(FormatAdapter):
         label = _label(record, m.label) if m.label else canonical.label
         response = _text(record, m.response, required=False) if m.response else canonical.response
         system = _text(record, m.system, required=False) if m.system else canonical.system
-        messages = [dict(message) for message in canonical.messages]
+        messages = [dict(turn) for turn in canonical.messages]
         if m.response and response is not None:
-            assistant = [message for message in messages if message["role"] == "assistant"]
+            assistant = [turn for turn in messages if turn["role"] == "assistant"]
             if assistant:
                 assistant[-1]["content"] = response
             else:
-                messages.append({"role": "assistant", "content": response})
-        return CanonicalRecord(messages, system, canonical.prompt, response, label)
+                messages.append(message("assistant", response))
+        return CanonicalRecord(messages, system, canonical.prompt, response, label, canonical.tools)
 
 
 class NoFormat(FormatAdapter):
@@ -405,7 +473,8 @@ class NoFormat(FormatAdapter):
 # Order matters: earlier adapters win ties (Dolly before Alpaca, classification before plain text).
 FORMATS: dict[str, type[FormatAdapter]] = {
     adapter.name: adapter
-    for adapter in (OpenAIMessages, ShareGPT, Dolly, Alpaca, PromptCompletion, QuestionAnswer, Turns, TextLabel, PlainText)
+    for adapter in (OpenAIMessages, ShareGPT, XLAM, Dolly, Alpaca, PromptCompletion, QuestionAnswer, Turns, TextLabel,
+                    PlainText)
 }
 
 

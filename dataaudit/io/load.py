@@ -129,7 +129,8 @@ def build_dataset(records: list[RawRecord], *, source: str | None, container: st
     # lines all go to the rejected file.
     adapter = make_adapter(name, mapping=mapping) if name is not None else NoFormat()
 
-    columns: dict[str, list] = {key: [] for key in ("row", "line", "messages", "system", "prompt", "response", "label", "record")}
+    columns: dict[str, list] = {key: [] for key in ("row", "line", "messages", "system", "prompt", "response", "label", "tools",
+                                                   "record")}
     terminators: list[bytes] = []
     bad: list[BadLine] = []
     blank: list[BadLine] = []
@@ -153,6 +154,7 @@ def build_dataset(records: list[RawRecord], *, source: str | None, container: st
         columns["prompt"].append(canonical.prompt)
         columns["response"].append(canonical.response)
         columns["label"].append(canonical.label)
+        columns["tools"].append(canonical.tools)
         columns["record"].append(record.raw)
         terminators.append(record.terminator)
 
@@ -161,18 +163,18 @@ def build_dataset(records: list[RawRecord], *, source: str | None, container: st
     if bad:
         logger.warning("%s: skipped %d bad lines (first at line %d: %s)", source, len(bad), bad[0].line, bad[0].reason)
 
-    message_type = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
     frame = pl.DataFrame(
         {
             "row": pl.Series(columns["row"], dtype=pl.Int64),
             "line": pl.Series(columns["line"], dtype=pl.Int64),
-            "messages": _messages_series(columns["messages"], message_type),
+            "messages": messages_series(columns["messages"]),
             "system": pl.Series(columns["system"], dtype=pl.String),
             "prompt": pl.Series(columns["prompt"], dtype=pl.String),
             "response": pl.Series(columns["response"], dtype=pl.String),
             "label": pl.Series(columns["label"], dtype=pl.String),
             "source_format": pl.Series([adapter.name] * len(columns["row"]), dtype=pl.String),
             "record": pl.Series(columns["record"], dtype=pl.Binary),
+            "tools": pl.Series(columns["tools"], dtype=pl.String),
         }
     )
     return Dataset(
@@ -186,18 +188,36 @@ def build_dataset(records: list[RawRecord], *, source: str | None, container: st
     )
 
 
-def _messages_series(conversations: list[list[dict[str, str]]], dtype) -> "pl.Series":
-    """Build the list-of-struct column from flat columns: ~50x faster than from Python dicts."""
+def messages_series(conversations: list[list[dict[str, Any]]]) -> "pl.Series":
+    """Build the list-of-struct column from flat columns: ~50x faster than from Python dicts.
+
+    Messages are flattened once into one frame per field, calls into another, then grouped back;
+    a message with no calls keeps a null ``tool_calls``, so plain chat data pays one null column.
+    """
     import polars as pl
 
+    from dataaudit.io.structure import MESSAGE_FIELDS, TOOL_CALL_FIELDS, messages_dtype, tool_call_dtype
+
     if not conversations:
-        return pl.Series("messages", [], dtype=dtype)
+        return pl.Series("messages", [], dtype=messages_dtype())
     owners = [index for index, messages in enumerate(conversations) for _ in messages]
-    roles = [message["role"] for messages in conversations for message in messages]
-    contents = [message["content"] for messages in conversations for message in messages]
-    flat = pl.DataFrame({"owner": owners, "role": roles, "content": contents}, schema={"owner": pl.Int64, "role": pl.String, "content": pl.String})
-    grouped = flat.group_by("owner", maintain_order=True).agg(pl.struct("role", "content").alias("messages"))
-    return grouped.get_column("messages").cast(dtype)
+    flat_messages = [message for messages in conversations for message in messages]
+    scalar = [name for name in MESSAGE_FIELDS if name != "tool_calls"]
+    flat = pl.DataFrame({"owner": owners, **{name: [message.get(name) for message in flat_messages] for name in scalar}},
+                        schema={"owner": pl.Int64, **{name: pl.String for name in scalar}})
+    call_owner = [index for index, message in enumerate(flat_messages) for _ in (message.get("tool_calls") or ())]
+    if call_owner:
+        call_fields = list(TOOL_CALL_FIELDS)
+        calls = [call for message in flat_messages for call in (message.get("tool_calls") or ())]
+        call_frame = pl.DataFrame({"message": call_owner, **{name: [call.get(name) for call in calls] for name in call_fields}},
+                                  schema={"message": pl.Int64, **{name: pl.String for name in call_fields}})
+        grouped_calls = call_frame.group_by("message", maintain_order=True).agg(pl.struct(call_fields).alias("tool_calls"))
+        flat = (flat.with_row_index("message").with_columns(pl.col("message").cast(pl.Int64))
+                .join(grouped_calls, on="message", how="left", maintain_order="left").drop("message"))
+    else:
+        flat = flat.with_columns(pl.lit(None, dtype=pl.List(tool_call_dtype())).alias("tool_calls"))
+    grouped = flat.group_by("owner", maintain_order=True).agg(pl.struct(list(MESSAGE_FIELDS)).alias("messages"))
+    return grouped.get_column("messages").cast(messages_dtype())
 
 
 def _bad_lines_message(bad: list[BadLine]) -> str:

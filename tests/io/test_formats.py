@@ -215,7 +215,8 @@ def test_broken_conversations_load_as_rows_with_sensible_canonical_fields(tmp_pa
     assert frame.get_column("prompt").to_list() == ["again", "What is 2 + 2?", "What is 2 + 2?", "", "unanswered", "",
                                                     "What is 2 + 2?"]
     assert [len(m) for m in frame.get_column("messages").to_list()] == [len(m) for m in BROKEN]
-    assert frame.row(6, named=True)["messages"][0] == {"role": "wizard", "content": "x"}
+    assert {key: value for key, value in frame.row(6, named=True)["messages"][0].items() if value is not None} == \
+        {"role": "wizard", "content": "x"}
     assert frame.row(2, named=True)["system"] == "late"
 
 
