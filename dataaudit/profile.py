@@ -33,6 +33,8 @@ class DatasetProfile:
     labels: dict[str, int] = field(default_factory=dict)
     distinct_labels: int = 0
     first_bad_lines: list[dict] = field(default_factory=list)
+    #: Tool calls, tool results, declared tools and reasoning (see :func:`~dataaudit.io.structure.structure_counts`).
+    structure: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +57,8 @@ def _length_stats(texts: list[str | None]) -> LengthStats:
 
 def profile_dataset(dataset: Dataset, *, top_labels: int = 20) -> DatasetProfile:
     import polars as pl
+
+    from dataaudit.io.structure import structure_counts
 
     frame = dataset.frame
     turn_counts = frame.select(
@@ -82,4 +86,5 @@ def profile_dataset(dataset: Dataset, *, top_labels: int = 20) -> DatasetProfile
         labels=labels,
         distinct_labels=distinct,
         first_bad_lines=[{"line": bad.line, "reason": bad.reason} for bad in dataset.bad_lines[:5]],
+        structure=structure_counts(frame),
     )

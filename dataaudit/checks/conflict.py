@@ -58,6 +58,7 @@ from dataaudit.features.lexical import (
     pair_jaccard,
 )
 from dataaudit.features.pairs import candidate_pair_arrays, group_labels, value_codes
+from dataaudit.io.structure import final_calls
 from dataaudit.params import Interval
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,10 @@ class ConflictCheck(Check):
             return _result(ctx, [], group_of, {"skipped": "no responses or labels to compare"})
 
         rows = dataset.frame.get_column("row").to_numpy()
-        labels = self._labels(ctx)
+        # A row that calls a tool answers with its calls: the same request, with the same tools,
+        # called differently is a conflict like two different final answers.
+        calls = final_calls(dataset.frame)
+        labels = self._labels(ctx, calls)
         is_label = np.array([label is not None for label in labels])
         findings: list[Finding] = []
         summary: dict = {"label_rows": int(is_label.sum())}
@@ -158,7 +162,8 @@ class ConflictCheck(Check):
             "prompt": dataset.prompts,
             "response": [response if label is None else None for label, response in zip(labels, responses)],
         }, schema={"prompt": pl.String, "response": pl.String}))
-        answers = [label if label is not None else answer for label, answer in zip(labels, texts.get_column("answer").to_list())]
+        answers = [label if label is not None else call if call is not None else answer
+                   for label, call, answer in zip(labels, calls, texts.get_column("answer").to_list())]
         summary["rows_with_answer"] = sum(answer is not None for answer in answers)
 
         keys = texts.get_column("key").to_list()
@@ -176,16 +181,17 @@ class ConflictCheck(Check):
 
     # ------------------------------------------------------------------ labels
 
-    def _labels(self, ctx: AuditContext) -> list[str | None]:
+    def _labels(self, ctx: AuditContext, calls: list[str | None]) -> list[str | None]:
         """Each row's label: the label field, or a short response in classification-style data.
 
         Data without a label field is classification-style as a whole, or cluster by cluster
         when only some task families answer with labels (the clustering is then consulted).
+        A tool call is never a label, however short.
         """
         dataset = ctx.dataset
         if dataset.has_labels:
             return dataset.frame.get_column("label").to_list()
-        short = [_short_label(response) for response in dataset.responses]
+        short = [_short_label(response) if call is None else None for response, call in zip(dataset.responses, calls)]
         if self._label_like(short):
             return short
         if not any(label is not None for label in short):
@@ -226,7 +232,9 @@ class ConflictCheck(Check):
         """
         frame = ctx.dataset.frame
         prompts = ctx.dataset.prompts
-        systems = value_codes(normalize_values(frame.get_column("system").to_list()))
+        # The same request means the same system prompt and the same declared tools.
+        systems = value_codes(list(zip(normalize_values(frame.get_column("system").to_list()),
+                                       frame.get_column("tools").to_list())))
         key_codes = value_codes(list(zip(systems.tolist(), keys)))
         order = np.argsort(key_codes, kind="stable")
         sorted_codes = key_codes[order]

@@ -46,6 +46,7 @@ from dataaudit.features.lexical import (
     pair_jaccard,
 )
 from dataaudit.features.pairs import candidate_pair_arrays, value_codes
+from dataaudit.io.structure import turn_text
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class DuplicateCheck(Check):
         if n < 2:
             return _result(ctx, [], np.full(n, -1), {"skipped": "fewer than two rows", "exact_groups": 0, "near_groups": 0})
         # Digests, not the normalised texts: equal either way, and 16 bytes a row instead of a copy.
-        exact_keys = value_codes(ctx.map_frame(_exact_digests, frame.select("messages")).get_column("digest").to_list())
+        exact_keys = value_codes(ctx.map_frame(_exact_digests, frame.select("messages", "tools")).get_column("digest").to_list())
         exact_partners: dict[int, list[int]] = defaultdict(list)
         for members in _groups_of_equal(exact_keys):
             exact_partners[members[0]] += members[1:]
@@ -269,19 +270,23 @@ def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, su
     return result_from_findings(DuplicateCheck.name, ctx, findings, summary=summary, group=group_column(group_of))
 
 
-def _conversation_text(turns: list[dict]) -> str:
-    """Every turn of a row, roles included, so multi-turn rows compare whole."""
-    return "\n".join(f"{turn['role']}: {turn['content'] or ''}" for turn in turns)
+def _conversation_text(turns: list[dict], tools: str | None = None) -> str:
+    """Every turn of a row, roles, calls and reasoning included, and its declared tools, so
+    multi-turn rows compare whole and rows that call differently are never copies."""
+    text = "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
+    return text if tools is None else f"{text}\ntools: {tools}"
 
 
 def _exchange_text(turns: list[dict]) -> str:
-    """What the user and the assistant said, without roles or system prompt."""
-    return "\n".join(turn["content"] or "" for turn in turns if turn["role"] != "system")
+    """What the user and the assistant said (calls included), without roles or system prompt."""
+    return "\n".join(turn_text(turn) for turn in turns if turn["role"] != "system")
 
 
 def _exact_digests(frame: pl.DataFrame) -> pl.DataFrame:
     """Each row's whole conversation, normalised, as a 16-byte digest: the exact-duplicate key."""
-    digests = [_digest(normalize_text(_conversation_text(turns))) for turns in frame.get_column("messages").to_list()]
+    tools = frame.get_column("tools").to_list() if "tools" in frame.columns else [None] * frame.height
+    digests = [_digest(normalize_text(_conversation_text(turns, declared)))
+               for turns, declared in zip(frame.get_column("messages").to_list(), tools)]
     return pl.DataFrame({"digest": digests}, schema={"digest": pl.Binary})
 
 
@@ -310,7 +315,7 @@ def _answers_and_numbers(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _normalized_turns(messages: list[dict]) -> list[str]:
     """A row's normalised non-system turns."""
-    return [normalize_text(turn["content"]) for turn in messages if turn["role"] != "system"]
+    return [normalize_text(turn_text(turn)) for turn in messages if turn["role"] != "system"]
 
 
 def _digest(text: str) -> bytes:
@@ -325,10 +330,12 @@ def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
 
 
 class _Identity:
-    """What two rows must share to be the same example: system prompt, label, final answer, numbers."""
+    """What two rows must share to be the same example: system prompt and declared tools,
+    label, final answer, numbers."""
 
     def __init__(self, frame: pl.DataFrame, map_frame):
-        self.systems = value_codes(normalize_values(frame.get_column("system").to_list()))
+        self.systems = value_codes(list(zip(normalize_values(frame.get_column("system").to_list()),
+                                            frame.get_column("tools").to_list())))
         self.labels = value_codes(normalize_values(frame.get_column("label").to_list()))
         self.texts = frame.select("prompt", "response")
         self.map_frame = map_frame

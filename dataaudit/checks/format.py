@@ -46,6 +46,7 @@ from dataaudit.features.response_format import (
     final_shape,
     format_signature,
 )
+from dataaudit.io.structure import call_style_expr
 from dataaudit.params import Interval
 
 _LAST_NUMBER = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?")
@@ -71,6 +72,13 @@ class FormatFeature:
     structural: bool = False
     min_distance: int = 0
     min_rows: int = 0
+    #: Which rows the feature reads: text answers, or turns that call a tool (``call_style`` set).
+    #: A call's rendered text has no ending or layout to agree on; a text answer no call style.
+    calls: bool = False
+
+    def of(self, fmt: ResponseFormat) -> str | None:
+        """The feature's value for a row, ``None`` where it does not apply."""
+        return self.value(fmt) if (fmt.call_style is not None) == self.calls else None
 
 
 #: Answers up to this many words on one line count as a "single line" layout.
@@ -111,7 +119,20 @@ def _ending_suggestion(majority: str, fmt: ResponseFormat) -> str:
     return f"end with '{final_line(majority, _answer_of(fmt))}'"
 
 
+#: How each call style reads in a sentence.
+_CALL_STYLE_PHRASES = {"tool_calls": "the structured tool_calls field", "function_call": "the legacy function_call field",
+                       "tags": "<tool_call> tags in the text", "json_text": "a JSON object written as the answer text"}
+
 FEATURES: tuple[FormatFeature, ...] = (
+    FormatFeature(
+        name="call_style",
+        value=lambda f: f.call_style,
+        structural=True,
+        calls=True,
+        majority_phrase=lambda v: f"call tools through {_CALL_STYLE_PHRASES[v]}",
+        row_phrase=lambda v, f: f"calls through {_CALL_STYLE_PHRASES[v]}",
+        suggestion=lambda v, f: f"write the call through {_CALL_STYLE_PHRASES[v]}, as the rest of the cluster does",
+    ),
     FormatFeature(
         name="ending",
         value=lambda f: f.final_marker or "none",
@@ -236,7 +257,7 @@ class FormatCheck(Check):
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no responses"}, clusters=_cluster_frame([]),
                                         signature=pl.Series([None] * n, dtype=pl.String))
         # Each row's format on its own: the engine may spread the rows over cores.
-        described = ctx.map_frame(_formats_frame, frame.select("response", "label")).get_column("format").to_list()
+        described = ctx.map_frame(_formats_frame, frame.select("response", "label", call_style_expr())).get_column("format").to_list()
         formats: list[ResponseFormat | None] = [ResponseFormat(**fields) if fields is not None else None
                                                 for fields in described]
         applicable = np.array([found is not None for found in formats], dtype=bool)
@@ -288,7 +309,7 @@ class FormatCheck(Check):
         found: dict[int, list[_Deviation]] = defaultdict(list)
         prior = self.prior_rows
         for feature in FEATURES:
-            values = {i: feature.value(formats[i]) for i in indices}
+            values = {i: feature.of(formats[i]) for i in indices}
             counts = Counter(v for v in values.values() if v is not None)
             total = sum(counts.values())
             if total < max(self.min_rows, feature.min_rows) or len(counts) < 2:
@@ -321,14 +342,14 @@ class FormatCheck(Check):
         main, *rest = deviations
         feature = main.feature
         where = f"cluster {group}" if group >= 0 else "the dataset"
-        row_value = feature.value(fmt) or ""
+        row_value = feature.of(fmt) or ""
         reason = (
             f"{where} answers {feature.majority_phrase(main.majority)} in {main.majority_count / main.applicable:.0%} "
             f"of rows ({main.majority_count}/{main.applicable}); this row {feature.row_phrase(row_value, fmt)}"
         )
         if rest:
             reason += "; also " + "; ".join(
-                f"{d.feature.row_phrase(d.feature.value(fmt) or '', fmt)} (cluster: {d.feature.majority_phrase(d.majority)}, "
+                f"{d.feature.row_phrase(d.feature.of(fmt) or '', fmt)} (cluster: {d.feature.majority_phrase(d.majority)}, "
                 f"{d.majority_count / d.applicable:.0%})" for d in rest
             )
         severity = "warning" if feature.structural and main.majority_share >= self.warning_share else "info"
@@ -342,7 +363,7 @@ def _overall_shares(formats: list[ResponseFormat]) -> dict[str, dict[str, float]
     """Each feature's value distribution over the whole dataset (applicable rows only)."""
     shares = {}
     for feature in FEATURES:
-        counts = Counter(v for v in (feature.value(f) for f in formats) if v is not None)
+        counts = Counter(v for v in (feature.of(f) for f in formats) if v is not None)
         total = sum(counts.values())
         shares[feature.name] = {value: count / total for value, count in counts.items()} if total else {}
     return shares
@@ -371,8 +392,9 @@ _FORMAT_STRUCT = pl.Struct({
 def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """``format``: each row's :class:`ResponseFormat` fields, null where the row has no format to
     judge (no free-text response, or a label)."""
-    described = [dataclasses.asdict(describe_format(response)) if label is None and _has_format(response) else None
-                 for response, label in frame.select("response", "label").iter_rows()]
+    described = [{**dataclasses.asdict(describe_format(response)), "call_style": style}
+                 if label is None and _has_format(response) else None
+                 for response, label, style in frame.select("response", "label", "call_style").iter_rows()]
     return pl.DataFrame({"format": described}, schema={"format": _FORMAT_STRUCT})
 
 

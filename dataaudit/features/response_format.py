@@ -118,6 +118,9 @@ class ResponseFormat:
     initial_case: str | None
     trailing: str
     length_band: str
+    #: How the turn calls tools, where it does (see :func:`dataaudit.io.structure.call_style_expr`);
+    #: ``None`` for a text answer. Generations judged from text alone leave it ``None``.
+    call_style: str | None = None
 
 
 def describe_format(text: str | None) -> ResponseFormat:
@@ -173,6 +176,8 @@ def describe_format(text: str | None) -> ResponseFormat:
 
 def format_signature(fmt: ResponseFormat) -> str:
     """The dominant structural trait of a response, most specific first."""
+    if fmt.call_style is not None:
+        return f"call:{fmt.call_style}"
     if fmt.empty:
         return "empty"
     if fmt.final_marker is not None:

@@ -125,6 +125,27 @@ def render_answer(turn: Mapping[str, Any]) -> str:
     return f"{content}\n{calls}" if content.strip() else calls
 
 
+def turn_text(turn: Mapping[str, Any]) -> str:
+    """Everything a turn says, as text: its reasoning, its answer and its calls. Two turns that
+    differ only in their calls or their reasoning are different examples."""
+    parts = [turn.get("reasoning"), turn.get("content"), render_calls(turn.get("tool_calls"))]
+    return "\n".join(part for part in parts if part)
+
+
+def final_calls(frame) -> list[str | None]:
+    """Each row's final assistant turn's calls, rendered canonically (:func:`render_calls`), or
+    ``None`` when it makes none: the "answer" of a tool-calling row. Rows without calls cost a
+    null test in polars; only calling rows are rendered in Python."""
+    import polars as pl
+
+    last = pl.col("messages").list.last()
+    calls = frame.select(pl.when(last.struct.field("role") == "assistant").then(last.struct.field("tool_calls"))
+                         .alias("calls")).get_column("calls")
+    if calls.null_count() == calls.len():
+        return [None] * calls.len()
+    return [render_calls(turn) if turn else None for turn in calls.to_list()]
+
+
 def split_reasoning(content: str) -> tuple[str | None, str]:
     """``(reasoning, answer)`` of a leading ``<think>…</think>`` block; ``(None, content)`` when
     there is none. An unclosed or stray tag is left in the text for the reasoning check."""
@@ -199,9 +220,19 @@ def _tool_entry(value: Any) -> Any:
         if key not in entry and key not in ("type",):
             entry[key] = item
     parameters = entry.get("parameters")
-    if isinstance(parameters, Mapping) and "type" not in parameters and "properties" not in parameters and parameters:
+    if _is_xlam_parameters(parameters):
         entry["parameters"] = _xlam_schema(parameters)
     return entry
+
+
+def _is_xlam_parameters(parameters: Any) -> bool:
+    """xLAM lists each argument's spec directly (``{city: {type: "str"}}``); a JSON Schema has a
+    string ``type`` or ``properties`` at the top (an argument may itself be called ``type``)."""
+    if not isinstance(parameters, Mapping) or not parameters:
+        return False
+    if isinstance(parameters.get("type"), str) or "properties" in parameters or "$schema" in parameters:
+        return False
+    return all(isinstance(spec, Mapping) for spec in parameters.values())
 
 
 def _xlam_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -288,3 +319,50 @@ def declared_tool_names(tools: str | None) -> set[str]:
     if not isinstance(value, list):
         return set()
     return {entry["name"] for entry in value if isinstance(entry, Mapping) and isinstance(entry.get("name"), str)}
+
+
+#: Call styles as the format check names them: the structured field, OpenAI's legacy field,
+#: tags in the text, or a bare JSON object written as the answer text.
+CALL_STYLE_NAMES = {"structured": "tool_calls", "function_call": "function_call", "hermes": "tags", "json_text": "json_text"}
+_JSON_CALL_TEXT = r'^\s*\[?\s*\{\s*"(?:name|function)"\s*:[\s\S]*"(?:arguments|parameters)"\s*:'
+
+
+def call_style_expr():
+    """polars expression: how each row's final assistant turn calls a tool (a value of
+    :data:`CALL_STYLE_NAMES`), or null when it answers in text."""
+    import polars as pl
+
+    last = pl.col("messages").list.last()
+    calls = last.struct.field("tool_calls")
+    is_assistant = last.struct.field("role") == "assistant"
+    style = calls.list.first().struct.field("style").replace_strict(CALL_STYLE_NAMES, default=None, return_dtype=pl.String)
+    return (pl.when(is_assistant & (calls.list.len().fill_null(0) > 0)).then(style)
+            .when(is_assistant & last.struct.field("content").fill_null("").str.contains(_JSON_CALL_TEXT))
+            .then(pl.lit("json_text")).otherwise(pl.lit(None, dtype=pl.String)).alias("call_style"))
+
+
+def structure_counts(frame) -> dict[str, int]:
+    """How much structure a canonical frame holds: rows declaring tools, rows and turns with
+    calls, calls by style, tool results and rows with reasoning (what ``inspect`` shows)."""
+    import polars as pl
+
+    if frame.height == 0:
+        return {"rows_with_tools": 0, "rows_with_calls": 0, "calls": 0, "tool_results": 0, "rows_with_reasoning": 0}
+    turns = frame.select("row", "messages").explode("messages").unnest("messages")
+    calls_per_turn = pl.col("tool_calls").list.len().fill_null(0)
+    counts = turns.select(
+        (calls_per_turn > 0).any().over("row").alias("called"),
+        pl.col("reasoning").is_not_null().any().over("row").alias("reasons"),
+        "row", calls_per_turn.alias("calls"), (pl.col("role") == "tool").alias("result"),
+    )
+    per_row = counts.group_by("row").agg(pl.col("called").first(), pl.col("reasons").first())
+    styles = (turns.select(pl.col("tool_calls").explode().struct.field("style")).drop_nulls()
+              .get_column("style").value_counts(sort=True))
+    return {
+        "rows_with_tools": int(frame.get_column("tools").is_not_null().sum()) if "tools" in frame.columns else 0,
+        "rows_with_calls": int(per_row.get_column("called").sum()),
+        "calls": int(counts.get_column("calls").sum()),
+        "tool_results": int(counts.get_column("result").sum()),
+        "rows_with_reasoning": int(per_row.get_column("reasons").sum()),
+        **{f"calls_{style}": int(count) for style, count in styles.iter_rows()},
+    }

@@ -48,6 +48,13 @@ def render_profile(console: Console, profile: DatasetProfile) -> None:
         table.add_row("response tokens", "no responses (prompts only)")
     table.add_row("user turns / record", ", ".join(f"{turns}: {count:,}" for turns, count in profile.turns.items()))
     table.add_row("with system prompt", f"{profile.with_system:,}")
+    s = profile.structure
+    if s.get("rows_with_tools") or s.get("rows_with_calls") or s.get("tool_results"):
+        styles = ", ".join(f"{key.removeprefix('calls_')} {count:,}" for key, count in s.items() if key.startswith("calls_"))
+        table.add_row("tool calls", f"{s['calls']:,} in {s['rows_with_calls']:,} rows ({styles or 'none'}) · "
+                                    f"{s['tool_results']:,} tool results · tools declared in {s['rows_with_tools']:,} rows")
+    if s.get("rows_with_reasoning"):
+        table.add_row("reasoning traces", f"{s['rows_with_reasoning']:,} rows")
     if profile.distinct_labels:
         shown = ", ".join(f"{plain(label)} ({count:,})" for label, count in profile.labels.items())
         more = profile.distinct_labels - len(profile.labels)

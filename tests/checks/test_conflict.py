@@ -408,3 +408,29 @@ def test_the_row_texts_spread_over_worker_processes_give_the_same_findings():
 
     alone, spread = findings(LocalEngine(workers=1)), findings(LocalEngine(workers=2, parallel_min_rows=8))
     assert alone.height > 0 and spread.equals(alone)
+
+
+def _weather(city: str, prompt: str = "What's the weather in the capital of France?", tools=True) -> dict:
+    import json
+
+    record = {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}]}]}
+    if tools:
+        record["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    return record
+
+
+def test_the_same_request_with_the_same_tools_but_other_calls_conflicts():
+    records = [_weather("Paris"), _weather("Paris", "What's the weather in the capital of France"), _weather("Lyon"),
+               _weather("Lyon", tools=False)]
+    result = ConflictCheck().run(make_context(from_records(records)))
+    assert flagged(result) == [0, 1, 2]  # row 3 declares other tools: another request
+    findings = result.findings.sort("row")
+    assert set(findings["kind"]) == {"answer_conflict"} and set(findings["severity"]) == {"error"}
+    assert set(findings["suggestion"]) == {'get_weather({"city": "Paris"})'}
+
+
+def test_short_tool_calls_are_never_read_as_labels():
+    records = [_weather("Paris", prompt=f"Weather question number {i}?") for i in range(30)]
+    result = ConflictCheck().run(make_context(from_records(records)))
+    assert result.summary["label_rows"] == 0

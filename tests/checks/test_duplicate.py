@@ -276,3 +276,28 @@ def test_speculated_pairs_pair_each_row_with_its_earliest_candidate():
     chosen = _speculated_pairs(np.arange(6), clique[:, 0], clique[:, 1])
     assert clique[chosen].tolist() == [[0, b] for b in range(1, 6)]
     assert _speculated_pairs(rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).size == 0
+
+
+def _call_row(city: str, *, tools=None, text: str = "", style: str = "openai") -> dict:
+    """A tool-calling row in OpenAI's shape, or with the call in <tool_call> tags (``hermes``)."""
+    call = {"name": "get_weather", "arguments": {"city": city}}
+    if style == "hermes":
+        assistant = {"role": "assistant", "content": f"{text}<tool_call>{__import__('json').dumps(call)}</tool_call>"}
+    else:
+        assistant = {"role": "assistant", "content": text, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather",
+                                                          "arguments": __import__("json").dumps({"city": city})}}]}
+    record = {"messages": [{"role": "user", "content": "What is the weather like right now?"}, assistant]}
+    if tools is not None:
+        record["tools"] = tools
+    return record
+
+
+def test_rows_that_call_differently_are_not_copies_and_the_same_call_in_two_dialects_is():
+    tool = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    records = [_call_row("Paris", tools=tool), _call_row("Rome", tools=tool), _call_row("Paris", tools=tool, style="hermes"),
+               _call_row("Paris")]
+    result = DuplicateCheck().run(make_context(from_records(records)))
+    # Rome calls differently; row 3 declares no tools (the trainer sees another prompt): neither is a copy.
+    assert flagged(result) == [2]
+    assert result.findings.row(0, named=True)["kind"] == "exact"

@@ -226,3 +226,41 @@ def test_formats_described_in_worker_processes_give_the_same_result():
 
     alone, spread = result(LocalEngine(workers=1)), result(LocalEngine(workers=2, parallel_min_rows=8))
     assert alone.findings.height == 4 and spread.findings.equals(alone.findings) and spread.rows.equals(alone.rows)
+
+
+def _calling(index: int, style: str) -> dict:
+    import json
+
+    call = {"name": "get_weather", "arguments": {"city": f"City{index}"}}
+    user = {"role": "user", "content": f"What is the weather in City{index}?"}
+    if style == "tool_calls":
+        assistant = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": json.dumps(call["arguments"])}}]}
+    elif style == "tags":
+        assistant = {"role": "assistant", "content": f"<tool_call>{json.dumps(call)}</tool_call>"}
+    else:  # the call written as the answer's text
+        assistant = {"role": "assistant", "content": json.dumps(call)}
+    return {"messages": [user, assistant]}
+
+
+def test_calling_through_json_text_where_the_cluster_uses_tool_calls_is_a_format_deviation():
+    from dataaudit.io.load import from_records
+
+    styles = ["tool_calls"] * 9 + ["json_text"]
+    dataset = from_records([_calling(i, style) for i, style in enumerate(styles)])
+    result = FormatCheck().run(make_context(dataset, cluster_labels=[0] * len(styles)))
+    assert result.findings["row"].to_list() == [9]
+    finding = result.findings.row(0, named=True)
+    assert (finding["kind"], finding["suggested_value"], finding["severity"]) == ("call_style", "tool_calls", "warning")
+    assert "a JSON object written as the answer text" in finding["reason"]
+    assert result.rows["format_signature"].to_list() == ["call:tool_calls"] * 9 + ["call:json_text"]
+
+
+def test_tag_calls_and_text_answers_are_judged_apart():
+    from dataaudit.io.load import from_records
+
+    texts = [{"messages": [{"role": "user", "content": f"Say hi {i}"}, {"role": "assistant", "content": f"Hi there, number {i}!"}]}
+             for i in range(9)]
+    dataset = from_records(texts + [_calling(0, "tags")])
+    result = FormatCheck().run(make_context(dataset, cluster_labels=[0] * 10))
+    assert result.findings.is_empty()  # a call has no ending or layout for the text answers to outvote
