@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 DOCS_DIR = Path(__file__).resolve().parent
+# The pages describe the checkout the site is built from (as mkdocstrings' ``paths: [.]`` does),
+# not whichever dataaudit the environment happens to have installed.
+if str(DOCS_DIR.parent) not in sys.path:
+    sys.path.insert(0, str(DOCS_DIR.parent))
 NOTES_DIR = DOCS_DIR / "checks" / "_notes"
 #: The nav section the generated pages go into (``mkdocs.yml``: ``- Checks: [checks/index.md]``).
 NAV_SECTION = "Checks"
@@ -31,6 +36,19 @@ NAV_SECTION = "Checks"
 _BUILT: dict[str, str] = {}
 _SECTION_HEADER = re.compile(r"^([A-Z][A-Za-z ]+)\n-{3,}\s*$", re.MULTILINE)
 _PARAM_LINE = re.compile(r"^(\*{0,2}[A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?::\s*(.*))?$")
+
+
+_ROLE = re.compile(r":(?:py:)?(?:class|func|meth|attr|mod|data|obj|exc|const):`(~?)([^`]+)`")
+
+
+def plain_roles(text: str) -> str:
+    """``text`` with every Sphinx cross-reference role written as inline code, shortened as Sphinx
+    shortens it (a leading ``~`` keeps the last name only): MkDocs renders Markdown, not roles."""
+    def as_code(match: re.Match) -> str:
+        target = match.group(2).strip()
+        return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
+
+    return _ROLE.sub(as_code, text)
 
 
 def _docstring_sections(doc: str) -> tuple[str, dict[str, str]]:
@@ -93,6 +111,8 @@ def _kind_specs(cls: type) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     text = "" if value is None else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -167,12 +187,12 @@ def _default_params(cls: type) -> dict[str, Any]:
 
 def check_page(name: str, cls: type) -> str:
     """The Markdown page of one registered check."""
-    doc = inspect.getdoc(cls) or ""
+    doc = plain_roles(inspect.getdoc(cls) or "")
     summary, sections = _docstring_sections(doc)
     params = _default_params(cls)
     out = [f"# `{name}`", "", cls.description or summary.splitlines()[0] if (cls.description or summary) else "", ""]
-    out += [f"Class `{cls.__module__}.{cls.__qualname__}`; run it with `--checks {name}` "
-            f"(or leave `--checks` out: every registered check runs).", ""]
+    out += [f"Class `{cls.__module__}.{cls.__qualname__}`. `dataaudit audit DATA --checks {name}` runs it alone; "
+            f"`--checks` takes a comma-separated list, and `export --drop {name}` drops the rows it flags.", ""]
     if summary:
         out += ["## What it flags", "", summary, ""]
     out += ["## Kinds", "", "Each finding's machine code (`kind` in `findings.jsonl`):", "", *_kinds_table(_kind_specs(cls))]

@@ -121,3 +121,8 @@ def test_the_api_reference_documents_every_public_name():
         if name == "__version__":
             continue
         assert f"::: {dataaudit._LAZY[name]}.{name}\n" in reference, name
+
+
+def test_sphinx_roles_become_inline_code_for_markdown():
+    text = "Returns a :class:`~dataaudit.dataset.Dataset`; see :func:`dataaudit.io.load.load` and :py:meth:`x`."
+    assert hooks.plain_roles(text) == "Returns a `Dataset`; see `dataaudit.io.load.load` and `x`."
