@@ -203,7 +203,7 @@ def check_page(name: str, cls: type) -> str:
     out += ["## Parameters", "", *_parameters_table(cls, params, parameter_docs(doc))]
     out += ["In a [configuration file](../configuration.md), with the defaults:", "", *_config_example(name, params)]
     out += ["In Python:", "", "```python", "from dataaudit.checks import make_checks",
-            f"checks = make_checks({{{name!r}: {{}}}})  # parameters by name, checked against the table above",
+            f'checks = make_checks({{"{name}": {{}}}})  # parameters by name, checked against the table above',
             "```", ""]
     for title, body in sections.items():
         if title != "Parameters":

@@ -106,10 +106,10 @@ def test_parameter_docs_reads_numpy_parameter_sections(doc, expected):
 
 
 def test_the_nav_lists_every_generated_page_once():
-    config = {"nav": [{"Home": "index.md"}, {"Checks": ["checks/index.md"]}]}
+    config = {"nav": [{"Home": "index.md"}, {"Checks": [{"Overview": "checks/index.md"}]}]}
     hooks.on_config(config)
     section = config["nav"][1]["Checks"]
-    assert section[0] == "checks/index.md"
+    assert section[0] == {"Overview": "checks/index.md"}
     assert [next(iter(entry.values())) for entry in section[1:]] == [f"checks/{name}.md" for name in available_checks()]
     hooks.on_config(config)  # a rebuild (mkdocs serve) does not list them twice
     assert len(config["nav"][1]["Checks"]) == len(section)
