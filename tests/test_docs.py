@@ -126,3 +126,16 @@ def test_the_api_reference_documents_every_public_name():
 def test_sphinx_roles_become_inline_code_for_markdown():
     text = "Returns a :class:`~dataaudit.dataset.Dataset`; see :func:`dataaudit.io.load.load` and :py:meth:`x`."
     assert hooks.plain_roles(text) == "Returns a `Dataset`; see `dataaudit.io.load.load` and `x`."
+
+
+def test_every_hand_written_note_belongs_to_a_registered_check():
+    notes = {path.stem for path in (DOCS / "checks" / "_notes").glob("*.md")}
+    assert notes and notes <= set(available_checks())
+
+
+def test_every_hand_written_page_is_in_the_nav():
+    config = (DOCS.parent / "mkdocs.yml").read_text(encoding="utf-8")
+    pages = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")} - {
+        path.relative_to(DOCS).as_posix() for path in (DOCS / "checks" / "_notes").glob("*.md")}
+    for page in sorted(pages):
+        assert re.search(rf"^\s*- (?:[^:\n]+: )?{re.escape(page)}\s*$", config, re.MULTILINE), page
