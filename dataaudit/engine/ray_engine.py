@@ -79,6 +79,7 @@ class RayEngine:
         self.probes = probes
 
     def __repr__(self) -> str:
+        """Show the engine's parameters, as every component does."""
         return (f"RayEngine(address={self.address!r}, num_workers={self.num_workers!r}, batch_size={self.batch_size}, "
                 f"use_gpu={self.use_gpu!r}, read_chunk_bytes={self.read_chunk_bytes}, "
                 f"exact_max_rows={self.exact_max_rows}, buckets={self.buckets!r}, probes={self.probes})")
@@ -180,8 +181,11 @@ class RayEngine:
     # -- nearest neighbours ----------------------------------------------------------------
 
     def knn(self, vectors: np.ndarray, *, k: int, seed: int = 0, progress: Progress = NULL_PROGRESS) -> "KnnGraph":
-        """:func:`~dataaudit.neighbors.build_knn`'s exact graph up to ``exact_max_rows``, computed
-        on the cluster; above it, a bucketed approximation (recall in ``bench/bench_engine.py``)."""
+        """Build the kNN graph on the cluster.
+
+        :func:`~dataaudit.neighbors.build_knn`'s exact graph up to ``exact_max_rows``; above it, a
+        bucketed approximation (recall in ``bench/bench_engine.py``).
+        """
         from dataaudit.neighbors import build_knn, exact_block_rows, unit_rows
 
         unit = unit_rows(vectors)
@@ -285,7 +289,7 @@ def _remote(ray, function: Callable):
 
 
 def _line_aligned_ranges(file: Path, size: int, chunk: int) -> list[tuple[int, int]]:
-    """Byte ranges of about ``chunk`` bytes, each ending just after a ``\\n`` (the last at EOF)."""
+    r"""Byte ranges of about ``chunk`` bytes, each ending just after a ``\n`` (the last at EOF)."""
     bounds = [0]
     with open(file, "rb") as handle:
         position = chunk

@@ -1,4 +1,4 @@
-"""The reference fine-tune: does a model trained on this data show what the audit predicted?
+"""The reference fine-tune: whether a model trained on this data shows what the audit predicted.
 
 Backends (:class:`EncoderBackend` for labelled data, :class:`CausalLMBackend` for generative
 data) share one engine, :class:`ReferenceFineTune`; :func:`finetune` is the one-call API.

@@ -50,17 +50,23 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
 
 
 def with_verdicts(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
-    """``findings`` plus a ``verdict`` column (null where the fine-tune has none for the row and
-    check), for the report re-rendered after a fine-tune; the saved audit is never changed."""
+    """``findings`` plus a ``verdict`` column, for the report re-rendered after a fine-tune.
+
+    The verdict is null where the fine-tune has none for the row and check; the saved audit is
+    never changed.
+    """
     if findings.height == 0 or "row" not in findings.columns:
         return findings
     return findings.join(verdicts.select("row", "check", "verdict"), on=["row", "check"], how="left")
 
 
 def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.PathLike) -> Path:
-    """``out_dir/finetune/`` (summary.json, dynamics.parquet, evaluations.parquet,
-    row_verdicts.parquet) and ``out_dir/report.html``: the audit's report with its fine-tune
-    confirmation section, its findings carrying each row's ``verdict``."""
+    """Write a fine-tune's results beside its audit, and the report with them.
+
+    ``out_dir/finetune/`` gets summary.json, dynamics.parquet, evaluations.parquet and
+    row_verdicts.parquet; ``out_dir/report.html`` becomes the audit's report with its fine-tune
+    confirmation section, its findings carrying each row's ``verdict``.
+    """
     from dataaudit.report.html import write_report
 
     out = Path(out_dir)

@@ -21,6 +21,8 @@ from dataaudit.io.atomic import atomic_output
 
 @dataclass(frozen=True)
 class PartitionCounts:
+    """How many lines each side of a partition got: every input line is counted exactly once."""
+
     kept: int
     dropped: int
     bad: int
@@ -28,6 +30,7 @@ class PartitionCounts:
 
     @property
     def rejected(self) -> int:
+        """Lines in the rejected file: dropped rows, unparseable lines and blank lines."""
         return self.dropped + self.bad + self.blank
 
 
@@ -65,8 +68,11 @@ def same_file(left: str | os.PathLike, right: str | os.PathLike) -> bool:
 
 
 def check_output_paths(dataset: Dataset, *paths: str | os.PathLike | None) -> None:
-    """Refuse to write over the input file, or two outputs to one file (the second would
-    replace the first): a cleanup tool must never destroy its source or its own results."""
+    """Refuse to write over the input file, or two outputs to one file.
+
+    The second output would replace the first: a cleanup tool must never destroy its source or
+    its own results.
+    """
     chosen = [path for path in paths if path is not None]
     inputs = [source.path for source in dataset.sources] or ([dataset.path] if dataset.path is not None else [])
     for source in inputs:
@@ -87,10 +93,10 @@ def write_partition(
     drops: Mapping[int, Sequence[str]] | None = None,
     kept_line: Callable[[int], bytes] | None = None,
 ) -> PartitionCounts:
-    """Write kept and rejected lines. ``drops`` maps ``row`` → reasons to drop it.
+    r"""Write kept and rejected lines. ``drops`` maps ``row`` → reasons to drop it.
 
     JSONL input is written back byte-for-byte (original line endings kept; a final line
-    without one gets ``\\n``). Other containers are written as JSONL of each record's JSON.
+    without one gets ``\n``). Other containers are written as JSONL of each record's JSON.
     ``kept_line`` (frame index → the whole output line) replaces that for callers that must
     change kept records (annotate, convert, relabel); the partition itself is the same.
     """
@@ -138,10 +144,12 @@ def input_order(dataset: Dataset) -> list[tuple[int, int, str, int]]:
 
 
 def source_file_of(dataset: Dataset, source: int) -> str | None:
+    """The path of the dataset's ``source``-th input file; None where it has no source files."""
     return dataset.sources[source].path if dataset.sources else None
 
 
 def rejected_bad_line(dataset: Dataset, kind: str, index: int) -> bytes:
+    """The rejected-file entry of an unparseable (``kind="bad"``) or blank line, with its reason."""
     entry = dataset.bad_lines[index] if kind == "bad" else dataset.blank_lines[index]
     return rejected_entry(row=entry.row, line=entry.line, reasons=[entry.reason], raw=entry.raw,
                           source_file=source_file_of(dataset, entry.source))
