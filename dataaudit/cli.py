@@ -197,7 +197,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 @click.option("--max-seq-length", type=click.IntRange(min=1), default=None,
               help="Token budget of the length check: rows whose response it cuts are flagged (default: 2048).")
 @click.option("--tokenizer", default=None,
-              help="Tokenizer of the length check: a Hugging Face tokenizer folder or .gguf file (default: SmolLM2's).")
+              help="Tokenizer of the length and template checks: a Hugging Face tokenizer folder or .gguf file "
+                   "(default: SmolLM2's).")
 @_format_options
 @_handle_errors
 def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
@@ -233,9 +234,10 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
     length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
                      if value is not None}
-    if length_params and "length" not in checks:
-        raise UsageError("--max-seq-length and --tokenizer configure the length check, which --checks leaves out")
-    checks = {name: (length_params if name == "length" else {}) for name in checks}
+    if (max_seq_length is not None and "length" not in checks) or (tokenizer is not None and not {"length", "template"} & set(checks)):
+        raise UsageError("--max-seq-length and --tokenizer configure the length (and template) check, which --checks leaves out")
+    params = {"length": length_params, "template": {"tokenizer": tokenizer} if tokenizer is not None else {}}
+    checks = {name: params.get(name, {}) for name in checks}
     progress = NULL_PROGRESS if quiet else _progress(console)
     result = run_audit(
         dataset,

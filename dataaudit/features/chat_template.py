@@ -453,7 +453,8 @@ def row_shapes(frame: pl.DataFrame) -> pl.Series:
 def control_token_hits(frame: pl.DataFrame, tokens: Sequence[str]) -> pl.DataFrame:
     """Every row whose turn texts (content, reasoning, tool call names and arguments) hold one of
     ``tokens``: ``index`` (position in ``frame``), ``turn``, ``field``, the first ``token`` and
-    its character ``offset`` in that field, and ``count`` of tokens in the row. The scan is one
+    its character ``offset`` in that field (for ``tool_calls``, in the calls written one a line as
+    ``name(arguments)``), and ``count`` of tokens in the row. The scan is one
     Aho-Corasick pass over the exploded turns in polars; only the (few) hits are read in Python."""
     import polars as pl
 
