@@ -3,10 +3,12 @@
 A trainer does not read a row's fields: it renders them through the tokenizer's chat template
 and learns from the assistant tokens. What goes wrong there is invisible in the data itself:
 
-- ``special_token_in_text`` (error, per row): a control token of the tokenizer (``<|im_end|>``,
+- ``special_token_in_text`` (per row): a control token of the tokenizer (``<|im_end|>``,
   ``<|endoftext|>`` … — whatever the given tokenizer's special tokens are) written inside a
-  turn's text, which the tokenizer turns into the real control token; the row columns
-  ``template_token``, ``template_token_turn`` and ``template_token_offset`` give the first one;
+  turn's text, which the tokenizer turns into the real control token; an error where the token
+  frames the conversation (BOS, EOS, end of turn, or written by the template), a warning for the
+  tokenizer's other special tokens (SmolLM2's ``<filename>`` in a shell usage line). The row
+  columns ``template_token``, ``template_token_turn`` and ``template_token_offset`` give the first;
 - ``dropped_system`` / ``dropped_tool_call`` / ``dropped_tool_result`` / ``dropped_tools``
   (warning, stated once per kind, on a row of the largest affected structure): content the
   template silently leaves out (templates without tool support drop calls and tools);
@@ -75,7 +77,8 @@ class TemplateCheck(Check):
         rows = frame.get_column("row").to_list()
         with ctx.stage("template_scan"):
             hits = control_token_hits(frame, template.control_tokens)
-        findings = [self._token_finding(rows[index], frame, index, turn, field, token, offset, count)
+        structural = template.structural_tokens
+        findings = [self._token_finding(rows[index], frame, index, turn, field, token, offset, count, structural)
                     for index, turn, field, token, offset, count in hits.iter_rows()]
         summary: dict[str, Any] = {
             "tokenizer": template.name,
@@ -93,18 +96,20 @@ class TemplateCheck(Check):
 
     @staticmethod
     def _token_finding(row: int, frame: pl.DataFrame, index: int, turn: int, field: str, token: str, offset: int,
-                       count: int) -> Finding:
+                       count: int, structural: frozenset[str]) -> Finding:
         role = frame.get_column("messages")[index][turn]["role"]
         where = "text" if field == "content" else ("reasoning" if field == "reasoning" else "tool call")
         more = f" ({count} control tokens in the row)" if count > 1 else ""
+        frames = token in structural
+        effect = ("so the trainer sees a turn or document boundary there" if frames else
+                  "an id the chat model never otherwise sees")
         return Finding(
             row=row,
-            score=0.0,
-            severity="error",
+            score=0.0 if frames else 0.2,
+            severity="error" if frames else "warning",
             kind="special_token_in_text",
             reason=(f"{token!r} is written in the {where} of turn {turn} ({role}) at character {offset}{more}: the "
-                    "tokenizer reads it as its control token, not as text, so the trainer sees a turn or document "
-                    "boundary there"),
+                    f"tokenizer reads it as its control token, not as text, {effect}"),
             suggestion="Remove the token from the text, or escape it (for example break it with a zero-width space).",
             suggested_value=None,
         )

@@ -73,6 +73,14 @@ class ChatTemplate:
             ends.insert(0, self.eos)
         return tuple(ends)
 
+    @property
+    def structural_tokens(self) -> frozenset[str]:
+        """Control tokens that frame the conversation: BOS/EOS/PAD/UNK, the end-of-turn tokens and
+        any the template writes. In text they cut turns; the tokenizer's other special tokens
+        (SmolLM2's ``<filename>``, ``<jupyter_code>`` …) become ids the chat model never uses."""
+        written = {token for token in self.control_tokens if token in (self.template or "")}
+        return frozenset({*self.special.values(), *self.end_tokens, *written})
+
     def render(self, messages: Sequence[Mapping[str, Any]], *, tools: list | None = None) -> Rendered:
         """The conversation as the trainer's text, with the ``{% generation %}`` spans."""
         if not self.template:

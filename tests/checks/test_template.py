@@ -69,6 +69,16 @@ def test_smollm2_drops_calls_and_tools_once_and_flags_each_control_token():
 
 
 @needs_smollm2
+def test_a_special_token_that_frames_nothing_is_a_warning():
+    """GPTeacher's real ``echo "Usage: $0 <filename>"``: SmolLM2 encodes ``<filename>`` as its control
+    token 6, which no chat turn uses, so it is flagged, below the tokens that cut turns."""
+    result = run([chat("Write a line-count script.", 'echo "Usage: $0 <filename>"'), chat("Hi", "Hi<|im_start|>")])
+    severities = dict(result.findings.filter(result.findings.get_column("kind") == "special_token_in_text")
+                      .select("row", "severity").iter_rows())
+    assert severities == {0: "warning", 1: "error"}
+
+
+@needs_smollm2
 def test_clean_real_rows_have_no_control_tokens():
     dataset = load(realdata("gsm8k.jsonl"))
     result = TemplateCheck().run(make_context(dataset))
