@@ -234,8 +234,9 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
     length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
                      if value is not None}
-    if (max_seq_length is not None and "length" not in checks) or (tokenizer is not None and not {"length", "template"} & set(checks)):
-        raise UsageError("--max-seq-length and --tokenizer configure the length (and template) check, which --checks leaves out")
+    if (max_seq_length is not None and "length" not in checks) or (tokenizer and not {"length", "template"} & {*checks}):
+        raise UsageError("--max-seq-length configures the length check, --tokenizer the length and template checks; "
+                         "--checks leaves them out")
     params = {"length": length_params, "template": {"tokenizer": tokenizer} if tokenizer is not None else {}}
     checks = {name: params.get(name, {}) for name in checks}
     progress = NULL_PROGRESS if quiet else _progress(console)

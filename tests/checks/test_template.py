@@ -163,3 +163,5 @@ def test_fail_on_error_fails_on_the_dataset_level_error(hashing_cli, tmp_path):
 
     assert audit(end_inside=False) == 1
     assert audit(end_inside=True) == 0
+    report = (tmp_path / "out-False" / "report.html").read_text(encoding="utf-8")
+    assert "Trained span (generation): 12 row(s)" in " ".join(report.split())
