@@ -165,3 +165,30 @@ def test_fail_on_error_fails_on_the_dataset_level_error(hashing_cli, tmp_path):
     assert audit(end_inside=True) == 0
     report = (tmp_path / "out-False" / "report.html").read_text(encoding="utf-8")
     assert "Trained span (generation): 12 row(s)" in " ".join(report.split())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("end_inside", [True, False])
+def test_generation_spans_match_transformers_assistant_tokens_mask(tmp_path, end_inside):
+    """The spans read from ``{% generation %}`` are exactly the tokens transformers' own
+    ``return_assistant_tokens_mask`` marks, end-of-turn token included or not."""
+    pytest.importorskip("transformers")
+    from transformers import PreTrainedTokenizerFast
+
+    from dataaudit.features.chat_template import load_chat_template
+
+    folder = generation_folder(tmp_path, end_inside=end_inside)
+    reference = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), eos_token="<|im_end|>")
+    reference.chat_template = json.loads((folder / "tokenizer_config.json").read_text())["chat_template"]
+    messages = [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello you"},
+                {"role": "user", "content": "again"}, {"role": "assistant", "content": "ok then"}]
+    out = reference.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    text = reference.apply_chat_template(messages, tokenize=False)
+    offsets = reference(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    masked = [offsets[i] for i, flag in enumerate(out["assistant_masks"]) if flag]
+
+    rendered = load_chat_template(str(folder)).render(messages)
+    assert rendered.text == text
+    inside = [(start, end) for start, end in offsets if any(a <= start and end <= b for a, b in rendered.generation)]
+    assert inside == masked
+    assert (out["input_ids"][[i for i, f in enumerate(out["assistant_masks"]) if f][-1]] == 2) == end_inside
