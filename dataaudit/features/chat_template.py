@@ -319,9 +319,10 @@ def probe(messages: Sequence[Mapping[str, Any]], tools: list | None) -> Probe:
                 anchors[index] = turn["content"]
         calls = []
         for call in turn.get("tool_calls") or ():
-            name = mark("N")
-            expected["tool_call"].append((f"turn {index} call name", name))
-            arguments = _marked(call["function"]["arguments"], mark, expected["tool_call"], f"turn {index} ")
+            name, written = mark("N"), call["function"]["name"]
+            expected["tool_call"].append((f"turn {index} call name {written!r}", name))
+            arguments = _marked(call["function"]["arguments"], mark, expected["tool_call"],
+                                f"turn {index} {written} argument ", "")
             calls.append({**call, "function": {"name": name, "arguments": arguments}})
             anchors.setdefault(index, name)
         if calls:
@@ -341,13 +342,15 @@ def probe(messages: Sequence[Mapping[str, Any]], tools: list | None) -> Probe:
     return Probe(out, probe_tools, expected, anchors)
 
 
-def _marked(value: Any, mark, expected: list, path: str) -> Any:
+def _marked(value: Any, mark, expected: list, prefix: str, path: str) -> Any:
+    """``value`` with each leaf replaced by a marker, recorded as ``prefix + path``."""
     if isinstance(value, Mapping):
-        return {key: _marked(item, mark, expected, f"{path}.{key}") for key, item in value.items()}
+        return {key: _marked(item, mark, expected, prefix, f"{path}.{key}" if path else str(key))
+                for key, item in value.items()}
     if isinstance(value, list):
-        return [_marked(item, mark, expected, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_marked(item, mark, expected, prefix, f"{path}[{i}]") for i, item in enumerate(value)]
     marker = mark("V")
-    expected.append((f"{path.strip()} argument", marker))
+    expected.append((f"{prefix}{path or '(raw text)'}".strip(), marker))
     return marker
 
 

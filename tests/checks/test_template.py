@@ -192,3 +192,21 @@ def test_generation_spans_match_transformers_assistant_tokens_mask(tmp_path, end
     inside = [(start, end) for start, end in offsets if any(a <= start and end <= b for a, b in rendered.generation)]
     assert inside == masked
     assert (out["input_ids"][[i for i, f in enumerate(out["assistant_masks"]) if f][-1]] == 2) == end_inside
+
+
+def test_bad_input_is_rendered_not_a_crash(tmp_path):
+    """Arguments that are not JSON and a ``tools`` value that is not a list still render (the
+    tools check names them); the check reports on what it can."""
+    if not (TEMPLATES / "qwen2.5.jinja").exists():
+        pytest.skip("the Qwen fixture is not shipped")
+    folder = generation_folder(tmp_path, end_inside=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = (TEMPLATES / "qwen2.5.jinja").read_text(encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    broken = tool_record("Paris")
+    broken["messages"][1]["tool_calls"][0]["function"]["arguments"] = '{"city": "Par'
+    broken["tools"] = "not a list"
+    prompt_only = {"messages": [{"role": "user", "content": "Anyone there?"}]}
+    result = run([broken, tool_record("Rome"), chat("Hi", "Hello"), prompt_only], tokenizer=str(folder))
+    assert result.summary["template_errors"] == [] and result.summary["rows_rendered"] == 4
+    assert "eos_not_trained" not in by_kind(result)

@@ -77,8 +77,9 @@ def render(template: ChatTemplate, messages, tools=TOOLS):
 
 #: What each family's template leaves out of the same tool-calling conversation.
 DROPPED = {"llama3.1": {}, "qwen2.5": {}, "gemma": {},
-           "mistral": {"system": ["turn 0"], "tool_call": ["turn 2 call name", "turn 2 .city argument",
-                                                           "turn 2 .days argument"]}}
+           "mistral": {"system": ["turn 0"], "tool_call": ["turn 2 call name 'get_weather'",
+                                                           "turn 2 get_weather argument city",
+                                                           "turn 2 get_weather argument days"]}}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
