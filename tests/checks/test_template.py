@@ -210,3 +210,16 @@ def test_bad_input_is_rendered_not_a_crash(tmp_path):
     result = run([broken, tool_record("Rome"), chat("Hi", "Hello"), prompt_only], tokenizer=str(folder))
     assert result.summary["template_errors"] == [] and result.summary["rows_rendered"] == 4
     assert "eos_not_trained" not in by_kind(result)
+
+
+@pytest.mark.slow
+def test_a_folder_read_directly_matches_transformers_reading_it(tmp_path):
+    """The fast path (tokenizer.json read with ``tokenizers``) and the transformers path (folders
+    without one, hub names in the local cache) see the same template and tokens."""
+    pytest.importorskip("transformers")
+    from dataaudit.features.chat_template import _from_transformers, load_chat_template
+
+    folder = generation_folder(tmp_path, end_inside=True)
+    direct, through = load_chat_template(str(folder)), _from_transformers(str(folder))
+    assert (direct.template, dict(direct.special), direct.control_tokens, direct.adds_bos) == \
+        (through.template, dict(through.special), through.control_tokens, through.adds_bos)
