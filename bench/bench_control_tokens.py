@@ -12,7 +12,7 @@ whether the reported token and turn are the planted ones, the rows flagged among
 GPTeacher and GSM8K rows (must be none), and the check's time per 10k rows (``--rows`` sizes,
 the set replicated with each copy's texts changed), with the render / scan stages split.
 
-    nice -n 10 python bench/bench_control_tokens.py --rows 10000 100000
+    nice -n 10 python bench/bench_control_tokens.py --rows 10000 100000 --compare-length
 """
 
 from __future__ import annotations
@@ -96,7 +96,10 @@ def write(records: list[dict], folder: Path, name: str) -> Path:
     return path
 
 
-def run_check(path: Path, tokenizer: str | None):
+def run_check(path: Path, tokenizer: str | None, *, compare_length: bool = False):
+    """The template check's result, seconds and stage timings (and the length check's seconds on
+    the same rows, for scale: it renders and tokenizes every row)."""
+    from dataaudit.checks.length import LengthCheck
     from dataaudit.checks.template import TemplateCheck
     from dataaudit.io.load import load
     from tests.conftest import make_context
@@ -105,7 +108,13 @@ def run_check(path: Path, tokenizer: str | None):
     ctx = make_context(dataset)
     started = time.perf_counter()
     result = TemplateCheck(tokenizer=tokenizer).run(ctx)
-    return result, time.perf_counter() - started, dict(ctx.timings)
+    seconds = time.perf_counter() - started
+    length = None
+    if compare_length:
+        started = time.perf_counter()
+        LengthCheck(tokenizer=tokenizer).run(make_context(dataset))
+        length = time.perf_counter() - started
+    return result, seconds, dict(ctx.timings), length
 
 
 def main() -> None:
@@ -115,6 +124,7 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.1, help="share of rows that get a planted token")
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000], help="sizes to time the check at")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compare-length", action="store_true", help="also time the length check on the same rows")
     args = parser.parse_args()
 
     from dataaudit.features.chat_template import load_chat_template
@@ -138,7 +148,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         path = write(records, Path(scratch), "planted.jsonl")
-        result, seconds, _ = run_check(path, args.tokenizer)
+        result, seconds, _, _ = run_check(path, args.tokenizer)
     findings = result.findings.filter(result.findings.get_column("kind") == "special_token_in_text")
     flagged = set(findings.get_column("row").to_list())
     truth = set(planted)
@@ -183,10 +193,11 @@ def main() -> None:
             first["content"] = f"{first.get('content') or ''} (#{number})"
         with tempfile.TemporaryDirectory() as scratch:
             path = write(copies, Path(scratch), "scaled.jsonl")
-            result, seconds, stages = run_check(path, args.tokenizer)
+            result, seconds, stages, length = run_check(path, args.tokenizer, compare_length=args.compare_length)
         shown = ", ".join(f"{name} {value:.2f} s" for name, value in stages.items() if name.startswith("template"))
+        beside = f"; the length check on the same rows: {length:.2f} s" if length is not None else ""
         print(f"{size:,} rows: {seconds:.2f} s = {seconds / size * 10_000:.2f} s per 10k rows "
-              f"({result.summary.get('shapes')} structures rendered; {shown})")
+              f"({result.summary.get('shapes')} structures rendered; {shown}){beside}")
 
 
 if __name__ == "__main__":
