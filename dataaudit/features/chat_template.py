@@ -17,6 +17,7 @@ yields the trained character spans without transformers' generator bookkeeping.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -114,15 +115,11 @@ def _cut_marks(text: str) -> Rendered:
     return Rendered("".join(parts), tuple(spans))
 
 
-_CACHE: dict[str, Any] = {}
-
-
+@functools.lru_cache(maxsize=16)
 def _compiled(template: str):
     """The template compiled as transformers compiles it (sandbox, trimmed blocks, loop controls,
     ``raise_exception``, ``strftime_now``, a ``tojson`` that does not escape HTML), plus the
     ``{% generation %}`` tag; cached per template text."""
-    if template in _CACHE:
-        return _CACHE[template]
     import datetime
 
     import jinja2
@@ -153,9 +150,7 @@ def _compiled(template: str):
     environment.filters["tojson"] = tojson
     environment.globals["raise_exception"] = raise_exception
     environment.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
-    compiled = environment.from_string(template)
-    _CACHE[template] = compiled
-    return compiled
+    return environment.from_string(template)
 
 
 # --- reading a tokenizer ---------------------------------------------------------------------
