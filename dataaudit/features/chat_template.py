@@ -180,7 +180,7 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _pick_template(value: Any, tools_first: bool = True) -> str | None:
+def _pick_template(value: Any) -> str | None:
     """One template from the config's value: a string, or HF's list of named templates
     (``tool_use`` preferred, since tool-calling rows are what it is for, then ``default``)."""
     if isinstance(value, str) or value is None:
@@ -190,7 +190,7 @@ def _pick_template(value: Any, tools_first: bool = True) -> str | None:
         named = {item.get("name"): item.get("template") for item in value if isinstance(item, Mapping)}
     elif isinstance(value, Mapping):
         named = dict(value)
-    return named.get("tool_use") if tools_first and named.get("tool_use") else named.get("default")
+    return named.get("tool_use") or named.get("default")
 
 
 def _from_folder(folder: Path, *, name: str) -> ChatTemplate:
