@@ -15,11 +15,13 @@ and learns from the assistant tokens. What goes wrong there is invisible in the 
 - ``eos_not_trained`` (error, stated once): the trained assistant span (the template's
   ``{% generation %}`` marks where it has them, else each assistant turn's rendered span) does
   not end with the end-of-turn or EOS token, so the model never learns to stop;
-- ``double_bos`` and ``default_system_prompt`` (info, stated once): the template writes BOS
-  and tokenizing adds another; the template injects a system prompt into rows without one.
+- ``double_bos`` and ``default_system_prompt`` (info, in the summary and the report section, not
+  findings: they are facts about the template that no row is at fault for, and a finding would
+  flag a clean row): the template writes BOS and tokenizing adds another; the template injects
+  a system prompt (the summary holds its text) into rows without one.
 
-The once-per-dataset statements are findings on one representative row, so the overview counts
-them and ``--fail-on error`` fails on ``eos_not_trained``; the summary holds the figures.
+The once-per-dataset faults are findings on one representative row, so the overview counts them
+and ``--fail-on error`` fails on ``eos_not_trained``; the summary holds the figures.
 
 Cheap at any size, so it runs by default: the control-token scan is one Aho-Corasick pass over
 the exploded turns in polars, and the template is rendered once per distinct row structure
@@ -60,7 +62,7 @@ class TemplateCheck(Check):
         "template drops, an end-of-turn token never trained, a doubled BOS, an injected system prompt."
     )
     kinds = ("special_token_in_text", "eos_not_trained", "dropped_system", "dropped_tool_call", "dropped_tool_result",
-             "dropped_tools", "double_bos", "default_system_prompt")
+             "dropped_tools")
     needs = frozenset()
     _parameter_constraints = {"tokenizer": [str, None], "max_shapes": [Interval(int, 1, None)]}
 
@@ -201,7 +203,7 @@ def _render_shapes(template, frame: pl.DataFrame, max_shapes: int) -> _Rendered:
 
 
 def _dataset_findings(template, found: _Rendered, rows: list[int]) -> list[Finding]:
-    """The template's own faults, each stated once on a row of the largest structure it affects."""
+    """The template's faults, each stated once on a row of the largest structure it affects."""
     findings = []
     for kind, entries in found.dropped.items():
         label, finding_kind = _DROPPED[kind]
@@ -226,23 +228,6 @@ def _dataset_findings(template, found: _Rendered, rows: list[int]) -> list[Findi
             suggestion="Put the end-of-turn token inside the trained span (inside {% generation %}), or fix the "
                        "template so an assistant turn ends with it.",
             suggested_value=template.end_tokens[0] if template.end_tokens else None,
-        ))
-    if found.double_bos is not None:
-        findings.append(Finding(
-            row=rows[found.double_bos], score=0.8, severity="info", kind="double_bos",
-            reason=(f"the template writes the BOS token {template.bos!r} and the tokenizer adds another when the "
-                    "rendered text is tokenized with special tokens: every row would start with two"),
-            suggestion="Tokenize the rendered text with add_special_tokens=False (or apply_chat_template(tokenize=True)).",
-            suggested_value=None,
-        ))
-    if found.injected is not None:
-        first, text = found.injected
-        findings.append(Finding(
-            row=rows[first], score=0.9, severity="info", kind="default_system_prompt",
-            reason=(f"the template writes a default system prompt into the {found.rows_without_system:,} row(s) "
-                    f"without one: {text[:200]!r}"),
-            suggestion="Give rows the system prompt you want trained, or accept the template's default knowingly.",
-            suggested_value=text,
         ))
     return findings
 

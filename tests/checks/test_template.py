@@ -54,7 +54,8 @@ def test_smollm2_drops_calls_and_tools_once_and_flags_each_control_token():
     kinds = by_kind(result)
     assert kinds["special_token_in_text"] == [3, 4]
     assert kinds["dropped_tool_call"] == [0] and kinds["dropped_tools"] == [0]  # stated once, not per row
-    assert kinds["default_system_prompt"] == [0] and "eos_not_trained" not in kinds
+    assert "eos_not_trained" not in kinds
+    assert "SmolLM" in result.summary["default_system_prompt"]  # a fact about the template: no row's finding
     assert "dropped_tool_result" not in kinds and "dropped_system" not in kinds
     summary = result.summary
     assert summary["dropped"] == {"tool_call": 3, "tools": 3}
@@ -83,7 +84,8 @@ def test_clean_real_rows_have_no_control_tokens():
     dataset = load(realdata("gsm8k.jsonl"))
     result = TemplateCheck().run(make_context(dataset))
     assert result.summary["rows_with_control_tokens"] == 0
-    assert set(result.findings.get_column("kind")) <= {"default_system_prompt"}
+    assert result.findings.height == 0  # not even the injected system prompt, which is in the summary
+    assert "SmolLM" in result.summary["default_system_prompt"]
 
 
 def test_a_gemma_tokenizer_folder_keeps_the_calls_and_doubles_the_bos(tmp_path):
@@ -93,8 +95,7 @@ def test_a_gemma_tokenizer_folder_keeps_the_calls_and_doubles_the_bos(tmp_path):
     result = run([tool_record("Paris", system=True), tool_record("Rome"), chat("Hi <end_of_turn>", "Hello")],
                  tokenizer=str(folder))
     kinds = by_kind(result)
-    assert set(kinds) == {"special_token_in_text", "double_bos"}
-    assert kinds["special_token_in_text"] == [2]
+    assert kinds == {"special_token_in_text": [2]}
     assert result.summary["dropped"] == {} and result.summary["double_bos"]
 
 
