@@ -90,7 +90,7 @@ def test_clean_real_rows_have_no_control_tokens():
 
 def test_a_gemma_tokenizer_folder_keeps_the_calls_and_doubles_the_bos(tmp_path):
     if not (TEMPLATES / "gemma3_pythonic.jinja").exists():
-        pytest.skip("the Gemma fixture is not shipped")
+        pytest.skip("the Gemma fixture is not available")
     folder = gemma_folder(tmp_path)
     result = run([tool_record("Paris", system=True), tool_record("Rome"), chat("Hi <end_of_turn>", "Hello")],
                  tokenizer=str(folder))
@@ -136,7 +136,7 @@ def test_the_end_of_turn_outside_the_trained_span_is_one_error(tmp_path, end_ins
 
 def test_a_structure_the_template_refuses_is_reported_not_fatal(tmp_path):
     if not (TEMPLATES / "llama3.1_json.jinja").exists():
-        pytest.skip("the Llama fixture is not shipped")
+        pytest.skip("the Llama fixture is not available")
     folder = generation_folder(tmp_path, end_inside=True)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     config["chat_template"] = (TEMPLATES / "llama3.1_json.jinja").read_text(encoding="utf-8")
@@ -199,7 +199,7 @@ def test_bad_input_is_rendered_not_a_crash(tmp_path):
     """Arguments that are not JSON and a ``tools`` value that is not a list still render (the
     tools check names them); the check reports on what it can."""
     if not (TEMPLATES / "qwen2.5.jinja").exists():
-        pytest.skip("the Qwen fixture is not shipped")
+        pytest.skip("the Qwen fixture is not available")
     folder = generation_folder(tmp_path, end_inside=True)
     config = json.loads((folder / "tokenizer_config.json").read_text())
     config["chat_template"] = (TEMPLATES / "qwen2.5.jinja").read_text(encoding="utf-8")

@@ -1,11 +1,18 @@
-"""Chat templates rendered as the trainer renders them: four families' real templates (fixtures
-in tests/data/chat_templates, see its README), the ``{% generation %}`` spans, the control-token
-scan and the row structures."""
+"""Chat templates rendered as the trainer renders them: four families' real templates, the
+``{% generation %}`` spans, the control-token scan and the row structures.
+
+The families' published templates (Llama 3.1, Qwen2.5, Mistral and Gemma 3, as ``llama3.1_json.jinja``,
+``qwen2.5.jinja``, ``mistral.jinja`` and ``gemma3_pythonic.jinja``: vLLM's Apache-2.0 tool
+templates and Qwen2.5-Instruct's ``chat_template``) are other projects' code, so the repository
+does not ship them: the tests read them from ``$DATAAUDIT_CHAT_TEMPLATES`` or
+``../shared/chat_templates`` beside the checkout, and skip the family tests where neither has them.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -28,8 +35,9 @@ from dataaudit.features.chat_template import (
 )
 from dataaudit.io.load import from_records
 from dataaudit.io.structure import message, messages_dtype, tool_call
+from tests.conftest import REPO
 
-TEMPLATES = Path(__file__).parent.parent / "data" / "chat_templates"
+TEMPLATES = Path(os.environ.get("DATAAUDIT_CHAT_TEMPLATES") or REPO.parent / "shared" / "chat_templates")
 
 #: Each family's fixture and the tokens it is rendered with (from its tokenizer_config.json).
 FAMILIES = {
@@ -56,7 +64,7 @@ TOOLS = json.dumps([WEATHER])
 def family(name: str, *, adds_bos: bool = False) -> ChatTemplate:
     path, special, control = FAMILIES[name]
     if not (TEMPLATES / path).exists():
-        pytest.skip(f"{path} is not shipped")
+        pytest.skip(f"{path} is not in {TEMPLATES}")
     return ChatTemplate((TEMPLATES / path).read_text(encoding="utf-8"), special, control, adds_bos, name)
 
 
