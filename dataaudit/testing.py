@@ -11,7 +11,9 @@ one cluster) and raises an AssertionError listing every broken promise:
   of the class's declared ``kinds`` when it declares any) and a valid severity, and the
   flagged rows are exactly the rows with findings;
 - the summary is JSON-safe; two runs give identical frames (determinism);
-- the parameters round-trip: ``type(check)(**check.get_params())`` has the same ``repr``.
+- the parameters round-trip: ``type(check)(**check.get_params())`` has the same ``repr``, and
+  every parameter declares its constraints in ``_parameter_constraints`` (the configuration
+  file is validated by them).
 
 Our own test suite runs it over the whole registry, so a new check cannot skip it.
 """
@@ -84,6 +86,11 @@ def _run(check: Check, ctx: Any) -> CheckResult:
 
 
 def _param_problems(check: Check) -> list[str]:
+    from dataaudit.params import missing_constraints
+
+    unconstrained = missing_constraints(type(check))
+    if unconstrained:
+        return [f"parameters without a declared constraint in _parameter_constraints: {', '.join(unconstrained)}"]
     try:
         rebuilt = type(check)(**check.get_params())
     except Exception as error:  # noqa: BLE001

@@ -104,7 +104,19 @@ class ConflictCheck(Check):
     kinds = ("label_noise", "label_spelling", "label_conflict", "answer_conflict", "response_conflict")
     needs = frozenset({"knn_prompt"})
 
-    _parameter_constraints = {"min_class_threshold": [Interval(float, 0, 1, closed="both")]}
+    _parameter_constraints = {
+        "prompt_similarity": [Interval(float, 0, 1, closed="right")],
+        "prompt_lexical_similarity": [Interval(float, 0, 1)],
+        "label_prompt_lexical_similarity": [Interval(float, 0, 1)],
+        "response_similarity": [Interval(float, 0, 1)],
+        "identical_prompt_similarity": [Interval(float, 0, 1)],
+        "folds": [Interval(int, 2, None)],
+        "knn_weight": [Interval(float, 0, 1)],
+        "min_class_threshold": [Interval(float, 0, 1, closed="both")],
+        "max_label_vocabulary": [Interval(int, 1, None)],
+        "min_rows_per_label": [Interval(float, 0, None)],
+        "short_response_share": [Interval(float, 0, 1)],
+    }
 
     def __init__(
         self,

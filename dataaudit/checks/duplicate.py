@@ -46,6 +46,7 @@ from dataaudit.features.lexical import (
     pair_jaccard,
 )
 from dataaudit.features.pairs import candidate_pair_arrays, value_codes
+from dataaudit.params import Interval
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,12 @@ class DuplicateCheck(Check):
     description = "Rows that repeat another row exactly or nearly: they over-weight one example and leak between splits."
     kinds = ("exact", "near")
     needs = frozenset({"knn_pair"})
+    _parameter_constraints = {
+        "candidate_similarity": [Interval(float, 0, 1, closed="right")],
+        "max_changed_words_share": [Interval(float, 0, 1)],
+        "max_affix_words": [Interval(int, 0, None)],
+        "shingle_size": [Interval(int, 1, None)],
+    }
 
     def __init__(self, *, candidate_similarity: float = 0.9, max_changed_words_share: float = 0.05, max_affix_words: int = 6,
                  shingle_size: int = 5):

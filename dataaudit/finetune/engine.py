@@ -103,6 +103,7 @@ class ReferenceFineTune(Component):
         self.refine = refine
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "backend": [FineTuneBackend],
         "epochs": [Interval(int, 1, None)],
         "max_examples": [Interval(int, 2, None)],
         "heldout_fraction": [Interval(float, 0, 1, closed="neither")],
