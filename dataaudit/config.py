@@ -114,6 +114,10 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
 
 def _validate_table(source: str, path: str, table: Mapping[str, Any]) -> dict[str, Any]:
     """The table's values coerced and checked; nested tables are validated by the caller."""
+    custom = table.get("name")
+    if isinstance(custom, str) and custom.startswith("<"):
+        raise UsageError(f"{source}: [{path}] records a {custom[1:-1]} built in Python, which a file cannot recreate; "
+                         "pass it to audit() again, or replace the table with a built-in one")
     try:
         cls = _table_class(path, table)
     except UsageError as error:
@@ -269,6 +273,11 @@ def _params(component: Any) -> dict[str, Any]:
     return {name: params[name] for name in names if name in params}
 
 
+def _custom(component: Any) -> dict[str, Any]:
+    """A component of the caller's own class: recorded by name, which reading back refuses clearly."""
+    return {"name": f"<{type(component).__name__}>"}
+
+
 def _named(registry: str, component: Any) -> dict[str, Any]:
     name = _registry(registry).name_of(component) or f"<{type(component).__name__}>"
     return {"name": name, **_params(component)}
@@ -284,10 +293,10 @@ def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, covera
 
     checks = list(checks)
     inner = getattr(embedder, "embedder", embedder)  # the cache wrapper is not configuration
-    cluster = _params(cluster_pipeline)
+    cluster = _params(cluster_pipeline) if isinstance(cluster_pipeline, Component) else _custom(cluster_pipeline)
     for stage in _CLUSTER_STAGES:
-        cluster.pop(stage, None)
-        cluster[stage] = _named(_NAMED[f"cluster.{stage}"][0], getattr(cluster_pipeline, stage))
+        if stage in cluster:
+            cluster[stage] = _named(_NAMED[f"cluster.{stage}"][0], getattr(cluster_pipeline, stage))
     check_tables = {check.name: _params(check) for check in checks}
     for name, cls in available_checks().items():
         if name not in check_tables:
@@ -300,7 +309,7 @@ def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, covera
         "embed": _named("EMBEDDERS", inner),
         "cluster": cluster,
         "checks": check_tables,
-        "coverage": _params(coverage),
+        "coverage": _params(coverage) if isinstance(coverage, Component) else _custom(coverage),
         "finetune": _finetune_table(finetune or {}),
     }
     return json_safe(config)
