@@ -259,7 +259,8 @@ class AuditConfig:
         settings = self.settings
         return effective_config(checks=self.make_checks(), cluster_pipeline=self.cluster_pipeline(),
                                 coverage=self.coverage(), embedder=self.embedder(), seed=settings.seed,
-                                knn_k=settings.knn_k, finetune=self.tables.get("finetune"))
+                                knn_k=settings.knn_k, finetune=self.tables.get("finetune"),
+                                check_tables=self.tables.get("checks"))
 
 
 def _stage_name(stage: str, component: Any) -> str | None:
@@ -284,10 +285,11 @@ def _named(registry: str, component: Any) -> dict[str, Any]:
 
 
 def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, coverage: Any, embedder: Any, seed: int,
-                     knn_k: int, finetune: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     knn_k: int, finetune: Mapping[str, Any] | None = None,
+                     check_tables: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The configuration these components amount to, defaults included: ``summary.json``'s
-    ``config`` and the output of ``dataaudit config``. Checks that do not run keep their
-    defaults in their table, so the file lists everything one could set."""
+    ``config`` and the output of ``dataaudit config``. Checks that do not run keep a table
+    too (``check_tables``' values over the defaults), so the file lists everything one could set."""
     from dataaudit.checks import available_checks
     from dataaudit.jsonsafe import json_safe
 
@@ -297,18 +299,18 @@ def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, covera
     for stage in _CLUSTER_STAGES:
         if stage in cluster:
             cluster[stage] = _named(_NAMED[f"cluster.{stage}"][0], getattr(cluster_pipeline, stage))
-    check_tables = {check.name: _params(check) for check in checks}
+    configured = {check.name: _params(check) for check in checks}
     for name, cls in available_checks().items():
-        if name not in check_tables:
+        if name not in configured:
             try:
-                check_tables[name] = _params(cls())
+                configured[name] = _params(cls(**dict((check_tables or {}).get(name, {}))))
             except Exception:  # noqa: BLE001 - a plug-in without defaults gets no table
                 continue
     config = {
         "audit": {"seed": seed, "knn_k": knn_k, "checks": [check.name for check in checks]},
         "embed": _named("EMBEDDERS", inner),
         "cluster": cluster,
-        "checks": check_tables,
+        "checks": configured,
         "coverage": _params(coverage) if isinstance(coverage, Component) else _custom(coverage),
         "finetune": _finetune_table(finetune or {}),
     }

@@ -164,7 +164,7 @@ def audit(
     summary = _summary(dataset, production, ctx, clustering, check_summaries, findings, started)
     summary["config"] = effective_config(checks=configured, cluster_pipeline=cluster_pipeline, coverage=coverage,
                                          embedder=embedder, seed=seed, knn_k=knn_k,
-                                         finetune=config.tables.get("finetune"))
+                                         finetune=config.tables.get("finetune"), check_tables=config.tables.get("checks"))
     result = AuditResult(rows=rows, findings=findings, clusters=clusters, summary=summary)
     if coverage_result is not None:
         result.coverage = coverage_result.coverage

@@ -88,16 +88,17 @@ def _run(check: Check, ctx: Any) -> CheckResult:
 def _param_problems(check: Check) -> list[str]:
     from dataaudit.params import missing_constraints
 
+    problems = []
     unconstrained = missing_constraints(type(check))
     if unconstrained:
-        return [f"parameters without a declared constraint in _parameter_constraints: {', '.join(unconstrained)}"]
+        problems.append(f"parameters without a declared constraint in _parameter_constraints: {', '.join(unconstrained)}")
     try:
         rebuilt = type(check)(**check.get_params())
     except Exception as error:  # noqa: BLE001
-        return [f"cannot be rebuilt from get_params(): {type(error).__name__}: {error}"]
+        return [*problems, f"cannot be rebuilt from get_params(): {type(error).__name__}: {error}"]
     if repr(rebuilt) != repr(check):
-        return [f"get_params() does not round-trip: {rebuilt!r} != {check!r}"]
-    return []
+        problems.append(f"get_params() does not round-trip: {rebuilt!r} != {check!r}")
+    return problems
 
 
 def _result_problems(check: Check, dataset: Any, result: CheckResult) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINDING_COLUMNS", "FINDING_SCHEMA", "REGISTRY", "SEVERITIES", "SEVERITY_RANK", "Check", "CheckResult", "Finding",
-    "ReportSection", "Severity", "empty_findings", "findings_frame", "register_check", "result_from_findings", "row_frame",
+    "Kind", "ReportSection", "Severity", "empty_findings", "findings_frame", "register_check", "result_from_findings", "row_frame",
 ]
 
 FINDING_SCHEMA = {
@@ -69,11 +69,20 @@ class Finding:
 
 @dataclass(frozen=True)
 class Kind:
-    """A finding kind's fixed policy, for checks whose kinds each have one severity, score and advice."""
+    """A finding kind's metadata, declared once in its check's ``kinds``.
 
-    severity: str
-    score: float
-    suggestion: str
+    ``severity``, ``score`` and ``suggestion`` are what its findings get by default (a check
+    may grade a finding more finely); the flags say what programs may do with it: ``relabel``
+    — ``export --relabel`` may write the finding's ``suggested_value`` into the row's label;
+    ``target`` — the finding says the row's target (label or response) is wrong, which the
+    reference fine-tune's training dynamics can confirm or refute.
+    """
+
+    severity: str = "warning"
+    score: float = 0.5
+    suggestion: str = ""
+    relabel: bool = False
+    target: bool = False
 
 
 @dataclass
@@ -170,13 +179,21 @@ class Check(Component, ABC):
     name: ClassVar[str]
     #: One sentence for people: what the check flags and why it matters (shown in the report).
     description: ClassVar[str] = ""
-    #: The machine codes this check's findings use in ``kind``.
-    kinds: ClassVar[tuple[str, ...]] = ()
+    #: The machine codes this check's findings use in ``kind``: ``{code: Kind(...)}`` with each
+    #: kind's metadata, or (the older form, still read) a tuple of codes with default metadata.
+    kinds: ClassVar[Mapping[str, Kind] | tuple[str, ...]] = ()
     #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
     needs: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckResult: ...
+
+    @classmethod
+    def kind_specs(cls) -> dict[str, Kind]:
+        """``{code: Kind}`` for this check's kinds, whichever form ``kinds`` was declared in."""
+        if isinstance(cls.kinds, Mapping):
+            return dict(cls.kinds)
+        return {code: Kind() for code in cls.kinds}
 
     @classmethod
     def report_section(cls, result: "AuditResult") -> ReportSection | None:

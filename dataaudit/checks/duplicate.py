@@ -78,7 +78,7 @@ class DuplicateCheck(Check):
     kinds = ("exact", "near")
     needs = frozenset({"knn_pair"})
     _parameter_constraints = {
-        "candidate_similarity": [Interval(float, 0, 1, closed="right")],
+        "candidate_similarity": [Interval(float, 0, 1)],
         "max_changed_words_share": [Interval(float, 0, 1)],
         "max_affix_words": [Interval(int, 0, None)],
         "shingle_size": [Interval(int, 1, None)],

@@ -71,7 +71,7 @@ class TurnsCheck(Check):
         "Conversations with a broken structure: roles out of order, an assistant or system turn out of place, "
         "empty turns, or no final assistant reply."
     )
-    kinds = tuple(KINDS)
+    kinds = KINDS
     needs = frozenset()
     _parameter_constraints = {"allow_tools": [bool]}
 

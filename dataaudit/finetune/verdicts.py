@@ -41,8 +41,23 @@ VERDICTS = (CONFIRMED, CONTRADICTED, NO_EVIDENCE)
 #: best F1 on TREC fine, Banking77 and CLINC150 with each of two seeds.
 CONFIRM_QUANTILE = 0.01
 
-#: Finding kinds whose claim is "this row's target is wrong": what training dynamics can test.
-LEARNABILITY_KINDS = frozenset({"label_noise", "label_conflict", "answer_conflict", "response_conflict"})
+
+
+def learnable_kind() -> pl.Expr:
+    """Findings whose claim is "this row's target is wrong" (their ``Kind`` says ``target``, plug-ins'
+    included): what training dynamics can test."""
+    from dataaudit.checks import target_kinds
+
+    keys = [f"{check}:{kind}" for check, kind in target_kinds()]
+    return pl.concat_str([pl.col("check"), pl.col("kind")], separator=":").is_in(keys)
+
+
+def __getattr__(name: str):
+    if name == "LEARNABILITY_KINDS":  # the older, fixed set of kind names
+        from dataaudit.checks import target_kinds
+
+        return frozenset(kind for _, kind in target_kinds())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ROW_VERDICTS_SCHEMA = {
     "row": pl.Int64,
@@ -72,7 +87,7 @@ def row_verdicts(findings: pl.DataFrame, dynamics: pl.DataFrame, *, refine: bool
                .agg(pl.col("kind").sort_by("score").first(), pl.col("score").min().alias("audit_score")))
     evidence = _evidence(dynamics, set(flagged.get_column("row").to_list()))
     joined = flagged.join(evidence, on="row", how="left")
-    learnable = pl.col("kind").is_in(list(LEARNABILITY_KINDS))
+    learnable = learnable_kind()
     trained = pl.col("region").is_not_null()
     tested = trained & learnable & pl.col("clean_bar").is_not_nan()
     below_bar = (pl.col("signal") < pl.col("clean_bar")) & (pl.col("region") != EASY)
