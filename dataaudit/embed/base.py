@@ -54,7 +54,7 @@ class HashingEmbedder(Component):
     near zero. It knows nothing about meaning: paraphrases with different words score low.
     """
 
-    _parameter_constraints = {"dim": [Interval(int, 1, None)], "seed": [Interval(int, 0, None)]}
+    _parameter_constraints = {"dim": [Interval(int, 1, None)], "seed": [int]}
 
     def __init__(self, *, dim: int = 256, seed: int = 0):
         self.dim = dim
