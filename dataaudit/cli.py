@@ -395,14 +395,16 @@ def show_config(config_path):
 
 @main.command(name="checks")
 def list_checks():
-    """List the available checks, what each flags, and its finding kinds."""
-    from dataaudit.checks import available_checks
+    """List the available checks (installed plug-ins included), what each flags, and its finding kinds."""
+    from dataaudit.checks import PLUGIN_ERRORS, available_checks
 
     for name, check in available_checks().items():
         about = check.description or ((check.__doc__ or "").strip().splitlines() or [""])[0]
         click.echo(f"{name:10s} {about}")
         if check.kinds:
             click.echo(f"{'':10s} kinds: {', '.join(check.kinds)}")
+    for name, error in PLUGIN_ERRORS.items():
+        click.echo(f"{name:10s} (plug-in not loaded: {error})", err=True)
 
 
 if __name__ == "__main__":
