@@ -347,9 +347,11 @@ def _row_verdicts(audit_dir: Path):
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output directory (default: the audit directory): finetune/ and report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="A configuration file or an audit's summary.json: its [finetune] tables (options given here win).")
 @_handle_errors
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
-             quiet):
+             quiet, config_path):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
     from dataaudit.finetune.api import finetune as run_finetune
     from dataaudit.finetune.api import save_finetune
@@ -359,9 +361,10 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 
     audit_result = AuditResult.load(audit_dir)
     progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
-    result = run_finetune(data, audit_result, production=production, backend=backend, model=model, lora=lora,
-                          epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, refine=refine,
-                          progress=progress)
+    given = {name: value if _given(name) else None for name, value in
+             (("backend", backend), ("seed", seed), ("relabel", relabel), ("refine", refine))}
+    result = run_finetune(data, audit_result, production=production, model=model, lora=lora, epochs=epochs,
+                          max_examples=max_examples, progress=progress, config=config_path, **given)
     out = Path(out_dir) if out_dir is not None else Path(audit_dir)
     report_path = save_finetune(result, audit_result, out)
     if not quiet:

@@ -6,7 +6,7 @@
 [cluster]            the cluster pipeline; [cluster.reducer] / .clusterer / .mapper: name and parameters
 [checks.<name>]      one table per check
 [coverage]           the coverage analysis (runs with a production sample)
-[finetune]           the reference fine-tune; [finetune.encoder] / ["finetune.causal-lm"]: its backends
+[finetune]           the reference fine-tune; [finetune.encoder] / [finetune.causal-lm]: its backends
 ```
 
 Every key is a constructor parameter read back by ``get_params``, and every value is checked
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.coverage import CoverageAnalysis
 
-__all__ = ["AuditConfig", "AuditSettings", "default_config", "effective_config", "read_config", "to_toml"]
+__all__ = ["AuditConfig", "AuditSettings", "as_config", "default_config", "effective_config", "read_config", "to_toml"]
 
 #: Tables that pick their class by ``name`` from a registry (in dataaudit.registry), and the default.
 _NAMED = {"embed": ("EMBEDDERS", "sentence-transformers"), "cluster.reducer": ("REDUCERS", "umap"),
@@ -339,6 +339,17 @@ def _signature(cls: type) -> dict[str, Any]:
 def default_config() -> dict[str, Any]:
     """The effective configuration of an audit with every default."""
     return AuditConfig().effective()
+
+
+def as_config(config: "AuditConfig | Mapping[str, Any] | str | os.PathLike | None") -> AuditConfig:
+    """An :class:`AuditConfig` from itself, its tables as a dict, a file path, or None (the defaults)."""
+    if config is None:
+        return AuditConfig()
+    if isinstance(config, AuditConfig):
+        return config
+    if isinstance(config, Mapping):
+        return AuditConfig.from_dict(config)
+    return read_config(config)
 
 
 def read_config(path: str | os.PathLike) -> AuditConfig:

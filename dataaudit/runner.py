@@ -93,12 +93,12 @@ def audit(
     ``summary["baseline"]`` counts new, unchanged and resolved findings, and
     :meth:`AuditResult.gate_findings` returns only the new ones.
     """
-    from dataaudit.config import effective_config
+    from dataaudit.config import as_config, effective_config
     from dataaudit.engine import make_engine
     from dataaudit.resources import check_audit_memory, check_input_memory
 
     started = time.perf_counter()
-    config = _config(config)
+    config = as_config(config)
     baseline_path, baseline = _baseline(baseline)  # a bad baseline fails now, not after the audit
     settings = config.settings
     seed = settings.seed if seed is None else seed
@@ -178,18 +178,6 @@ def audit(
         summary["baseline"] = result.baseline.summary()
     summary["timings"]["total"] = round(time.perf_counter() - started, 3)
     return result
-
-
-def _config(config: "AuditConfig | Mapping[str, Any] | str | os.PathLike | None") -> "AuditConfig":
-    from dataaudit.config import AuditConfig, read_config
-
-    if config is None:
-        return AuditConfig()
-    if isinstance(config, AuditConfig):
-        return config
-    if isinstance(config, Mapping):
-        return AuditConfig.from_dict(config)
-    return read_config(config)
 
 
 def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str | None, AuditResult | None]":
