@@ -63,7 +63,9 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, m
 
 def only_confirmed(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
     """The ``findings`` whose (row, check) a fine-tune confirmed (``verdict == "confirmed"``)."""
-    confirmed = verdicts.filter(pl.col("verdict") == "confirmed").select("row", "check").unique()
+    from dataaudit.finetune.verdicts import CONFIRMED
+
+    confirmed = verdicts.filter(pl.col("verdict") == CONFIRMED).select("row", "check").unique()
     return findings.join(confirmed, on=["row", "check"], how="semi")
 
 

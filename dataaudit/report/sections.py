@@ -237,7 +237,7 @@ def finetune_view(summary: AuditSummary) -> dict[str, Any] | None:
         return None
     records = finetune.get("confirmation")
     confirmation = [r for r in records if isinstance(r, Mapping)] if isinstance(records, list) else []
-    seen = [key for record in confirmation for key in record]
+    seen = [key for record in confirmation for key in record if key != "verdict_note"]  # shown with the verdict
     keys = list(dict.fromkeys([*[k for k in KNOWN_CONFIRMATION_COLUMNS if k in seen], *seen]))
     return {
         "confirmation": confirmation,
