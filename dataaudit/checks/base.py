@@ -164,12 +164,24 @@ def result_from_findings(name: str, ctx: "AuditContext", findings: Sequence[Find
 class ReportSection:
     """Extra evidence a check shows in its report section: a Jinja2 template and its data.
 
-    The template is rendered with autoescaping on, in the report's environment, so it can
-    use the report's macros and never needs ``escape()``.
+    The check hands over data only; the markup (and any geometry) lives in a template file:
+    ``template_name`` names one of the report's templates (the built-ins' are
+    ``dataaudit/report/templates/checks/<name>.html.j2``), and a plug-in ships its own and
+    loads it with :meth:`from_package` (``template`` holds template source). Rendered with
+    autoescaping on, in the report's environment, so it can use the report's macros
+    (``{% import "macros.html.j2" as m %}``) and never needs ``escape()``.
     """
 
-    template: str
+    template: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+    template_name: str | None = None
+
+    @classmethod
+    def from_package(cls, package: str, resource: str, context: dict[str, Any]) -> "ReportSection":
+        """A section whose template is the file ``resource`` shipped inside ``package``."""
+        from importlib.resources import files
+
+        return cls(template=files(package).joinpath(resource).read_text(encoding="utf-8"), context=context)
 
 
 class Check(Component, ABC):

@@ -156,7 +156,7 @@ class LanguageCheck(Check):
             for code, count in list(check["languages"].items())[:12]
         ]
         return ReportSection(
-            template=_TEMPLATE,
+            template_name="checks/language.html.j2",
             context={
                 "languages": languages,
                 "undetermined_prompts": check.get("undetermined_prompts", 0),
@@ -165,19 +165,6 @@ class LanguageCheck(Check):
             },
         )
 
-
-_TEMPLATE = """
-<p>Row languages (prompt, else response). Undetermined, never flagged: {{ undetermined_prompts }} prompt(s),
-{{ undetermined_responses }} response(s) (too short, code, numbers or labels). {{ skipped }} translation request(s)
-not counted as mismatches.</p>
-<table>
-  <thead><tr><th>language</th><th>rows</th><th>share</th></tr></thead>
-  <tbody>
-  {% for item in languages %}<tr><td>{{ item.name }} (<code>{{ item.code }}</code>)</td><td>{{ item.rows }}</td>
-  <td>{{ "%.1f"|format(item.share * 100) }}%</td></tr>{% endfor %}
-  </tbody>
-</table>
-"""
 
 
 def _name(code: str) -> str:

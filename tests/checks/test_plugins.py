@@ -82,6 +82,7 @@ def test_an_installed_plugin_is_listed_run_reported_exported_and_relabelled(inst
     assert summary["config"]["checks"]["labelcase"] == {"score": 0.2}
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "labelcase" in report and "two names for one class" in report
+    assert f'<p class="labelcase-evidence">{len(plugin_findings)} label(s)' in report  # its own template file
 
     clean, rejected, changes = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl", tmp_path / "changes.jsonl"
     exported = runner.invoke(main, ["export", str(data), "--audit", str(out), "--out", str(clean), "--rejected",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataaudit.checks import Check, Finding, Kind
-from dataaudit.checks.base import result_from_findings
+from dataaudit.checks.base import ReportSection, result_from_findings
 from dataaudit.params import Interval
 
 
@@ -28,3 +28,8 @@ class LabelCaseCheck(Check):
             if label is not None and label != label.strip().lower()
         ]
         return result_from_findings(self.name, ctx, findings)
+
+    @classmethod
+    def report_section(cls, result):
+        flagged = (result.summary.get("checks", {}).get(cls.name) or {}).get("flagged", 0)
+        return ReportSection.from_package(__name__, "labelcase.html.j2", {"flagged": flagged})
