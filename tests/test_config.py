@@ -229,3 +229,14 @@ def test_a_component_built_in_python_is_recorded_but_refused_when_read_back():
     config["cluster"] = {"name": "<FixedClusterPipeline>"}
     with pytest.raises(UsageError, match=r"\[cluster\] records a FixedClusterPipeline built in Python"):
         AuditConfig.from_dict(config)
+
+
+def test_without_tomllib_or_tomli_the_message_says_what_to_do(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tomllib", None)  # as on Python 3.10
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    path = tmp_path / "audit.toml"
+    path.write_text("[audit]\nseed = 1\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"needs Python 3.11 or later \(or `pip install tomli`\)"):
+        read_config(path)
