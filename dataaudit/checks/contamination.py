@@ -44,6 +44,7 @@ from dataaudit.checks.base import (
     Check,
     CheckResult,
     Finding,
+    Kind,
     ReportSection,
     register_check,
     result_from_findings,
@@ -106,7 +107,9 @@ class ContaminationCheck(Check):
     name = "contamination"
     description = ("Training rows that contain a test item of an eval set, verbatim, lightly edited or inside a longer "
                    "prompt: benchmark scores on that set then flatter the model.")
-    kinds = ("verbatim", "near_verbatim", "contained", "embedding")
+    kinds = {kind: Kind("warning" if kind == "embedding" else "error", 0.0,
+                        "Drop it: a test item in training inflates that benchmark's scores.")
+             for kind in ("verbatim", "near_verbatim", "contained", "embedding")}
     needs = frozenset()
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

@@ -34,7 +34,7 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.lexical import (
@@ -75,7 +75,8 @@ class DuplicateCheck(Check):
 
     name = "duplicate"
     description = "Rows that repeat another row exactly or nearly: they over-weight one example and leak between splits."
-    kinds = ("exact", "near")
+    kinds = {"exact": Kind("warning", 0.0, "Drop the copy: keep one row of its group."),
+             "near": Kind("warning", 0.1, "Drop the near copy: keep one row of its group.")}
     needs = frozenset({"knn_pair"})
     _parameter_constraints = {
         "candidate_similarity": [Interval(float, 0, 1)],

@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -39,7 +39,11 @@ class LengthCheck(Check):
         "Rows longer than the training token budget: the trainer silently cuts the response short, "
         "or drops it so the row trains nothing."
     )
-    kinds = ("response_truncated", "response_dropped", "template_error")
+    kinds = {
+        "response_truncated": Kind("warning", 0.5, "Shorten the response or the prompt, or raise --max-seq-length."),
+        "response_dropped": Kind("error", 0.0, "Shorten the prompt or earlier turns, split the conversation, or raise the budget."),
+        "template_error": Kind("error", 0.0, "Fix the conversation's structure (see the turns check) or the template."),
+    }
     needs = frozenset()
     _parameter_constraints = {"max_seq_length": [Interval(int, 1, None)], "tokenizer": [str, None]}
 

@@ -111,3 +111,20 @@ def test_a_plugin_that_fails_to_load_is_logged_not_fatal(monkeypatch, caplog):
     assert "broken" not in names and "duplicate" in names
     assert "ModuleNotFoundError" in checks_module.PLUGIN_ERRORS["broken"]
     assert "cannot load the check plug-in broken" in caplog.text
+
+
+def test_every_builtin_check_declares_its_kinds_metadata_in_one_place():
+    from collections.abc import Mapping
+
+    from dataaudit.checks import BUILTIN_CHECKS, Kind, target_kinds
+
+    for name in BUILTIN_CHECKS:
+        kinds = available_checks()[name].kinds
+        assert isinstance(kinds, Mapping) and kinds, name
+        assert all(isinstance(spec, Kind) and spec.suggestion for spec in kinds.values()), name
+    builtin = set(BUILTIN_CHECKS)
+    # The sets that used to be hard-coded (RELABEL_KINDS, LEARNABILITY_KINDS) now follow from the metadata.
+    assert {key for key in relabel_kinds() if key[0] in builtin} == {
+        ("conflict", "label_noise"), ("conflict", "label_spelling"), ("conflict", "label_conflict")}
+    assert {kind for check, kind in target_kinds() if check in builtin} == {
+        "label_noise", "label_conflict", "answer_conflict", "response_conflict"}
