@@ -167,6 +167,11 @@ def _validate(source: str, data: Mapping[str, Any]) -> dict[str, Any]:
                 if key not in nested:
                     raise UsageError(f"{source}: unknown table [{section}.{key}]; tables: {', '.join(nested) or 'none'}")
                 result[section][key] = _validate_table(source, f"{section}.{key}", value)
+    cluster = result.get("cluster", {})
+    sizes = (cluster.get("min_cluster_size"), cluster.get("clusterer", {}).get("min_cluster_size"))
+    if None not in sizes and sizes[0] != sizes[1]:
+        raise UsageError(f"{source}: [cluster] min_cluster_size = {sizes[0]} and [cluster.clusterer] min_cluster_size = "
+                         f"{sizes[1]} disagree; set one of them")
     checks = result.get("audit", {}).get("checks")
     if checks is not None:
         _table_class_names = _check_names()

@@ -203,6 +203,8 @@ def test_options_given_on_the_command_line_win_over_the_file(tmp_path):
     ("[cluster.reducer]\nname = \"tsne\"\n", "[cluster.reducer] unknown reducer 'tsne'; one of umap, none"),
     ("[audit]\nchecks = [\"duplicate\", \"dupe\"]\n", "[audit] checks names unknown checks dupe"),
     ("[clusters]\n", "unknown table [clusters]"),
+    ("[cluster]\nmin_cluster_size = 20\n[cluster.clusterer]\nmin_cluster_size = 10\n",
+     "[cluster] min_cluster_size = 20 and [cluster.clusterer] min_cluster_size = 10 disagree"),
     ("[audit\n", "not valid TOML"),
 ])
 def test_a_bad_file_is_a_usage_error_naming_file_table_key_and_allowed_values(tmp_path, toml, expected):
