@@ -20,6 +20,7 @@ from dataaudit._version import __version__
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 if TYPE_CHECKING:
+    from dataaudit.config import AuditConfig, read_config
     from dataaudit.dataset import Dataset
     from dataaudit.errors import DataAuditError, InputError, UsageError
     from dataaudit.io.load import from_records, load
@@ -40,6 +41,8 @@ _LAZY = {
     "AuditResult": "dataaudit.result",
     "write_partition": "dataaudit.io.writers",
     "profile_dataset": "dataaudit.profile",
+    "AuditConfig": "dataaudit.config",
+    "read_config": "dataaudit.config",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -199,72 +199,57 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 @click.option("--tokenizer", default=None,
               help="Tokenizer of the length and template checks: a Hugging Face tokenizer folder or .gguf file "
                    "(default: SmolLM2's).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="A configuration file (TOML, see `dataaudit config`) or an earlier audit's summary.json (to rerun "
+                   "it exactly); options given on the command line win over it.")
 @_format_options
 @_handle_errors
 def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
           seed, fail_on, skip_bad_lines, quiet, verbose, baseline_dir, engine_name, ray_address, max_seq_length, tokenizer,
-          format_name, prompt_field, response_field, label_field, system_field):
+          config_path, format_name, prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out.
 
     DATA is a file, a folder of files (shards), a quoted glob ('shards/*.jsonl.gz'), a datasets
     save_to_disk folder, or hf:ORG/NAME[:SPLIT] from the local Hugging Face cache.
     """
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
-    from dataaudit.checks import BUILTIN_CHECKS
-    from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
-    from dataaudit.errors import UsageError
     from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_audit
-    from dataaudit.result import REPORT_FILE, check_output_dir
+    from dataaudit.result import check_output_dir
     from dataaudit.runner import audit as run_audit
     from dataaudit.runner import default_embedder
     from dataaudit.severity import at_least
 
     check_output_dir(out_dir, inputs=[data, production, *eval_paths])  # before the costly part, not after
     remove_stale_staging(out_dir)  # a killed earlier run's staging folder frees its disk space now
-    baseline = _baseline(baseline_dir)  # a bad baseline fails now, not after the audit
+    given = {name: value for name, value in click.get_current_context().params.items() if _given(name)}
+    config = _audit_config(config_path, given)  # a bad file or value fails now, before any work
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
     dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
                           label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
     production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
-    checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
-    length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
-                     if value is not None}
-    if (max_seq_length is not None and "length" not in checks) or (tokenizer and not {"length", "template"} & {*checks}):
-        raise UsageError("--max-seq-length configures the length check, --tokenizer the length and template checks; "
-                         "--checks leaves them out")
-    params = {"length": length_params, "template": {"tokenizer": tokenizer} if tokenizer is not None else {}}
-    checks = {name: params.get(name, {}) for name in checks}
     progress = NULL_PROGRESS if quiet else _progress(console)
     result = run_audit(
         dataset,
         production=production_set,
         eval_sets=list(eval_paths),  # the runner loads them like the production file
-        checks=checks,
-        embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache, precision=precision),
-        cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),
-        seed=seed,
+        config=config,
+        embedder=default_embedder(embedder=config.embedder(), cache_dir=cache_dir, use_cache=not no_cache),
         progress=progress,
         engine=engine,
         artefacts=NULL_ARTEFACTS if no_cache else ArtefactCache(directory=Path(cache_dir or default_cache_dir()) / "artefacts"),
+        baseline=baseline_dir,
     )
-    gated = result.findings
-    if baseline is not None:
-        from dataaudit.baseline import NEW, compare
-
-        comparison = compare(result, baseline, path=str(baseline_dir))
-        result.summary["baseline"] = comparison.summary()
-        gated = comparison.findings.filter(comparison.findings.get_column("baseline") == NEW)
-    result.summary["report_path"] = str(Path(out_dir) / REPORT_FILE)
+    gated = result.gate_findings()
     result.save(out_dir, report=True)
     if not quiet:
         stdout = _console()
         render_audit(stdout, result, out_dir=str(out_dir))
-        if baseline is not None:
+        if "baseline" in result.summary:
             counts = result.summary["baseline"]
             stdout.print(f"against the baseline: {counts['new']:,} new findings, {counts['unchanged']:,} unchanged, "
                          f"{counts['resolved']:,} resolved")
@@ -274,13 +259,42 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
         sys.exit(1)
 
 
-def _baseline(directory):
-    """The baseline audit, read before the audit runs so a wrong path fails at once."""
-    if directory is None:
-        return None
-    from dataaudit.result import AuditResult
+def _given(name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not left at its default)."""
+    from click.core import ParameterSource
 
-    return AuditResult.load(directory)
+    return click.get_current_context().get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+
+#: ``--option`` → the (config table, key) pairs it sets: the options that are configuration, not inputs or outputs.
+CONFIG_OPTIONS = {"seed": (("audit", "seed"),), "model": (("embed", "model"),), "precision": (("embed", "precision"),),
+                  "min_cluster_size": (("cluster", "min_cluster_size"),),
+                  "max_seq_length": (("checks.length", "max_seq_length"),),
+                  "tokenizer": (("checks.length", "tokenizer"), ("checks.template", "tokenizer"))}
+
+
+def _audit_config(config_path, given):
+    """The file's configuration (or the defaults) with the options given on the command line on top."""
+    from dataaudit.config import AuditConfig, read_config
+    from dataaudit.errors import UsageError
+
+    config = read_config(config_path) if config_path is not None else AuditConfig()
+    if "check_names" in given:
+        names = [name.strip() for name in given["check_names"].split(",") if name.strip()]
+        config = config.override("audit", "--checks", checks=names)
+    for option, targets in CONFIG_OPTIONS.items():
+        if option not in given:
+            continue
+        flag = "--" + option.replace("_", "-")
+        checks = [table.removeprefix("checks.") for table, _ in targets if table.startswith("checks.")]
+        running = [name for name in checks if name in config.check_names()]
+        if checks and not running:
+            raise UsageError(f"{flag} configures the {' and '.join(checks)} check{'s' if len(checks) > 1 else ''}, "
+                             "which --checks leaves out")
+        for table, key in targets:
+            if not table.startswith("checks.") or table.removeprefix("checks.") in running:
+                config = config.override(table, flag, **{key: given[option]})
+    return config
 
 
 def _progress(console):
@@ -341,9 +355,11 @@ def _row_verdicts(audit_dir: Path):
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output directory (default: the audit directory): finetune/ and report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="A configuration file or an audit's summary.json: its [finetune] tables (options given here win).")
 @_handle_errors
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
-             quiet):
+             quiet, config_path):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
     from dataaudit.finetune.api import finetune as run_finetune
     from dataaudit.finetune.api import save_finetune
@@ -353,9 +369,10 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 
     audit_result = AuditResult.load(audit_dir)
     progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
-    result = run_finetune(data, audit_result, production=production, backend=backend, model=model, lora=lora,
-                          epochs=epochs, max_examples=max_examples, seed=seed, relabel=relabel, refine=refine,
-                          progress=progress)
+    given = {name: value if _given(name) else None for name, value in
+             (("backend", backend), ("seed", seed), ("relabel", relabel), ("refine", refine))}
+    result = run_finetune(data, audit_result, production=production, model=model, lora=lora, epochs=epochs,
+                          max_examples=max_examples, progress=progress, config=config_path, **given)
     out = Path(out_dir) if out_dir is not None else Path(audit_dir)
     report_path = save_finetune(result, audit_result, out)
     if not quiet:
@@ -375,16 +392,30 @@ def report(audit_dir):
     click.echo(f"wrote {path}")
 
 
+@main.command(name="config")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Start from this file (TOML, or an earlier audit's summary.json) instead of the defaults.")
+@_handle_errors
+def show_config(config_path):
+    """Print the effective configuration, defaults included, as a TOML file to edit and pass to --config."""
+    from dataaudit.config import AuditConfig, read_config, to_toml
+
+    config = read_config(config_path) if config_path is not None else AuditConfig()
+    click.echo(to_toml(config.effective()), nl=False)
+
+
 @main.command(name="checks")
 def list_checks():
-    """List the available checks, what each flags, and its finding kinds."""
-    from dataaudit.checks import available_checks
+    """List the available checks (installed plug-ins included), what each flags, and its finding kinds."""
+    from dataaudit.checks import PLUGIN_ERRORS, available_checks
 
     for name, check in available_checks().items():
         about = check.description or ((check.__doc__ or "").strip().splitlines() or [""])[0]
         click.echo(f"{name:10s} {about}")
         if check.kinds:
             click.echo(f"{'':10s} kinds: {', '.join(check.kinds)}")
+    for name, error in PLUGIN_ERRORS.items():
+        click.echo(f"{name:10s} (plug-in not loaded: {error})", err=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
-from dataaudit.checks import RELABEL_KINDS, available_checks
+from dataaudit.checks import available_checks, relabel_kinds
 from dataaudit.dataset import Dataset
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_output
@@ -63,7 +63,9 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, m
 
 def only_confirmed(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
     """The ``findings`` whose (row, check) a fine-tune confirmed (``verdict == "confirmed"``)."""
-    confirmed = verdicts.filter(pl.col("verdict") == "confirmed").select("row", "check").unique()
+    from dataaudit.finetune.verdicts import CONFIRMED
+
+    confirmed = verdicts.filter(pl.col("verdict") == CONFIRMED).select("row", "check").unique()
     return findings.join(confirmed, on=["row", "check"], how="semi")
 
 
@@ -74,15 +76,21 @@ def _reasons(chosen: pl.DataFrame) -> dict[int, list[str]]:
     return reasons
 
 
+def _kind_key() -> pl.Expr:
+    return pl.concat_str([pl.col("check"), pl.col("kind")], separator=":")
+
+
 def relabel_suggestions(findings: pl.DataFrame, *, min_severity: str = "warning") -> dict[int, str]:
     """Machine-applicable label fixes: ``row`` → the finding's ``suggested_value``.
 
-    Read from the data fields (``kind`` in :data:`~dataaudit.checks.RELABEL_KINDS`), never from
+    Read from the data fields (a ``check`` and ``kind`` whose :class:`~dataaudit.checks.Kind` says
+    ``relabel``, plug-ins' kinds included; see :func:`~dataaudit.checks.relabel_kinds`), never from
     the prose, so labels with spaces, quotes or apostrophes are applied as they are. Where two
     findings suggest different labels for one row, the more severe (then lower-scored) wins.
     """
     chosen = findings.filter(
-        pl.col("kind").is_in(list(RELABEL_KINDS)) & pl.col("suggested_value").is_not_null() & at_least(min_severity)
+        _kind_key().is_in([f"{check}:{kind}" for check, kind in relabel_kinds()])
+        & pl.col("suggested_value").is_not_null() & at_least(min_severity)
     ).sort(["row", "score"], descending=[False, False])
     suggestions: dict[int, str] = {}
     for row, value in chosen.select("row", "suggested_value").iter_rows():

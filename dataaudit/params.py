@@ -90,6 +90,10 @@ class Satisfies:
         return self.description
 
 
+#: A seed parameter: a non-negative integer, or None to take the audit's seed.
+OPTIONAL_SEED: list[Any] = [Interval(int, 0, None), None]
+
+
 def _accepts(constraint: Any, value: Any) -> bool:
     if constraint is None:
         return value is None
@@ -104,6 +108,41 @@ def _describe(constraint: Any) -> str:
     if isinstance(constraint, type):
         return constraint.__name__
     return str(constraint)
+
+
+def parameter_names(cls: type) -> list[str]:
+    """The keyword parameters of ``cls.__init__`` (``*args``/``**kwargs`` are not parameters)."""
+    signature = inspect.signature(cls.__init__)
+    return [name for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)]
+
+
+def parameter_constraints(cls: type) -> dict[str, list[Any]]:
+    """``{parameter: constraints}`` declared by ``cls`` and its bases (a subclass's entry wins)."""
+    constraints: dict[str, list[Any]] = {}
+    for klass in reversed(cls.__mro__):
+        if "_parameter_constraints" in vars(klass):
+            constraints.update(klass._parameter_constraints)
+    return constraints
+
+
+def missing_constraints(cls: type) -> list[str]:
+    """Parameters of ``cls`` with no declared constraint: nothing would validate them in a config file."""
+    declared = parameter_constraints(cls)
+    return [name for name in parameter_names(cls) if name not in declared]
+
+
+def describe_allowed(allowed: Iterable[Any]) -> str:
+    """``"float in (0, 1] or None"``: what a parameter accepts, for error messages."""
+    return " or ".join(_describe(c) for c in allowed)
+
+
+def value_problem(cls: type, name: str, value: Any) -> str | None:
+    """Why ``value`` is not allowed for ``cls``'s parameter ``name`` (None when it is)."""
+    allowed = parameter_constraints(cls).get(name)
+    if allowed is None or any(_accepts(constraint, value) for constraint in allowed):
+        return None
+    return f"expected {describe_allowed(allowed)}"
 
 
 def with_seed(component: Any, seed: int) -> Any:
@@ -122,7 +161,9 @@ class Component:
 
     Subclasses declare ``_parameter_constraints = {"name": [constraint, ...]}``; a value must
     satisfy at least one of its constraints (a type, ``None``, :class:`Interval`,
-    :class:`Options` or :class:`Satisfies`). Parameters without an entry are not checked.
+    :class:`Options` or :class:`Satisfies`). Every parameter should have an entry: the
+    configuration file is validated by them, and :func:`missing_constraints` (which
+    :func:`dataaudit.testing.check_contract` runs) names the ones that lack one.
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
@@ -166,16 +207,12 @@ class Component:
     def _validate_params(self) -> None:
         from dataaudit.errors import UsageError
 
-        constraints: dict[str, list[Any]] = {}
-        for klass in reversed(type(self).__mro__):
-            constraints.update(getattr(klass, "_parameter_constraints", {}) if "_parameter_constraints" in vars(klass) else {})
-        for name, allowed in constraints.items():
+        for name, allowed in parameter_constraints(type(self)).items():
             if not hasattr(self, name):
                 continue
             value = getattr(self, name)
             if not any(_accepts(constraint, value) for constraint in allowed):
-                expected = " or ".join(_describe(c) for c in allowed)
-                raise UsageError(f"{type(self).__name__}: {name}={value!r} is not valid; expected {expected}")
+                raise UsageError(f"{type(self).__name__}: {name}={value!r} is not valid; expected {describe_allowed(allowed)}")
 
     def with_seed(self, seed: int) -> "Component":
         """Give the component the audit's ``seed`` where the caller left it as None."""

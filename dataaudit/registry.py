@@ -24,6 +24,11 @@ class LazyRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
+    def name_of(self, component: object) -> str | None:
+        """The name ``component``'s class is registered under (None for a class of the caller's own)."""
+        path = f"{type(component).__module__}:{type(component).__qualname__}"
+        return next((name for name, entry in self._entries.items() if entry == path), None)
+
     def load(self, name: str) -> Any:
         """The registered object; a UsageError that lists the names for an unknown one."""
         from dataaudit.errors import UsageError
@@ -40,3 +45,12 @@ ENGINES = LazyRegistry("engine", {"local": "dataaudit.engine.local:LocalEngine",
 #: Reference fine-tune model families (``--backend``; ``auto`` chooses between them).
 BACKENDS = LazyRegistry("backend", {"encoder": "dataaudit.finetune.encoder:EncoderBackend",
                                     "causal-lm": "dataaudit.finetune.causal_lm:CausalLMBackend"})
+#: Sentence embedders (``[embed] name``); ``hashing`` is the fast deterministic one for smoke tests.
+EMBEDDERS = LazyRegistry("embedder", {"sentence-transformers": "dataaudit.embed.sentence_transformers:SentenceTransformerEmbedder",
+                                      "hashing": "dataaudit.embed.base:HashingEmbedder"})
+#: Stages of the cluster pipeline (``[cluster.reducer]``, ``[cluster.clusterer]``, ``[cluster.mapper]`` ``name``).
+REDUCERS = LazyRegistry("reducer", {"umap": "dataaudit.cluster.reducers:UMAPReducer",
+                                    "none": "dataaudit.cluster.reducers:NoReducer"})
+CLUSTERERS = LazyRegistry("clusterer", {"hdbscan": "dataaudit.cluster.clusterers:HDBSCANClusterer"})
+MAPPERS = LazyRegistry("mapper", {"umap": "dataaudit.cluster.mappers:UMAPMapper",
+                                  "pca": "dataaudit.cluster.mappers:PCAMapper"})

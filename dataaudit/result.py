@@ -12,7 +12,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import polars as pl
 
@@ -22,6 +22,9 @@ from dataaudit.io.staging import OLD_SUFFIX, make_staging, remove_stale_staging
 from dataaudit.jsonsafe import dumps_strict
 from dataaudit.severity import at_least
 from dataaudit.summary import AuditSummary
+
+if TYPE_CHECKING:
+    from dataaudit.baseline import BaselineComparison
 
 #: Files of a saved audit; names other tools rely on.
 FRAME_FILES = {
@@ -170,6 +173,8 @@ class AuditResult:
     coverage: pl.DataFrame = field(default_factory=_empty)
     gaps: pl.DataFrame = field(default_factory=_empty)
     cluster_coverage: pl.DataFrame = field(default_factory=_empty)
+    #: With ``audit(..., baseline=...)``: the comparison (not saved; ``summary["baseline"]`` is).
+    baseline: "BaselineComparison | None" = field(default=None, repr=False, compare=False)
 
     # -- exploration -------------------------------------------------------------------
     def issues(self, check: str) -> pl.DataFrame:
@@ -186,6 +191,10 @@ class AuditResult:
         """Every check this audit ran (plug-ins included), in run order."""
         names = list(self.summary.get("checks", {}))
         return names + sorted(set(self.findings.get_column("check").unique().to_list()) - set(names))
+
+    def gate_findings(self) -> pl.DataFrame:
+        """The findings a gate (``--fail-on``) counts: only the new ones when compared with a baseline."""
+        return self.baseline.new if self.baseline is not None else self.findings
 
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
         chosen = self.findings.filter(at_least(min_severity))
@@ -252,8 +261,11 @@ class AuditResult:
         notes) are carried over. Refuses a ``directory`` that is a file, and any output that would
         replace the audited or production input (say, a dataset called ``findings.jsonl``).
         Staging folders that killed saves left beside ``directory`` are removed first (see
-        :func:`dataaudit.io.staging.remove_stale_staging`).
+        :func:`dataaudit.io.staging.remove_stale_staging`). With ``report``, the summary records
+        the report's path (``report_path``).
         """
+        if report:
+            self.summary["report_path"] = str(Path(directory) / REPORT_FILE)
         out = Path(directory)
         out = Path(os.path.realpath(out)) if out.is_symlink() else out
         check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])

@@ -17,7 +17,7 @@ import polars as pl
 
 from dataaudit._version import __version__
 from dataaudit.artefacts import NULL_ARTEFACTS
-from dataaudit.checks import BUILTIN_CHECKS, CheckSpec, make_checks
+from dataaudit.checks import CheckSpec, make_checks
 from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
@@ -31,6 +31,7 @@ from dataaudit.summary import SCHEMA_VERSION, AuditSummary
 if TYPE_CHECKING:
     from dataaudit.artefacts import ArtefactCache, NullArtefactCache
     from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.config import AuditConfig
     from dataaudit.coverage import CoverageAnalysis
     from dataaudit.embed.base import Embedder
     from dataaudit.engine import Engine
@@ -39,8 +40,9 @@ logger = logging.getLogger(__name__)
 
 
 def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                     precision: str = "auto") -> "Embedder":
-    """The sentence-transformers embedder behind an on-disk cache (or none)."""
+                     precision: str = "auto", embedder: "Embedder | None" = None) -> "Embedder":
+    """``embedder`` (default: the sentence-transformers ``model`` at ``precision``) behind an
+    on-disk cache (or none)."""
     from dataaudit.embed import (
         CachingEmbedder,
         EmbeddingCache,
@@ -50,24 +52,27 @@ def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike |
     )
 
     cache = EmbeddingCache(directory=cache_dir or default_cache_dir()) if use_cache else NullCache()
-    return CachingEmbedder(embedder=SentenceTransformerEmbedder(model=model, precision=precision), cache=cache)
+    inner = embedder if embedder is not None else SentenceTransformerEmbedder(model=model, precision=precision)
+    return CachingEmbedder(embedder=inner, cache=cache)
 
 
 def audit(
     dataset: Dataset | str | os.PathLike,
     *,
     production: Dataset | str | os.PathLike | None = None,
-    checks: CheckSpec = BUILTIN_CHECKS,
+    checks: CheckSpec | None = None,
     embedder: "Embedder | None" = None,
     cluster_pipeline: "ClusterPipeline | None" = None,
     coverage: "CoverageAnalysis | None" = None,
     embeddings: Mapping[str, np.ndarray] | None = None,
-    knn_k: int = 30,
-    seed: int = 0,
+    knn_k: int | None = None,
+    seed: int | None = None,
     progress: Progress = NULL_PROGRESS,
     engine: "str | Engine" = "local",
     artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
     eval_sets: Sequence[Dataset | str | os.PathLike] = (),
+    config: "AuditConfig | Mapping[str, Any] | str | os.PathLike | None" = None,
+    baseline: "AuditResult | str | os.PathLike | None" = None,
 ) -> AuditResult:
     """Audit ``dataset`` (a :class:`Dataset` or a path) and return the results as data.
 
@@ -79,14 +84,27 @@ def audit(
     ``artefacts`` (an :class:`~dataaudit.artefacts.ArtefactCache`) keeps the kNN graphs and the
     clustering on disk, so a re-run of the same data and settings skips them.
     ``eval_sets`` (datasets or paths) are benchmark test sets the contamination check looks for.
+
+    ``config`` (an :class:`~dataaudit.config.AuditConfig`, its tables as a dict, a TOML file or
+    an earlier ``summary.json``) configures every component the call does not pass itself;
+    ``checks`` (default: the config's, else every available check), ``seed`` (0) and ``knn_k``
+    (30) likewise. ``summary["config"]`` records the whole effective configuration.
+    ``baseline`` (an earlier audit or its directory) compares the findings with it:
+    ``summary["baseline"]`` counts new, unchanged and resolved findings, and
+    :meth:`AuditResult.gate_findings` returns only the new ones.
     """
-    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.config import as_config, effective_config
     from dataaudit.engine import make_engine
     from dataaudit.resources import check_audit_memory, check_input_memory
 
     started = time.perf_counter()
+    config = as_config(config)
+    baseline_path, baseline = _baseline(baseline)  # a bad baseline fails now, not after the audit
+    settings = config.settings
+    seed = settings.seed if seed is None else seed
+    knn_k = settings.knn_k if knn_k is None else knn_k
     engine = make_engine(engine)
-    embedder = embedder if embedder is not None else default_embedder()
+    embedder = embedder if embedder is not None else default_embedder(embedder=config.embedder())
     if isinstance(dataset, (str, os.PathLike)):
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
@@ -98,7 +116,8 @@ def audit(
         eval_sets = [eval_sets]
     eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skip_bad_lines=True) for item in eval_sets)
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
-    pipeline = with_seed(cluster_pipeline if cluster_pipeline is not None else ClusterPipeline(), seed)
+    cluster_pipeline = cluster_pipeline if cluster_pipeline is not None else config.cluster_pipeline()
+    pipeline = with_seed(cluster_pipeline, seed)
     ctx = AuditContext(
         dataset=dataset,
         embedder=embedder,
@@ -111,7 +130,8 @@ def audit(
         artefacts=artefacts,
         eval_sets=eval_sets,
     )
-    check_list = [with_seed(check, seed) for check in make_checks(checks)]
+    configured = make_checks(checks) if checks is not None else config.make_checks()
+    check_list = [with_seed(check, seed) for check in configured]
 
     clustering = ctx.clustering
     rows = _base_rows(dataset, clustering)
@@ -135,22 +155,36 @@ def audit(
 
     findings = _assemble_findings(findings_parts, rows)
     coverage_result = None
+    coverage = coverage if coverage is not None else config.coverage()
     if production is not None:
-        from dataaudit.coverage import CoverageAnalysis
-
-        analysis = with_seed(coverage if coverage is not None else CoverageAnalysis(), seed)
+        analysis = with_seed(coverage, seed)
         with ctx.stage("coverage"):
             coverage_result = analysis.run(ctx, production)
 
     summary = _summary(dataset, production, ctx, clustering, check_summaries, findings, started)
+    summary["config"] = effective_config(checks=configured, cluster_pipeline=cluster_pipeline, coverage=coverage,
+                                         embedder=embedder, seed=seed, knn_k=knn_k,
+                                         finetune=config.tables.get("finetune"), check_tables=config.tables.get("checks"))
     result = AuditResult(rows=rows, findings=findings, clusters=clusters, summary=summary)
     if coverage_result is not None:
         result.coverage = coverage_result.coverage
         result.gaps = coverage_result.gaps
         result.cluster_coverage = coverage_result.cluster_coverage
         summary["coverage"] = json_safe(coverage_result.summary)
+    if baseline is not None:
+        from dataaudit.baseline import compare
+
+        result.baseline = compare(result, baseline, path=baseline_path)
+        summary["baseline"] = result.baseline.summary()
     summary["timings"]["total"] = round(time.perf_counter() - started, 3)
     return result
+
+
+def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str | None, AuditResult | None]":
+    """The baseline audit and where it came from, read before the audit runs."""
+    if baseline is None or isinstance(baseline, AuditResult):
+        return None, baseline
+    return str(baseline), AuditResult.load(baseline)
 
 
 def _base_rows(dataset: Dataset, clustering) -> pl.DataFrame:

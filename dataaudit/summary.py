@@ -72,3 +72,7 @@ class AuditSummary(TypedDict, total=False):
     finetune: dict[str, Any]
     #: With ``--baseline``: counts of new, unchanged and resolved findings (see dataaudit.baseline).
     baseline: dict[str, Any]
+    #: The effective configuration, one table per component (see dataaudit.config): ``--config`` reads it back.
+    config: dict[str, Any]
+    #: Where the CLI wrote the HTML report.
+    report_path: str

@@ -11,7 +11,9 @@ one cluster) and raises an AssertionError listing every broken promise:
   of the class's declared ``kinds`` when it declares any) and a valid severity, and the
   flagged rows are exactly the rows with findings;
 - the summary is JSON-safe; two runs give identical frames (determinism);
-- the parameters round-trip: ``type(check)(**check.get_params())`` has the same ``repr``.
+- the parameters round-trip: ``type(check)(**check.get_params())`` has the same ``repr``, and
+  every parameter declares its constraints in ``_parameter_constraints`` (the configuration
+  file is validated by them).
 
 Our own test suite runs it over the whole registry, so a new check cannot skip it.
 """
@@ -84,13 +86,19 @@ def _run(check: Check, ctx: Any) -> CheckResult:
 
 
 def _param_problems(check: Check) -> list[str]:
+    from dataaudit.params import missing_constraints
+
+    problems = []
+    unconstrained = missing_constraints(type(check))
+    if unconstrained:
+        problems.append(f"parameters without a declared constraint in _parameter_constraints: {', '.join(unconstrained)}")
     try:
         rebuilt = type(check)(**check.get_params())
     except Exception as error:  # noqa: BLE001
-        return [f"cannot be rebuilt from get_params(): {type(error).__name__}: {error}"]
+        return [*problems, f"cannot be rebuilt from get_params(): {type(error).__name__}: {error}"]
     if repr(rebuilt) != repr(check):
-        return [f"get_params() does not round-trip: {rebuilt!r} != {check!r}"]
-    return []
+        problems.append(f"get_params() does not round-trip: {rebuilt!r} != {check!r}")
+    return problems
 
 
 def _result_problems(check: Check, dataset: Any, result: CheckResult) -> list[str]:

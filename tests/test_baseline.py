@@ -111,3 +111,29 @@ def test_dataset_hashes_match_the_saved_rows(tmp_path):
     rows = dataset.frame.select("prompt", "response", "label")
     assert dataset.content_hashes().to_list() == content_hash_frame(rows).to_list()
     assert dataset.content_hashes()[4] == dataset.content_hashes()[len(RECORDS) - 1]  # the kept copy
+
+
+def test_the_api_compares_with_a_baseline_as_the_cli_does(tmp_path):
+    from dataaudit.runner import audit
+
+    config = {"embed": {"name": "hashing"}, "cluster": {"reducer": {"name": "none"}, "mapper": {"name": "pca"}},
+              "audit": {"checks": ["duplicate"]}}
+    first = audit(write(tmp_path / "data.jsonl", RECORDS), config=config)
+    first.save(tmp_path / "baseline")
+    assert first.gate_findings().height == first.findings.height > 0  # no baseline: every finding counts
+    near = [{"prompt": RECORDS[i]["prompt"].replace("Write one", "Write  one").rstrip(".") + "!",
+             "completion": RECORDS[i]["completion"]} for i in (2, 9)]
+    for baseline in (tmp_path / "baseline", first):  # a directory or a result in memory
+        again = audit(write(tmp_path / "more.jsonl", RECORDS + near), config=config, baseline=baseline)
+        counts = again.summary["baseline"]
+        assert counts["new_rows"] == [len(RECORDS), len(RECORDS) + 1] and counts["resolved"] == 0
+        assert sorted(set(again.gate_findings().get_column("row").to_list())) == counts["new_rows"]
+    assert again.summary["baseline"]["path"] is None and counts["unchanged"] == first.findings.height
+
+
+def test_a_missing_baseline_fails_before_the_audit_runs(tmp_path):
+    from dataaudit.errors import InputError
+    from dataaudit.runner import audit
+
+    with pytest.raises(InputError, match="nothing-here"):
+        audit(tmp_path / "no-data-needed.jsonl", baseline=tmp_path / "nothing-here")

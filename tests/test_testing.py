@@ -7,6 +7,7 @@ import pytest
 
 from dataaudit.checks import available_checks
 from dataaudit.checks.base import Check, Finding, result_from_findings, row_frame
+from dataaudit.params import Interval
 from dataaudit.testing import check_contract
 
 
@@ -19,6 +20,7 @@ class _NoKindsDeclared(Check):
     name = "contract_probe"
     description = "Flags the first row, for the contract test."
     kinds = ("first",)
+    _parameter_constraints = {"share": [Interval(float, 0, 1)]}
 
     def __init__(self, *, share: float = 0.5):
         self.share = share
@@ -51,3 +53,16 @@ def test_a_broken_check_is_reported_with_every_problem():
     assert "columns outside the check's namespace" in message
     assert "not among the declared kinds" in message
     assert "exactly on the rows with findings" in message
+
+
+class _Unconstrained(_NoKindsDeclared):
+    name = "contract_unconstrained"
+
+    def __init__(self, *, share: float = 0.5, window: int = 3):
+        self.share = share
+        self.window = window
+
+
+def test_a_parameter_without_a_constraint_breaks_the_contract():
+    with pytest.raises(AssertionError, match="without a declared constraint in _parameter_constraints: window"):
+        check_contract(_Unconstrained)

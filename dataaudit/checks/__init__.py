@@ -1,18 +1,31 @@
-"""Registered checks. Each module defines one check and registers it by name."""
+"""Registered checks. Each module defines one check and registers it by name.
+
+Checks of other packages join through the ``dataaudit.checks`` entry-point group: a package
+that declares ``[project.entry-points."dataaudit.checks"] mycheck = "mypkg.checks:MyCheck"``
+appears in ``dataaudit checks``, ``--checks``, the configuration file and the report once it is
+installed. Kind metadata (:class:`~dataaudit.checks.base.Kind`) is declared once, in each
+check's ``kinds``; :func:`finding_kinds` reads it for every available check, plug-ins included.
+"""
 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any, Iterable, Mapping
 
-from dataaudit.checks.base import REGISTRY, Check, CheckResult, Finding, register_check
+from dataaudit.checks.base import REGISTRY, Check, CheckResult, Finding, Kind, register_check
 from dataaudit.errors import UsageError
 
-#: Built-in checks in the order they run and report.
+logger = logging.getLogger(__name__)
+
+#: Built-in checks in the order they run and report (plug-ins follow, by name).
 BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier", "contamination", "turns", "length", "template",
                   "language")
-#: Finding kinds whose ``suggested_value`` is a label that ``export --relabel`` may apply.
-RELABEL_KINDS = frozenset({"label_noise", "label_spelling", "label_conflict"})
+#: The entry-point group third-party checks register under.
+ENTRY_POINT_GROUP = "dataaudit.checks"
+#: Entry points already loaded (``name=value``), and the ones that failed to load with their error.
+_loaded_entry_points: set[str] = set()
+PLUGIN_ERRORS: dict[str, str] = {}
 
 
 def _import_builtins() -> None:
@@ -20,16 +33,64 @@ def _import_builtins() -> None:
         importlib.import_module(f"dataaudit.checks.{name}")
 
 
+def _load_plugins() -> None:
+    """Import every check of the ``dataaudit.checks`` entry-point group not imported yet.
+
+    Scanned on each call (cheap), so a package installed while the process runs is found; a
+    plug-in that fails to import is logged and listed in :data:`PLUGIN_ERRORS`, never fatal.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        key = f"{entry.name}={entry.value}"
+        if key in _loaded_entry_points:
+            continue
+        _loaded_entry_points.add(key)
+        try:
+            loaded = entry.load()
+            if not (isinstance(loaded, type) and issubclass(loaded, Check)):
+                raise TypeError(f"{entry.value} is not a Check subclass")
+            if REGISTRY.get(loaded.name) is not loaded:
+                register_check(loaded)
+        except Exception as error:  # noqa: BLE001 - a broken plug-in must not break the tool
+            PLUGIN_ERRORS[entry.name] = f"{type(error).__name__}: {error}"
+            logger.warning("cannot load the check plug-in %s (%s): %s", entry.name, entry.value, error)
+
+
 def available_checks() -> dict[str, type[Check]]:
+    """Every check by name: the built-ins in their order, then plug-ins and registered classes by name."""
     _import_builtins()
-    return dict(REGISTRY)
+    _load_plugins()
+    others = sorted(name for name in REGISTRY if name not in BUILTIN_CHECKS)
+    return {name: REGISTRY[name] for name in (*BUILTIN_CHECKS, *others)}
+
+
+def finding_kinds() -> dict[tuple[str, str], Kind]:
+    """``(check, kind) → Kind`` for every available check: the one place kind metadata is read from."""
+    return {(name, kind): spec for name, check in available_checks().items() for kind, spec in check.kind_specs().items()}
+
+
+def relabel_kinds() -> frozenset[tuple[str, str]]:
+    """``(check, kind)`` pairs whose ``suggested_value`` is a label ``export --relabel`` may apply."""
+    return frozenset(key for key, spec in finding_kinds().items() if spec.relabel)
+
+
+def target_kinds() -> frozenset[tuple[str, str]]:
+    """``(check, kind)`` pairs that say a row's target is wrong: the fine-tune's dynamics can judge them."""
+    return frozenset(key for key, spec in finding_kinds().items() if spec.target)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RELABEL_KINDS":  # the older, fixed set of kind names: now read from each check's kinds
+        return frozenset(kind for _, kind in relabel_kinds())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 CheckSpec = Iterable[str | Check] | Mapping[str, Mapping[str, Any]]
 
 
 def make_checks(spec: CheckSpec = BUILTIN_CHECKS) -> list[Check]:
-    """Build checks from names, instances, or a ``{name: params}`` config (as in YAML or CLI).
+    """Build checks from names, instances, or a ``{name: params}`` config (the configuration file's tables).
 
     Unknown names and unknown parameters are errors, never silently ignored.
     """
@@ -49,4 +110,5 @@ def make_checks(spec: CheckSpec = BUILTIN_CHECKS) -> list[Check]:
     return checks
 
 
-__all__ = ["BUILTIN_CHECKS", "RELABEL_KINDS", "Check", "CheckResult", "Finding", "available_checks", "make_checks", "register_check"]
+__all__ = ["BUILTIN_CHECKS", "ENTRY_POINT_GROUP", "PLUGIN_ERRORS", "RELABEL_KINDS", "Check", "CheckResult", "Finding",
+           "Kind", "available_checks", "finding_kinds", "make_checks", "register_check", "relabel_kinds", "target_kinds"]

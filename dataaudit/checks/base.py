@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINDING_COLUMNS", "FINDING_SCHEMA", "REGISTRY", "SEVERITIES", "SEVERITY_RANK", "Check", "CheckResult", "Finding",
-    "ReportSection", "Severity", "empty_findings", "findings_frame", "register_check", "result_from_findings", "row_frame",
+    "Kind", "ReportSection", "Severity", "empty_findings", "findings_frame", "register_check", "result_from_findings", "row_frame",
 ]
 
 FINDING_SCHEMA = {
@@ -69,11 +69,20 @@ class Finding:
 
 @dataclass(frozen=True)
 class Kind:
-    """A finding kind's fixed policy, for checks whose kinds each have one severity, score and advice."""
+    """A finding kind's metadata, declared once in its check's ``kinds``.
 
-    severity: str
-    score: float
-    suggestion: str
+    ``severity``, ``score`` and ``suggestion`` are what its findings get by default (a check
+    may grade a finding more finely); the flags say what programs may do with it: ``relabel``
+    — ``export --relabel`` may write the finding's ``suggested_value`` into the row's label;
+    ``target`` — the finding says the row's target (label or response) is wrong, which the
+    reference fine-tune's training dynamics can confirm or refute.
+    """
+
+    severity: str = "warning"
+    score: float = 0.5
+    suggestion: str = ""
+    relabel: bool = False
+    target: bool = False
 
 
 @dataclass
@@ -155,12 +164,24 @@ def result_from_findings(name: str, ctx: "AuditContext", findings: Sequence[Find
 class ReportSection:
     """Extra evidence a check shows in its report section: a Jinja2 template and its data.
 
-    The template is rendered with autoescaping on, in the report's environment, so it can
-    use the report's macros and never needs ``escape()``.
+    The check hands over data only; the markup (and any geometry) lives in a template file:
+    ``template_name`` names one of the report's templates (the built-ins' are
+    ``dataaudit/report/templates/checks/<name>.html.j2``), and a plug-in ships its own and
+    loads it with :meth:`from_package` (``template`` holds template source). Rendered with
+    autoescaping on, in the report's environment, so it can use the report's macros
+    (``{% import "macros.html.j2" as m %}``) and never needs ``escape()``.
     """
 
-    template: str
+    template: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+    template_name: str | None = None
+
+    @classmethod
+    def from_package(cls, package: str, resource: str, context: dict[str, Any]) -> "ReportSection":
+        """A section whose template is the file ``resource`` shipped inside ``package``."""
+        from importlib.resources import files
+
+        return cls(template=files(package).joinpath(resource).read_text(encoding="utf-8"), context=context)
 
 
 class Check(Component, ABC):
@@ -170,13 +191,21 @@ class Check(Component, ABC):
     name: ClassVar[str]
     #: One sentence for people: what the check flags and why it matters (shown in the report).
     description: ClassVar[str] = ""
-    #: The machine codes this check's findings use in ``kind``.
-    kinds: ClassVar[tuple[str, ...]] = ()
+    #: The machine codes this check's findings use in ``kind``: ``{code: Kind(...)}`` with each
+    #: kind's metadata, or (the older form, still read) a tuple of codes with default metadata.
+    kinds: ClassVar[Mapping[str, Kind] | tuple[str, ...]] = ()
     #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
     needs: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckResult: ...
+
+    @classmethod
+    def kind_specs(cls) -> dict[str, Kind]:
+        """``{code: Kind}`` for this check's kinds, whichever form ``kinds`` was declared in."""
+        if isinstance(cls.kinds, Mapping):
+            return dict(cls.kinds)
+        return {code: Kind() for code in cls.kinds}
 
     @classmethod
     def report_section(cls, result: "AuditResult") -> ReportSection | None:

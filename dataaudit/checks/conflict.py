@@ -40,7 +40,7 @@ from difflib import SequenceMatcher
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.confident_learning import (
@@ -102,10 +102,32 @@ class ConflictCheck(Check):
 
     name = "conflict"
     description = "Equivalent prompts with contradicting labels or answers: the model is taught both."
-    kinds = ("label_noise", "label_spelling", "label_conflict", "answer_conflict", "response_conflict")
+    kinds = {
+        "label_noise": Kind("warning", 0.5, "Relabel the row with the suggested label, or check it by hand.",
+                            relabel=True, target=True),
+        "label_spelling": Kind("warning", 0.5, "Use the label's majority spelling.", relabel=True),
+        "label_conflict": Kind("error", 0.25, "Give equivalent prompts one label (the majority's is suggested).",
+                               relabel=True, target=True),
+        "answer_conflict": Kind("error", 0.25, "Give equivalent prompts one answer (the majority's is suggested).",
+                                target=True),
+        "response_conflict": Kind("info", 0.5, "Check that the different responses to one prompt are all intended.",
+                                  target=True),
+    }
     needs = frozenset({"knn_prompt"})
 
-    _parameter_constraints = {"min_class_threshold": [Interval(float, 0, 1, closed="both")]}
+    _parameter_constraints = {
+        "prompt_similarity": [Interval(float, 0, 1)],
+        "prompt_lexical_similarity": [Interval(float, 0, 1)],
+        "label_prompt_lexical_similarity": [Interval(float, 0, 1)],
+        "response_similarity": [Interval(float, 0, 1)],
+        "identical_prompt_similarity": [Interval(float, 0, 1)],
+        "folds": [Interval(int, 2, None)],
+        "knn_weight": [Interval(float, 0, 1)],
+        "min_class_threshold": [Interval(float, 0, 1, closed="both")],
+        "max_label_vocabulary": [Interval(int, 1, None)],
+        "min_rows_per_label": [Interval(float, 0, None)],
+        "short_response_share": [Interval(float, 0, 1)],
+    }
 
     def __init__(
         self,

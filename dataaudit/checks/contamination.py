@@ -44,6 +44,7 @@ from dataaudit.checks.base import (
     Check,
     CheckResult,
     Finding,
+    Kind,
     ReportSection,
     register_check,
     result_from_findings,
@@ -106,7 +107,9 @@ class ContaminationCheck(Check):
     name = "contamination"
     description = ("Training rows that contain a test item of an eval set, verbatim, lightly edited or inside a longer "
                    "prompt: benchmark scores on that set then flatter the model.")
-    kinds = ("verbatim", "near_verbatim", "contained", "embedding")
+    kinds = {kind: Kind("warning" if kind == "embedding" else "error", 0.0,
+                        "Drop it: a test item in training inflates that benchmark's scores.")
+             for kind in ("verbatim", "near_verbatim", "contained", "embedding")}
     needs = frozenset()
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -347,7 +350,7 @@ class ContaminationCheck(Check):
                 "coverage": record["contamination_coverage"],
                 "train_text": train_text, "train_span": train_span, "eval_text": eval_text, "eval_span": eval_span,
             })
-        return ReportSection(template=_TEMPLATE,
+        return ReportSection(template_name="checks/contamination.html.j2",
                              context={"eval_sets": summary.get("eval_sets", {}), "examples": examples})
 
 
@@ -456,28 +459,3 @@ def _result(ctx: AuditContext, findings: list[Finding], columns: dict[str, list]
     extra = {key: pl.Series(columns.get(key, [None] * n), dtype=dtype) for key, dtype in types.items()}
     return result_from_findings("contamination", ctx, findings, summary=summary, **extra)
 
-
-_TEMPLATE = """
-{% if not eval_sets %}<p>No eval sets were given (<code>--eval FILE</code>), so nothing was compared.</p>
-{% else %}
-<table class="contamination-summary">
-  <thead><tr><th>eval set</th><th>items</th><th>found in training</th><th>share</th></tr></thead>
-  <tbody>{% for name, stats in eval_sets.items() %}
-    <tr><td>{{ name }}</td><td>{{ stats["items"] }}</td><td>{{ stats["items_found"] }}</td>
-        <td>{{ "%.1f"|format(100 * stats["share_found"]) }}%</td></tr>{% endfor %}
-  </tbody>
-</table>
-{% for ex in examples %}
-<div class="contamination-example">
-  <p>Row {{ ex.row }}: {{ ex.kind }} of {{ ex.source }} item {{ ex.eval_row }}
-     ({{ ex.method }}; {{ "%.0f"|format(100 * (ex.coverage or 0)) }}% of the item's words)</p>
-  <table class="side-by-side"><tr>
-    <td><strong>training row {{ ex.row }}</strong><pre>{{ ex.train_text[:ex.train_span[0]] }}<mark>{{
-      ex.train_text[ex.train_span[0]:ex.train_span[1]] }}</mark>{{ ex.train_text[ex.train_span[1]:] }}</pre></td>
-    <td><strong>{{ ex.source }} item {{ ex.eval_row }}</strong><pre>{{ ex.eval_text[:ex.eval_span[0]] }}<mark>{{
-      ex.eval_text[ex.eval_span[0]:ex.eval_span[1]] }}</mark>{{ ex.eval_text[ex.eval_span[1]:] }}</pre></td>
-  </tr></table>
-</div>
-{% endfor %}
-{% endif %}
-"""

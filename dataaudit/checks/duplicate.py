@@ -34,7 +34,7 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, group_column, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
 from dataaudit.features.lexical import (
@@ -47,6 +47,7 @@ from dataaudit.features.lexical import (
 )
 from dataaudit.features.pairs import candidate_pair_arrays, value_codes
 from dataaudit.io.structure import turn_text
+from dataaudit.params import Interval
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,15 @@ class DuplicateCheck(Check):
 
     name = "duplicate"
     description = "Rows that repeat another row exactly or nearly: they over-weight one example and leak between splits."
-    kinds = ("exact", "near")
+    kinds = {"exact": Kind("warning", 0.0, "Drop the copy: keep one row of its group."),
+             "near": Kind("warning", 0.1, "Drop the near copy: keep one row of its group.")}
     needs = frozenset({"knn_pair"})
+    _parameter_constraints = {
+        "candidate_similarity": [Interval(float, 0, 1)],
+        "max_changed_words_share": [Interval(float, 0, 1)],
+        "max_affix_words": [Interval(int, 0, None)],
+        "shingle_size": [Interval(int, 1, None)],
+    }
 
     def __init__(self, *, candidate_similarity: float = 0.9, max_changed_words_share: float = 0.05, max_affix_words: int = 6,
                  shingle_size: int = 5):

@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.patterns import excerpt, find_placeholder, find_refusal
 from dataaudit.features.response_format import (
@@ -232,7 +232,9 @@ class FormatCheck(Check):
 
     name = "format"
     description = "Responses whose format differs from the majority of their cluster."
-    kinds = tuple(feature.name for feature in FEATURES)
+    kinds = {feature.name: Kind("warning" if feature.structural else "info", 0.5,
+                                "Answer in the cluster's majority format (see the finding's suggestion).")
+             for feature in FEATURES}
     _parameter_constraints = {
         "majority_share": [Interval(float, 0, 1, closed="right")],
         "minority_share": [Interval(float, 0, 1, closed="left")],

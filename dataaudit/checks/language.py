@@ -19,7 +19,7 @@ import re
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -38,7 +38,8 @@ class LanguageCheck(Check):
         "Responses in another language than their prompt, and rows in a minority language inside a "
         "cluster: training on them teaches the model to answer in the wrong language."
     )
-    kinds = ("response_language", "cluster_language")
+    kinds = {"response_language": Kind("warning", 0.3, "Answer in the prompt's language, or drop the row."),
+             "cluster_language": Kind("info", 0.6, "Check that the row belongs in this training set; translate or drop it.")}
     needs = frozenset({"clustering"})
     _parameter_constraints = {
         "min_confidence": [Interval(float, 0, 1)],
@@ -156,7 +157,7 @@ class LanguageCheck(Check):
             for code, count in list(check["languages"].items())[:12]
         ]
         return ReportSection(
-            template=_TEMPLATE,
+            template_name="checks/language.html.j2",
             context={
                 "languages": languages,
                 "undetermined_prompts": check.get("undetermined_prompts", 0),
@@ -165,19 +166,6 @@ class LanguageCheck(Check):
             },
         )
 
-
-_TEMPLATE = """
-<p>Row languages (prompt, else response). Undetermined, never flagged: {{ undetermined_prompts }} prompt(s),
-{{ undetermined_responses }} response(s) (too short, code, numbers or labels). {{ skipped }} translation request(s)
-not counted as mismatches.</p>
-<table>
-  <thead><tr><th>language</th><th>rows</th><th>share</th></tr></thead>
-  <tbody>
-  {% for item in languages %}<tr><td>{{ item.name }} (<code>{{ item.code }}</code>)</td><td>{{ item.rows }}</td>
-  <td>{{ "%.1f"|format(item.share * 100) }}%</td></tr>{% endfor %}
-  </tbody>
-</table>
-"""
 
 
 def _name(code: str) -> str:

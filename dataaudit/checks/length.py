@@ -21,7 +21,7 @@ from functools import partial
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -39,7 +39,11 @@ class LengthCheck(Check):
         "Rows longer than the training token budget: the trainer silently cuts the response short, "
         "or drops it so the row trains nothing."
     )
-    kinds = ("response_truncated", "response_dropped", "template_error")
+    kinds = {
+        "response_truncated": Kind("warning", 0.5, "Shorten the response or the prompt, or raise --max-seq-length."),
+        "response_dropped": Kind("error", 0.0, "Shorten the prompt or earlier turns, split the conversation, or raise the budget."),
+        "template_error": Kind("error", 0.0, "Fix the conversation's structure (see the turns check) or the template."),
+    }
     needs = frozenset()
     _parameter_constraints = {"max_seq_length": [Interval(int, 1, None)], "tokenizer": [str, None]}
 
@@ -135,35 +139,12 @@ class LengthCheck(Check):
         check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
         if not isinstance(check, dict) or not check.get("histogram"):
             return None
-        histogram = check["histogram"]
-        peak = max(histogram["counts"]) or 1
-        width, height = 600, 160
-        bars = []
-        span = histogram["edges"][-1] - histogram["edges"][0] or 1
-        scale = width / span
-        for low, high, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"]):
-            bar_height = round(height * count / peak, 1)
-            bars.append(
-                {
-                    "x": round((low - histogram["edges"][0]) * scale, 1),
-                    "width": max(round((high - low) * scale - 1, 1), 1),
-                    "y": round(height - bar_height, 1),
-                    "height": bar_height,
-                    "count": count,
-                    "low": low,
-                    "high": high,
-                    "over": low >= check["max_seq_length"],
-                }
-            )
-        budget_x = round((check["max_seq_length"] - histogram["edges"][0]) * scale, 1)
         return ReportSection(
-            template=_TEMPLATE,
+            template_name="checks/length.html.j2",
             context={
-                "bars": bars,
-                "width": width,
-                "height": height,
+                "edges": check["histogram"]["edges"],
+                "counts": check["histogram"]["counts"],
                 "budget": check["max_seq_length"],
-                "budget_x": budget_x if 0 <= budget_x <= width else None,
                 "tokens": check["tokens"],
                 "rows_over": check["rows_over_budget"],
                 "tokens_over": check["tokens_over_budget"],
@@ -193,25 +174,3 @@ def _histogram(totals: np.ndarray, budget: int) -> dict[str, list[int]]:
     counts, _ = np.histogram(totals, bins=edges)
     return {"edges": edges.astype(int).tolist(), "counts": counts.astype(int).tolist()}
 
-
-_TEMPLATE = """
-<p>Tokens per row ({{ tokenizer }}): median {{ tokens.p50 }}, p95 {{ tokens.p95 }}, longest {{ tokens.max }}.
-Budget {{ budget }} tokens: {{ rows_over }} row(s) over it, {{ tokens_over }} token(s) cut.</p>
-<svg role="img" aria-label="token length histogram with the budget line"
-     viewBox="-4 -14 {{ width + 8 }} {{ height + 30 }}"
-     width="{{ width + 8 }}" height="{{ height + 30 }}" style="max-width:100%">
-  {% for bar in bars %}
-  <rect x="{{ bar.x }}" y="{{ bar.y }}" width="{{ bar.width }}" height="{{ bar.height }}"
-        fill="{{ '#d9534f' if bar.over else '#5b8def' }}">
-    <title>{{ bar.low }}–{{ bar.high }} tokens: {{ bar.count }} row(s)</title></rect>
-  {% endfor %}
-  <line x1="0" y1="{{ height }}" x2="{{ width }}" y2="{{ height }}" stroke="#888"/>
-  {% if budget_x is not none %}
-  <line x1="{{ budget_x }}" y1="-10" x2="{{ budget_x }}" y2="{{ height }}" stroke="#d9534f" stroke-dasharray="4 3"/>
-  <text x="{{ budget_x + 3 }}" y="-3" font-size="11" fill="#d9534f">budget {{ budget }}</text>
-  {% endif %}
-  <text x="0" y="{{ height + 14 }}" font-size="11">0</text>
-  <text x="{{ width }}" y="{{ height + 14 }}" font-size="11" text-anchor="end">
-    {{ bars[-1].high if bars else '' }} tokens</text>
-</svg>
-"""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -42,7 +42,8 @@ class OutlierCheck(Check):
 
     name = "outlier"
     description = "Rows far from everything else: off-topic, wrong language or corrupted."
-    kinds = ("far", "isolated")
+    kinds = {"far": Kind("warning", 0.4, "Review it: remove it if it is off-topic, malformed or mislabelled."),
+             "isolated": Kind("info", 0.4, "Review it: if it is a real use case, collect more examples like it.")}
     _parameter_constraints = {
         "neighbors": [Interval(int, 1, None)],
         "min_ratio": [Interval(float, 0, None)],

@@ -138,7 +138,7 @@ class QualityCheck(Check):
 
     name = "quality"
     description = "Rows that look broken: empty, truncated, placeholder or garbled text."
-    kinds = (*KINDS, "truncated_structure")
+    kinds = {**KINDS, "truncated_structure": TRUNCATED_STRUCTURE}
     _parameter_constraints = {
         "min_truncation_words": [Interval(int, 1, None)],
         "check_prompts": [bool],

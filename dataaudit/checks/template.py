@@ -37,7 +37,7 @@ from typing import Any
 
 import polars as pl
 
-from dataaudit.checks.base import Check, CheckResult, Finding, ReportSection, register_check, result_from_findings
+from dataaudit.checks.base import Check, CheckResult, Finding, Kind, ReportSection, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.params import Interval
 
@@ -50,6 +50,7 @@ _DROPPED = {
     "tool_result": ("tool results", "dropped_tool_result"),
     "tools": ("the declared tools", "dropped_tools"),
 }
+_DROPPED_SUGGESTION = "Train with a template that renders this content, or move it into the text the template keeps."
 
 
 @register_check
@@ -61,8 +62,13 @@ class TemplateCheck(Check):
         "Rows as the trainer renders them through the chat template: control tokens written in text, content the "
         "template drops, an end-of-turn token never trained, a doubled BOS, an injected system prompt."
     )
-    kinds = ("special_token_in_text", "eos_not_trained", "dropped_system", "dropped_tool_call", "dropped_tool_result",
-             "dropped_tools")
+    kinds = {
+        "special_token_in_text": Kind("error", 0.0, "Remove the token from the text, or escape it (for example break "
+                                                    "it with a zero-width space)."),
+        "eos_not_trained": Kind("error", 0.0, "Put the end-of-turn token inside the trained span (inside "
+                                              "{% generation %}), or fix the template so an assistant turn ends with it."),
+        **{kind: Kind("warning", 0.3, _DROPPED_SUGGESTION) for _, kind in _DROPPED.values()},
+    }
     needs = frozenset()
     _parameter_constraints = {"tokenizer": [str, None], "max_shapes": [Interval(int, 1, None)]}
 
@@ -112,7 +118,7 @@ class TemplateCheck(Check):
             kind="special_token_in_text",
             reason=(f"{token!r} is written in the {where} of turn {turn} ({role}) at character {offset}{more}: the "
                     f"tokenizer reads it as its control token, not as text, {effect}"),
-            suggestion="Remove the token from the text, or escape it (for example break it with a zero-width space).",
+            suggestion=TemplateCheck.kinds["special_token_in_text"].suggestion,
             suggested_value=None,
         )
 
@@ -122,7 +128,7 @@ class TemplateCheck(Check):
         check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
         if not isinstance(check, dict) or "tokenizer" not in check:
             return None
-        return ReportSection(template=_TEMPLATE, context={"check": check})
+        return ReportSection(template_name="checks/template.html.j2", context={"check": check})
 
 
 class _Rendered:
@@ -213,7 +219,7 @@ def _dataset_findings(template, found: _Rendered, rows: list[int]) -> list[Findi
             row=rows[first], score=0.3, severity="warning", kind=finding_kind,
             reason=(f"the chat template ({template.name}) leaves {label} out of the rendered text in {affected:,} "
                     f"row(s) of {len(entries)} structure(s); in this row: {', '.join(what[:4])}"),
-            suggestion="Train with a template that renders this content, or move it into the text the template keeps.",
+            suggestion=_DROPPED_SUGGESTION,
             suggested_value=kind,
         ))
     if found.unended:
@@ -225,8 +231,7 @@ def _dataset_findings(template, found: _Rendered, rows: list[int]) -> list[Findi
             row=rows[first], score=0.0, severity="error", kind="eos_not_trained",
             reason=(f"in {affected:,} row(s) {where} ends with {tail!r}, not with {ends}: the trained tokens never "
                     "include the end of the turn, so the model does not learn to stop"),
-            suggestion="Put the end-of-turn token inside the trained span (inside {% generation %}), or fix the "
-                       "template so an assistant turn ends with it.",
+            suggestion=TemplateCheck.kinds["eos_not_trained"].suggestion,
             suggested_value=template.end_tokens[0] if template.end_tokens else None,
         ))
     return findings
@@ -238,24 +243,3 @@ def _token_columns(height: int, hits: pl.DataFrame) -> dict[str, pl.Series]:
     joined = base.join(hits, on="index", how="left").sort("index")
     return {"token": joined.get_column("token"), "token_turn": joined.get_column("turn"),
             "token_offset": joined.get_column("offset")}
-
-
-_TEMPLATE = """
-<p>Rendered through the chat template of {{ check.tokenizer }}{% if not check.chat_template %}
-(it has none: only the control-token scan ran){% endif %}.
-{{ check.rows_with_control_tokens }} row(s) write one of its {{ check.control_tokens }} control tokens in their text.</p>
-{% if check.chat_template %}
-<ul>
-  <li>{{ check.shapes }} row structure(s), {{ check.rows_rendered }} row(s) covered by a render
-      {% if check.rows_not_rendered %}({{ check.rows_not_rendered }} in rarer structures not rendered){% endif %}.</li>
-  <li>Trained span ({{ check.trained_span.source }}): {{ check.trained_span.rows_not_ending_with_end_token }} row(s)
-      not ending with {{ check.trained_span.end_tokens | join(', ') }}.</li>
-  {% for kind, count in check.dropped.items() %}<li>The template drops {{ kind }} in {{ count }} row(s).</li>{% endfor %}
-  {% if check.default_system_prompt %}<li>Default system prompt injected into {{ check.rows_without_system }} row(s):
-      <q>{{ check.default_system_prompt }}</q></li>{% endif %}
-  {% if check.double_bos %}<li>BOS written by the template and added again by the tokenizer.</li>{% endif %}
-  {% for error in check.template_errors %}<li>The template refuses {{ error.rows }} row(s) ({{ error.shape }}):
-      {{ error.error }}</li>{% endfor %}
-</ul>
-{% endif %}
-"""

@@ -71,7 +71,7 @@ class TurnsCheck(Check):
         "Conversations with a broken structure: roles out of order, an assistant or system turn out of place, "
         "empty turns, or no final assistant reply."
     )
-    kinds = tuple(KINDS)
+    kinds = KINDS
     needs = frozenset()
     _parameter_constraints = {"allow_tools": [bool]}
 
@@ -127,7 +127,7 @@ class TurnsCheck(Check):
             for kind, count in check["by_kind"].items()
         ]
         return ReportSection(
-            template=_TEMPLATE,
+            template_name="checks/turns.html.j2",
             context={
                 "kinds": kinds,
                 "checked": check.get("rows_checked", 0),
@@ -136,17 +136,6 @@ class TurnsCheck(Check):
             },
         )
 
-
-_TEMPLATE = """
-<p>{{ checked }} chat row(s) checked; {{ multi_turn }} with more than one exchange, {{ tools }} with tool messages.</p>
-<table>
-  <thead><tr><th>fault</th><th>rows</th><th>severity</th><th>fix</th></tr></thead>
-  <tbody>
-  {% for item in kinds %}<tr><td><code>{{ item.kind }}</code></td><td>{{ item.rows }}</td><td>{{ item.severity }}</td>
-  <td>{{ item.suggestion }}</td></tr>{% endfor %}
-  </tbody>
-</table>
-"""
 
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:

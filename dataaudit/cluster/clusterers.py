@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dataaudit.params import Component
+from dataaudit.params import Component, Interval, Options
 
 #: No cluster is smaller than this, however few rows there are.
 MIN_CLUSTER_SIZE_FLOOR = 5
@@ -39,6 +39,13 @@ class HDBSCANClusterer(Component):
     topic, while real topic gaps are wider. It is in units of the space clustered.
     Deterministic: the same points give the same labels.
     """
+
+    _parameter_constraints = {
+        "min_cluster_size": [Interval(int, 2, None), None],
+        "min_samples": [Interval(int, 1, None), None],
+        "cluster_selection_method": [Options({"eom", "leaf"})],
+        "cluster_selection_epsilon": [Interval(float, 0, None)],
+    }
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.reducers import run_umap
-from dataaudit.params import Component
+from dataaudit.params import OPTIONAL_SEED, Component, Interval, Options
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -35,6 +35,15 @@ class UMAPMapper(Component):
     neighbourhood fidelity. ``init="spectral"`` with ``n_epochs=None`` is plain UMAP.
     ``seed=None`` takes the pipeline's seed.
     """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(int, 2, None)],
+        "min_dist": [Interval(float, 0, None)],
+        "metric": [str],
+        "init": [Options({"reduced", "spectral"})],
+        "n_epochs": [Interval(int, 1, None), None],
+        "seed": OPTIONAL_SEED,
+    }
 
     def __init__(
         self,

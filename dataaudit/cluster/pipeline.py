@@ -21,7 +21,7 @@ from dataaudit.cluster.nearest import nearest_clusters
 from dataaudit.cluster.reducers import Reducer, UMAPReducer
 from dataaudit.cluster.representatives import central_members
 from dataaudit.cluster.stability import bootstrap_stability
-from dataaudit.params import Component
+from dataaudit.params import OPTIONAL_SEED, Component, Interval, Satisfies
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -83,6 +83,16 @@ class ClusterPipeline(Component):
     embeddings), or the clusterer finds no structure — the whole set is one cluster with
     stability 1, so every row still has a home cluster.
     """
+
+    _parameter_constraints = {
+        "reducer": [Satisfies(lambda stage: callable(getattr(stage, "fit_transform", None)), "a reducer (fit_transform)")],
+        "clusterer": [Satisfies(lambda stage: callable(getattr(stage, "fit_predict", None)), "a clusterer (fit_predict)")],
+        "mapper": [Satisfies(lambda stage: callable(getattr(stage, "fit_transform", None)), "a mapper (fit_transform)")],
+        "min_cluster_size": [Interval(int, 2, None), None],
+        "seed": OPTIONAL_SEED,
+        "stability_resamples": [Interval(int, 1, None)],
+        "max_fit_rows": [Interval(int, 2, None)],
+    }
 
     def __init__(
         self,

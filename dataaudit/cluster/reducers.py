@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from dataaudit.cluster.umap_support import quiet_umap, umap_precomputed_knn
-from dataaudit.params import Component
+from dataaudit.params import OPTIONAL_SEED, Component, Interval, Options
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -38,6 +38,16 @@ class UMAPReducer(Component):
     ``seed=None`` takes the pipeline's seed; a seeded UMAP runs single-threaded and is
     exactly reproducible. A precomputed ``knn`` wide enough for ``n_neighbors`` is reused.
     """
+
+    _parameter_constraints = {
+        "n_components": [Interval(int, 1, None)],
+        "n_neighbors": [Interval(int, 2, None)],
+        "min_dist": [Interval(float, 0, None)],
+        "metric": [str],
+        "init": [Options({"spectral", "pca"})],
+        "n_epochs": [Interval(int, 1, None), None],
+        "seed": OPTIONAL_SEED,
+    }
 
     def __init__(
         self,

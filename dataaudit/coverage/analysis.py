@@ -31,7 +31,7 @@ from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collecti
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score, label_view_scores
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without, held_out_graph
 from dataaudit.neighbors import KnnGraph, query_knn
-from dataaudit.params import Component, Interval, Options
+from dataaudit.params import OPTIONAL_SEED, Component, Interval, Options
 
 if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering
@@ -168,6 +168,18 @@ class CoverageAnalysis(Component):
         self.seed = seed
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "threshold": [Interval(float, -1, 1), None],
+        "quantile": [Interval(float, 0, 1, closed="neither")],
+        "k": [Interval(int, 1, None)],
+        "density_k": [Interval(int, 1, None)],
+        "min_gap_cluster_size": [Interval(int, 2, None), None],
+        "min_collect": [Interval(int, 0, None)],
+        "under_covered_ratio": [Interval(float, 0, None, closed="neither")],
+        "min_cluster_rows": [Interval(int, 0, None)],
+        "holdout_share": [Interval(float, 0, 1, closed="left")],
+        "holdout_max_rows": [Interval(int, 0, None)],
+        "drift_max_rows": [Interval(int, 1, None)],
+        "seed": OPTIONAL_SEED,
         "use_labels": [bool],
         "label_k": [Interval(int, 1, None)],
         "label_weight": [Interval(float, 0, None)],

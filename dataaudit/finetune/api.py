@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -18,9 +19,10 @@ REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", 
 
 
 def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.PathLike, *,
-             production: Dataset | str | os.PathLike | None = None, backend: str = "auto", model: str | None = None,
-             lora: bool | None = None, epochs: int | None = None, max_examples: int | None = None, seed: int = 0,
-             relabel: bool = False, refine: bool = False, progress: Progress = NULL_PROGRESS) -> FineTuneResult:
+             production: Dataset | str | os.PathLike | None = None, backend: str | None = None, model: str | None = None,
+             lora: bool | None = None, epochs: int | None = None, max_examples: int | None = None,
+             seed: int | None = None, relabel: bool | None = None, refine: bool | None = None,
+             progress: Progress = NULL_PROGRESS, config: Any = None) -> FineTuneResult:
     """Run the reference fine-tune that tests ``audit``'s findings on ``data``.
 
     Paths are loaded as the CLI would (bad lines skipped — the audit saw the same rows);
@@ -29,23 +31,35 @@ def finetune(data: Dataset | str | os.PathLike, audit: AuditResult | str | os.Pa
     backend's :class:`~dataaudit.finetune.base.Budget` for its device: on a CPU 2,000 rows and
     3 epochs for the encoder, 300 rows, 2 epochs and smaller scoring caps for the causal LM; on
     a GPU more (:meth:`~dataaudit.finetune.base.FineTuneBackend.budget`).
+
+    ``config`` (a configuration file, an audit's ``summary.json``, a dict or an
+    :class:`~dataaudit.config.AuditConfig`) supplies its ``[finetune]`` table and the chosen
+    backend's ``[finetune.<backend>]`` table; arguments given here win over it, and it wins
+    over the budget. ``backend`` defaults to ``auto``, ``seed`` to 0, ``relabel`` and ``refine`` to off.
     """
+    from dataaudit.config import BUDGET_KEYS, as_config
     from dataaudit.finetune.engine import ReferenceFineTune, choose_backend
     from dataaudit.io.load import load
+    from dataaudit.registry import BACKENDS
 
     audit_result = audit if isinstance(audit, AuditResult) else AuditResult.load(audit)
     dataset = data if isinstance(data, Dataset) else load(data, skip_bad_lines=True)
     if production is None:
         production = (audit_result.summary.get("production") or {}).get("path")
     production_set = production if isinstance(production, Dataset) or production is None else load(production, skip_bad_lines=True)
-    chosen = choose_backend(backend, dataset, model=model, lora=lora)
+    configured = as_config(config)
+    table = configured.table("finetune")
+    chosen = choose_backend(backend or table.pop("backend", "auto"), dataset, model=model, lora=lora)
+    table.pop("backend", None)
+    given_backend = {"model": model, "lora": lora}
+    chosen.set_params(**{key: value for key, value in configured.table(f"finetune.{BACKENDS.name_of(chosen)}").items()
+                         if given_backend.get(key) is None})
     budget = chosen.budget()
-    engine = ReferenceFineTune(backend=chosen, epochs=budget.epochs if epochs is None else epochs,
-                               max_examples=budget.max_examples if max_examples is None else max_examples,
-                               max_production=budget.max_production, max_perturbed=budget.max_perturbed,
-                               max_few_shot=budget.max_few_shot, few_shot_k=budget.few_shot_k,
-                               max_generations=budget.max_generations, seed=seed, relabel=relabel,
-                               refine=refine)
+    params = {key: getattr(budget, key) for key in BUDGET_KEYS}
+    params.update({key: value for key, value in table.items() if value is not None})
+    given = {"epochs": epochs, "max_examples": max_examples, "seed": seed, "relabel": relabel, "refine": refine}
+    params.update({key: value for key, value in given.items() if value is not None})
+    engine = ReferenceFineTune(backend=chosen, **params)
     return engine.run(dataset, audit_result, production=production_set, progress=progress)
 
 

@@ -48,6 +48,7 @@ from dataaudit.finetune.chat_encoding import (
     response_ids,
 )
 from dataaudit.finetune.memory import checkpoint_activations, micro_batches
+from dataaudit.params import Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,24 @@ class CausalLMBackend(FineTuneBackend):
     # twice the generations.
     accelerator_budget = Budget(max_examples=1000, epochs=2, max_production=300, max_perturbed=150, max_few_shot=150,
                                 few_shot_k=2, max_generations=96)
+
+    _parameter_constraints = {
+        "model": [str, None],
+        "lora": [bool],
+        "lora_rank": [Interval(int, 1, None)],
+        "learning_rate": [Interval(float, 0, None, closed="neither"), None],
+        "batch_size": [Interval(int, 1, None)],
+        "generation_batch_size": [Interval(int, 1, None)],
+        "max_length": [Interval(int, 1, None)],
+        "max_new_tokens": [Interval(int, 1, None)],
+        "temperature": [Interval(float, 0, None)],
+        "min_p": [Interval(float, 0, 1)],
+        "device": [str, None],
+        "dtype": [Options({"float32", "bfloat16"}), None],
+        "probe_questions": [Interval(int, 0, None)],
+        "gradient_checkpointing": [bool],
+        "micro_batch_tokens": [Interval(int, 1, None), None],
+    }
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,

@@ -47,7 +47,7 @@ Rule = Callable[[Evidence], "dict[str, Any] | None"]
 #: answers reformatted, 300 rows × 1 epoch left the raw and cleaned runs' majority-format shares
 #: equal, 700 rows × 2 epochs separated them (bench/bench_finetune_causal.py).
 FORMAT_MIN_ROW_EPOCHS = 1400
-BUDGET_TOO_SMALL = "budget too small"
+BUDGET_TOO_SMALL = stats.Verdict.BUDGET_TOO_SMALL
 
 
 def _column(metric: str) -> str:
@@ -82,9 +82,12 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.1%}" if metric == "accuracy" else f"{value:.3f}"
 
 
-def _row(finding: str, prediction: str, measurement: str, interval: stats.Interval | None, verdict: str,
-         **extra: Any) -> dict[str, Any]:
-    record = {"finding": finding, "prediction": prediction, "measurement": measurement, "verdict": verdict}
+def _row(finding: str, prediction: str, measurement: str, interval: stats.Interval | None, verdict: stats.Verdict,
+         *, note: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One confirmation row: ``verdict`` is a :class:`~dataaudit.finetune.stats.Verdict` value (data),
+    ``verdict_note`` the reason behind it where there is one (prose)."""
+    record = {"finding": finding, "prediction": prediction, "measurement": measurement,
+              "verdict": stats.Verdict(verdict).value, "verdict_note": note}
     if interval is not None:
         record.update(interval.as_dict())
     record.update(extra)
@@ -265,19 +268,20 @@ def few_shot_baseline(evidence: Evidence) -> dict[str, Any] | None:
     tuned, prompted = _paired(fine, shot, evidence.metric)
     interval = stats.paired_difference(tuned, prompted, seed=evidence.seed, n_resamples=evidence.resamples)
     margin = evidence.few_shot_margin if evidence.metric == "accuracy" else evidence.few_shot_margin * abs(np.nanmean(prompted))
+    note = None
     if interval.n_a < 5 or not np.isfinite(interval.estimate):
         verdict = stats.INCONCLUSIVE
     elif interval.low > margin:
         verdict = stats.CONFIRMED
     elif interval.estimate <= margin:
-        verdict = stats.NOT_CONFIRMED + " — few-shot is within the margin: fine-tuning is not worth its cost"
+        verdict, note = stats.NOT_CONFIRMED, "few-shot is within the margin: fine-tuning is not worth its cost"
     else:
         verdict = stats.INCONCLUSIVE
     measurement = (f"{evidence.metric} {_fmt(headline(fine, evidence.metric), evidence.metric)} fine-tuned (cleaned) vs "
                    f"{_fmt(headline(shot, evidence.metric), evidence.metric)} few-shot on {interval.n_a:,} held-out rows "
                    f"(margin {margin:.3f})")
     return _row("fine-tune vs few-shot", "fine-tuning beats the few-shot baseline by more than the margin",
-                measurement, interval, verdict)
+                measurement, interval, verdict, note=note)
 
 
 def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
@@ -294,13 +298,14 @@ def formats_are_learned(evidence: Evidence) -> dict[str, Any] | None:
     measurement = (f"majority-format share of completed generations on {raw.height:,} held-out prompts of "
                    f"format-flagged clusters: {share_b:.1%} of {b.size:,} after raw, {share_a:.1%} of {a.size:,} "
                    f"after cleaned ({raw.height - b.size:,} and {clean.height - a.size:,} cut off at the token limit)")
-    verdict = stats.verdict(interval)
+    verdict, note = stats.verdict(interval), None
     budget = evidence.train_rows * evidence.epochs
     if verdict != stats.CONFIRMED and 0 < budget < FORMAT_MIN_ROW_EPOCHS:
-        verdict = (f"{BUDGET_TOO_SMALL} — {evidence.train_rows:,} rows × {evidence.epochs} epochs; the format claim was "
-                   f"measurable from {FORMAT_MIN_ROW_EPOCHS:,} row-epochs (700 × 2 on GSM8K)")
+        verdict = BUDGET_TOO_SMALL
+        note = (f"{evidence.train_rows:,} rows × {evidence.epochs} epochs; the format claim was "
+                f"measurable from {FORMAT_MIN_ROW_EPOCHS:,} row-epochs (700 × 2 on GSM8K)")
     return _row("format", "trained on mixed formats, the model reproduces the mix; the cleaned export makes it consistent",
-                measurement, interval, verdict, majority_share_raw=_round_share(share_b),
+                measurement, interval, verdict, note=note, majority_share_raw=_round_share(share_b),
                 majority_share_cleaned=_round_share(share_a), completed_raw=int(b.size), completed_cleaned=int(a.size))
 
 

@@ -29,6 +29,7 @@ from dataaudit.finetune.base import (
     length_batches,
     resolve_device,
 )
+from dataaudit.params import Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,18 @@ class EncoderBackend(FineTuneBackend):
     # A small encoder at 64 tokens: on a GPU ten times the rows give most flagged rows of a large
     # set a verdict (with ``refine``) in about the CPU run's time or less.
     accelerator_budget = Budget(max_examples=20_000, epochs=3)
+
+    _parameter_constraints = {
+        "model": [str, None],
+        "lora": [bool],
+        "lora_rank": [Interval(int, 1, None)],
+        "learning_rate": [Interval(float, 0, None, closed="neither"), None],
+        "head_learning_rate": [Interval(float, 0, None, closed="neither")],
+        "batch_size": [Interval(int, 1, None)],
+        "max_length": [Interval(int, 1, None)],
+        "few_shot_temperature": [Interval(float, 0, None, closed="neither")],
+        "device": [str, None],
+    }
 
     def __init__(self, *, model: str | None = None, lora: bool = False, lora_rank: int = 8,
                  learning_rate: float | None = None, head_learning_rate: float = 2e-3, batch_size: int = 32,

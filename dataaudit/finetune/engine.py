@@ -32,7 +32,7 @@ from dataaudit.finetune.dynamics import data_map
 from dataaudit.finetune.memory import log_memory, release_memory
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.finetune.splits import heldout_split, kept_in_training, stratified_sample
-from dataaudit.finetune.verdicts import LEARNABILITY_KINDS, row_verdicts, verdict_counts
+from dataaudit.finetune.verdicts import learnable_kind, row_verdicts, verdict_counts
 from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
@@ -103,6 +103,7 @@ class ReferenceFineTune(Component):
         self.refine = refine
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "backend": [FineTuneBackend],
         "epochs": [Interval(int, 1, None)],
         "max_examples": [Interval(int, 2, None)],
         "heldout_fraction": [Interval(float, 0, 1, closed="neither")],
@@ -321,7 +322,7 @@ def _strata(audit: AuditResult, rows: np.ndarray) -> np.ndarray:
 
 def _target_flagged_rows(chosen: pl.DataFrame) -> np.ndarray:
     """Rows of the ``chosen`` findings flagged for a wrong label or answer: what training dynamics can test."""
-    return chosen.filter(pl.col("kind").is_in(list(LEARNABILITY_KINDS))).get_column("row").unique().to_numpy()
+    return chosen.filter(learnable_kind()).get_column("row").unique().to_numpy()
 
 
 def _flagged_by_check(chosen: pl.DataFrame) -> dict[str, set[int]]:

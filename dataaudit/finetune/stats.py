@@ -8,12 +8,28 @@ does, and the table says *inconclusive* instead of pretending.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
-CONFIRMED = "confirmed"
-NOT_CONFIRMED = "not confirmed"
-INCONCLUSIVE = "inconclusive"
+
+class Verdict(str, Enum):
+    """What one confirmation row concluded. The value is what ``summary.json`` stores in
+    ``verdict``; why (when there is more to say) goes in ``verdict_note``, for people."""
+
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not confirmed"
+    INCONCLUSIVE = "inconclusive"
+    #: The run trained too little for the claim to be measurable (not evidence either way).
+    BUDGET_TOO_SMALL = "budget too small"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CONFIRMED = Verdict.CONFIRMED
+NOT_CONFIRMED = Verdict.NOT_CONFIRMED
+INCONCLUSIVE = Verdict.INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,7 @@ def paired_difference(a, b, *, seed: int = 0, n_resamples: int = 2000, confidenc
     return Interval(float(deltas.mean()), float(low), float(high), int(deltas.size), int(deltas.size))
 
 
-def verdict(interval: Interval, *, expect_positive: bool = True, min_n: int = 5) -> str:
+def verdict(interval: Interval, *, expect_positive: bool = True, min_n: int = 5) -> Verdict:
     """*confirmed* when the interval lies on the predicted side of zero; *not confirmed* when the
     estimate is on the other side (or zero) with enough rows; *inconclusive* otherwise."""
     if min(interval.n_a, interval.n_b) < min_n or not np.isfinite(interval.estimate):

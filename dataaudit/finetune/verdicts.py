@@ -25,15 +25,29 @@ worse); without it every flagged row stays flagged.
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import polars as pl
 
 from dataaudit.finetune.dynamics import EASY
 
-CONFIRMED = "confirmed"
-CONTRADICTED = "contradicted"
-NO_EVIDENCE = "no evidence"
-VERDICTS = (CONFIRMED, CONTRADICTED, NO_EVIDENCE)
+
+class RowVerdict(str, Enum):
+    """What the fine-tune says about one flagged row (the ``verdict`` column's values)."""
+
+    CONFIRMED = "confirmed"
+    CONTRADICTED = "contradicted"
+    NO_EVIDENCE = "no evidence"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CONFIRMED = RowVerdict.CONFIRMED.value
+CONTRADICTED = RowVerdict.CONTRADICTED.value
+NO_EVIDENCE = RowVerdict.NO_EVIDENCE.value
+VERDICTS = tuple(verdict.value for verdict in RowVerdict)
 
 #: Share of the unflagged trained rows allowed to be learned worse than a confirmed flagged row.
 #: Chosen on planted 5% label flips (``bench/bench_label_noise_refine.py --rescore``; see the
@@ -41,8 +55,23 @@ VERDICTS = (CONFIRMED, CONTRADICTED, NO_EVIDENCE)
 #: best F1 on TREC fine, Banking77 and CLINC150 with each of two seeds.
 CONFIRM_QUANTILE = 0.01
 
-#: Finding kinds whose claim is "this row's target is wrong": what training dynamics can test.
-LEARNABILITY_KINDS = frozenset({"label_noise", "label_conflict", "answer_conflict", "response_conflict"})
+
+
+def learnable_kind() -> pl.Expr:
+    """Findings whose claim is "this row's target is wrong" (their ``Kind`` says ``target``, plug-ins'
+    included): what training dynamics can test."""
+    from dataaudit.checks import target_kinds
+
+    keys = [f"{check}:{kind}" for check, kind in target_kinds()]
+    return pl.concat_str([pl.col("check"), pl.col("kind")], separator=":").is_in(keys)
+
+
+def __getattr__(name: str):
+    if name == "LEARNABILITY_KINDS":  # the older, fixed set of kind names
+        from dataaudit.checks import target_kinds
+
+        return frozenset(kind for _, kind in target_kinds())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ROW_VERDICTS_SCHEMA = {
     "row": pl.Int64,
@@ -72,7 +101,7 @@ def row_verdicts(findings: pl.DataFrame, dynamics: pl.DataFrame, *, refine: bool
                .agg(pl.col("kind").sort_by("score").first(), pl.col("score").min().alias("audit_score")))
     evidence = _evidence(dynamics, set(flagged.get_column("row").to_list()))
     joined = flagged.join(evidence, on="row", how="left")
-    learnable = pl.col("kind").is_in(list(LEARNABILITY_KINDS))
+    learnable = learnable_kind()
     trained = pl.col("region").is_not_null()
     tested = trained & learnable & pl.col("clean_bar").is_not_nan()
     below_bar = (pl.col("signal") < pl.col("clean_bar")) & (pl.col("region") != EASY)

@@ -118,14 +118,15 @@ def _extra_section(check: type[Check], result: AuditResult) -> tuple[Any, str | 
     """The markup of the check's ``report_section``, or None and what went wrong."""
     from markupsafe import Markup
 
-    from dataaudit.report.templating import from_source
+    from dataaudit.report.templating import environment, from_source
 
     try:
         section = check.report_section(result)
         if section is None:
             return None, None
+        template = environment().get_template(section.template_name) if section.template_name else from_source(section.template)
         # An autoescaping template's output is markup already.
-        return Markup(from_source(section.template).render(**section.context)), None
+        return Markup(template.render(**section.context)), None
     except Exception as error:  # a plug-in's bug must not cost the whole report
         logger.warning("the report section of check %r failed", check.name, exc_info=True)
         return None, f"{type(error).__name__}: {error}"
@@ -237,7 +238,7 @@ def finetune_view(summary: AuditSummary) -> dict[str, Any] | None:
         return None
     records = finetune.get("confirmation")
     confirmation = [r for r in records if isinstance(r, Mapping)] if isinstance(records, list) else []
-    seen = [key for record in confirmation for key in record]
+    seen = [key for record in confirmation for key in record if key != "verdict_note"]  # shown with the verdict
     keys = list(dict.fromkeys([*[k for k in KNOWN_CONFIRMATION_COLUMNS if k in seen], *seen]))
     return {
         "confirmation": confirmation,

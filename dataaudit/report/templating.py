@@ -106,11 +106,11 @@ def json_text(value: Any) -> str:
     return json.dumps(json_safe(value), ensure_ascii=False)
 
 
-_BAD_VERDICT = {"not", "no", "false", "fail", "failed", "refuted", "contradicted", "rejected"}
-_GOOD_VERDICT = {"confirmed", "confirms", "holds", "pass", "passed", "yes", "true", "supported"}
+#: Badge class per fine-tune verdict (:class:`~dataaudit.finetune.stats.Verdict` values).
+VERDICT_BADGES = {"confirmed": "ok", "not confirmed": "bad"}
 
 
 def verdict_badge(verdict: Any) -> str:
-    """The badge class of a fine-tune verdict: ``bad``, ``ok`` or none."""
-    words = set(re.findall(r"[a-z]+", ("" if verdict is None else str(verdict)).lower()))
-    return "bad" if words & _BAD_VERDICT else "ok" if words & _GOOD_VERDICT else ""
+    """The badge class of a fine-tune verdict: ``ok``, ``bad``, or none (inconclusive, budget too
+    small, or an unknown value). Looked up by the verdict's value, never read from its words."""
+    return VERDICT_BADGES.get(str(verdict), "") if verdict is not None else ""

@@ -20,6 +20,10 @@ from dataaudit.profile import DatasetProfile
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+#: Colour per fine-tune verdict value (:class:`~dataaudit.finetune.stats.Verdict`); others are yellow.
+VERDICT_STYLES = {"confirmed": "green", "not confirmed": "red"}
+
+
 def printable(value: Any) -> str:
     """``value`` as text a terminal shows as-is: control characters appear as ``\\x1b``-style escapes."""
     return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), str(value))
@@ -218,9 +222,10 @@ def render_finetune(console: Console, result, *, report_path: str | None = None)
         table.add_column(column, overflow="fold")
     for record in summary["confirmation"]:
         verdict = str(record["verdict"])
-        style = "green" if verdict.startswith("confirmed") else "red" if verdict.startswith("not") else "yellow"
+        style = VERDICT_STYLES.get(verdict, "yellow")
+        note = f" — {record['verdict_note']}" if record.get("verdict_note") else ""
         table.add_row(plain(record["finding"]), plain(record["prediction"]),
-                      plain(record["measurement"]), f"[{style}]{plain(verdict)}[/{style}]")
+                      plain(record["measurement"]), f"[{style}]{plain(verdict)}[/{style}]{plain(note)}")
     console.print(table)
     if report_path is not None:
         console.print(f"Report with the fine-tune section: [bold]{plain(report_path)}[/bold]")

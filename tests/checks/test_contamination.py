@@ -226,7 +226,6 @@ def test_bad_parameters_are_usage_errors():
 
 
 def test_report_section_shows_both_texts_with_the_span_marked():
-    from jinja2 import Environment
 
     from dataaudit.result import AuditResult
 
@@ -235,7 +234,9 @@ def test_report_section_shows_both_texts_with_the_span_marked():
     audit = AuditResult(rows=result.rows, findings=result.findings, clusters=pl.DataFrame({"cluster": []}),
                         summary={"checks": {"contamination": result.summary}})
     section = ContaminationCheck.report_section(audit)
-    html = Environment(autoescape=True).from_string(section.template).render(**section.context)
+    from dataaudit.report.templating import environment
+
+    html = environment().get_template(section.template_name).render(**section.context)
     assert "<mark>Natalia sold clips" in html and "&lt;script&gt;" in html and "<script>" not in html
     assert "eval_set_1" in html and "25.0%" in html
 

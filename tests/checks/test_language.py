@@ -96,7 +96,6 @@ def test_batched_classifier_gives_py3langid_answers():
 
 
 def test_report_section_shows_the_language_mix():
-    import jinja2
     import polars as pl
 
     from dataaudit.result import AuditResult
@@ -111,5 +110,7 @@ def test_report_section_shows_the_language_mix():
         summary={"checks": {"language": check.summary}},
     )
     section = LanguageCheck.report_section(result)
-    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    from dataaudit.report.templating import environment
+
+    html = environment().get_template(section.template_name).render(**section.context)
     assert "French (<code>fr</code>)" in html and "German (<code>de</code>)" in html and "1 prompt(s)" in html

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 
-import jinja2
 import polars as pl
 import pytest
 
@@ -225,7 +224,10 @@ def test_report_section_draws_the_histogram_with_the_budget_line(smollm2):
         rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary
     )
     section = LengthCheck.report_section(result)
-    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    from dataaudit.report.templating import environment
+
+    assert section.template_name == "checks/length.html.j2"  # markup and geometry live in the template file
+    html = environment().get_template(section.template_name).render(**section.context)
     assert "<svg" in html and "budget 200" in html and html.count("<rect") == len(check.summary["histogram"]["counts"])
     assert "&lt;b&gt;tok&lt;/b&gt;" in html and "<b>tok" not in html
 

@@ -194,7 +194,6 @@ def test_prompt_only_chats_are_not_missing_replies_and_other_formats_are_not_che
 
 
 def test_report_section_lists_the_fault_counts():
-    import jinja2
 
     from dataaudit.result import AuditResult
 
@@ -204,7 +203,9 @@ def test_report_section_lists_the_fault_counts():
         rows=pl.DataFrame({"row": [0, 1]}), findings=check.findings, clusters=pl.DataFrame(), summary=summary
     )
     section = TurnsCheck.report_section(result)
-    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    from dataaudit.report.templating import environment
+
+    html = environment().get_template(section.template_name).render(**section.context)
     assert "<code>consecutive_roles</code></td><td>1</td>" in html and "2 chat row(s) checked" in html
 
 

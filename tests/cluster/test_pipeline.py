@@ -9,6 +9,7 @@ from sklearn.metrics import adjusted_mutual_info_score
 
 from dataaudit.cluster import CLUSTERS_SCHEMA, Clustering, ClusterPipeline, HDBSCANClusterer, NoReducer, PCAMapper
 from dataaudit.cluster.pipeline import _numbered_by_size
+from dataaudit.errors import UsageError
 
 
 def fast_pipeline(**overrides) -> ClusterPipeline:
@@ -132,8 +133,8 @@ def test_conflicting_min_cluster_sizes_and_mismatched_inputs_are_rejected(blobs)
         fast_pipeline(clusterer=HDBSCANClusterer(min_cluster_size=10)).fit(embeddings, texts)
     with pytest.raises(ValueError, match="do not match"):
         fast_pipeline().fit(embeddings, texts[:-1])
-    with pytest.raises(ValueError, match="stability_resamples"):
-        fast_pipeline(stability_resamples=0).fit(embeddings, texts)
+    with pytest.raises(UsageError, match="stability_resamples=0 is not valid"):  # at construction, before any work
+        fast_pipeline(stability_resamples=0)
 
 
 def test_clusters_are_numbered_by_decreasing_size():

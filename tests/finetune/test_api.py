@@ -102,3 +102,20 @@ def test_explicit_epochs_and_examples_win_over_the_budget(engine_params):
     dataset = make_dataset(["a question", "another one"], ["an answer", "another answer"])
     finetune(dataset, _audit(dataset), backend="causal-lm", epochs=1, max_examples=40)
     assert engine_params["epochs"] == 1 and engine_params["max_examples"] == 40
+
+
+def test_the_config_files_finetune_tables_reach_the_engine_and_backend_and_arguments_win(engine_params, tmp_path):
+    dataset = make_dataset(["a question", "another one"], ["an answer", "another answer"])
+    path = tmp_path / "audit.toml"
+    path.write_text('[finetune]\nbackend = "encoder"\nepochs = 5\nresamples = 300\nseed = 3\n'
+                    '[finetune.encoder]\nlora = true\nbatch_size = 8\n'
+                    '[finetune.causal-lm]\nbatch_size = 2\n', encoding="utf-8")
+    finetune(dataset, _audit(dataset), config=path, seed=9)
+    assert engine_params["backend"]["backend"] == "encoder"
+    assert engine_params["backend"]["lora"] is True and engine_params["backend"]["batch_size"] == 8
+    assert engine_params["epochs"] == 5 and engine_params["resamples"] == 300 and engine_params["seed"] == 9
+    budget = EncoderBackend().budget()
+    assert engine_params["max_examples"] == budget.max_examples  # left to the budget
+    finetune(dataset, _audit(dataset), config=path, backend="causal-lm", lora=False)
+    assert engine_params["backend"]["backend"] == "causal-lm" and engine_params["backend"]["batch_size"] == 2
+    assert engine_params["backend"]["lora"] is False

@@ -149,7 +149,10 @@ def synthetic_result(
             "model": "tiny-test",
             "confirmation": [
                 {"finding": "conflicting labels", "prediction": "accuracy drops on conflicts", "measurement": "-12 pts", "verdict": "confirmed"},
-                {"finding": "duplicates", "prediction": "no effect", "measurement": "+0.1 pts", "verdict": "refuted"},
+                {"finding": "duplicates", "prediction": "no effect", "measurement": "+0.1 pts", "verdict": "not confirmed",
+                 "verdict_note": "few-shot is within the margin"},
+                {"finding": "format", "prediction": "mix", "measurement": "n/a", "verdict": "budget too small",
+                 "verdict_note": "not confirmed in 300 rows"},
             ],
         }
     if hostile:
@@ -232,7 +235,11 @@ def test_report_has_every_section():
     assert "refund policy" in html  # gap topic, server-rendered
     assert "collect about <b>40</b>" in html
     assert "under covered" in html and "unused" in html
-    assert '<span class="badge ok">confirmed</span>' in html and '<span class="badge bad">refuted</span>' in html
+    assert '<span class="badge ok">confirmed</span>' in html
+    assert '<span class="badge bad">not confirmed</span> — few-shot is within the margin' in html
+    # The badge comes from the verdict's value: a note that says "not confirmed" does not make it red.
+    assert '<span class="badge ">budget too small</span> — not confirmed in 300 rows' in html
+    assert "<th>verdict_note</th>" not in html
     assert "data/train.jsonl" in html and "messages" in html
     data = payload(html)
     assert data["checks"] == list(CHECKS)
