@@ -9,7 +9,7 @@ from dataaudit.checks.base import REGISTRY, Check, CheckResult, Finding, registe
 from dataaudit.errors import UsageError
 
 #: Built-in checks in the order they run and report.
-BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier", "contamination", "turns", "length", "language")
+BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier", "contamination", "turns", "tools", "reasoning", "length", "language")
 #: Finding kinds whose ``suggested_value`` is a label that ``export --relabel`` may apply.
 RELABEL_KINDS = frozenset({"label_noise", "label_spelling", "label_conflict"})
 
