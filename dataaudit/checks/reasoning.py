@@ -52,6 +52,9 @@ class ReasoningCheck(Check):
     kinds = tuple(KINDS)
     needs = frozenset()
 
+    def __init__(self) -> None:
+        """No parameters: every rule is a fact about the text, with no threshold to tune."""
+
     def run(self, ctx: AuditContext) -> CheckResult:
         frame = ctx.dataset.frame
         element = pl.element().struct

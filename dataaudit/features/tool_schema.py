@@ -97,41 +97,90 @@ def declared_tools(tools: str | None) -> DeclaredTools:
 
 class SchemaCache:
     """Compiled validators, one per distinct schema: ``validator(schema)`` gives the validator, or
-    the :class:`Issue` that says why the schema itself is invalid."""
+    the :class:`Issue` that says why the schema itself is invalid.
+
+    Checking a schema against its metaschema costs milliseconds (Draft 2020-12 resolves its
+    ``$dynamicRef`` at every node), and tool schemas differ mostly in their argument names while
+    their argument schemas repeat (``{"type": "integer", "description": …}``). So each schema is
+    checked node by node (see :func:`_shape`): a node with what cannot make it invalid left out,
+    then each argument schema as a node of its own, every distinct node checked once. The
+    metaschema applies the same rules to every subschema, so the verdict is the library's own."""
 
     def __init__(self) -> None:
         self._compiled: dict[str, Any] = {}
+        self._nodes: dict[tuple[Any, str], Any] = {}
 
     def __len__(self) -> int:
         return len(self._compiled)
 
     def validator(self, schema: Any) -> Any:
-        try:
-            key = json.dumps(schema, sort_keys=True)
-        except (TypeError, ValueError):
-            key = repr(schema)
+        key = _key(schema)
         if key not in self._compiled:
-            self._compiled[key] = _compile(schema)
+            self._compiled[key] = self._compile(schema)
         return self._compiled[key]
 
+    def _compile(self, schema: Any) -> Any:
+        from jsonschema import Draft202012Validator
+        from jsonschema.validators import validator_for
 
-def _compile(schema: Any) -> Any:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
+        if not isinstance(schema, (Mapping, bool)):
+            return Issue("invalid_schema", "", "schema", f"the parameters are a JSON {_json_type(schema)}, not a schema")
+        with warnings.catch_warnings():  # an unknown $schema falls back to the default dialect
+            warnings.simplefilter("ignore")
+            cls = validator_for(schema, default=Draft202012Validator)
+        problem = self._meta_error(cls, schema)
+        if problem is not None:
+            parts, error = problem
+            where = _path(parts)
+            return Issue("invalid_schema", where, str(error.validator),
+                         f"the parameters schema is invalid{' at ' + where if where else ''}: {_short(error.message)}")
+        return cls(schema)
 
-    if not isinstance(schema, (Mapping, bool)):
-        return Issue("invalid_schema", "", "schema", f"the parameters are a JSON {_json_type(schema)}, not a schema")
-    with warnings.catch_warnings():  # an unknown $schema falls back to the default, with a warning we report
-        warnings.simplefilter("ignore")
-        cls = validator_for(schema, default=Draft202012Validator)
+    def _meta_error(self, cls: Any, schema: Any) -> tuple[list, Any] | None:
+        """``(path, SchemaError)`` of the first invalid node of ``schema``, or ``None``."""
+        from jsonschema.exceptions import SchemaError
+
+        node, children = schema, {}
+        if isinstance(schema, Mapping):
+            node, children = _shape(schema)
+        key = (cls, _key(node))
+        if key not in self._nodes:
+            try:
+                cls.check_schema(node)
+                self._nodes[key] = None
+            except SchemaError as error:
+                self._nodes[key] = (list(error.path), error)
+        if self._nodes[key] is not None:
+            return self._nodes[key]
+        for name, child in children.items():
+            problem = self._meta_error(cls, child)
+            if problem is not None:
+                return ["properties", name, *problem[0]], problem[1]
+        return None
+
+
+def _shape(schema: Mapping[str, Any]) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """A schema node as its metaschema sees it, and its argument schemas. Left out: what is valid
+    whatever its value (``default``; a string ``description``/``title``); argument names become
+    ``p0, p1 …`` (in ``properties`` and ``required`` alike, so duplicates stay duplicates), their
+    schemas ``{}`` (valid in every draft). Nodes that differ only in names and prose share one check."""
+    node = {key: value for key, value in schema.items()
+            if key != "default" and not (key in ("description", "title") and isinstance(value, str))}
+    children = node.get("properties") if isinstance(node.get("properties"), Mapping) else {}
+    names: dict[str, str] = {}
+    if children:
+        node["properties"] = {names.setdefault(name, f"p{len(names)}"): {} for name in children}
+    if isinstance(node.get("required"), list):
+        node["required"] = [names.setdefault(name, f"p{len(names)}") if isinstance(name, str) else name
+                            for name in node["required"]]
+    return node, children
+
+
+def _key(value: Any) -> str:
     try:
-        cls.check_schema(schema)
-    except SchemaError as error:
-        where = _path(error.path)
-        return Issue("invalid_schema", where, str(error.validator),
-                     f"the parameters schema is invalid{' at ' + where if where else ''}: {_short(error.message)}")
-    return cls(schema)
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def call_issues(arguments: str | None, schema: Any, cache: SchemaCache, *, flag_undeclared: bool = True) -> list[Issue]:

@@ -294,3 +294,50 @@ def test_any_arguments_and_any_tools_value_never_crash(arguments, tools):
 def test_arguments_that_satisfy_the_schema_are_never_flagged(location, unit, days):
     arguments = {"location": location, "unit": unit, **({} if days is None else {"days": days})}
     assert run([chat(calling(call(arguments=json.dumps(arguments))))]).findings.height == 0
+
+
+NAMES = st.sampled_from(["location", "unit", "days", "description", "title", "type"])
+NODE = st.recursive(
+    st.fixed_dictionaries({}, optional={
+        "type": st.sampled_from(["string", "integer", "float", "object", ["string", "null"], 5]),
+        "description": st.sampled_from(["The city", 5]),
+        "title": st.sampled_from(["Unit", None]),
+        "enum": st.sampled_from([["celsius", "fahrenheit"], ["a", "a"], [], "celsius"]),
+        "default": st.sampled_from([1, "x", None, {"type": 5}]),
+        "minimum": st.sampled_from([1, "1"]),
+        "required": st.lists(st.sampled_from(["location", "unit", "days", 3]), max_size=3),
+    }),
+    lambda inner: st.fixed_dictionaries({}, optional={
+        "type": st.just("object"),
+        "properties": st.dictionaries(NAMES, inner | st.sampled_from([True, "string"]), max_size=3),
+        "required": st.lists(NAMES, max_size=3) | st.just("location"),
+        "items": inner,
+        "additionalProperties": inner | st.sampled_from([False, "no"]),
+    }),
+    max_leaves=6,
+)
+DIALECT = st.sampled_from([None, "https://json-schema.org/draft/2020-12/schema", "http://json-schema.org/draft-07/schema#",
+                           "http://json-schema.org/draft-04/schema#"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=NODE, dialect=DIALECT)
+def test_node_by_node_schema_checks_agree_with_the_whole_schema_check(schema, dialect):
+    """Invariant: the cached node-by-node metaschema check calls a schema invalid exactly when
+    jsonschema's own ``check_schema`` of the whole schema does."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    from dataaudit.features.tool_schema import Issue, SchemaCache
+
+    if dialect is not None:
+        schema = {"$schema": dialect, **schema}
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+        valid = True
+    except SchemaError:
+        valid = False
+    cache = SchemaCache()
+    assert isinstance(cache.validator(schema), Issue) == (not valid)
+    assert isinstance(cache.validator(schema), Issue) == (not valid)  # and again, from the cache
