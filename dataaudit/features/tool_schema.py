@@ -201,6 +201,9 @@ def call_issues(arguments: str | None, schema: Any, cache: SchemaCache, *, flag_
     except Exception as error:  # noqa: BLE001 - a schema jsonschema cannot apply (bad regex, unresolvable $ref)
         return [Issue("invalid_schema", "", "schema", f"the schema cannot be applied: {type(error).__name__}: {_short(str(error))}")]
     issues = [issue for error in errors for issue in _issues(error, schema)]
+    # A value of the wrong type (null for a string enum) breaks the enum too: one finding, the type's.
+    mistyped = {issue.path for issue in issues if issue.kind == "wrong_type"}
+    issues = [issue for issue in issues if not (issue.kind == "bad_enum" and issue.path in mistyped)]
     if flag_undeclared:
         issues.extend(_undeclared(value, schema))
     return issues[:MAX_ISSUES_PER_CALL]

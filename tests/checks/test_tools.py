@@ -85,6 +85,7 @@ CASES = [
     (chat(calling(call(arguments='{"location": "Boston, MA", "unit": "celsius", "days": "5"}'))), {"wrong_type"}, "5"),
     (chat(calling(call(arguments='{"location": "Boston, MA", "unit": "Celsius"}'))), {"bad_enum"}, '"celsius"'),
     (chat(calling(call(arguments='{"location": "Boston, MA"}'))), {"missing_argument"}, '"celsius"'),
+    (chat(calling(call(arguments='{"location": "Boston, MA", "unit": null}'))), {"wrong_type"}, None),
     (chat(calling(call(name="book_flight", arguments='{"origin": "BOS", "destination": "SFO", "destinaton": "SFO"}')),
           tools=(STRICT,)), {"unknown_argument"}, None),
     (chat(calling(call(name="book_flight", arguments='{"origin": "BOS", "destinaton": "SFO"}')), tools=(STRICT,)),
@@ -121,6 +122,7 @@ def test_every_fault_kind_is_flagged_and_clean_rows_are_not():
             assert suggested[row] == value, (row, suggested[row])
     assert result.rows.get_column("is_tools_issue").to_list() == [bool(expected) for _, expected, _ in CASES]
     assert set(result.findings.get_column("severity")) <= {"error", "warning"}
+    assert result.findings.filter(result.findings["reason"].str.contains("null is a null")).height == 1  # not also bad_enum
 
 
 def test_reasons_name_the_call_the_argument_path_and_the_rule():
