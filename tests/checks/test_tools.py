@@ -343,3 +343,21 @@ def test_node_by_node_schema_checks_agree_with_the_whole_schema_check(schema, di
     cache = SchemaCache()
     assert isinstance(cache.validator(schema), Issue) == (not valid)
     assert isinstance(cache.validator(schema), Issue) == (not valid)  # and again, from the cache
+
+
+def test_cli_audit_then_export_drop_tools(hashing_cli, tmp_path):
+    from dataaudit.cli import main
+
+    lines = [json.dumps(record, ensure_ascii=False) for record, _, _ in CASES]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    audit = hashing_cli.invoke(main, ["audit", str(path), "--out", str(tmp_path / "audit"), "--checks", "tools,reasoning",
+                                      "--no-cache", "--quiet"])
+    assert audit.exit_code == 0, audit.output
+    clean, rejected = tmp_path / "clean.jsonl", tmp_path / "rejected.jsonl"
+    export = hashing_cli.invoke(main, ["export", str(path), "--audit", str(tmp_path / "audit"), "--drop", "tools",
+                                       "--out", str(clean), "--rejected", str(rejected)])
+    assert export.exit_code == 0, export.output
+    flagged = sum(1 for _, expected, _ in CASES if expected)
+    assert f"{flagged} dropped — tools {flagged}" in export.output
+    assert clean.read_text(encoding="utf-8").splitlines() == [line for line, (_, e, _) in zip(lines, CASES) if not e]
