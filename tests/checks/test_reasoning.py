@@ -109,3 +109,19 @@ def test_tags_are_flagged_exactly_when_the_text_left_some(contents):
         assert ("unclosed_think" in kinds) == (opens > closes)
         assert ("stray_think_tag" in kinds) == (closes >= opens > 0 or closes > opens)
     assert result.rows.get_column("reasoning_score").is_between(0, 1).all()
+
+
+def test_sharegpt_and_qwen_style_turns():
+    """ShareGPT ``gpt`` values carry think blocks; a Qwen-style turn thinks, then calls a tool
+    in a ``<tool_call>`` block: the call is the answer, so it is not reasoning without one."""
+    call = '<tool_call>\n{"name": "is_prime", "arguments": {"n": 391}}\n</tool_call>'
+    records = [
+        {"conversations": [{"from": "human", "value": ASK["content"]}, {"from": "gpt", "value": f"<think>{THOUGHT}</think>{ANSWER}"}]},
+        {"conversations": [{"from": "human", "value": ASK["content"]}, {"from": "gpt", "value": f"<think>{THOUGHT}"}]},
+        {"conversations": [{"from": "human", "value": ASK["content"]}, {"from": "gpt", "value": f"<think>{THOUGHT}</think>\n{call}"}]},
+    ]
+    dataset, result = run(records)
+    assert kinds_by_row(result) == {1: {"unclosed_think"}}
+    assert result.summary["rows_with_reasoning"] == 2
+    last = dataset.frame.select(pl.col("messages").list.last()).to_series().to_list()
+    assert last[2]["reasoning"] == THOUGHT and last[2]["tool_calls"][0]["name"] == "is_prime"
