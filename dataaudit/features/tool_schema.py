@@ -122,6 +122,7 @@ class SchemaCache:
     def _compile(self, schema: Any) -> Any:
         from jsonschema import Draft202012Validator
         from jsonschema.validators import validator_for
+        from referencing import Registry
 
         if not isinstance(schema, (Mapping, bool)):
             return Issue("invalid_schema", "", "schema", f"the parameters are a JSON {_json_type(schema)}, not a schema")
@@ -134,7 +135,8 @@ class SchemaCache:
             where = _path(parts)
             return Issue("invalid_schema", where, str(error.validator),
                          f"the parameters schema is invalid{' at ' + where if where else ''}: {_short(error.message)}")
-        return cls(schema)
+        # An empty registry: a remote ``$ref`` is unresolvable (a finding), never fetched.
+        return cls(schema, registry=Registry())
 
     def _meta_error(self, cls: Any, schema: Any) -> tuple[list, Any] | None:
         """``(path, SchemaError)`` of the first invalid node of ``schema``, or ``None``."""

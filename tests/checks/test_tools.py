@@ -147,6 +147,18 @@ def test_schema_dialect_follows_dollar_schema():
     assert kinds_by_row(result) == {0: {"wrong_type"}, 1: {"invalid_schema"}}
 
 
+def test_a_remote_ref_is_never_fetched_and_local_refs_resolve():
+    remote = {"name": "plot", "parameters": {"type": "object", "properties": {
+        "point": {"$ref": "https://example.com/schemas/point.json"}}}}
+    local = {"name": "plot", "parameters": {"type": "object", "$defs": {"n": {"type": "number"}},
+                                            "properties": {"point": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}}
+    args = '{"point": [1, "two"]}'
+    result = run([chat(calling(call(name="plot", arguments=args)), tools=(remote,)),
+                  chat(calling(call(name="plot", arguments=args)), tools=(local,))])
+    assert kinds_by_row(result) == {0: {"invalid_schema"}, 1: {"wrong_type"}}
+    assert "cannot be applied" in result.findings.get_column("reason")[0]
+
+
 def test_sharegpt_function_call_and_observation_turns():
     tools = json.dumps([{"name": "get_current_weather", "description": "Weather", "parameters": WEATHER["function"]["parameters"]}])
 
