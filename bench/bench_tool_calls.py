@@ -15,7 +15,8 @@ Calling Leaderboard; realdata README section 9):
     for BFCL's own 181, plus whether each planted row got the planted kind;
 (c) with ``--rows N``, the ``tools`` check timed on N rows (BFCL repeated; each copy's arguments
     given trailing spaces, so no call text repeats and the per-call cache cannot help), beside the
-    same rows repeated exactly.
+    same rows repeated exactly, and the tools and reasoning checks (turns for scale) on N GSM8K
+    chat rows without tools.
 
     nice -n 10 python bench/bench_tool_calls.py --audit-rows 300 --rows 100000
 """
@@ -49,7 +50,8 @@ WRONG = {"integer": "7", "number": "2.5", "boolean": "yes", "string": 42, "array
 def read(path: Path) -> list[dict]:
     if not path.exists():
         sys.exit(f"{path} is absent")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    with path.open(encoding="utf-8") as handle:  # lines end at "\n" only: texts may hold U+2028
+        return [json.loads(line) for line in handle if line.strip()]
 
 
 def schemas_of(record: dict) -> dict[str, dict]:
@@ -224,6 +226,26 @@ def timing(records: list[dict], rows: int) -> None:
               f"{rows / seconds:,.0f} rows/s wall, {rows / cpu:,.0f} rows/CPU-s")
 
 
+def plain_timing(rows: int) -> None:
+    """The cost to data without tools or reasoning: GSM8K as chat rows."""
+    from dataaudit.checks import make_checks
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.io.load import from_records
+
+    gsm8k = read(BFCL.parent / "gsm8k.jsonl")
+    records = [{"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
+               for r in gsm8k]
+    records = (records * (rows // len(records) + 1))[:rows]
+    ctx = AuditContext(dataset=from_records(records), embedder=HashingEmbedder(), cluster_pipeline=ClusterPipeline())
+    for check in make_checks(["tools", "reasoning", "turns"]):
+        started, cpu = time.perf_counter(), time.process_time()
+        check.run(ctx)
+        print(f"  {rows} GSM8K chat rows, no tools: {check.name} {time.perf_counter() - started:.2f} s wall, "
+              f"{time.process_time() - cpu:.2f} CPU s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=BFCL)
@@ -276,6 +298,7 @@ def main() -> None:
     if args.rows:
         print("\n(c) speed of the tools check (loading not counted):")
         timing(records, args.rows)
+        plain_timing(args.rows)
 
 
 if __name__ == "__main__":
