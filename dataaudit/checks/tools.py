@@ -130,7 +130,7 @@ class ToolsCheck(Check):
             if not name:
                 issues = call_issues(arguments, None, cache) or [
                     Issue("missing_tool_name", "", "name", "the call has no tool name")]
-            elif tools is not None and tools_of_row.valid and name not in tools_of_row.schemas:
+            elif tools_of_row.schemas and name not in tools_of_row.schemas:  # an empty list declares none
                 shown = len(tools_of_row.schemas)
                 issues = [Issue("undeclared_tool", "", "name",
                                 f"{name!r} is not among the row's {shown} declared tool{'s' if shown != 1 else ''}",

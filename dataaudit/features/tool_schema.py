@@ -59,16 +59,12 @@ class Issue:
 @dataclass(frozen=True)
 class DeclaredTools:
     """A row's declared tools, read once per distinct ``tools`` text: ``schemas`` maps each named
-    tool to its parameters schema (``None`` when it declares none); ``issues`` says what is wrong
-    with the declaration itself (not a list, an entry without a name)."""
+    tool to its parameters schema (``None`` when it declares none; empty when the declaration is
+    no list: then no name is checked); ``issues`` says what is wrong with the declaration itself
+    (not a list, an entry without a name)."""
 
     schemas: Mapping[str, Any]
     issues: tuple[Issue, ...] = ()
-
-    @property
-    def valid(self) -> bool:
-        """Whether names can be checked against the declaration (it is a list)."""
-        return not any(issue.rule == "list" for issue in self.issues)
 
 
 def declared_tools(tools: str | None) -> DeclaredTools:

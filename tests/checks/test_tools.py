@@ -226,8 +226,10 @@ def test_rows_without_tools_cost_nothing_and_get_no_findings():
 
 
 def test_calls_without_declared_tools_only_check_the_json():
+    """No tools, or an empty list (LLaMA-Factory writes ``"tools": "[]"``), declares none to check names against."""
     result = run([chat(calling(call(name="anything")), tools=None),
-                  chat(calling(call(name="anything", arguments="not json")), tools=None)])
+                  chat(calling(call(name="anything", arguments="not json")), tools=None),
+                  chat(calling(call(name="anything")), tools="[]")])
     assert kinds_by_row(result) == {1: {"bad_arguments"}}
 
 
