@@ -27,7 +27,8 @@ def _non_default() -> dict:
     """A value other than the default for every parameter of every built-in component."""
     return {
         "audit": {"seed": 7, "knn_k": 12, "checks": ["duplicate", "conflict", "format", "quality", "outlier",
-                                                      "contamination", "turns", "length", "template", "language"][::-1]},
+                                                      "contamination", "turns", "tools", "reasoning", "length", "template",
+                                                      "language"][::-1]},
         "embed": {"name": "sentence-transformers", "model": _minilm_dir(), "batch_size": 16, "device": "cpu",
                   "max_seq_length": 96, "precision": "float32"},
         "cluster": {"min_cluster_size": 40, "seed": 3, "stability_resamples": 2, "max_fit_rows": 20_000,
@@ -53,6 +54,7 @@ def _non_default() -> dict:
                               "min_contained_tokens": 12, "embedding_similarity": 0.93, "candidate_similarity": 0.75,
                               "min_item_tokens": 4, "max_span_stretch": 1.5, "eval_responses": True},
             "turns": {"allow_tools": False},
+            "tools": {"flag_undeclared_arguments": False},
             "length": {"max_seq_length": 64, "tokenizer": _minilm_dir()},
             "template": {"tokenizer": _minilm_dir(), "max_shapes": 50},
             "language": {"min_confidence": 0.6, "cluster_majority": 0.7, "min_cluster_rows": 6},

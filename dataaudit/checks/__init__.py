@@ -19,8 +19,8 @@ from dataaudit.errors import UsageError
 logger = logging.getLogger(__name__)
 
 #: Built-in checks in the order they run and report (plug-ins follow, by name).
-BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier", "contamination", "turns", "length", "template",
-                  "language")
+BUILTIN_CHECKS = ("duplicate", "conflict", "format", "quality", "outlier", "contamination", "turns", "tools", "reasoning",
+                  "length", "template", "language")
 #: The entry-point group third-party checks register under.
 ENTRY_POINT_GROUP = "dataaudit.checks"
 #: Entry points already loaded (``name=value``), and the ones that failed to load with their error.

@@ -57,7 +57,12 @@ class LanguageCheck(Check):
 
         frame = ctx.dataset.frame
         prompts = frame.get_column("prompt").to_list()
-        responses = frame.get_column("response").to_list()
+        # A call's arguments are data for the tool (a device name in Korean), not the reply's
+        # language: a turn that calls tools is judged on its answer text alone.
+        last = pl.col("messages").list.last()
+        calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
+        answer = pl.when(calls & (last.struct.field("role") == "assistant")).then(last.struct.field("content"))
+        responses = frame.select(answer.otherwise(pl.col("response"))).to_series().to_list()
         prompt_language, prompt_confidence = detect_languages(prompts, min_confidence=self.min_confidence)
         response_language, _ = detect_languages(responses, min_confidence=self.min_confidence)
         rows = frame.get_column("row").to_list()

@@ -57,6 +57,24 @@ def test_a_response_in_another_language_is_flagged():
     assert result.summary["translation_requests_skipped"] == 2
 
 
+def test_tool_call_arguments_are_not_the_reply_language():
+    """A call whose arguments are foreign device names (Korean in BFCL live_simple) answers an English prompt;
+    only the turn's answer text is the reply's language."""
+    def calling(arguments, content=""):
+        return {"messages": [{"role": "user", "content": BY_LANGUAGE["en"][0]},
+                             {"role": "assistant", "content": content, "tool_calls": [
+                                 {"id": "c1", "type": "function", "function": {"name": "ControlAppliance.execute",
+                                                                               "arguments": arguments}}]}]}
+
+    import json
+
+    foreign = json.dumps({"command": BY_LANGUAGE["ru"][0]}, ensure_ascii=False)
+    dataset = from_records([calling(foreign), calling(foreign, content=BY_LANGUAGE["de"][2])])
+    result = LanguageCheck().run(make_context(dataset))
+    assert result.rows.get_column("language_response").to_list() == [None, "de"]
+    assert result.findings.filter(result.findings["kind"] == "response_language").get_column("row").to_list() == [1]
+
+
 def test_a_row_in_a_cluster_minority_language_is_flagged():
     english = [(text, text) for text in BY_LANGUAGE["en"]] * 2  # 6 English rows
     italian = [(BY_LANGUAGE["it"][0], BY_LANGUAGE["it"][0])]
