@@ -83,12 +83,13 @@ def test_rows_without_reasoning_cost_nothing():
 
 
 def test_report_section_shows_the_share_and_the_faults():
-    import jinja2
+    from dataaudit.report.templating import environment
 
     _, result = run([record for record, _ in CASES])
     audit = type("Audit", (), {"summary": {"checks": {"reasoning": result.summary}}})()
     section = ReasoningCheck.report_section(audit)
-    html = jinja2.Environment(autoescape=True).from_string(section.template).render(**section.context)
+    assert section.template_name == "checks/reasoning.html.j2"  # the markup lives in the template file
+    html = environment().get_template(section.template_name).render(**section.context)
     assert "unclosed_think" in html and "% of" in html
 
 
