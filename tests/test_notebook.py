@@ -20,6 +20,7 @@ def test_explore_notebook_executes(tmp_path):
     texts = " ".join(str(output.get("data", {}).get("text/plain", "")) + str(output.get("text", "")) for output in outputs)
     assert "openai 2991 records" in texts
     assert "ExportSummary(kept=" in texts
+    assert 'get_weather({"city": "Berlin", "unit": "celcius"})' in texts and "bad_enum" in texts  # a tool-call finding
     # The contamination evidence: a leaked item named with its eval file, its matched span marked.
     assert "matches benchmark.jsonl item" in texts and "[[" in texts
     assert "fine-tune vs few-shot" in texts and "easy-to-learn" in texts  # confirmation table, data map
