@@ -413,17 +413,17 @@ class CoverageAnalysis(Component):
 
     def _contributions(self, calibration: GapCalibration | None, density: CoverageScores, label_scores: np.ndarray,
                        signals: CoverageScores, crowding: CrowdingScores, label_aware: bool) -> dict[str, Any]:
-        """Production rows each signal alone puts at or below the calibrated statistic (they overlap)."""
+        """Production rows each signal alone puts below the calibrated statistic (they overlap)."""
         if calibration is None or calibration.statistic is None:
             return {"uncovered_by_density": None, "uncovered_by_labels": None, "uncovered_by_density_and_labels": None,
                     "uncovered_by_crowding": None}
         cut = calibration.statistic
         weight = self._crowding_weight()
         return {
-            "uncovered_by_density": int((density.gap_score <= cut).sum()),
-            "uncovered_by_labels": int((label_scores <= cut).sum()) if label_aware else None,
-            "uncovered_by_density_and_labels": int((signals.gap_score <= cut).sum()),
-            "uncovered_by_crowding": int((crowding.gap_score / weight <= cut).sum()) if weight > 0 else 0,
+            "uncovered_by_density": int((density.gap_score < cut).sum()),
+            "uncovered_by_labels": int((label_scores < cut).sum()) if label_aware else None,
+            "uncovered_by_density_and_labels": int((signals.gap_score < cut).sum()),
+            "uncovered_by_crowding": int((crowding.gap_score / weight < cut).sum()) if weight > 0 else 0,
         }
 
     def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None,
@@ -445,7 +445,7 @@ class CoverageAnalysis(Component):
         cut = None if calibration is None else calibration.statistic
         crowding = (
             f"; or crowding: among its {self.crowding_k} (or more, when production is large) nearest rows in training and "
-            f"production, so many are production that a binomial with production's typical share gives p <= "
+            f"production, so many are production that a binomial with production's typical share gives p < "
             f"{(cut if cut is not None else self.alpha) * self._crowding_weight():.2g}"
             if self.crowding_alpha > 0 else ""
         )
@@ -465,7 +465,7 @@ class CoverageAnalysis(Component):
                 f"(flagging {self.alpha:.0%} of rows drawn like training); covered = the lesser of its signals: "
                 f"density (mean similarity to the {scorer.k_} nearest training rows minus the same for the "
                 f"{scorer.density_k_} training rows around it)" + labels
-                + (f" at most {cut:.4g}" if cut is not None else "") + crowding
+                + (f" below {cut:.4g}" if cut is not None else "") + crowding
             ),
         }
 
@@ -551,8 +551,8 @@ class CoverageAnalysis(Component):
         """The held-out training rows of the calibration, flagged by the same rule as production."""
         if calibration is None:
             return {"skipped": f"training has {training_rows} rows: too few to hold some out and calibrate on the rest"}
-        held_p = conformal_p_values(calibration.held_out, calibration.held_out)
-        held = _split_numbers(held_p <= self.alpha, held_p)
+        cut = -np.inf if calibration.statistic is None else calibration.statistic
+        held = _split_numbers(calibration.held_out < cut, conformal_p_values(calibration.held_out, calibration.held_out))
         production = _split_numbers(individual_gap, scores.gap_score)
         result: dict[str, Any] = {"held_out": held, "production": production}
         if held["gap_share"] > 0:

@@ -80,19 +80,20 @@ class GapCalibration:
     """The calibrated decision: rows whose conformal p-value is at most ``alpha`` are gaps."""
 
     alpha: float
-    statistic: float | None  # the combined statistic at and below which a row is a gap (None: nothing can be)
+    statistic: float | None  # the combined statistic below which a row is a gap (None: no row can be)
     calibration_rows: int
     folds: int
-    held_out_flagged: int  # held-out rows the rule flags (each against the other held-out rows)
+    held_out_flagged: int  # held-out rows below ``statistic``
     held_out: np.ndarray  # the held-out rows' combined statistics, sorted (what p-values count)
 
     @classmethod
     def fit(cls, calibration: np.ndarray, fold_count: int, *, alpha: float) -> "GapCalibration":
         values = np.sort(np.asarray(calibration, dtype=np.float64)[~np.isnan(calibration)])
         m = values.size
-        rank = math.floor(alpha * (m + 1))  # the largest p-value (rank / (m + 1)) still <= alpha
+        # p(u) = (1 + #{held-out <= u}) / (m + 1) <= alpha  <=>  u is below the rank-th smallest held-out value
+        rank = math.floor(alpha * (m + 1))
         statistic = float(values[rank - 1]) if rank >= 1 else None
-        flagged = int((conformal_p_values(values, values) <= alpha).sum()) if m else 0
+        flagged = int((values < statistic).sum()) if statistic is not None else 0
         return cls(alpha=alpha, statistic=statistic, calibration_rows=int(m), folds=fold_count, held_out_flagged=flagged,
                    held_out=values)
 
