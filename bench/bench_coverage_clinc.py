@@ -254,6 +254,7 @@ def main() -> None:
     parser.add_argument("--variants", default="today,label-aware,crowding", help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--alphas", default="0.02,0.05,0.1", help="rates asked for, printed against the rates measured")
     parser.add_argument("--scenarios", default="rates,oos,missing", help="comma-separated, of rates, oos, missing")
+    parser.add_argument("--rate-variants", default="crowding,apart", help="variants of the rates scenario")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")
@@ -263,7 +264,8 @@ def main() -> None:
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     scenarios = set(args.scenarios.split(","))
     if "rates" in scenarios:
-        scenario_rates(rows, embedder, args.real_clusters, [float(a) for a in args.alphas.split(",")], "crowding")
+        for variant in args.rate_variants.split(","):
+            scenario_rates(rows, embedder, args.real_clusters, [float(a) for a in args.alphas.split(",")], variant)
     for variant in variants if "oos" in scenarios else []:
         scenario_out_of_scope(rows, embedder, args.real_clusters, variant)
     for variant in variants if "missing" in scenarios else []:

@@ -25,7 +25,13 @@ import numpy as np
 import polars as pl
 
 from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
-from dataaudit.coverage.calibration import GapCalibration, calibration_folds, combined_statistic, conformal_p_values
+from dataaudit.coverage.calibration import (
+    GapCalibration,
+    calibration_folds,
+    combined_statistic,
+    conformal_p_values,
+    near_copy_groups,
+)
 from dataaudit.coverage.crowding import CrowdingScorer, CrowdingScores
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
@@ -131,6 +137,10 @@ class CoverageAnalysis(Component):
       out to calibrate ``alpha`` (and to measure the evaluation gap), at most this many rows; when
       one such split holds fewer than ``min_calibration_rows``, folds of that share are held out
       in turn until ``holdout_max_rows`` (or every) training row has been held out once.
+    - ``group_similarity``: training rows at least this alike (chained) are held out together
+      (default: copies, the same request typed again). Lower (0.85: near-paraphrases) when
+      production is collected apart from training and has no near-copies there (see
+      :mod:`dataaudit.coverage.calibration`).
     - ``drift_max_rows``: rows per side (subsampled, seeded) for the drift classifier.
     - ``seed``: None takes the audit's seed.
     """
@@ -157,6 +167,7 @@ class CoverageAnalysis(Component):
         holdout_share: float = 0.1,
         holdout_max_rows: int = 10_000,
         min_calibration_rows: int = 2_000,
+        group_similarity: float = 0.98,
         drift_max_rows: int = 10_000,
         seed: int | None = None,
     ):
@@ -179,6 +190,7 @@ class CoverageAnalysis(Component):
         self.holdout_share = holdout_share
         self.holdout_max_rows = holdout_max_rows
         self.min_calibration_rows = min_calibration_rows
+        self.group_similarity = group_similarity
         self.drift_max_rows = drift_max_rows
         self.seed = seed
 
@@ -188,6 +200,7 @@ class CoverageAnalysis(Component):
         "holdout_share": [Interval(float, 0, 1, closed="neither")],
         "holdout_max_rows": [Interval(int, 1, None)],
         "min_calibration_rows": [Interval(int, 1, None)],
+        "group_similarity": [Interval(float, 0, 1, closed="right")],
         "use_labels": [bool],
         "label_k": [Interval(int, 1, None)],
         "label_weight": [Interval(float, 0, None)],
@@ -383,8 +396,9 @@ class CoverageAnalysis(Component):
         """The combined statistic of training rows held out from the reference, each fold scored
         against the rest exactly like production against training; None when too few rows."""
         n = len(train_vectors)
+        groups = near_copy_groups(ctx.knn("prompt"), self.group_similarity) if n > 1 else None
         fold_of = calibration_folds(n, share=self.holdout_share, max_rows=self.holdout_max_rows,
-                                    min_rows=self.min_calibration_rows, seed=self.seed)
+                                    min_rows=self.min_calibration_rows, seed=self.seed, groups=groups)
         folds = int(fold_of.max()) + 1
         held_out = np.full(n, np.nan)
         for fold in range(folds):

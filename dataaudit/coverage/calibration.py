@@ -19,6 +19,18 @@ and a production row's ``gap_score`` is its conformal p-value,
 probability at most ``alpha`` (Vovk et al.; at least ``alpha - 1/(m + 1)`` without ties), for
 any ``m``; the rows every signal adds are counted, not assumed.
 
+Training rows are held out *with their copies* (rows linked at cosine ``group_similarity`` or
+more, chained; default 0.98, the same request typed again), so a held-out row never finds itself
+in the reference. Datasets are often written in bursts of paraphrases, and production collected
+apart from training has no such twin there: a training row held out alone keeps its twin and
+looks better covered than that traffic ever is. On CLINC150 (whose test split was collected
+apart) rows held out one by one set a threshold that flagged 7.4% of the in-scope test rows by
+density and labels at ``alpha`` = 5%; held out with their near-paraphrases (``group_similarity``
+0.85), 5.8% (measured with the density and label scores alone). The default does not group
+paraphrases: on data of tight templated topics the chains join whole topics, every held-out
+row is then uncovered and nothing in production could ever be flagged. When production *is*
+drawn like training, grouping only makes the rule more cautious (at most ``alpha`` flagged).
+
 When training is small, one held-out split leaves few rows to calibrate on, so the held-out
 rows are cross-conformal: several folds, each held out from the rest in turn, pooled (every
 training row calibrates once, up to ``max_rows``). Production itself is scored against all of
@@ -33,12 +45,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def calibration_folds(n: int, *, share: float, max_rows: int, min_rows: int, seed: int) -> np.ndarray:
+def calibration_folds(n: int, *, share: float, max_rows: int, min_rows: int, seed: int,
+                      groups: np.ndarray | None = None) -> np.ndarray:
     """A fold number per training row (-1 = not held out), seeded.
 
     One split of ``share · n`` rows (at most ``max_rows``) when that is at least ``min_rows``
     (split-conformal); otherwise up to ``min(n, max_rows)`` rows over as many folds of
-    ``share · n`` rows as that takes (cross-conformal). A fold never holds out every row.
+    ``share · n`` rows as that takes (cross-conformal). ``groups``: a group id per row (rows of
+    one group are held out together; default: every row its own). A fold never holds out every
+    row but one; where a group is that large, rows are held out one by one instead.
     """
     fold_of = np.full(n, -1, dtype=np.int64)
     if n < 2:
@@ -47,9 +62,34 @@ def calibration_folds(n: int, *, share: float, max_rows: int, min_rows: int, see
     rows = per_fold if per_fold >= min_rows else min(n, max_rows)
     if rows == n and per_fold == n:
         per_fold = n - 1
-    order = np.random.default_rng(seed).permutation(n)[:rows]
-    fold_of[order] = np.arange(rows) // per_fold
-    return fold_of
+    rng = np.random.default_rng(seed)
+    ids, group_of, sizes = np.unique(np.arange(n) if groups is None else groups, return_inverse=True, return_counts=True)
+    order = rng.permutation(len(ids))
+    before = np.cumsum(sizes[order]) - sizes[order]  # rows held out before each group, in this order
+    group_fold = np.full(len(ids), -1, dtype=np.int64)
+    taken = before < rows
+    group_fold[order[taken]] = before[taken] // per_fold
+    fold_of = group_fold[group_of.ravel()]
+    if groups is not None and np.bincount(fold_of[fold_of >= 0]).max(initial=0) > n - 2:
+        return calibration_folds(n, share=share, max_rows=max_rows, min_rows=min_rows, seed=seed)
+    return _renumbered(fold_of)
+
+
+def _renumbered(fold_of: np.ndarray) -> np.ndarray:
+    """Folds numbered 0.. without gaps (a large group can swallow a fold's number)."""
+    used = np.unique(fold_of[fold_of >= 0])
+    return np.where(fold_of >= 0, np.searchsorted(used, fold_of), -1)
+
+
+def near_copy_groups(graph, similarity: float) -> np.ndarray:
+    """A group id per training row: rows linked (directly or through a chain) by kNN neighbours at
+    least ``similarity`` alike share one; a row with none is its own group."""
+    from dataaudit.features.pairs import group_labels
+
+    n = len(graph.indices)
+    row, column = np.nonzero((graph.indices >= 0) & (graph.similarities >= similarity))
+    labels = group_labels(n, row, graph.indices[row, column])
+    return np.where(labels >= 0, labels, n + np.arange(n))
 
 
 def combined_statistic(density_labels: np.ndarray, crowding: np.ndarray, *, crowding_weight: float) -> np.ndarray:

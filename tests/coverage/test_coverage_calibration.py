@@ -10,7 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataaudit.coverage import CoverageAnalysis
-from dataaudit.coverage.calibration import GapCalibration, calibration_folds, combined_statistic, conformal_p_values
+from dataaudit.coverage.calibration import (
+    GapCalibration,
+    calibration_folds,
+    combined_statistic,
+    conformal_p_values,
+    near_copy_groups,
+)
 from dataaudit.embed import PrecomputedEmbedder
 from dataaudit.errors import UsageError
 from dataaudit.io.load import from_records
@@ -117,3 +123,22 @@ def test_alpha_is_a_declared_constraint():
     for bad in (0.0, 1.0, -0.1, 2):
         with pytest.raises(UsageError, match="alpha"):
             CoverageAnalysis(alpha=bad)
+
+
+def test_copies_are_held_out_together_and_a_giant_group_falls_back_to_rows():
+    groups = np.repeat(np.arange(50), 4)  # 50 groups of 4 copies
+    fold_of = calibration_folds(200, share=0.1, max_rows=10_000, min_rows=2_000, seed=0, groups=groups)
+    assert (fold_of >= 0).all()
+    for group in range(50):
+        assert len(set(fold_of[groups == group])) == 1
+    one_group = calibration_folds(200, share=0.1, max_rows=10_000, min_rows=2_000, seed=0, groups=np.zeros(200))
+    np.testing.assert_array_equal(one_group, calibration_folds(200, share=0.1, max_rows=10_000, min_rows=2_000, seed=0))
+
+
+def test_near_copy_groups_chain_neighbours_at_least_that_alike():
+    from dataaudit.neighbors import KnnGraph
+
+    graph = KnnGraph(indices=np.array([[1, 2], [0, 2], [1, 3], [2, 0]]),
+                     similarities=np.array([[0.99, 0.5], [0.99, 0.985], [0.985, 0.3], [0.3, 0.2]], dtype=np.float32))
+    groups = near_copy_groups(graph, 0.98)
+    assert groups[0] == groups[1] == groups[2] != groups[3]
