@@ -248,7 +248,8 @@ class CoverageAnalysis(Component):
         with ctx.stage("coverage_calibration"):
             calibration = self._calibrate(train_vectors, train_labels, ctx) if self._crowding_applies(scorer) else None
         signals = scores  # density + labels, before the combination
-        statistic = combined_statistic(scores.gap_score, crowding.gap_score, crowding_weight=self._crowding_weight())
+        statistic = combined_statistic(scores.gap_score, crowding.gap_score, scores.similarity,
+                                       crowding_weight=self._crowding_weight())
         if calibration is not None:
             scores = dataclasses.replace(scores, gap_score=conformal_p_values(calibration.held_out, statistic))
         individual_gap = self._is_gap(scorer, scores, calibration)
@@ -420,7 +421,7 @@ class CoverageAnalysis(Component):
                 _, _, held_scores = self._with_labels(scorer, held_scores, rest_vectors, rest_labels,
                                                       held_vectors, knn=rest_graph, query_graph=held_graph)
             held_crowding = self._crowding_scorer().fit_score(held_vectors, rest_vectors, training_graph=held_graph)
-            held_out[held] = combined_statistic(held_scores.gap_score, held_crowding.gap_score,
+            held_out[held] = combined_statistic(held_scores.gap_score, held_crowding.gap_score, held_scores.similarity,
                                                 crowding_weight=self._crowding_weight())
         calibration = GapCalibration.fit(held_out[fold_of >= 0], folds, alpha=self.alpha)
         return calibration if calibration.calibration_rows else None

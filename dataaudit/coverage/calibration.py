@@ -92,17 +92,23 @@ def near_copy_groups(graph, similarity: float) -> np.ndarray:
     return np.where(labels >= 0, labels, n + np.arange(n))
 
 
-def combined_statistic(density_labels: np.ndarray, crowding: np.ndarray, *, crowding_weight: float) -> np.ndarray:
+def combined_statistic(density_labels: np.ndarray, crowding: np.ndarray, similarity: np.ndarray, *,
+                       crowding_weight: float) -> np.ndarray:
     """``min(density_labels, crowding / crowding_weight)``; a NaN signal says nothing (counts as 1).
 
-    ``crowding_weight`` 0 leaves crowding out. NaN where every signal is NaN."""
+    ``crowding_weight`` 0 leaves crowding out. NaN where every signal is NaN. Ties are broken by
+    ``similarity`` to the nearest training row (a term below 1e-8): the calibrated scores stop at
+    0 below every training row, and a row in another language must still rank below a held-out
+    paraphrase that is merely new."""
     dl = np.asarray(density_labels, dtype=np.float64)
     statistic = np.where(np.isnan(dl), 1.0, dl)
+    missing = np.isnan(dl)
     if crowding_weight > 0:
         crowded = np.asarray(crowding, dtype=np.float64) / crowding_weight
         statistic = np.minimum(statistic, np.where(np.isnan(crowded), 1.0, crowded))
-        return np.where(np.isnan(dl) & np.isnan(crowded), np.nan, statistic)
-    return np.where(np.isnan(dl), np.nan, statistic)
+        missing &= np.isnan(crowded)
+    tie_break = 1e-9 * (np.nan_to_num(np.asarray(similarity, dtype=np.float64), nan=-1.0) - 1.0)
+    return np.where(missing, np.nan, statistic + tie_break)
 
 
 def conformal_p_values(calibration: np.ndarray, values: np.ndarray) -> np.ndarray:

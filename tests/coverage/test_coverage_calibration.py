@@ -68,9 +68,13 @@ def test_one_split_when_it_is_large_enough_and_folds_otherwise():
 def test_the_combined_statistic_is_the_weighted_minimum():
     dl = np.array([0.5, 0.01, np.nan, 0.5, np.nan])
     crowding = np.array([0.5, 0.5, 0.001, 1e-5, np.nan])
-    np.testing.assert_allclose(combined_statistic(dl, crowding, crowding_weight=0.01)[:4], [0.5, 0.01, 0.1, 0.001])
-    assert np.isnan(combined_statistic(dl, crowding, crowding_weight=0.01)[4])
-    np.testing.assert_allclose(combined_statistic(dl, crowding, crowding_weight=0.0)[[0, 1, 3]], [0.5, 0.01, 0.5])
+    similarity = np.ones(5)
+    np.testing.assert_allclose(combined_statistic(dl, crowding, similarity, crowding_weight=0.01)[:4], [0.5, 0.01, 0.1, 0.001])
+    assert np.isnan(combined_statistic(dl, crowding, similarity, crowding_weight=0.01)[4])
+    np.testing.assert_allclose(combined_statistic(dl, crowding, similarity, crowding_weight=0.0)[[0, 1, 3]], [0.5, 0.01, 0.5])
+    # Below every training row the scores tie at 0: the row further from training ranks lower.
+    tied = combined_statistic(np.zeros(2), np.ones(2), np.array([0.1, 0.7]), crowding_weight=0.01)
+    assert tied[0] < tied[1] and np.allclose(tied, 0.0, atol=1e-8)
 
 
 def test_the_calibration_states_its_threshold():
