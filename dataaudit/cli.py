@@ -170,6 +170,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
               help="Directory for rows.parquet, findings.jsonl, clusters.parquet, summary.json.")
 @click.option("--production", type=click.Path(path_type=Path), default=None,
               help="A sample of production traffic (prompts are enough): turns on the coverage-gap analysis.")
+@click.option("--coverage-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Share of in-distribution production rows flagged as coverage gaps (calibrated).")
 @click.option("--eval", "eval_paths", type=click.Path(path_type=Path), multiple=True,
               help="A benchmark test set (any supported format; repeatable): the contamination check looks for "
                    "its items.")
@@ -200,7 +202,7 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
               help="Tokenizer of the length check: a Hugging Face tokenizer folder or .gguf file (default: SmolLM2's).")
 @_format_options
 @_handle_errors
-def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
+def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
           seed, fail_on, skip_bad_lines, quiet, verbose, baseline_dir, engine_name, ray_address, max_seq_length, tokenizer,
           format_name, prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out.
@@ -211,6 +213,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.checks import BUILTIN_CHECKS
     from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.coverage import CoverageAnalysis
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.errors import UsageError
@@ -241,6 +244,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
         dataset,
         production=production_set,
         eval_sets=list(eval_paths),  # the runner loads them like the production file
+        coverage=CoverageAnalysis(alpha=coverage_alpha),
         checks=checks,
         embedder=default_embedder(model=model, cache_dir=cache_dir, use_cache=not no_cache, precision=precision),
         cluster_pipeline=ClusterPipeline(min_cluster_size=min_cluster_size, seed=seed),

@@ -327,6 +327,7 @@ class CoverageAnalysis(Component):
                 "evaluation_gap": evaluation_gap,
             }
         )
+        summary["threshold"]["description"] += self._contribution_sentence(summary)
         logger.info(
             "coverage: %d of %d production rows uncovered, %d gap clusters, drift AUC %s",
             summary["gap_rows"], len(prompts), gaps.height, summary["drift"]["auc"],
@@ -440,6 +441,15 @@ class CoverageAnalysis(Component):
             "uncovered_by_density_and_labels": int((signals.gap_score < cut).sum()),
             "uncovered_by_crowding": int((crowding.gap_score / weight < cut).sum()) if weight > 0 else 0,
         }
+
+    def _contribution_sentence(self, summary: dict[str, Any]) -> str:
+        """What each signal flagged, beside the rate asked for (empty for a fixed threshold)."""
+        if summary.get("uncovered_by_density_and_labels") is None:
+            return ""
+        return (f". Asked: {self.alpha:.1%} of rows drawn like training; flagged here {summary['gap_share']:.1%}: "
+                f"{summary['uncovered_by_density_and_labels']:,} rows by density and labels, "
+                f"{summary['uncovered_by_crowding']:,} by crowding (they may overlap), "
+                f"{summary['rows_added_by_gap_clusters']:,} added by growing gap topics")
 
     def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None,
                            calibration: GapCalibration | None) -> dict[str, Any]:
