@@ -448,8 +448,8 @@ class CoverageAnalysis(Component):
             return ""
         return (f". Asked: {self.alpha:.1%} of rows drawn like training; flagged here {summary['gap_share']:.1%}: "
                 f"{summary['uncovered_by_density_and_labels']:,} rows by density and labels, "
-                f"{summary['uncovered_by_crowding']:,} by crowding (they may overlap), "
-                f"{summary['rows_added_by_gap_clusters']:,} added by growing gap topics")
+                + (f"{summary['uncovered_by_crowding']:,} by crowding (they may overlap), " if self.crowding_alpha > 0 else "")
+                + f"{summary['rows_added_by_gap_clusters']:,} added by growing gap topics")
 
     def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None,
                            calibration: GapCalibration | None) -> dict[str, Any]:
