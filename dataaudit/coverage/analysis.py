@@ -125,7 +125,8 @@ class CoverageAnalysis(Component):
     - ``growth_crowding``: a row that is no gap by itself joins a gap topic it is closer to than
       to training (see :mod:`dataaudit.coverage.gaps`) only when its ``crowding_gap_score`` is at
       most this: rows of a missing topic crowd each other, an in-distribution row beside a gap
-      does not (1: any row may join).
+      does not (1: any row may join). 0.1 was measured on the benches: 0.05 cost Banking77 2 of 20
+      removed intents over seeds 0-1, ungated growth cost CLINC150 0.7 points of in-scope rows.
     - ``min_gap_cluster_size``: fewest uncovered rows that make a gap topic (None: 3, growing
       slowly with the number of gaps).
     - ``min_collect``: the least a gap topic's collection recommendation can be.
@@ -159,7 +160,7 @@ class CoverageAnalysis(Component):
         centroid_shrinkage: float = 0.5,
         crowding_k: int = 10,
         crowding_alpha: float = 1e-4,
-        growth_crowding: float = 0.05,
+        growth_crowding: float = 0.1,
         min_gap_cluster_size: int | None = None,
         min_collect: int = 10,
         under_covered_ratio: float = 2.0,
