@@ -196,6 +196,7 @@ def scenario_rates(rows: list[dict], embedder, real_clusters: bool, alphas: list
                         f"{threshold.get('statistic')}", f"{threshold.get('calibration_rows')} / {threshold.get('folds')}",
                         summary.get("uncovered_by_density_and_labels"), summary.get("uncovered_by_crowding"),
                         summary.get("rows_added_by_gap_clusters"), f"{seconds:.0f}"])
+        print(" ".join(map(str, records[-1])), file=sys.stderr, flush=True)
     print(f"Rates [{variant}]: in-scope train (15,000) vs test (4,500 in-scope + 1,000 oos)")
     print(table(["alpha asked", "in-scope flagged (is_gap)", "in-scope by calibrated rule", "oos caught",
                  "held-out training flagged", "threshold statistic", "calibration rows / folds",
