@@ -33,6 +33,7 @@ from dataaudit.coverage.calibration import (
     near_copy_groups,
 )
 from dataaudit.coverage.crowding import CrowdingScorer, CrowdingScores
+from dataaudit.coverage.describe import contribution_sentence, threshold_summary
 from dataaudit.coverage.drift import drift_auc
 from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score, label_view_scores
@@ -254,7 +255,7 @@ class CoverageAnalysis(Component):
         if calibration is not None:
             scores = dataclasses.replace(scores, gap_score=conformal_p_values(calibration.held_out, statistic))
         individual_gap = self._is_gap(scorer, scores, calibration)
-        summary["threshold"] = self._threshold_summary(scorer, label_scorer, calibration)
+        summary["threshold"] = threshold_summary(self, scorer, label_scorer, calibration)
         if len(train_vectors) == 0:
             not_computed["similarity"] = "training has no rows: every production row is a gap"
         if not scorer.is_calibrated and self.threshold is None:
@@ -328,7 +329,7 @@ class CoverageAnalysis(Component):
                 "evaluation_gap": evaluation_gap,
             }
         )
-        summary["threshold"]["description"] += self._contribution_sentence(summary)
+        summary["threshold"]["description"] += contribution_sentence(self, summary)
         logger.info(
             "coverage: %d of %d production rows uncovered, %d gap clusters, drift AUC %s",
             summary["gap_rows"], len(prompts), gaps.height, summary["drift"]["auc"],
@@ -441,58 +442,6 @@ class CoverageAnalysis(Component):
             "uncovered_by_labels": int((label_scores < cut).sum()) if label_aware else None,
             "uncovered_by_density_and_labels": int((signals.gap_score < cut).sum()),
             "uncovered_by_crowding": int((crowding.gap_score / weight < cut).sum()) if weight > 0 else 0,
-        }
-
-    def _contribution_sentence(self, summary: dict[str, Any]) -> str:
-        """What each signal flagged, beside the rate asked for (empty for a fixed threshold)."""
-        if summary.get("uncovered_by_density_and_labels") is None:
-            return ""
-        return (f". Asked: {self.alpha:.1%} of rows drawn like training; flagged here {summary['gap_share']:.1%}: "
-                f"{summary['uncovered_by_density_and_labels']:,} rows by density and labels, "
-                + (f"{summary['uncovered_by_crowding']:,} by crowding (they may overlap), " if self.crowding_alpha > 0 else "")
-                + f"{summary['rows_added_by_gap_clusters']:,} added by growing gap topics")
-
-    def _threshold_summary(self, scorer: CoverageScorer, label_scorer: LabelCoverageScorer | None,
-                           calibration: GapCalibration | None) -> dict[str, Any]:
-        if self.threshold is not None:
-            return {
-                "method": "fixed similarity",
-                "similarity": self.threshold,
-                "description": f"a production row is a gap when its cosine similarity to the nearest training row is below {self.threshold}",
-            }
-        labels = (
-            f", combined (weighted Fisher's method, label weight {self.label_weight}, calibrated on training) "
-            f"with how little the labels of its "
-            f"{label_scorer.k_} nearest training rows agree ({len(label_scorer.classes_)} classes, leave-one-out)"
-            f"{'' if self.label_view == 'neighbours' else ' and its Mahalanobis distance to the nearest class centroid (out of fold)'}"
-            f"{' [centroids only]' if self.label_view == 'centroids' else ''}"
-            if label_scorer is not None else ""
-        )
-        cut = None if calibration is None else calibration.statistic
-        crowding = (
-            f"; or crowding: among its {self.crowding_k} (or more, when production is large) nearest rows in training and "
-            f"production, so many are production that a binomial with production's typical share gives p < "
-            f"{(cut if cut is not None else self.alpha) * self._crowding_weight():.2g}"
-            if self.crowding_alpha > 0 else ""
-        )
-        calibrated = calibration.as_dict() if calibration is not None else {"alpha": self.alpha, "statistic": None}
-        how = (f"{calibration.calibration_rows:,} training rows held out from the reference ({calibration.method}, "
-               f"{calibration.folds} fold{'s' if calibration.folds > 1 else ''})" if calibration is not None
-               else "no held-out training rows (too few)")
-        return {
-            "method": "calibrated on held-out training",
-            **calibrated,
-            "k": scorer.k_,
-            "density_k": scorer.density_k_,
-            "label_aware": label_scorer is not None,
-            "label_classes": len(label_scorer.classes_) if label_scorer is not None else None,
-            "description": (
-                f"a production row is a gap when at most {self.alpha:.0%} of {how} are as poorly covered as it is "
-                f"(flagging {self.alpha:.0%} of rows drawn like training); covered = the lesser of its signals: "
-                f"density (mean similarity to the {scorer.k_} nearest training rows minus the same for the "
-                f"{scorer.density_k_} training rows around it)" + labels
-                + (f" below {cut:.4g}" if cut is not None else "") + crowding
-            ),
         }
 
     # -- gap topics ------------------------------------------------------------------------
