@@ -65,7 +65,7 @@ VARIANTS = {
     "label-aware": {"crowding_alpha": 0.0},
     "crowding": {},
     "unlabelled": {"use_labels": False},
-    "apart": {"group_similarity": 0.85},
+    "apart": {"group_similarity": 0.85},  # near-paraphrases held out together (not the default)
 }
 
 

@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--variants", default="today,label-aware,crowding", help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--alphas", default="0.02,0.05,0.1", help="rates asked for, printed against the rates measured")
     parser.add_argument("--scenarios", default="rates,oos,missing", help="comma-separated, of rates, oos, missing")
-    parser.add_argument("--rate-variants", default="crowding,apart", help="variants of the rates scenario")
+    parser.add_argument("--rate-variants", default="crowding", help="variants of the rates scenario")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")

@@ -140,8 +140,7 @@ class CoverageAnalysis(Component):
       one such split holds fewer than ``min_calibration_rows``, folds of that share are held out
       in turn until ``holdout_max_rows`` (or every) training row has been held out once.
     - ``group_similarity``: training rows at least this alike (chained) are held out together
-      (default: copies, the same request typed again). Lower (0.85: near-paraphrases) when
-      production is collected apart from training and has no near-copies there (see
+      (default: copies, the same request typed again; lower breaks crowding's calibration, see
       :mod:`dataaudit.coverage.calibration`).
     - ``drift_max_rows``: rows per side (subsampled, seeded) for the drift classifier.
     - ``seed``: None takes the audit's seed.
