@@ -259,6 +259,8 @@ class CoverageAnalysis(Component):
             not_computed["similarity"] = "training has no rows: every production row is a gap"
         if not scorer.is_calibrated and self.threshold is None:
             not_computed["gap_score"] = "training has fewer than 2 rows: no neighbour distribution to calibrate on"
+        elif calibration is None and self.threshold is None:
+            not_computed["gap_decision"] = "too few training rows to hold some out and calibrate the rate on: no row is flagged"
 
         with ctx.stage("coverage_gap_clusters"):
             clusterer = GapClusterer(min_cluster_size=self.min_gap_cluster_size, seed=self.seed)
