@@ -100,7 +100,7 @@ def make_embedder(rows: list[dict], embeddings_path: str | None):
 
 
 def run_coverage(train: list[dict], production: list[dict], embedder, real_clusters: bool, seed: int = 0,
-                 variant: str = "label-aware"):
+                 variant: str = "label-aware", **params):
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
@@ -113,7 +113,7 @@ def run_coverage(train: list[dict], production: list[dict], embedder, real_clust
     ctx.embeddings("prompt")
     _ = ctx.clustering  # computed before the timer starts
     started = time.perf_counter()
-    result = CoverageAnalysis(seed=seed, **VARIANTS[variant]).run(ctx, production_set)
+    result = CoverageAnalysis(seed=seed, **{**VARIANTS[variant], **params}).run(ctx, production_set)
     return result, ctx, time.perf_counter() - started
 
 
@@ -130,7 +130,7 @@ def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool, varia
     coverage = result.coverage
     is_oos = np.array([r["intent"] == "oos" for r in production])
     gap_score = coverage.get_column("gap_score").to_numpy()
-    flagged_row = gap_score < result.summary["params"]["quantile"]  # the per-row rule alone
+    flagged_row = gap_score <= result.summary["params"]["alpha"]  # the calibrated rule alone
     flagged = coverage.get_column("is_gap").to_numpy()  # plus rows added by gap-cluster growth
 
     train_vectors = ctx.embeddings("prompt")
@@ -176,6 +176,31 @@ def scenario_out_of_scope(rows: list[dict], embedder, real_clusters: bool, varia
     ).select("gap_cluster", "size", "share_of_production", "label", "collect", "example")
     with pl.Config(tbl_rows=10, fmt_str_lengths=60, tbl_width_chars=160):
         print(gaps)
+    print()
+
+
+def scenario_rates(rows: list[dict], embedder, real_clusters: bool, alphas: list[float], variant: str) -> None:
+    """The rate asked for against the rate measured on in-scope production rows (scenario 1's split)."""
+    train = [r for r in rows if r["split"] == "train" and r["intent"] != "oos"]
+    production = [r for r in rows if r["split"] == "test"]
+    is_oos = np.array([r["intent"] == "oos" for r in production])
+    records = []
+    for alpha in alphas:
+        result, _, seconds = run_coverage(train, production, embedder, real_clusters, variant=variant, alpha=alpha)
+        coverage, summary = result.coverage, result.summary
+        flagged = coverage.get_column("is_gap").to_numpy()
+        by_rule = coverage.get_column("gap_score").to_numpy() <= alpha
+        threshold = summary["threshold"]
+        records.append([f"{alpha:.0%}", f"{flagged[~is_oos].mean():.1%}", f"{by_rule[~is_oos].mean():.1%}",
+                        f"{flagged[is_oos].mean():.1%}", f"{summary['evaluation_gap']['held_out']['gap_share']:.1%}",
+                        f"{threshold.get('statistic')}", f"{threshold.get('calibration_rows')} / {threshold.get('folds')}",
+                        summary.get("uncovered_by_density_and_labels"), summary.get("uncovered_by_crowding"),
+                        summary.get("rows_added_by_gap_clusters"), f"{seconds:.0f}"])
+        print(" ".join(map(str, records[-1])), file=sys.stderr, flush=True)
+    print(f"Rates [{variant}]: in-scope train (15,000) vs test (4,500 in-scope + 1,000 oos)")
+    print(table(["alpha asked", "in-scope flagged (is_gap)", "in-scope by calibrated rule", "oos caught",
+                 "held-out training flagged", "threshold statistic", "calibration rows / folds",
+                 "rows by density+labels", "rows by crowding", "rows added by gap topics", "seconds"], records))
     print()
 
 
@@ -228,6 +253,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="seeds for scenario 2 (the first is the headline)")
     parser.add_argument("--real-clusters", action="store_true", help="cluster training with the full pipeline")
     parser.add_argument("--variants", default="today,label-aware,crowding", help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--alphas", default="0.02,0.05,0.1", help="rates asked for, printed against the rates measured")
+    parser.add_argument("--scenarios", default="rates,oos,missing", help="comma-separated, of rates, oos, missing")
+    parser.add_argument("--rate-variants", default="crowding", help="variants of the rates scenario")
     args = parser.parse_args()
     if not CLINC.exists():
         print(f"skipped: {CLINC} not available")
@@ -235,9 +263,13 @@ def main() -> None:
     rows = load_rows()
     embedder = make_embedder(rows, args.embeddings)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    for variant in variants:
+    scenarios = set(args.scenarios.split(","))
+    if "rates" in scenarios:
+        for variant in args.rate_variants.split(","):
+            scenario_rates(rows, embedder, args.real_clusters, [float(a) for a in args.alphas.split(",")], variant)
+    for variant in variants if "oos" in scenarios else []:
         scenario_out_of_scope(rows, embedder, args.real_clusters, variant)
-    for variant in variants:
+    for variant in variants if "missing" in scenarios else []:
         scenario_missing_intents(rows, embedder, args.real_clusters, [int(s) for s in args.seeds.split(",")], variant)
 
 

@@ -9,8 +9,11 @@ audit's default) and flags rows; precision, recall and F1 against the planted fl
 seeds:
 
 - ``audit``: the conflict check's confident learning as it runs in an audit — out-of-fold
-  ridge-softmax blended 50/50 with kNN label votes, :func:`confident_label_issues` with the
-  per-class thresholds floored at ``MIN_CLASS_THRESHOLD``;
+  probabilities of the label model chosen on the dataset by the log-loss of its (noisy) given
+  labels (:mod:`dataaudit.features.label_models`; the choice is printed), and
+  :func:`confident_label_issues` with the per-class thresholds floored at ``MIN_CLASS_THRESHOLD``;
+- ``audit, blend (before the choice)``: the same with the ridge-softmax blended 50/50 with kNN
+  label votes, the model every dataset got before;
 - ``audit, no floor``: the same with plain confident-learning thresholds (the code before the
   floor);
 - ``cleanlab``: cleanlab's ``find_label_issues`` (default filter) and with ``filter_by="both"``,
@@ -32,6 +35,7 @@ Skips datasets whose file is absent from ../shared/realdata (``DATAAUDIT_REALDAT
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -112,27 +116,37 @@ def require_cleanlab() -> None:
         raise SystemExit("this bench compares with cleanlab, which is not installed: pip install cleanlab")
 
 
-def methods(x: np.ndarray, y: np.ndarray, n_classes: int, graph, truth: np.ndarray) -> dict[str, np.ndarray]:
-    from cleanlab.filter import find_label_issues
-
+def methods(x: np.ndarray, y: np.ndarray, n_classes: int, graph, truth: np.ndarray, *,
+            with_cleanlab: bool = True) -> dict[str, np.ndarray]:
     from dataaudit.features.confident_learning import (
         MIN_CLASS_THRESHOLD,
         confident_label_issues,
         knn_probabilities,
         out_of_fold_probabilities,
     )
+    from dataaudit.features.label_models import label_model_probabilities
 
     ridge = out_of_fold_probabilities(x, y, n_classes, folds=5, seed=0)
     votes = knn_probabilities(graph, np.arange(len(y)), y, n_classes)
     blended = 0.5 * ridge + 0.5 * votes
     audit = confident_label_issues(y, blended, min_threshold=MIN_CLASS_THRESHOLD).flagged
+    choice = label_model_probabilities(x, y, n_classes, graph, np.arange(len(y)), folds=5, seed=0)
+    print(f"  chosen label model: {choice.summary()['label_model']} — {choice.summary()['label_model_reason']}; "
+          f"all: {choice.summary()['label_model_log_loss']}", file=sys.stderr, flush=True)
     return {
-        "audit": audit,
+        "audit": confident_label_issues(y, choice.probabilities, min_threshold=MIN_CLASS_THRESHOLD).flagged,
+        "audit, blend (before the choice)": audit,
         "audit, no floor": confident_label_issues(y, blended).flagged,
-        "cleanlab find_label_issues": find_label_issues(y, blended),
-        "cleanlab filter_by=both": find_label_issues(y, blended, filter_by="both"),
+        **(cleanlab_methods(y, blended) if with_cleanlab else {}),
         "frontier @ audit's recall": frontier(blended, y, truth, scores(audit, truth)[1]),
     }
+
+
+def cleanlab_methods(y: np.ndarray, blended: np.ndarray) -> dict[str, np.ndarray]:
+    from cleanlab.filter import find_label_issues
+
+    return {"cleanlab find_label_issues": find_label_issues(y, blended),
+            "cleanlab filter_by=both": find_label_issues(y, blended, filter_by="both")}
 
 
 def levers(x: np.ndarray, y: np.ndarray, n_classes: int, graph, truth: np.ndarray) -> dict[str, np.ndarray]:
@@ -240,9 +254,11 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--levers", action="store_true", help="one row per lever tried (issue 22)")
     parser.add_argument("--rows", type=int, help="a random subset of the training split per seed (small sets)")
+    parser.add_argument("--no-cleanlab", action="store_true", help="leave out the cleanlab rows (not installed)")
     args = parser.parse_args()
-    require_cleanlab()
-    run = levers if args.levers else methods
+    if not args.no_cleanlab:
+        require_cleanlab()
+    run = levers if args.levers else functools.partial(methods, with_cleanlab=not args.no_cleanlab)
     records = []
     for name in args.datasets.split(","):
         loaded = load(name)

@@ -170,6 +170,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
               help="Directory for rows.parquet, findings.jsonl, clusters.parquet, summary.json.")
 @click.option("--production", type=click.Path(path_type=Path), default=None,
               help="A sample of production traffic (prompts are enough): turns on the coverage-gap analysis.")
+@click.option("--coverage-alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Share of in-distribution production rows flagged as coverage gaps, calibrated (default: 0.05).")
 @click.option("--eval", "eval_paths", type=click.Path(path_type=Path), multiple=True,
               help="A benchmark test set (any supported format; repeatable): the contamination check looks for "
                    "its items.")
@@ -204,7 +206,7 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
                    "it exactly); options given on the command line win over it.")
 @_format_options
 @_handle_errors
-def audit(data, out_dir, production, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
+def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, model, precision, cache_dir, no_cache, min_cluster_size,
           seed, fail_on, skip_bad_lines, quiet, verbose, baseline_dir, engine_name, ray_address, max_seq_length, tokenizer,
           config_path, format_name, prompt_field, response_field, label_field, system_field):
     """Audit DATA: embed, cluster, run the checks (and coverage with --production); write results to --out.
@@ -268,7 +270,7 @@ def _given(name: str) -> bool:
 
 #: ``--option`` → the (config table, key) pairs it sets: the options that are configuration, not inputs or outputs.
 CONFIG_OPTIONS = {"seed": (("audit", "seed"),), "model": (("embed", "model"),), "precision": (("embed", "precision"),),
-                  "min_cluster_size": (("cluster", "min_cluster_size"),),
+                  "min_cluster_size": (("cluster", "min_cluster_size"),), "coverage_alpha": (("coverage", "alpha"),),
                   "max_seq_length": (("checks.length", "max_seq_length"),),
                   "tokenizer": (("checks.length", "tokenizer"), ("checks.template", "tokenizer"))}
 

@@ -211,6 +211,20 @@ def test_production_shards_keep_their_file_and_line_in_coverage_parquet(hashing_
     assert {"source_file", "line"} <= set(rows.columns)  # the same columns as training rows
 
 
+def test_coverage_alpha_sets_the_rate_the_coverage_calibrates_for(hashing_cli, tmp_path):
+    from tests.test_baseline import RECORDS
+
+    _shards(tmp_path / "data", RECORDS, [12])
+    _shards(tmp_path / "production", [{"prompt": f"How do I get a refund for order {n}?"} for n in range(7)], [3])
+    audit = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--production", str(tmp_path / "production"),
+                                      "--coverage-alpha", "0.2", "--out", str(tmp_path / "audit"), "--no-cache", "--quiet"])
+    assert audit.exit_code == 0, audit.output
+    coverage = json.loads((tmp_path / "audit" / "summary.json").read_text())["coverage"]
+    assert coverage["params"]["alpha"] == 0.2 and coverage["threshold"]["alpha"] == 0.2
+    bad = hashing_cli.invoke(main, ["audit", str(tmp_path / "data"), "--coverage-alpha", "1", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "coverage-alpha" in bad.output
+
+
 def test_a_run_off_a_terminal_logs_progress_lines_and_no_blank_lines(hashing_cli, tmp_path):
     from tests.test_baseline import RECORDS
 

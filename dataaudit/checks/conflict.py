@@ -13,8 +13,9 @@ different answers to the same question":
   space are flagged as info. Exact duplicates that agree are never conflicts.
 - **Label noise** (labelled rows): rows whose label the rest of the data contradicts,
   found by confident learning (Northcutt et al., 2021), implemented here. Out-of-fold
-  class probabilities (ridge-softmax on prompt embeddings, blended with kNN label votes)
-  give per-class thresholds (at least ``min_class_threshold``); the rows confidently
+  class probabilities (by default the label model that explains the given labels best out of
+  fold, among a ridge-softmax on prompt embeddings, kNN label votes, a logistic regression
+  and blends of them, see :mod:`dataaudit.features.label_models`) give per-class thresholds (at least ``min_class_threshold``); the rows confidently
   belonging to another class estimate how many labels are wrong, and that many rows with
   the lowest probability for their own label are flagged as warnings, suggesting the most
   probable other label. Skipped when the prompts do not predict the labels at all (yes/no
@@ -43,12 +44,8 @@ import polars as pl
 from dataaudit.checks.base import Check, CheckResult, Finding, Kind, group_column, register_check, result_from_findings
 from dataaudit.context import AuditContext
 from dataaudit.features.answers import extract_final_answer
-from dataaudit.features.confident_learning import (
-    MIN_CLASS_THRESHOLD,
-    add_knn_probabilities,
-    confident_label_issues,
-    out_of_fold_probabilities,
-)
+from dataaudit.features.confident_learning import MIN_CLASS_THRESHOLD, confident_label_issues
+from dataaudit.features.label_models import LABEL_MODELS, label_model_probabilities
 from dataaudit.features.lexical import (
     is_light_edit,
     normalize_text,
@@ -59,7 +56,7 @@ from dataaudit.features.lexical import (
 )
 from dataaudit.features.pairs import candidate_pair_arrays, group_labels, value_codes
 from dataaudit.io.structure import final_calls
-from dataaudit.params import Interval
+from dataaudit.params import Interval, Options
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +88,11 @@ class ConflictCheck(Check):
     folds:
         Cross-validation folds for the out-of-fold label probabilities.
     knn_weight:
-        Weight of the kNN label votes in the blend with the ridge-softmax probabilities.
+        Weight of the kNN label votes in the ``blend`` label model, with the ridge-softmax probabilities.
+    label_model:
+        ``"auto"`` (the candidate with the lowest out-of-fold log-loss of the given labels; the
+        summary says which and every candidate's loss) or one of
+        :data:`~dataaudit.features.label_models.LABEL_MODELS`.
     min_class_threshold:
         Floor under confident learning's per-class thresholds: a row counts as confidently
         another class only when that class's probability reaches this too. Keeps classes the
@@ -127,6 +128,7 @@ class ConflictCheck(Check):
         "max_label_vocabulary": [Interval(int, 1, None)],
         "min_rows_per_label": [Interval(float, 0, None)],
         "short_response_share": [Interval(float, 0, 1)],
+        "label_model": [Options({"auto", *LABEL_MODELS})],
     }
 
     def __init__(
@@ -139,6 +141,7 @@ class ConflictCheck(Check):
         identical_prompt_similarity: float = 0.9,
         folds: int = 5,
         knn_weight: float = 0.5,
+        label_model: str = "auto",
         min_class_threshold: float = MIN_CLASS_THRESHOLD,
         max_label_vocabulary: int = 200,
         min_rows_per_label: float = 5.0,
@@ -151,6 +154,7 @@ class ConflictCheck(Check):
         self.identical_prompt_similarity = identical_prompt_similarity
         self.folds = folds
         self.knn_weight = knn_weight
+        self.label_model = label_model
         self.min_class_threshold = min_class_threshold
         self.max_label_vocabulary = max_label_vocabulary
         self.min_rows_per_label = min_rows_per_label
@@ -370,12 +374,10 @@ class ConflictCheck(Check):
         class_index = {label: k for k, label in enumerate(classes)}
         positions = np.flatnonzero(labelled)
         y = np.array([class_index[labels[i]] for i in positions])
-        # One rows × classes matrix, blended in place (2 GB at a million rows and 300 classes),
-        # and no copy of the embeddings.
-        probabilities = out_of_fold_probabilities(ctx.embeddings("prompt"), y, len(classes), folds=folds, seed=ctx.seed,
-                                                  rows=positions)
-        probabilities *= 1 - self.knn_weight
-        add_knn_probabilities(probabilities, ctx.knn("prompt"), positions, y, weight=self.knn_weight)
+        choice = label_model_probabilities(ctx.embeddings("prompt"), y, len(classes), ctx.knn("prompt"), positions,
+                                           folds=folds, seed=ctx.seed, knn_weight=self.knn_weight,
+                                           models=LABEL_MODELS if self.label_model == "auto" else (self.label_model,))
+        probabilities = choice.probabilities
         accuracy = float((probabilities.argmax(axis=1) == y).mean())
         majority = max(counts.values()) / len(y)
         if accuracy < majority + 0.5 * (1 - majority):
@@ -392,7 +394,7 @@ class ConflictCheck(Check):
                 suggestion=classes[predicted], suggested_value=str(classes[predicted]),
             ))
         return findings, {"label_noise_rows": len(findings), "label_noise_estimate": issues.estimated,
-                          "label_accuracy": round(accuracy, 4), "classes": len(classes)}
+                          "label_accuracy": round(accuracy, 4), "classes": len(classes), **choice.summary()}
 
 
 def _prompt_keys_and_answers(frame: pl.DataFrame) -> pl.DataFrame:

@@ -72,12 +72,14 @@ class GapClusterer:
         *,
         reference: np.ndarray,
         progress: Progress = NULL_PROGRESS,
+        joinable: np.ndarray | None = None,
     ) -> np.ndarray:
         """Gap cluster per production row (-1 = none), numbered by decreasing size.
 
         ``training_similarity`` is each row's similarity to its nearest training row (NaN when
         there is no training data: then every row may join a cluster); ``reference`` holds the
-        training embeddings (the background for a lone topic; may have no rows).
+        training embeddings (the background for a lone topic; may have no rows). ``joinable``: the
+        rows growth may add (default: every row); the uncovered rows themselves always count.
         """
         if self.cluster_selection not in CLUSTER_SELECTIONS:
             raise UsageError(f"cluster_selection must be one of {', '.join(CLUSTER_SELECTIONS)}, "
@@ -103,7 +105,8 @@ class GapClusterer:
             labels[candidates] = {"leaf": leaves, "eom": found}[self.cluster_selection]
             task.advance(len(candidates))
         training_similarity = np.nan_to_num(np.asarray(training_similarity, dtype=np.float64), nan=-np.inf)
-        labels, self.near_gap_ = _grow(embeddings, candidates[found >= 0], labels, training_similarity)
+        may_join = is_gap | (True if joinable is None else np.asarray(joinable, dtype=bool))
+        labels, self.near_gap_ = _grow(embeddings, candidates[found >= 0], labels, training_similarity, may_join)
         labels = _merge(embeddings, labels, training_similarity)
         return _renumber_by_size(labels)
 
@@ -148,13 +151,13 @@ def _leaves(tree: np.ndarray, n: int) -> np.ndarray:
 
 
 def _grow(embeddings: np.ndarray, seeds: np.ndarray, labels: np.ndarray,
-          training_similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, near): ``near`` marks the ``seeds`` and the rows more similar to one of them than
-    to any training row; rows outside a topic join the topic of their most similar seed that has
-    one, if it is closer than training."""
+          training_similarity: np.ndarray, joinable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, near): ``near`` marks the ``seeds`` and the ``joinable`` rows more similar to one
+    of them than to any training row; such rows outside a topic join the topic of their most
+    similar seed that has one, if it is closer than training."""
     near = np.zeros(len(embeddings), dtype=bool)
     near[seeds] = True
-    outside = np.flatnonzero(labels < 0)
+    outside = np.flatnonzero((labels < 0) & joinable)
     if len(seeds) == 0 or len(outside) == 0:
         return labels, near
     clustered = labels[seeds] >= 0

@@ -18,8 +18,9 @@ either is small, smaller when both are), and ``gap_score`` is the share of train
 own statistic is at most that. ``label_weight`` 0.5 was chosen on two benches: at 1.0 the label
 view lifts Banking77's missing intents as much but costs CLINC150 out-of-scope AUROC (0.974 →
 0.969, in-scope rows between sibling intents get flagged); at 0.5 both improve. So a production prompt
-is a gap when it is far from training *or* between classes training keeps apart, and still only
-``quantile`` of data drawn like training is flagged.
+is a gap when it is far from training *or* between classes training keeps apart; the threshold
+that flags ``alpha`` of data drawn like training is set on the whole decision
+(:mod:`dataaudit.coverage.calibration`).
 
 A second label view, **centroids**: the Mahalanobis distance to the nearest class centroid in
 the space whitened by the classes' shared within-class covariance (shrunk towards the identity,

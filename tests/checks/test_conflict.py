@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dataaudit.checks.base import FINDING_COLUMNS
 from dataaudit.checks.conflict import ConflictCheck
+from dataaudit.errors import UsageError
 from dataaudit.features.confident_learning import confident_label_issues, out_of_fold_probabilities
 from dataaudit.io.load import from_records
 from tests.conftest import GSM8K_OTHERS, GSM8K_QUESTION, GSM8K_SOLUTION, make_context, make_dataset
@@ -182,6 +183,19 @@ def test_flipped_labels_on_separable_data_are_found_with_the_right_suggestion():
     assert suggestions == {row: labels[row] for row in flips}
     assert set(noise["severity"]) == {"warning"}
     assert (noise["score"] < 0.5).all()
+    # The label model behind it was chosen on this data, and the summary says which and why.
+    losses = result.summary["label_model_log_loss"]
+    assert result.summary["label_model"] == min(losses, key=losses.get)
+    assert "lowest out-of-fold log-loss" in result.summary["label_model_reason"]
+
+
+def test_a_label_model_can_be_named_instead_of_chosen():
+    texts, labels = separable_texts(30)
+    noisy = [("finance" if i == 3 else label) for i, label in enumerate(labels)]
+    result = run(texts, labels=noisy, label_model="logistic")
+    assert result.summary["label_model"] == "logistic" and list(result.summary["label_model_log_loss"]) == ["logistic"]
+    with pytest.raises(UsageError, match="label_model"):
+        ConflictCheck(label_model="svm")
 
 
 def test_short_responses_are_treated_as_labels():

@@ -87,10 +87,10 @@ def test_summary_reports_gaps_drift_and_the_evaluation_gap(with_translations):
     assert summary["production_rows"] == len(COVERED + TRANSLATIONS)
     assert summary["gap_rows"] == len(TRANSLATIONS)
     assert summary["gap_clusters"] == with_translations.gaps.height
-    assert summary["threshold"]["method"] == "calibrated on training" and summary["threshold"]["quantile"] == 0.05
+    assert summary["threshold"]["method"] == "calibrated on held-out training" and summary["threshold"]["alpha"] == 0.05
     assert summary["drift"]["auc"] is not None and "interpretation" in summary["drift"]
     evaluation = summary["evaluation_gap"]
-    assert evaluation["held_out"]["rows"] == round(0.1 * len(TRAIN))
+    assert evaluation["held_out"]["rows"] == summary["threshold"]["calibration_rows"] == len(TRAIN)  # cross-conformal
     assert evaluation["production"]["gap_share"] > evaluation["held_out"]["gap_share"]
     assert evaluation["production"]["mean_gap_score"] < evaluation["held_out"]["mean_gap_score"]
     assert summary["not_computed"] == {}

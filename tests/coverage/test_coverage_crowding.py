@@ -157,8 +157,8 @@ def test_crowded_rows_are_gaps_and_alpha_zero_turns_the_rule_off():
     assert result.summary["uncovered_by_crowding"] == crowded.sum()
     assert off.summary["uncovered_by_crowding"] == 0
     assert (is_gap | ~was_gap).all()  # the rule only adds gaps
-    assert "crowded" in result.summary["threshold"]["description"]
-    assert "crowded" not in off.summary["threshold"]["description"]
+    assert "crowding" in result.summary["threshold"]["description"]
+    assert "crowding" not in off.summary["threshold"]["description"]
 
 
 def test_a_fixed_similarity_threshold_ignores_crowding():

@@ -78,6 +78,19 @@ def test_growth_seeds_from_clustered_uncovered_rows_only():
     assert clusterer.near_gap_.tolist() == [True] * 11 + [False, False, True]
 
 
+def test_only_joinable_rows_grow_a_topic_and_uncovered_rows_always_may():
+    vectors, truth = topics([6, 1, 1, 20])
+    vectors[6] = unit([vectors[0] + 0.1 * vectors[6]])[0]  # covered, next to topic 0
+    vectors[7] = unit([vectors[0] + 0.1 * vectors[7]])[0]  # covered, next to topic 0
+    production, training = vectors[:8], vectors[8:]
+    is_gap = np.array([True] * 6 + [False, False])
+    joinable = np.array([False] * 6 + [True, False])  # the topic's own rows are marked not joinable
+    clusterer = GapClusterer(min_cluster_size=3)
+    labels = clusterer.fit_predict(production, is_gap, np.full(8, 0.1), reference=training, joinable=joinable)
+    assert (labels[:7] == 0).all() and labels[7] == -1
+    assert clusterer.near_gap_.tolist() == [True] * 7 + [False]
+
+
 def test_scattered_small_themes_are_not_lumped_into_one_topic():
     """Many loose themes of three rows around one direction: HDBSCAN's default selection keeps
     the blob (79 of 90 rows in one "topic" here), leaf selection the themes."""
