@@ -278,11 +278,10 @@ def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, su
     return result_from_findings(DuplicateCheck.name, ctx, findings, summary=summary, group=group_column(group_of))
 
 
-def _conversation_text(turns: list[dict], tools: str | None = None) -> str:
-    """Every turn of a row, roles, calls and reasoning included, and its declared tools, so
-    multi-turn rows compare whole and rows that call differently are never copies."""
-    text = "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
-    return text if tools is None else f"{text}\ntools: {tools}"
+def _conversation_text(turns: list[dict]) -> str:
+    """Every turn of a row, roles, calls and reasoning included, so multi-turn rows compare whole
+    and rows that call differently are never copies."""
+    return "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
 
 
 def _exchange_text(turns: list[dict]) -> str:
@@ -292,8 +291,10 @@ def _exchange_text(turns: list[dict]) -> str:
 
 def _exact_digests(frame: pl.DataFrame) -> pl.DataFrame:
     """Each row's whole conversation, normalised, as a 16-byte digest: the exact-duplicate key."""
+    # The declared tools (JSON text, often kilobytes) join the digest as written: rows with other
+    # tools are other examples, and normalising that text would cost more than the whole row.
     tools = frame.get_column("tools").to_list() if "tools" in frame.columns else [None] * frame.height
-    digests = [_digest(normalize_text(_conversation_text(turns, declared)))
+    digests = [_digest(normalize_text(_conversation_text(turns)), declared)
                for turns, declared in zip(frame.get_column("messages").to_list(), tools)]
     return pl.DataFrame({"digest": digests}, schema={"digest": pl.Binary})
 
@@ -326,8 +327,11 @@ def _normalized_turns(messages: list[dict]) -> list[str]:
     return [normalize_text(turn_text(turn)) for turn in messages if turn["role"] != "system"]
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _digest(text: str, tools: str | None = None) -> bytes:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+    if tools is not None:
+        digest.update(b"\x1etools:" + tools.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:

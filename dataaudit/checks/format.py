@@ -394,8 +394,11 @@ _FORMAT_STRUCT = pl.Struct({
 def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """``format``: each row's :class:`ResponseFormat` fields, null where the row has no format to
     judge (no free-text response, or a label)."""
-    described = [{**dataclasses.asdict(describe_format(response)), "call_style": style}
-                 if label is None and _has_format(response) else None
+    # A calling turn is judged on its call style alone (the text features do not apply to it), so
+    # its text is not described at all.
+    called = dataclasses.asdict(describe_format(""))
+    described = [None if label is not None or not _has_format(response) else
+                 {**called, "call_style": style} if style is not None else dataclasses.asdict(describe_format(response))
                  for response, label, style in frame.select("response", "label", "call_style").iter_rows()]
     return pl.DataFrame({"format": described}, schema={"format": _FORMAT_STRUCT})
 
