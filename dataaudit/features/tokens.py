@@ -301,6 +301,8 @@ class TokenCounts:
     after: np.ndarray
     error: list[str | None]
     templated: bool
+    #: Tokens of the reasoning block that opens the reply (0 where it has none).
+    reasoning: np.ndarray | None = None
 
     @property
     def total(self) -> np.ndarray:
@@ -318,18 +320,18 @@ def rendered_parts(frame: pl.DataFrame, *, tokenizer: str | None) -> pl.DataFram
     loaded = load_tokenizer(tokenizer)
     templated = bool(getattr(loaded, "chat_template", None))
     split = [_split(loaded, messages, templated) for messages in frame.get_column("messages").to_list()]
-    columns = ("before", "reply", "after", "error")
+    columns = ("before", "reply", "after", "error", "reasoning")
     return pl.DataFrame({name: [parts[i] for parts in split] for i, name in enumerate(columns)},
                         schema=dict.fromkeys(columns, pl.String))
 
 
-def count_rendered(tokenizer: Any, split: Sequence[tuple[str, str, str, str | None]], *,
-                   batch_size: int = 8192) -> TokenCounts:
-    """Count rendered conversations (``(before, reply, after, error)`` per row, as :func:`_split`
-    cuts them) in one batched call of the fast tokenizer."""
+def count_rendered(tokenizer: Any, split: Sequence[tuple], *, batch_size: int = 8192) -> TokenCounts:
+    """Count rendered conversations (``(before, reply, after, error[, reasoning])`` per row, as
+    :func:`_split` cuts them) in one batched call of the fast tokenizer."""
     templated = bool(getattr(tokenizer, "chat_template", None))
-    parts = [part for before, reply, after, _ in split for part in (before, reply, after)]
-    errors = [error for *_, error in split]
+    split = [(*row, "") if len(row) == 4 else row for row in split]
+    parts = [part for before, reply, after, _, reasoning in split for part in (before, reply, after, reasoning or "")]
+    errors = [row[3] for row in split]
     backend = tokenizer.backend_tokenizer
     encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
     unique = list(dict.fromkeys(parts))  # the template's tail, repeated prompts and replies: counted once
@@ -339,30 +341,39 @@ def count_rendered(tokenizer: Any, split: Sequence[tuple[str, str, str, str | No
         counted[start : start + len(chunk)] = [len(encoding) for encoding in encode(chunk, add_special_tokens=False)]
     position = {text: index for index, text in enumerate(unique)}
     lengths = counted[np.fromiter((position[text] for text in parts), dtype=np.int64, count=len(parts))]
-    lengths = lengths.reshape(-1, 3) if parts else np.zeros((0, 3), dtype=np.int64)
+    lengths = lengths.reshape(-1, 4) if parts else np.zeros((0, 4), dtype=np.int64)
     if not templated:  # parts are (whole text, reply, ""): a blank-line join can merge tokens across the seam
         lengths[:, 0] = np.maximum(lengths[:, 0] - lengths[:, 1], 0)
         if getattr(tokenizer, "bos_token", None) and getattr(tokenizer, "add_bos_token", False):
             lengths[:, 0] += 1
-    return TokenCounts(lengths[:, 0], lengths[:, 1], lengths[:, 2], errors, templated)
+    reasoning = np.minimum(lengths[:, 3], lengths[:, 1])
+    return TokenCounts(lengths[:, 0], lengths[:, 1], lengths[:, 2], errors, templated, reasoning)
 
 
-def _split(tokenizer: Any, messages: list[dict[str, str]], templated: bool) -> tuple[str, str, str, str | None]:
-    """(text before the final assistant reply, the reply, the text after it, template error)."""
-    final = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else None
+def _split(tokenizer: Any, messages: list[dict[str, Any]], templated: bool) -> tuple[str, str, str, str | None, str]:
+    """(text before the final assistant reply, the reply, the text after it, template error, the
+    reasoning block that opens the reply). Turns are rendered as trainers see them (see
+    :func:`~dataaudit.features.chat_template.template_messages`): reasoning back in the text as a
+    ``<think>`` block, calls in the OpenAI form."""
+    from dataaudit.features.chat_template import template_messages
+    from dataaudit.io.structure import with_reasoning
+
+    last = messages[-1] if messages and messages[-1]["role"] == "assistant" else None
+    final = with_reasoning(last) if last is not None else None
+    thought = with_reasoning({"reasoning": last.get("reasoning")}) if last is not None else ""
     if not templated:
-        text = "\n\n".join(message["content"] or "" for message in messages)
-        return text, final or "", "", None
+        text = "\n\n".join(with_reasoning(message) for message in messages)
+        return text, final or "", "", None, thought
     try:
-        text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+        text = tokenizer.apply_chat_template(template_messages(messages), tokenize=False)
     except Exception as error:  # noqa: BLE001 - any template failure is the finding, with its own message
-        return "", "", "", f"{type(error).__name__}: {error}"[:500]
+        return "", "", "", f"{type(error).__name__}: {error}"[:500], ""
     if not final:
-        return text, "", "", None
+        return text, "", "", None, ""
     at = text.rfind(final)
     if at < 0:  # the template rewrote the reply (trimmed it): find the trimmed text instead
         final = final.strip()
         at = text.rfind(final) if final else -1
         if at < 0:
-            return text, "", "", None
-    return text[:at], final, text[at + len(final) :], None
+            return text, "", "", None, ""
+    return text[:at], final, text[at + len(final) :], None, thought

@@ -11,20 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from dataaudit.io.structure import BadArguments, canonical_arguments, parse_arguments
+from dataaudit.io.structure import BadArguments, canonical_arguments, parse_arguments, with_reasoning
 
 #: Formats ``export --to`` converts kept records into.
 TARGET_FORMATS = ("openai", "alpaca", "sharegpt")
 
 _SHAREGPT_ROLES = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
-
-
-def _with_reasoning(turn: Mapping[str, Any]) -> str:
-    content = turn.get("content") or ""
-    reasoning = turn.get("reasoning")
-    if reasoning is None:
-        return content
-    return f"<think>\n{reasoning}\n</think>\n\n{content}" if content else f"<think>\n{reasoning}\n</think>"
 
 
 def _tools_value(tools: str | None) -> Any:
@@ -37,7 +29,7 @@ def to_openai(canonical: Mapping[str, Any]) -> dict[str, Any]:
     A plain conversation is written exactly as before (``{role, content}`` only)."""
     messages = []
     for turn in canonical["messages"]:
-        out: dict[str, Any] = {"role": turn["role"], "content": _with_reasoning(turn)}
+        out: dict[str, Any] = {"role": turn["role"], "content": with_reasoning(turn)}
         calls = turn.get("tool_calls") or ()
         if calls:
             out["tool_calls"] = [{"id": call.get("id") or f"call_{index}", "type": "function",
@@ -70,7 +62,7 @@ def to_sharegpt(canonical: Mapping[str, Any]) -> dict[str, Any]:
     conversations = []
     for turn in canonical["messages"]:
         calls = turn.get("tool_calls") or ()
-        text = _with_reasoning(turn)
+        text = with_reasoning(turn)
         if calls and not text.strip():
             objects = [_call_object(call) for call in calls]
             value = objects[0] if len(objects) == 1 else objects
@@ -91,7 +83,7 @@ def to_alpaca(canonical: Mapping[str, Any]) -> dict[str, Any]:
     """Alpaca: one instruction and its output (callers refuse rows :func:`unrepresentable` names)."""
     messages = canonical["messages"]
     final = messages[-1] if messages and messages[-1]["role"] == "assistant" else None
-    output = _with_reasoning(final) if final is not None else (canonical["response"] or "")
+    output = with_reasoning(final) if final is not None else (canonical["response"] or "")
     record = {"instruction": canonical["prompt"], "input": "", "output": output}
     if canonical["system"]:
         record["system"] = canonical["system"]

@@ -146,6 +146,16 @@ def final_calls(frame) -> list[str | None]:
     return [render_calls(turn) if turn else None for turn in calls.to_list()]
 
 
+def with_reasoning(turn: Mapping[str, Any]) -> str:
+    """A turn's text with its reasoning written before it as a ``<think>`` block (how SFT data,
+    chat templates and ``export --to`` write it), or the text alone when it has none."""
+    content = turn.get("content") or ""
+    reasoning = turn.get("reasoning")
+    if reasoning is None:
+        return content
+    return f"<think>\n{reasoning}\n</think>\n\n{content}" if content else f"<think>\n{reasoning}\n</think>"
+
+
 def split_reasoning(content: str) -> tuple[str | None, str]:
     """``(reasoning, answer)`` of a leading ``<think>…</think>`` block; ``(None, content)`` when
     there is none. An unclosed or stray tag is left in the text for the reasoning check."""

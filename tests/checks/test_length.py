@@ -117,6 +117,26 @@ def test_budget_cutting_part_or_all_of_the_response(smollm2):
     assert dropped.summary["rows_over_budget"] == 1 and dropped.summary["tokens_over_budget"] == total - before
 
 
+def test_a_budget_that_keeps_the_reasoning_but_cuts_the_answer(smollm2):
+    """A reasoning trace counts as trainers see it (a leading <think> block); a budget that keeps it
+    whole and cuts the answer after it teaches the model to think, then stop."""
+    thinking = "Blue light scatters more than red; at sunset the path through the air is longer. " * 4
+    record = {"messages": [{"role": "user", "content": QUESTION},
+                           {"role": "assistant", "reasoning_content": thinking.strip(), "content": ANSWER}]}
+    full = run([record]).rows
+    total, response = full.get_column("length_tokens")[0], full.get_column("length_response_tokens_kept")[0]
+    plain = run([chat()]).rows.get_column("length_response_tokens_kept")[0]
+    thought = run([record]).summary["reasoning_tokens"]
+    assert abs((response - plain) - thought) <= 2  # the <think> block comes before the same answer
+    before = total - response - 2
+    cut = run([record], max_seq_length=before + thought + 5)
+    [finding] = cut.findings.iter_rows(named=True)
+    assert (finding["kind"], finding["severity"]) == ("answer_cut", "error")
+    assert f"all {thought} reasoning tokens are kept" in finding["reason"]
+    inside = run([record], max_seq_length=before + thought // 2)  # the cut falls inside the reasoning
+    assert inside.findings.get_column("kind").to_list() == ["response_truncated"]
+
+
 def test_rendering_in_worker_processes_counts_the_same(smollm2, tmp_path):
     """The templates render on the engine's map_frame: worker processes (each loading the
     tokenizer itself, by name) and this process agree row for row, template errors included."""
