@@ -187,6 +187,19 @@ class AuditResult:
         names = list(self.summary.get("checks", {}))
         return names + sorted(set(self.findings.get_column("check").unique().to_list()) - set(names))
 
+    @property
+    def failed_checks(self) -> dict[str, str]:
+        """``{check: error}`` for each check that raised: its findings are missing, not zero."""
+        checks = self.summary.get("checks", {})
+        return {name: str(info.get("error") or "") for name, info in checks.items()
+                if isinstance(info, dict) and info.get("status") == "failed"}
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
+        (the audit returns it rather than raising, so the other checks' findings are kept)."""
+        return "failed" if self.failed_checks else "ok"
+
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
         chosen = self.findings.filter(at_least(min_severity))
         if checks is not None:

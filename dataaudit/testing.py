@@ -79,6 +79,7 @@ def _context(dataset: Any) -> Any:
 
 
 def _run(check: Check, ctx: Any) -> CheckResult:
+    check.prepare(ctx)  # as the runner does, before the artefacts
     ctx.require(sorted(check.needs))
     return check.run(ctx)
 

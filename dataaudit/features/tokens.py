@@ -269,6 +269,8 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
     from dataaudit.finetune.models import default_gguf, quiet_transformers
 
     local = Path(name_or_path).expanduser() if name_or_path is not None else None
+    if local is not None and not local.exists() and name_or_path.startswith((".", "/", "~")):
+        raise UsageError(f"cannot load tokenizer {name_or_path!r}: no such file or folder")  # a path, not a hub name
     if local is None or (local.is_file() and local.suffix == ".gguf"):
         folder = gguf_tokenizer_dir(default_gguf() if local is None else local)
         template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template") or ""
