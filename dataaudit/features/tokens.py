@@ -20,9 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dataaudit.errors import UsageError
+from dataaudit.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
     import polars as pl
@@ -188,24 +187,11 @@ def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
     }
     if metadata.get("tokenizer.chat_template"):
         config["chat_template"] = metadata["tokenizer.chat_template"]
-    root.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
-    try:
+    with atomic_dir(target) as temp:  # a lost race with another process keeps the winner's folder
         (temp / "tokenizer.json").write_text(
             json.dumps(tokenizer_json_from_gguf(metadata), ensure_ascii=False), encoding="utf-8"
         )
         (temp / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.chmod(temp, 0o755)
-        try:
-            os.replace(temp, target)
-        except OSError:
-            if not (target / "tokenizer_config.json").is_file():
-                raise
-    finally:
-        if temp.exists():
-            import shutil
-
-            shutil.rmtree(temp, ignore_errors=True)
     return target
 
 

@@ -15,13 +15,13 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from dataaudit.errors import UsageError
+from dataaudit.io.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -89,20 +89,12 @@ def converted_gguf(gguf: Path, *, cache_dir: Path | None = None) -> Path:
         return target
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root)
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
     logger.info("converting %s once into %s (about half a minute on a CPU)", gguf.name, target)
-    try:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    with atomic_dir(target) as temp:  # a lost race with another converter keeps the winner's folder
         _convert(gguf, temp)
         _make_readable(temp)
-        try:
-            os.replace(temp, target)
-        except OSError:
-            if not _is_complete(target):  # not a lost race with another converter
-                raise
-        logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+    logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
     return target
 
 
@@ -218,10 +210,9 @@ def _remove_stale_temps(root: Path) -> None:
 
 
 def _make_readable(folder: Path) -> None:
-    """The modes plainly created files would get (mkdtemp's 0700 and safetensors' 0600 would
-    hide a shared cache from other users)."""
+    """The modes plainly created files would get (safetensors' 0600 would hide a shared cache
+    from other users; :func:`~dataaudit.io.atomic.atomic_dir` does the folder's)."""
     umask = os.umask(0)
     os.umask(umask)
     for path in folder.iterdir():
         os.chmod(path, 0o666 & ~umask)
-    os.chmod(folder, 0o777 & ~umask)
