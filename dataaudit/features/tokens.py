@@ -252,7 +252,8 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
     """A fast tokenizer with its chat template: the packaged SmolLM2 one (``None``) or a ``.gguf``
     file (a :class:`ChatTokenizer`), or a Hugging Face tokenizer folder / hub name already on disk
     (through transformers). Never downloads."""
-    from dataaudit.finetune.models import default_gguf, quiet_transformers
+    from dataaudit.finetune.models import default_gguf
+    from dataaudit.runtime import quiet_transformers
 
     local = Path(name_or_path).expanduser() if name_or_path is not None else None
     if local is not None and not local.exists() and name_or_path.startswith((".", "/", "~")):

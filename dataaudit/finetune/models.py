@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_dir
+from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +101,8 @@ def converted_gguf(gguf: Path, *, cache_dir: Path | None = None) -> Path:
 
 def load_causal_lm(model: str | None, *, device: str, dtype: Any) -> tuple[Any, Any]:
     """``(model, tokenizer)`` in eval mode on ``device``; the tokenizer always has a pad token."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dataaudit.embed.sentence_transformers import _available_cores
-
-    torch.set_num_threads(_available_cores())
     source = resolve_causal_lm(model)
     local = isinstance(source, Path)
     try:
@@ -123,34 +120,13 @@ def load_causal_lm(model: str | None, *, device: str, dtype: Any) -> tuple[Any, 
     return loaded, tokenizer
 
 
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' loading bars and warnings: the library reports through Progress and
-    its own logger only."""
-    from transformers.utils import logging as transformers_logging
-
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
-
-
 def _convert(gguf: Path, destination: Path) -> None:
     """Dequantise ``gguf`` to fp32 and save model and tokenizer as an ordinary HF folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dataaudit.embed.sentence_transformers import _available_cores
-
-    torch.set_num_threads(_available_cores())
     try:
-        with quiet_transformers(), _no_gguf_bar():
+        with torch_threads(), quiet_transformers(), _no_gguf_bar():
             tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                          dtype=torch.float32, local_files_only=True)
