@@ -47,12 +47,16 @@ def quiet_transformers() -> Iterator[None]:
 
 @contextmanager
 def torch_threads(threads: int | None = None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` (default: :func:`available_cores`, since torch
-    counts the machine's cores and oversubscribes a container), and restored afterwards."""
+    """torch's intra-op threads set to ``threads``, and the caller's count restored afterwards.
+
+    The default keeps the caller's count but never more than :func:`available_cores`: torch may
+    count the host's cores and oversubscribe a container, while a count the caller lowered on
+    purpose (a 1-thread measurement) is respected.
+    """
     import torch
 
     saved = torch.get_num_threads()
-    torch.set_num_threads(threads or available_cores())
+    torch.set_num_threads(threads or min(saved, available_cores()))
     try:
         yield
     finally:

@@ -15,6 +15,20 @@ def test_available_cores_is_the_affinity_share():
     assert 1 <= available_cores() <= (os.cpu_count() or 1)
 
 
+def test_torch_threads_never_exceed_the_cores_and_respect_a_lower_count():
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(available_cores() + 3)
+        with torch_threads():
+            assert torch.get_num_threads() == available_cores()
+        assert torch.get_num_threads() == available_cores() + 3
+        torch.set_num_threads(1)
+        with torch_threads():
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_torch_threads_are_restored_even_after_an_error():
     saved = torch.get_num_threads()
     try:
