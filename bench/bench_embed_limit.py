@@ -49,7 +49,7 @@ from typing import Callable
 import numpy as np
 
 from bench._common import REALDATA, iter_jsonl, realdata_records
-from dataaudit.runtime import available_cores
+from dataaudit.runtime import available_cores, torch_threads
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # model2vec's distillation bar
@@ -166,33 +166,28 @@ def model_mix(flops: Flops, rows: int, dtype_name: str, *, reps: int) -> tuple[l
 
 def refresh_bound(bound: Bound, flops: Flops, *, dtypes: list[str], reps: int) -> None:
     """Measure the 1-thread model mix again and keep the best: contention only ever lowers it."""
-    import torch
 
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    for dtype_name in dtypes:
-        for rows in ROWS_FOR_BOUND:
-            _, mix = model_mix(flops, rows, dtype_name, reps=reps)
-            bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
-    torch.set_num_threads(saved)
+    with torch_threads(1):
+        for dtype_name in dtypes:
+            for rows in ROWS_FOR_BOUND:
+                _, mix = model_mix(flops, rows, dtype_name, reps=reps)
+                bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
 
 
 def measure_bound(flops: Flops, *, dtypes: list[str], thread_counts: list[int], reps: int) -> Bound:
     import torch
 
     bound = Bound()
-    saved = torch.get_num_threads()
     for dtype_name in dtypes:
         for threads in thread_counts:
-            torch.set_num_threads(threads)
-            for rows in ROWS_FOR_BOUND:
-                rates, mix = model_mix(flops, rows, dtype_name, reps=reps)
-                bound.table.append([dtype_name, threads, f"{rows}", *[f"{r:.0f}" for r in rates], f"{mix:.0f}"])
-                if threads == 1:
-                    bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
-            square = time_matmul(2048, 2048, 2048, dtype=getattr(torch, dtype_name), reps=reps)
-            bound.table.append([dtype_name, threads, "2048² square", "", "", "", f"{square:.0f}"])
-    torch.set_num_threads(saved)
+            with torch_threads(threads):
+                for rows in ROWS_FOR_BOUND:
+                    rates, mix = model_mix(flops, rows, dtype_name, reps=reps)
+                    bound.table.append([dtype_name, threads, f"{rows}", *[f"{r:.0f}" for r in rates], f"{mix:.0f}"])
+                    if threads == 1:
+                        bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
+                square = time_matmul(2048, 2048, 2048, dtype=getattr(torch, dtype_name), reps=reps)
+                bound.table.append([dtype_name, threads, "2048² square", "", "", "", f"{square:.0f}"])
     return bound
 
 
@@ -233,15 +228,10 @@ class Variant:
     def run(self, texts: list[str]) -> None:
         import torch
 
-        saved = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
         watch = Stopwatch()
         start = time.perf_counter()
-        try:
+        with torch_threads(self.threads or torch.get_num_threads()):
             self.vectors = self.embed(texts, watch)
-        finally:
-            torch.set_num_threads(saved)
         end = time.perf_counter()
         self.segments.append(list(np.diff([start, *watch.marks, end])))
         self.passes.append(end - start)
