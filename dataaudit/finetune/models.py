@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dataaudit.errors import UsageError
-from dataaudit.io.atomic import atomic_dir
+from dataaudit.io.atomic import atomic_dir, current_umask
 from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -188,7 +188,6 @@ def _remove_stale_temps(root: Path) -> None:
 def _make_readable(folder: Path) -> None:
     """The modes plainly created files would get (safetensors' 0600 would hide a shared cache
     from other users; :func:`~dataaudit.io.atomic.atomic_dir` does the folder's)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    mode = 0o666 & ~current_umask()
     for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
+        os.chmod(path, mode)

@@ -13,15 +13,20 @@ from typing import BinaryIO, Callable, Iterator
 from dataaudit.io.staging import OLD_SUFFIX
 
 
+def current_umask() -> int:
+    """This process's umask (reading it means setting it, so it is set straight back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _final_mode(target: Path) -> int:
     """The mode a plainly created file would get (mkstemp's 0600 would hide reports from
     other users); an existing file keeps its own."""
     try:
         return target.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~current_umask()
 
 
 @contextmanager
@@ -93,9 +98,7 @@ def atomic_dir(target: str | os.PathLike, *, replace: bool = False,
     staging = make_staging(target)
     try:
         yield staging
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)
+        os.chmod(staging, 0o777 & ~current_umask())
         if replace:
             swap_in(staging, target)
         else:
