@@ -1,6 +1,6 @@
 """Missing intents on Banking77: does coverage find intents whose siblings stay in training?
 
-    python bench/bench_coverage_banking.py [--seeds 0,1,2,3,4] [--quantile 0.05]
+    python -m bench.bench_coverage_banking [--seeds 0,1,2,3,4] [--quantile 0.05]
 
 10 intents (seeded choice) are removed from the training split; production = the test split
 (3,080 rows). Banking77's 77 intents are fine-grained and close (card_arrival,
@@ -36,20 +36,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
+from bench._common import REALDATA, read_jsonl
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 BANKING = REALDATA / "banking77.jsonl"
 
 
@@ -64,11 +62,6 @@ VARIANTS = {
     "crowding": {},
     "unlabelled": {"use_labels": False},
 }
-
-
-def load_rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
 
 
 def cached_vectors(path: Path, texts: list[str]) -> np.ndarray:
@@ -152,7 +145,7 @@ def main() -> None:
     if not BANKING.exists():
         print(f"skipped: {BANKING} not available")
         return
-    rows = load_rows(BANKING)
+    rows = read_jsonl(BANKING)
     texts = [row["text"] for row in rows]
     embedder = precomputed_embedder(texts, cached_vectors(BANKING, texts))
     intents = sorted({row["intent"] for row in rows})

@@ -81,7 +81,8 @@ def compare(result: "AuditResult", baseline: "AuditResult", *, path: str | None 
     """Match ``result``'s findings against ``baseline``'s by (content hash, check, kind).
 
     Keys are counted as multisets: when the baseline had two findings of one key (say two
-    kept exact copies) and the new audit has three, the one on the latest row is new.
+    kept exact copies) and the new audit has three, the one on the latest row is new. A check
+    that failed in ``result`` looked at nothing, so none of its baseline findings is resolved.
     """
     current = _keyed(result.findings, result.rows)
     old = _keyed(baseline.findings, baseline.rows) if baseline.findings.height else current.clear()
@@ -95,7 +96,8 @@ def compare(result: "AuditResult", baseline: "AuditResult", *, path: str | None 
         .sort("row", "check", "kind")
     )
     resolved = (
-        old.join(new_counts, on=_KEY, how="left")
+        old.filter(~pl.col("check").is_in(list(result.failed_checks)))
+        .join(new_counts, on=_KEY, how="left")
         .filter(pl.col("_occurrence") >= pl.col("_now").fill_null(0))
         .drop("_occurrence", "_now")
         .sort("row", "check", "kind")

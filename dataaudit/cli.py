@@ -1,7 +1,8 @@
 """The ``dataaudit`` command line: parse arguments, call the API, render the result.
 
 Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input error;
-3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``).
+3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``);
+4 with ``--fail-on``, a check failed while running (the gate could not look, so it does not pass).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataaudit.errors import DataAuditError
 from dataaudit.io.convert import TARGET_FORMATS
 from dataaudit.registry import BACKENDS, ENGINES
 from dataaudit.severity import SEVERITIES
+
+#: ``audit --fail-on``'s exit code when a check raised: its findings are missing, not zero.
+EXIT_CHECK_FAILED = 4
 
 
 def _console(stderr: bool = False):
@@ -117,7 +121,8 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
 @click.option("--annotate", is_flag=True, help="Keep every record and add its findings under the key '_dataaudit'.")
 @click.option("--to", "to_format", type=click.Choice(TARGET_FORMATS), default=None,
               help="Convert kept records to another format (no longer byte-for-byte).")
-@click.option("--relabel", is_flag=True, help="Apply the conflict check's label suggestions; changes are logged.")
+@click.option("--relabel", is_flag=True, help="Apply the audit's label suggestions and log the changes; with the "
+              "default --drop, rows flagged only for their label are relabelled and kept (--drop conflict drops them).")
 @click.option("--changes", "changes_path", type=click.Path(path_type=Path), default=None,
               help="Where --relabel logs its changes (default: OUT.changes.jsonl).")
 @click.option("--confirmed-only", is_flag=True,
@@ -160,7 +165,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
     click.echo(
         f"kept {summary.kept:,} records → {target}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
         f"{rejected_path} ({summary.dropped:,} dropped — {by_check}; {summary.bad:,} unparseable, {summary.blank:,} blank)"
-        + (f"; relabeled {summary.relabeled:,}" if relabel else "")
+        + (f"; relabeled {summary.relabeled:,} ({summary.relabeled_kept:,} kept instead of dropped for their label)"
+           + (f", changes → {summary.changes}" if summary.relabeled else "") if relabel else "")
     )
 
 
@@ -183,7 +189,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
+              help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline), "
+                   "and with code 4 when a check failed.")
 @click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
 @click.option("--verbose", "-v", is_flag=True, help="Also show how long each stage took.")
@@ -217,7 +224,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.terminal import render_audit
+    from dataaudit.report.terminal import printable, render_audit
     from dataaudit.result import check_output_dir
     from dataaudit.runner import audit as run_audit
     from dataaudit.runner import default_embedder
@@ -255,6 +262,11 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
                          f"{counts['resolved']:,} resolved")
         if verbose:
             _render_timings(stdout, result.summary.get("timings", {}))
+    if fail_on is not None and result.failed_checks:  # before the findings: missing ones cannot pass
+        failed = "; ".join(f"{name}: {error}" for name, error in result.failed_checks.items())
+        click.echo(f"error: --fail-on: {len(result.failed_checks)} check(s) failed, so the gate could not look "
+                   f"({printable(failed)})", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
     if fail_on is not None and gated.height and gated.filter(at_least(fail_on)).height:
         sys.exit(1)
 

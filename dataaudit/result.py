@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import polars as pl
 
 from dataaudit.checks.base import FINDING_SCHEMA
-from dataaudit.io.atomic import atomic_path, write_text_atomic
-from dataaudit.io.staging import OLD_SUFFIX, make_staging, remove_stale_staging
+from dataaudit.io.atomic import atomic_dir, atomic_path, recover_interrupted_swap, write_text_atomic
+from dataaudit.io.staging import make_staging, remove_stale_staging
 from dataaudit.jsonsafe import dumps_strict
 from dataaudit.severity import at_least
 from dataaudit.summary import AuditSummary
@@ -80,44 +80,6 @@ def _carry_over(old: Path, new: Path) -> None:
             os.symlink(os.readlink(entry), new / entry.name)
         else:
             link_or_copy(str(entry), str(new / entry.name))
-
-
-def _exchange(left: Path, right: Path) -> bool:
-    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # a libc older than glibc 2.28
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(left), at_fdcwd, os.fsencode(right), rename_exchange) == 0
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Put ``staging`` where ``out`` is: one atomic exchange, or (without one) two renames that
-    :func:`_recover_interrupted_swap` completes if a kill falls between them."""
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    if _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # now the old audit
-        return
-    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(out, old)
-    os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_interrupted_swap(out: Path) -> None:
-    """A kill between the fallback's two renames leaves the old audit beside ``out``: put it back."""
-    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
-    if old.is_dir() and not out.exists():
-        os.rename(old, out)
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
@@ -196,6 +158,19 @@ class AuditResult:
         """The findings a gate (``--fail-on``) counts: only the new ones when compared with a baseline."""
         return self.baseline.new if self.baseline is not None else self.findings
 
+    @property
+    def failed_checks(self) -> dict[str, str]:
+        """``{check: error}`` for each check that raised: its findings are missing, not zero."""
+        checks = self.summary.get("checks", {})
+        return {name: str(info.get("error") or "") for name, info in checks.items()
+                if isinstance(info, dict) and info.get("status") == "failed"}
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
+        (the audit returns it rather than raising, so the other checks' findings are kept)."""
+        return "failed" if self.failed_checks else "ok"
+
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
         chosen = self.findings.filter(at_least(min_severity))
         if checks is not None:
@@ -269,21 +244,12 @@ class AuditResult:
         out = Path(directory)
         out = Path(os.path.realpath(out)) if out.is_symlink() else out
         check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])
-        _recover_interrupted_swap(out)
+        recover_interrupted_swap(out)
         remove_stale_staging(out)  # what earlier saves, killed mid-way, left beside it
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = make_staging(out)
-        try:
+        with atomic_dir(out, replace=True, make_staging=make_staging) as staging:
             self._write_files(staging, report=report)
             if out.is_dir():
                 _carry_over(out, staging)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would hide the audit from other users
-            _swap_in(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return out
 
     def _write_files(self, out: Path, *, report: bool) -> None:

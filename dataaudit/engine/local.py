@@ -12,6 +12,7 @@ import numpy as np
 from dataaudit.engine.base import FrameFunction
 from dataaudit.params import Component, Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import available_cores
 
 if TYPE_CHECKING:
     import polars as pl
@@ -116,5 +117,5 @@ class LocalEngine(Component):
     def _workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return available_cores()
 

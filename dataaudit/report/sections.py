@@ -85,6 +85,11 @@ class CheckView:
     extra: Any = None
     extra_error: str | None = None
 
+    @property
+    def failed(self) -> bool:
+        """The check raised: the report shows it first, in red."""
+        return self.info.get("status") == "failed"
+
 
 def check_views(
     result: AuditResult, summary: AuditSummary, checks: Sequence[str], findings: Sequence[Mapping[str, Any]]

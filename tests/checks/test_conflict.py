@@ -369,7 +369,7 @@ def _variant(prompt: str, edit: int) -> str:
 @given(st.lists(st.tuples(st.integers(0, len(_PROMPTS) - 1), st.integers(0, 5), st.integers(0, len(_ANSWERS) - 1),
                           st.integers(0, len(_FREE) - 1), st.booleans()), min_size=2, max_size=24))
 def test_array_check_agrees_with_the_per_pair_reference(spec):
-    from tests.checks.reference_conflict import ReferenceConflictCheck
+    from bench.reference_conflict import ReferenceConflictCheck
 
     prompts = [_variant(_PROMPTS[p], edit) for p, edit, _, _, _ in spec]
     responses = [_ANSWERS[a] if answered else _FREE[f] for _, _, a, f, answered in spec]
