@@ -9,12 +9,12 @@ row's content, its check and its kind are the same. Data in, data out: no files 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+from dataaudit.dataset import content_hash_frame
 
 if TYPE_CHECKING:
     from dataaudit.result import AuditResult
@@ -22,20 +22,7 @@ if TYPE_CHECKING:
 #: The ``baseline`` column of compared findings.
 NEW, UNCHANGED = "new", "unchanged"
 _KEY = ["content_hash", "check", "kind"]
-
-
-def content_hash_frame(frame: pl.DataFrame) -> pl.Series:
-    """A stable hash per row of its prompt, response and label (the text a finding is about).
-
-    Written from the columns every saved ``rows.parquet`` has, so any earlier audit can be a
-    baseline. Hashed with BLAKE2b over a JSON list (not polars' hash, which may change between
-    versions): the same content gives the same hash on every machine and release.
-    """
-    columns = [frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
-               for name in ("prompt", "response", "label")]
-    hashes = [hashlib.blake2b(json.dumps(values, ensure_ascii=False).encode("utf-8"), digest_size=12).hexdigest()
-              for values in zip(*columns)]
-    return pl.Series("content_hash", hashes, dtype=pl.String)
+__all__ = ["NEW", "UNCHANGED", "BaselineComparison", "compare", "content_hash_frame"]
 
 
 @dataclass(frozen=True)
