@@ -162,10 +162,10 @@ def tokenizer_json_from_gguf(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
     """A tokenizer folder built from ``gguf``'s header, cached; written atomically (temp + rename)."""
-    from dataaudit.finetune.models import _fingerprint, models_cache_dir
+    from dataaudit.model_files import fingerprint, models_cache_dir
 
     root = cache_dir if cache_dir is not None else models_cache_dir().parent / "tokenizers"
-    target = root / f"{gguf.name.split('.')[0]}-{_fingerprint(gguf)[:12]}-{_TOKENIZER_FORMAT}"
+    target = root / f"{gguf.name.split('.')[0]}-{fingerprint(gguf)[:12]}-{_TOKENIZER_FORMAT}"
     if (target / "tokenizer_config.json").is_file():
         return target
     metadata = read_gguf_metadata(gguf)
@@ -252,7 +252,7 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
     """A fast tokenizer with its chat template: the packaged SmolLM2 one (``None``) or a ``.gguf``
     file (a :class:`ChatTokenizer`), or a Hugging Face tokenizer folder / hub name already on disk
     (through transformers). Never downloads."""
-    from dataaudit.finetune.models import default_gguf
+    from dataaudit.model_files import default_gguf
     from dataaudit.runtime import quiet_transformers
 
     local = Path(name_or_path).expanduser() if name_or_path is not None else None

