@@ -222,10 +222,11 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
+    from dataaudit.io.audit_store import check_output_dir
     from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
+    from dataaudit.report.html import save_with_report
     from dataaudit.report.terminal import printable, render_audit
-    from dataaudit.result import check_output_dir
     from dataaudit.runner import audit as run_audit
     from dataaudit.runner import default_embedder
     from dataaudit.severity import at_least
@@ -252,7 +253,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
         baseline=baseline_dir,
     )
     gated = result.gate_findings()
-    result.save(out_dir, report=True)
+    save_with_report(result, out_dir)
     if not quiet:
         stdout = _console()
         render_audit(stdout, result, out_dir=str(out_dir))
@@ -396,8 +397,9 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 @_handle_errors
 def report(audit_dir):
     """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
+    from dataaudit.io.audit_store import REPORT_FILE
     from dataaudit.report.html import write_report
-    from dataaudit.result import REPORT_FILE, AuditResult
+    from dataaudit.result import AuditResult
 
     result = AuditResult.load(audit_dir)
     path = write_report(result, Path(audit_dir) / REPORT_FILE)

@@ -67,7 +67,7 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, m
 
 def only_confirmed(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
     """The ``findings`` whose (row, check) a fine-tune confirmed (``verdict == "confirmed"``)."""
-    from dataaudit.finetune.verdicts import CONFIRMED
+    from dataaudit.row_verdicts import CONFIRMED
 
     confirmed = verdicts.filter(pl.col("verdict") == CONFIRMED).select("row", "check").unique()
     return findings.join(confirmed, on=["row", "check"], how="semi")

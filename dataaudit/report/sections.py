@@ -18,13 +18,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from dataaudit.checks.base import Check
-from dataaudit.result import AuditResult
 from dataaudit.summary import AuditSummary, CheckSummary
+
+if TYPE_CHECKING:
+    from dataaudit.result import AuditResult
 
 logger = logging.getLogger(__name__)
 

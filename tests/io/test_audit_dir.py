@@ -24,7 +24,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 import dataaudit.io.atomic as atomic_module
-import dataaudit.result as result_module
+import dataaudit.io.audit_store as store_module
 from tests.io.test_audit_dir import make_result
 
 directory, point, signal_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
@@ -33,7 +33,7 @@ def stop_here():
     signal_file.write_text("ready")
     time.sleep(60)
 
-def wrap(name, *, after=False, module=result_module):
+def wrap(name, *, after=False, module=store_module):
     original = getattr(module, name)
     def wrapped(*args, **kwargs):
         if not after:
