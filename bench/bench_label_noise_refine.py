@@ -68,8 +68,8 @@ def run_dataset(name: str, rows: int, seed: int, epochs: int, keep: Path | None,
     import polars as pl
 
     from dataaudit import audit
-    from dataaudit.finetune.api import finetune
     from dataaudit.finetune.verdicts import row_verdicts
+    from dataaudit.finetune_runner import finetune
     from dataaudit.io.load import from_records
     from dataaudit.neighbors import build_knn
 

@@ -374,8 +374,8 @@ def _row_verdicts(audit_dir: Path):
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
              quiet, config_path):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
-    from dataaudit.finetune.api import finetune as run_finetune
-    from dataaudit.finetune.api import save_finetune
+    from dataaudit.finetune_runner import finetune as run_finetune
+    from dataaudit.finetune_runner import save_finetune
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_finetune
     from dataaudit.result import AuditResult

@@ -1,4 +1,9 @@
-"""``finetune()``: the one call behind ``dataaudit finetune`` — load, pick a backend, run, save."""
+"""``finetune()``: the one call behind ``dataaudit finetune`` — load, pick a backend, run, save.
+
+A front end beside :mod:`dataaudit.runner` (it reads the configuration file, which knows the
+fine-tune's classes), so it sits above :mod:`dataaudit.config`, outside the ``finetune`` package;
+``dataaudit.finetune.finetune`` and ``save_finetune`` still name it.
+"""
 
 from __future__ import annotations
 
