@@ -62,18 +62,18 @@ def _format_options(command):
     return command
 
 
-def _load(path, format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines):
-    from dataaudit.io.load import load
+def _load_options(format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines):
+    """A command's format options as one :class:`~dataaudit.io.options.LoadOptions` value."""
+    from dataaudit.io.options import LoadOptions
 
-    return load(
-        path,
-        format=format_name,
-        prompt_field=prompt_field,
-        response_field=response_field,
-        label_field=label_field,
-        system_field=system_field,
-        skip_bad_lines=skip_bad_lines,
-    )
+    return LoadOptions(format=format_name, prompt_field=prompt_field, response_field=response_field,
+                       label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
+
+
+def _load(path, options):
+    from dataaudit.io.load import load_with
+
+    return load_with(path, options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,7 +93,8 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
     from dataaudit.report.terminal import render_profile
 
     profiles = [
-        profile_dataset(_load(path, format_name, prompt_field, response_field, label_field, system_field, True))
+        profile_dataset(_load(path, _load_options(format_name, prompt_field, response_field, label_field,
+                                                   system_field, True)))
         for path in files
     ]
     if as_json:
@@ -138,7 +139,7 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 
     if (clean_path is None) == (clean_dir is None):
         raise UsageError("give one of --out FILE (one JSONL) or --out-dir DIR (files mirroring DATA)")
-    dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, True)
+    dataset = _load(data, _load_options(format_name, prompt_field, response_field, label_field, system_field, True))
     target = clean_path if clean_path is not None else clean_dir
     if audit_dir is None:
         if annotate or to_format or relabel or confirmed_only:
@@ -223,6 +224,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
     from dataaudit.io.audit_store import check_output_dir
+    from dataaudit.io.options import LoadOptions
     from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.html import save_with_report
@@ -237,9 +239,9 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     config = _audit_config(config_path, given)  # a bad file or value fails now, before any work
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
-    dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
-                          label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
-    production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
+    options = _load_options(format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines)
+    dataset = engine.load(data, options)
+    production_set = engine.load(production, LoadOptions(skip_bad_lines=skip_bad_lines)) if production is not None else None
     progress = NULL_PROGRESS if quiet else _progress(console)
     result = run_audit(
         dataset,

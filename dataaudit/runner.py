@@ -26,6 +26,7 @@ from dataaudit.checks.base import FINDING_SCHEMA, Check
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
 from dataaudit.errors import DataAuditError
+from dataaudit.io.options import LoadOptions
 from dataaudit.jsonsafe import json_safe
 from dataaudit.params import with_seed
 from dataaudit.progress import NULL_PROGRESS, Progress
@@ -113,13 +114,14 @@ def audit(
     if isinstance(dataset, (str, os.PathLike)):
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
+    skipping = LoadOptions(skip_bad_lines=True)
     if not isinstance(dataset, Dataset):
-        dataset = engine.load(dataset, skip_bad_lines=True)
+        dataset = engine.load(dataset, skipping)
     if production is not None and not isinstance(production, Dataset):
-        production = engine.load(production, skip_bad_lines=True)
+        production = engine.load(production, skipping)
     if isinstance(eval_sets, (str, os.PathLike, Dataset)):
         eval_sets = [eval_sets]
-    eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skip_bad_lines=True) for item in eval_sets)
+    eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skipping) for item in eval_sets)
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     cluster_pipeline = cluster_pipeline if cluster_pipeline is not None else config.cluster_pipeline()
     pipeline = with_seed(cluster_pipeline, seed)
