@@ -194,6 +194,7 @@ def speed_bench(args, conversations) -> None:
     from dataaudit.checks import make_checks
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
     from dataaudit.testing import FixedClusterPipeline
 
@@ -203,6 +204,7 @@ def speed_bench(args, conversations) -> None:
     load_seconds = time.perf_counter() - started
     labels = np.random.default_rng(args.seed).integers(0, 50, size=len(dataset))
     ctx = AuditContext(
+        engine=LocalEngine(),
         dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels)
     )
     _ = ctx.clustering  # computed before the clocks start: the checks share it with the audit

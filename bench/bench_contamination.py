@@ -127,8 +127,9 @@ def run_check(train, eval_sets, embedder):
     from dataaudit.checks.contamination import ContaminationCheck
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
 
-    ctx = AuditContext(dataset=train, embedder=embedder, cluster_pipeline=ClusterPipeline(), eval_sets=eval_sets)
+    ctx = AuditContext(engine=LocalEngine(), dataset=train, embedder=embedder, cluster_pipeline=ClusterPipeline(), eval_sets=eval_sets)
     ctx.embeddings("prompt"), ctx.embeddings("response")  # the audit computes these anyway; not the check's cost
     started = time.perf_counter()
     result = ContaminationCheck().run(ctx)

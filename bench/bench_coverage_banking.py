@@ -93,11 +93,12 @@ def run_coverage(train: list[dict], production: list[dict], embedder, *, seed: i
     from bench.bench_coverage_clinc import GoldClusters
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     train_set = from_records([{"text": row["text"], "label": row["intent"]} for row in train])
     production_set = from_records([{"prompt": row["text"]} for row in production])
-    ctx = AuditContext(dataset=train_set, embedder=embedder, cluster_pipeline=GoldClusters(intents=[r["intent"] for r in train]),
+    ctx = AuditContext(engine=LocalEngine(), dataset=train_set, embedder=embedder, cluster_pipeline=GoldClusters(intents=[r["intent"] for r in train]),
                        knn_k=15, seed=seed)
     ctx.embeddings("prompt")
     started = time.perf_counter()

@@ -98,12 +98,13 @@ def run_coverage(train: list[dict], production: list[dict], embedder, real_clust
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     train_set = from_records([{"text": row["text"], "label": row["intent"]} for row in train])
     production_set = from_records([{"prompt": row["text"]} for row in production])
     pipeline = ClusterPipeline(seed=seed) if real_clusters else GoldClusters(intents=[row["intent"] for row in train])
-    ctx = AuditContext(dataset=train_set, embedder=embedder, cluster_pipeline=pipeline, knn_k=15, seed=seed)
+    ctx = AuditContext(engine=LocalEngine(), dataset=train_set, embedder=embedder, cluster_pipeline=pipeline, knn_k=15, seed=seed)
     ctx.embeddings("prompt")
     _ = ctx.clustering  # computed before the timer starts
     started = time.perf_counter()

@@ -120,9 +120,10 @@ def change_final_answer(answer: str, rng: random.Random) -> str:
 
 def make_context(dataset, embedder):
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
 
     # The checks benchmarked here never ask for the clustering; kNN k is the audit's default.
-    return AuditContext(dataset=dataset, embedder=embedder, cluster_pipeline=None, seed=SEED)
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, cluster_pipeline=None, seed=SEED)
 
 
 def run_check(check, ctx):

@@ -202,6 +202,7 @@ def quality_planted(*, per_kind: int) -> None:
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     print("## 2. Planted quality issues in GPTeacher Roleplay and Codegen\n")
@@ -209,7 +210,7 @@ def quality_planted(*, per_kind: int) -> None:
         records = realdata_records(name)
         planted = plant_quality(records, random.Random(SEED), per_kind=per_kind, code=code)
         dataset = from_records(records)
-        ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=None)  # quality needs no artefacts
+        ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=None)  # quality needs no artefacts
         started = time.perf_counter()
         result = QualityCheck().run(ctx)
         elapsed = time.perf_counter() - started
@@ -247,6 +248,7 @@ def untouched(*, fast: bool) -> None:
     from dataaudit.checks.outlier import OutlierCheck
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import load
     from dataaudit.runner import audit, default_embedder
 
@@ -281,7 +283,7 @@ def untouched(*, fast: bool) -> None:
 
     # GSM8K untouched: quality and outlier need no clustering, so skip UMAP for 8.8k rows.
     dataset = load(REALDATA / "gsm8k.jsonl", skip_bad_lines=True)
-    ctx = AuditContext(dataset=dataset, embedder=embedder, cluster_pipeline=None)
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, cluster_pipeline=None)
     started = time.perf_counter()
     parts = [QualityCheck().run(ctx), OutlierCheck().run(ctx)]
     elapsed = time.perf_counter() - started

@@ -109,6 +109,7 @@ def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
     from dataaudit.checks.duplicate import DuplicateCheck
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.runner import default_embedder
     from dataaudit.testing import FixedClusterPipeline
 
@@ -126,7 +127,7 @@ def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     source = np.searchsorted(np.cumsum(SOURCE_SIZES), np.asarray(origin), side="right")
-    ctx = AuditContext(dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
+    ctx = AuditContext(engine=LocalEngine(), dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
                        embeddings={"prompt": jittered(pool_prompts), "response": jittered(pool_responses)}, seed=seed)
     timings: dict[str, tuple[float, float]] = {}
 

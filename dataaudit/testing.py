@@ -77,9 +77,10 @@ def _context(dataset: Any) -> Any:
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.embed.base import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
 
     # Data this small is one cluster: no UMAP, still the real pipeline.
-    return AuditContext(dataset=dataset, embedder=HashingEmbedder(dim=64), knn_k=5, seed=0,
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(dim=64), knn_k=5, seed=0,
                         cluster_pipeline=ClusterPipeline(min_cluster_size=50, stability_resamples=1, seed=0))
 
 

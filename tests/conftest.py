@@ -58,8 +58,10 @@ def make_context(dataset, *, cluster_labels: Sequence[int] | None = None, embedd
     """An AuditContext over ``dataset`` with the fast hashing embedder and fixed clusters."""
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
 
     return AuditContext(
+        engine=LocalEngine(),
         dataset=dataset,
         embedder=embedder if embedder is not None else HashingEmbedder(),
         cluster_pipeline=FixedClusterPipeline(labels=cluster_labels),

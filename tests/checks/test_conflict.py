@@ -78,10 +78,11 @@ def test_prompt_embeddings_decide_what_counts_as_the_same_question(cosine, group
     # shingles alone cannot tell a changed word from a paraphrase in a short prompt.
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from tests.conftest import FixedClusterPipeline
 
     dataset = make_dataset(["Is Paris the capital of France?", "Is Lyon the capital of France?"], ["Yes.", "No."])
-    ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
                        embeddings={"prompt": vectors_with_cosine(cosine)})
     result = ConflictCheck().run(ctx)
     assert result.summary["equivalent_prompt_groups"] == int(grouped)
