@@ -2,19 +2,17 @@
 
 The cold run uses a fresh embedding cache; the second run reuses it, so it does no embedding
 work. Prints a table of stage times for both runs and the embedding throughput of the cold run.
-Usage: python bench/bench_audit_stages.py [--rows 15000]
+Usage: python -m bench.bench_audit_stages [--rows 15000]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 import time
-from pathlib import Path
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from bench._common import REALDATA, read_jsonl
 
 
 def main() -> None:
@@ -28,7 +26,7 @@ def main() -> None:
     from dataaudit import audit, from_records
     from dataaudit.embed import CachingEmbedder, EmbeddingCache, SentenceTransformerEmbedder
 
-    records = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    records = read_jsonl(source)
     train = [{"text": r["text"], "intent": r["intent"]} for r in records if r["split"] == "train" and r["intent"] != "oos"]
     dataset = from_records(train[: args.rows])
     texts = set(dataset.prompts) | set(dataset.responses)

@@ -14,9 +14,9 @@ The set is written to JSONL and loaded like any file (the loader must keep the b
 the turns and length checks run; it prints precision and recall per check and per kind. With
 ``--rows N`` it also times the three new checks on N rows (the set replicated, each copy's
 texts perturbed so no cache helps), beside the format and quality checks for scale; and with
-``--compare-language-id`` it measures py3langid against lingua on tests/checks/multilingual.py.
+``--compare-language-id`` it measures py3langid against lingua on bench/multilingual.py.
 
-    nice -n 10 python bench/bench_chat_faults.py --rows 100000 --compare-language-id
+    nice -n 10 python -m bench.bench_chat_faults --rows 100000 --compare-language-id
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO.parent / "shared" / "realdata"
+from bench._common import REALDATA, read_jsonl
+
 SOURCES = (
     "code_alpaca_2k.jsonl",
     "gpteacher_codegen.jsonl",
@@ -58,8 +58,7 @@ def exchanges() -> list[tuple[str, str]]:
         sys.exit(f"{REALDATA} is absent: pass --realdata DIR")
     pairs = []
     for name in SOURCES:
-        for line in (REALDATA / name).read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
+        for record in read_jsonl(REALDATA / name):
             prompt = "\n\n".join(
                 part for part in (record.get("instruction"), record.get("input")) if part and part.strip()
             )
@@ -195,8 +194,9 @@ def speed_bench(args, conversations) -> None:
     from dataaudit.checks import make_checks
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
-    from tests.conftest import FixedClusterPipeline
+    from dataaudit.testing import FixedClusterPipeline
 
     rng = random.Random(args.seed)
     started = time.perf_counter()
@@ -204,6 +204,7 @@ def speed_bench(args, conversations) -> None:
     load_seconds = time.perf_counter() - started
     labels = np.random.default_rng(args.seed).integers(0, 50, size=len(dataset))
     ctx = AuditContext(
+        engine=LocalEngine(),
         dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(labels=labels)
     )
     _ = ctx.clustering  # computed before the clocks start: the checks share it with the audit
@@ -228,8 +229,7 @@ def speed_bench(args, conversations) -> None:
 
 
 def compare_language_id() -> None:
-    sys.path.insert(0, str(REPO / "tests" / "checks"))
-    from multilingual import LONG, SHORT
+    from bench.multilingual import LONG, SHORT
 
     texts = [text for _, text in LONG + SHORT]
     print(f"\nlanguage ID on {len(LONG)} long and {len(SHORT)} short written sentences, 12 languages")
@@ -280,7 +280,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     REALDATA = args.realdata
-    sys.path.insert(0, str(REPO))
     from transformers import AutoTokenizer
 
     from dataaudit.features.tokens import gguf_tokenizer_dir

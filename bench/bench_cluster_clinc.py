@@ -1,6 +1,6 @@
 """Clustering quality and speed on real intent data, without telling it the number of intents.
 
-    python bench/bench_cluster_clinc.py [--embeddings PATH.npy] [--dataset banking77] [--seed 0]
+    python -m bench.bench_cluster_clinc [--embeddings PATH.npy] [--dataset banking77] [--seed 0]
 
 Runs ``ClusterPipeline()`` with its defaults on the CLINC150 in-scope train split (15,000
 texts, 150 intents; or the Banking77 train split, 10,003 texts, 77 intents) and prints the
@@ -27,14 +27,12 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
+
+from bench._common import REALDATA
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))
 DATASETS = {
     # name: (file, row filter)
     "clinc150": ("clinc150_oos.jsonl", lambda row: row["split"] == "train" and row["intent"] != "oos"),
@@ -96,10 +94,11 @@ def embeddings_for(dataset: str, texts: list[str], lines: list[int], path: str |
     import numpy as np
 
     if path is None:
-        from bench.bench_coverage_banking import cached_vectors, load_rows
+        from bench._common import read_jsonl
+        from bench.bench_coverage_banking import cached_vectors
 
         whole = REALDATA / DATASETS[dataset][0]
-        return cached_vectors(whole, [row["text"] for row in load_rows(whole)])[lines].astype(np.float32)
+        return cached_vectors(whole, [row["text"] for row in read_jsonl(whole)])[lines].astype(np.float32)
     vectors = np.load(path)
     if len(vectors) == len(texts):
         return vectors.astype(np.float32)

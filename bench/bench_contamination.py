@@ -19,7 +19,7 @@ Scenario 3: GPTeacher Codegen (4,535 instructions) against HumanEval. Many share
 phrase ("takes a string as input and returns") and none is the same task: every flag is a
 false positive.
 
-Run: ``python bench/bench_contamination.py [--base N]``. Embeddings come from
+Run: ``python -m bench.bench_contamination [--base N]``. Embeddings come from
 ``dataaudit.runner.default_embedder()`` (MiniLM, on-disk cache). Skips when ../shared/realdata is absent.
 """
 
@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,14 +39,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-# ../shared/realdata beside the checkout (or beside a folder of worktrees above it).
-REALDATA = next((up / "shared" / "realdata" for up in REPO.parents if (up / "shared" / "realdata").exists()),
-                REPO.parent / "shared" / "realdata")
+from bench._common import POLITE_PREFIXES, REALDATA, realdata_records, typo
+
 SEED = 0
 
-POLITE_PREFIXES = ("Please answer: ", "Question: ", "Can you help me with this? ", "Hi! ", "Solve this: ",
-                   "Quick question - ")
 WRAPPERS = (
     ("I'm putting together a worksheet for my nephew and want to be sure the answer key is right. {q} "
     "Could you work through it step by step and explain each calculation?"),
@@ -71,7 +66,7 @@ def light_edit(text: str, rng: random.Random) -> str:
             words[position] += " " * rng.randint(1, 2)
             text = " ".join(words) + rng.choice(["", " ", "\n"])
         elif edit == "typo":
-            text = _typo(text, rng)
+            text = typo(text, rng)
         elif edit == "punctuation":
             # Dropping a decimal point would change a number (4.5 -> 45), so points between digits stay.
             if rng.random() < 0.5:
@@ -83,35 +78,13 @@ def light_edit(text: str, rng: random.Random) -> str:
     return text
 
 
-def _typo(text: str, rng: random.Random) -> str:
-    words = list(re.finditer(r"[A-Za-z]{4,}", text))
-    if not words:
-        return text
-    word = rng.choice(words)
-    letters = list(word.group(0))
-    position = rng.randrange(1, len(letters) - 1)
-    kind = rng.choice(["swap", "drop", "double"])
-    if kind == "swap":
-        letters[position], letters[position + 1] = letters[position + 1], letters[position]
-    elif kind == "drop":
-        del letters[position]
-    else:
-        letters.insert(position, letters[position])
-    return text[: word.start()] + "".join(letters) + text[word.end():]
-
-
-def read(name: str) -> list[dict]:
-    with open(REALDATA / name, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def build(base: int, rng: random.Random) -> tuple[list[dict], np.ndarray, list[dict], list[dict]]:
     """Training records, what each planted one is ("" for clean rows), and the eval sets (GSM8K test, AlpacaEval)."""
-    gsm = read("gsm8k.jsonl")
+    gsm = realdata_records("gsm8k.jsonl")
     train = [r for r in gsm if r["split"] == "train"]
     test = [r for r in gsm if r["split"] == "test"]
-    alpaca = read("alpaca_eval_805.jsonl")
-    roleplay = read("gpteacher_roleplay.jsonl")
+    alpaca = realdata_records("alpaca_eval_805.jsonl")
+    roleplay = realdata_records("gpteacher_roleplay.jsonl")
     records = [{"prompt": r["question"], "completion": r["answer"]} for r in rng.sample(train, base)]
     records += [{"prompt": (r["instruction"] + ("\n\n" + r["input"] if r["input"] else "")), "completion": r["output"]}
                 for r in rng.sample(roleplay, base // 5)]
@@ -154,8 +127,9 @@ def run_check(train, eval_sets, embedder):
     from dataaudit.checks.contamination import ContaminationCheck
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
 
-    ctx = AuditContext(dataset=train, embedder=embedder, cluster_pipeline=ClusterPipeline(), eval_sets=eval_sets)
+    ctx = AuditContext(engine=LocalEngine(), dataset=train, embedder=embedder, cluster_pipeline=ClusterPipeline(), eval_sets=eval_sets)
     ctx.embeddings("prompt"), ctx.embeddings("response")  # the audit computes these anyway; not the check's cost
     started = time.perf_counter()
     result = ContaminationCheck().run(ctx)
@@ -190,7 +164,6 @@ def main() -> None:
     if not REALDATA.exists():
         print(f"skipped: {REALDATA} not found")
         return
-    sys.path.insert(0, str(REPO))
     from dataaudit.io.load import load
     from dataaudit.runner import default_embedder
 
@@ -227,7 +200,7 @@ def main() -> None:
         for index in indices[: args.show]:
             print(f"  {label}: {prompts[index][:160]!r}")
 
-    gsm = read("gsm8k.jsonl")
+    gsm = realdata_records("gsm8k.jsonl")
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
         gsm_train = load(write_jsonl(folder / "gsm8k_train.jsonl", [{"question": r["question"], "answer": r["answer"]}

@@ -1,6 +1,6 @@
 """Missing intents on Banking77: does coverage find intents whose siblings stay in training?
 
-    python bench/bench_coverage_banking.py [--seeds 0,1,2,3,4] [--alpha 0.05] [--variants today,crowding,...]
+    python -m bench.bench_coverage_banking [--seeds 0,1,2,3,4] [--alpha 0.05] [--variants today,crowding,...]
 
 10 intents (seeded choice) are removed from the training split; production = the test split
 (3,080 rows). Banking77's 77 intents are fine-grained and close (card_arrival,
@@ -37,20 +37,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
+from bench._common import REALDATA, read_jsonl
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 BANKING = REALDATA / "banking77.jsonl"
 
 
@@ -67,11 +65,6 @@ VARIANTS = {
     "unlabelled": {"use_labels": False},
     "apart": {"group_similarity": 0.85},  # near-paraphrases held out together (not the default)
 }
-
-
-def load_rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
 
 
 def cached_vectors(path: Path, texts: list[str]) -> np.ndarray:
@@ -103,11 +96,12 @@ def run_coverage(train: list[dict], production: list[dict], embedder, *, seed: i
     from bench.bench_coverage_clinc import GoldClusters
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     train_set = from_records([{"text": row["text"], "label": row["intent"]} for row in train])
     production_set = from_records([{"prompt": row["text"]} for row in production])
-    ctx = AuditContext(dataset=train_set, embedder=embedder, cluster_pipeline=GoldClusters(intents=[r["intent"] for r in train]),
+    ctx = AuditContext(engine=LocalEngine(), dataset=train_set, embedder=embedder, cluster_pipeline=GoldClusters(intents=[r["intent"] for r in train]),
                        knn_k=15, seed=seed)
     ctx.embeddings("prompt")
     started = time.perf_counter()
@@ -156,7 +150,7 @@ def main() -> None:
     if not BANKING.exists():
         print(f"skipped: {BANKING} not available")
         return
-    rows = load_rows(BANKING)
+    rows = read_jsonl(BANKING)
     texts = [row["text"] for row in rows]
     embedder = precomputed_embedder(texts, cached_vectors(BANKING, texts))
     intents = sorted({row["intent"] for row in rows})

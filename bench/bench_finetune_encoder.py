@@ -7,8 +7,8 @@ the data map, raw vs cleaned accuracy on the test split, and the confirmation ta
 clinc: CLINC150 in-scope training rows; production = in-scope test rows plus the out-of-scope
 (``oos``) queries, the traffic a narrow training set never saw: the evaluation gap in numbers.
 
-    python bench/bench_finetune_encoder.py banking77 --max-examples 3000 --epochs 3
-    python bench/bench_finetune_encoder.py clinc --max-examples 3000 --epochs 3
+    python -m bench.bench_finetune_encoder banking77 --max-examples 3000 --epochs 3
+    python -m bench.bench_finetune_encoder clinc --max-examples 3000 --epochs 3
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import REALDATA, realdata_records
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
-
-
-def read_jsonl(name: str) -> list[dict]:
-    with open(REALDATA / name, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -50,11 +46,11 @@ def flip_labels(records: list[dict], rate: float, seed: int) -> set[int]:
 
 def build(name: str, workdir: Path, flip_rate: float, seed: int) -> tuple[Path, Path, set[int]]:
     if name == "banking77":
-        source = read_jsonl("banking77.jsonl")
+        source = realdata_records("banking77.jsonl")
         train = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "train"]
         test = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "test"]
     else:
-        source = read_jsonl("clinc150_oos.jsonl")
+        source = realdata_records("clinc150_oos.jsonl")
         train = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "train" and r["intent"] != "oos"]
         test = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "test"]
     flipped = flip_labels(train, flip_rate, seed) if flip_rate > 0 else set()

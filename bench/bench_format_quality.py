@@ -11,7 +11,7 @@ Scenarios (all seeded):
    the three checks find, with flag rates and examples — Codegen's 19 fenced outputs,
    Code Alpaca's 2 empty outputs, TREC's POS-tag debris rows.
 
-Run: ``python bench/bench_format_quality.py [--fast] [--embeddings GSM8K.npy]``. ``--fast``
+Run: ``python -m bench.bench_format_quality [--fast] [--embeddings GSM8K.npy]``. ``--fast``
 skips scenario 3's audits of the larger files; ``--embeddings`` takes precomputed GSM8K question
 embeddings (row-aligned with gsm8k.jsonl) for quick iteration. Embeddings otherwise come from ``dataaudit.runner.default_embedder``
 (MiniLM, on-disk cache). Skips cleanly when ../shared/realdata is absent.
@@ -20,8 +20,6 @@ embeddings (row-aligned with gsm8k.jsonl) for quick iteration. Embeddings otherw
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import re
 import sys
@@ -31,11 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from bench._common import REALDATA, offline, realdata_records
 
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = REPO.parent / "shared" / "realdata"
+offline()
 SEED = 0
 
 FINAL_STYLES = {
@@ -60,11 +56,6 @@ QUALITY_KINDS = ("empty_response", "truncated_response", "refusal", "placeholder
 #: A planted kind counts as found when the row gets one of these quality kinds.
 ACCEPTED = {"empty_response": {"empty_response"}, "truncated_response": {"truncated_response"},
             "refusal": {"refusal", "ai_boilerplate"}, "placeholder": {"placeholder"}, "pii": {"pii", "secret"}}
-
-
-def read_jsonl(name: str) -> list[dict]:
-    with open(REALDATA / name, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def table(headers: list[str], rows: list[list]) -> None:
@@ -95,7 +86,7 @@ def gsm8k_format(*, rate: float, embeddings_path: Path | None) -> None:
     from dataaudit.runner import audit, default_embedder
 
     print("## 1. GSM8K train: 5% of answers rewritten into another final-answer format\n")
-    rows = read_jsonl("gsm8k.jsonl")
+    rows = realdata_records("gsm8k.jsonl")
     train_index = [i for i, r in enumerate(rows) if r["split"] == "train"]
     train = [rows[i] for i in train_index]
     rng = random.Random(SEED)
@@ -211,14 +202,15 @@ def quality_planted(*, per_kind: int) -> None:
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     print("## 2. Planted quality issues in GPTeacher Roleplay and Codegen\n")
     for name, code in (("gpteacher_roleplay.jsonl", False), ("gpteacher_codegen.jsonl", True)):
-        records = read_jsonl(name)
+        records = realdata_records(name)
         planted = plant_quality(records, random.Random(SEED), per_kind=per_kind, code=code)
         dataset = from_records(records)
-        ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=None)  # quality needs no artefacts
+        ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=None)  # quality needs no artefacts
         started = time.perf_counter()
         result = QualityCheck().run(ctx)
         elapsed = time.perf_counter() - started
@@ -256,6 +248,7 @@ def untouched(*, fast: bool) -> None:
     from dataaudit.checks.outlier import OutlierCheck
     from dataaudit.checks.quality import QualityCheck
     from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import load
     from dataaudit.runner import audit, default_embedder
 
@@ -290,7 +283,7 @@ def untouched(*, fast: bool) -> None:
 
     # GSM8K untouched: quality and outlier need no clustering, so skip UMAP for 8.8k rows.
     dataset = load(REALDATA / "gsm8k.jsonl", skip_bad_lines=True)
-    ctx = AuditContext(dataset=dataset, embedder=embedder, cluster_pipeline=None)
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, cluster_pipeline=None)
     started = time.perf_counter()
     parts = [QualityCheck().run(ctx), OutlierCheck().run(ctx)]
     elapsed = time.perf_counter() - started

@@ -8,8 +8,8 @@ Vectors are those of ``bench_scale.py``'s pool of ~58k real instruction prompts 
 minilm`` through the default cache, or ``hashing``); past the pool, rows are its vectors plus
 Gaussian noise (cosine ≈ 0.92 to their original), as in ``bench_scale.py precomputed``.
 
-    python bench/bench_knn.py --rows 100000 1000000
-    python bench/bench_knn.py --rows 200000 --methods pynndescent faiss-ivf
+    python -m bench.bench_knn --rows 100000 1000000
+    python -m bench.bench_knn --rows 200000 --methods pynndescent faiss-ivf
 
 faiss is not a dependency of dataaudit (``pip install faiss-cpu`` to run its rows). Measured here
 at 200k rows (hashing vectors, a busy 2-core machine, one run): pynndescent 137 s wall / 64 CPU-s
@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from bench.bench_scale import JITTER, REALDATA, pool
 
-from bench_scale import JITTER, REALDATA, pool  # noqa: E402
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 METHODS = ("pynndescent", "faiss-ivf", "faiss-hnsw", "auto", "nnd-trees12", "nnd-trees12-iters8")
 

@@ -1,6 +1,6 @@
 """Label noise found by the audit alone: planted 5% flips on TREC fine, Banking77 and CLINC150.
 
-    python bench/bench_label_noise.py [--seeds 0,1,2] [--datasets trec_fine,banking77,clinc150] [--levers]
+    python -m bench.bench_label_noise [--seeds 0,1,2] [--datasets trec_fine,banking77,clinc150] [--levers]
                                       [--rows 2000]
 
 5% of the training rows get a random other label (seeded). Each method sees the same MiniLM
@@ -39,17 +39,14 @@ import functools
 import os
 import sys
 import time
-from pathlib import Path
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench.bench_coverage_banking import table  # noqa: E402 - the benches' one plain-text table
+from bench._common import REALDATA, read_jsonl
+from bench.bench_coverage_banking import table  # the benches' one plain-text table
 
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA", REPO.parent / "shared" / "realdata"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 #: name -> (file, label field, rows kept: training split, in-scope)
 DATASETS = {
     "trec_fine": ("trec_qc.jsonl", "label_fine"),
@@ -61,13 +58,13 @@ FLIP_SHARE = 0.05
 
 def load_labelled(name: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     """Training-split texts, their MiniLM vectors (cached) and label names (in-scope rows only)."""
-    from bench.bench_coverage_banking import cached_vectors, load_rows
+    from bench.bench_coverage_banking import cached_vectors
 
     file, field = DATASETS[name]
     path = REALDATA / file
     if not path.exists():
         return None
-    rows = load_rows(path)
+    rows = read_jsonl(path)
     vectors = cached_vectors(path, [row["text"] for row in rows])
     keep = np.array([row["split"] == "train" and row[field] != "oos" for row in rows])
     texts = [row["text"] for row, kept in zip(rows, keep) if kept]

@@ -1,6 +1,6 @@
 """Label noise: the audit alone, the audit refined by the encoder fine-tune, and cleanlab (issue 22).
 
-    python bench/bench_label_noise_refine.py [--datasets trec_fine,banking77,clinc150] [--rows 2000]
+    python -m bench.bench_label_noise_refine [--datasets trec_fine,banking77,clinc150] [--rows 2000]
                                              [--seed 0] [--epochs 3]
 
 For each dataset: a random ``--rows`` subset of the training split (seeded; 2,000 by default, the
@@ -28,20 +28,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from bench.bench_label_noise import (  # noqa: E402
+from bench._common import offline
+from bench.bench_label_noise import (
     DATASETS,
     FLIP_SHARE,
     flip,
@@ -51,6 +45,8 @@ from bench.bench_label_noise import (  # noqa: E402
     scores,
     table,
 )
+
+offline()
 
 
 def planted(name: str, rows: int, seed: int):
@@ -72,8 +68,8 @@ def run_dataset(name: str, rows: int, seed: int, epochs: int, keep: Path | None,
     import polars as pl
 
     from dataaudit import audit
-    from dataaudit.finetune.api import finetune
     from dataaudit.finetune.verdicts import row_verdicts
+    from dataaudit.finetune_runner import finetune
     from dataaudit.io.load import from_records
     from dataaudit.neighbors import build_knn
 

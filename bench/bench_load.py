@@ -1,7 +1,7 @@
 """Loading speed: 100k JSONL records (realdata concatenated and lightly perturbed).
 
 Prints records/s for load(), profile_dataset() and a full export partition.
-Usage: python bench/bench_load.py [--rows 100000]
+Usage: python -m bench.bench_load [--rows 100000]
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from bench._common import REALDATA, iter_jsonl
+
 SOURCES = ["gsm8k.jsonl", "gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "self_instruct_seed_tasks.jsonl"]
 
 
@@ -23,10 +24,7 @@ def build(path: Path, rows: int, seed: int = 0) -> int:
     rng = random.Random(seed)
     pool = []
     for name in SOURCES:
-        for line in (REALDATA / name).read_text(encoding="utf-8").split("\n"):
-            if not line.strip():
-                continue
-            record = json.loads(line)
+        for record in iter_jsonl(REALDATA / name):
             if "question" in record:
                 record = {"instruction": record["question"], "input": "", "output": record["answer"]}
             pool.append({"instruction": record["instruction"], "input": record.get("input", ""), "output": record["output"]})

@@ -8,7 +8,7 @@ through the default cache, not timed); times are what each spends after that. Da
 default issue types from ``features=`` alone (its label check then uses a kNN classifier);
 dataaudit runs its full audit (clustering included).
 
-    python bench/bench_peers.py [--rows 10003]
+    python -m bench.bench_peers [--rows 10003]
 
 cleanlab is a bench-only dependency (``pip install "cleanlab[datalab]"``); dataaudit never imports it.
 """
@@ -19,24 +19,21 @@ import argparse
 import json
 import os
 import random
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_duplicate_conflict import light_edit, prf, read_jsonl  # noqa: E402
+from bench._common import REALDATA, realdata_records
+from bench.bench_duplicate_conflict import light_edit, prf
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SEED = 0
 
 
 def planted(rows: int) -> tuple[list[dict], set[int], set[tuple[int, int]], set[int]]:
     """Records plus the flipped rows, the (original, copy) pairs and the outlier rows."""
     rng = random.Random(SEED)
-    source = [r for r in read_jsonl("banking77.jsonl") if r["split"] == "train"][:rows]
+    source = [r for r in realdata_records("banking77.jsonl") if r["split"] == "train"][:rows]
     intents = sorted({r["intent"] for r in source})
     records = [{"text": r["text"], "intent": r["intent"]} for r in source]
     flipped = set(rng.sample(range(len(records)), k=round(0.05 * len(records))))
@@ -46,8 +43,8 @@ def planted(rows: int) -> tuple[list[dict], set[int], set[tuple[int, int]], set[
     for original in rng.sample(sorted(set(range(len(source))) - flipped), k=round(0.02 * len(source))):
         pairs.add((original, len(records)))
         records.append({"text": light_edit(source[original]["text"], rng), "intent": records[original]["intent"]})
-    foreign = ([r["question"] for r in read_jsonl("gsm8k.jsonl")] + [r["instruction"] for r in read_jsonl("gpteacher_roleplay.jsonl")]
-               + [r["instruction"] for r in read_jsonl("gpteacher_codegen.jsonl")] + [r["turns"][0] for r in read_jsonl("mt_bench_questions.jsonl")])
+    foreign = ([r["question"] for r in realdata_records("gsm8k.jsonl")] + [r["instruction"] for r in realdata_records("gpteacher_roleplay.jsonl")]
+               + [r["instruction"] for r in realdata_records("gpteacher_codegen.jsonl")] + [r["turns"][0] for r in realdata_records("mt_bench_questions.jsonl")])
     outliers = set()
     for question in rng.sample(foreign, k=round(0.01 * len(source))):
         outliers.add(len(records))

@@ -1,31 +1,28 @@
 """HTML report: render time, file size and browser load time for synthetic audits.
 
-Builds synthetic AuditResults (the test builder, with prompts and responses padded to
+Builds synthetic AuditResults (``bench.report_fixtures``, as the report tests do, with prompts and responses padded to
 realistic lengths), renders them with :func:`dataaudit.report.html.render_html`, and prints
 a table: ``1st ms`` is the first render of each size (for the first size it also loads the
 templates, as the CLI's one render does), ``render ms`` the median of ``--repeat`` renders.
 Where Chromium is installed, also opens each report headless and reports navigation start →
 end of the load event (which includes parsing the embedded JSON and drawing the map and tables).
 
-Usage: python bench/bench_report.py [--rows 15000 100000] [--repeat 3] [--no-browser]
+Usage: python -m bench.bench_report [--rows 15000 100000] [--repeat 3] [--no-browser]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dataaudit.report.html import render_html  # noqa: E402
-from tests.report.test_browser import Chromium, find_chromium  # noqa: E402
-from tests.report.test_html import payload, synthetic_result  # noqa: E402
+from bench.chromium import Chromium, find_chromium
+from bench.report_fixtures import payload, synthetic_result
+from dataaudit.report.html import render_html
 
 FILLER = (
     "I have been trying to sort this out for a while and would appreciate a clear, step by step answer "

@@ -13,11 +13,11 @@ twice against one fresh embedding cache (cold, then cached) and prints time per 
 edited copy gets its original's vector plus Gaussian noise (cosine ≈ 0.92 to it, so copies are
 not near-duplicates), and the audit gets them as precomputed embeddings.
 
-    python bench/bench_scale.py audit --rows 10000 50000 100000
-    python bench/bench_scale.py audit --rows 100000 --baseline /tmp/old
-    python bench/bench_scale.py precomputed --rows 1000000
-    python bench/bench_scale.py precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
-    python bench/bench_scale.py checks --rows 100000 --embedder hashing
+    python -m bench.bench_scale audit --rows 10000 50000 100000
+    python -m bench.bench_scale audit --rows 100000 --baseline /tmp/old
+    python -m bench.bench_scale precomputed --rows 1000000
+    python -m bench.bench_scale precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
+    python -m bench.bench_scale checks --rows 100000 --embedder hashing
 
 ``--baseline SRC`` runs every size twice, from one run each: with the package found under ``SRC``
 (e.g. ``git archive 162b6a6 dataaudit | tar -x -C /tmp/old``) and with this checkout's (``audit``:
@@ -44,9 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._common import REALDATA, REPO, iter_jsonl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-#: The real data sets (``../shared/realdata`` beside the checkout, or $DATAAUDIT_REALDATA).
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
 PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 #: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
 JITTER = 0.42
@@ -57,9 +57,7 @@ SOURCE_SIZES: list[int] = []
 def pool() -> list[dict[str, str]]:
     """Real instruction rows as ``{"instruction", "input", "output"}`` (Alpaca format)."""
     def rows(name: str):
-        with open(REALDATA / name, encoding="utf-8") as handle:
-            for line in handle:
-                yield json.loads(line)
+        return iter_jsonl(REALDATA / name)
 
     records: list[dict[str, str]] = []
     SOURCE_SIZES.clear()
@@ -104,16 +102,16 @@ def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
     """
     import numpy as np
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.reference_conflict import ReferenceConflictCheck
+    from bench.reference_duplicate import ReferenceDuplicateCheck
     from dataaudit import from_records
     from dataaudit.checks.conflict import ConflictCheck
     from dataaudit.checks.duplicate import DuplicateCheck
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.runner import default_embedder
-    from tests.checks.reference_conflict import ReferenceConflictCheck
-    from tests.checks.reference_duplicate import ReferenceDuplicateCheck
-    from tests.conftest import FixedClusterPipeline
+    from dataaudit.testing import FixedClusterPipeline
 
     records = pool()
     embedder = HashingEmbedder(dim=384) if embedder_name == "hashing" else default_embedder()
@@ -129,7 +127,7 @@ def checks_only(rows: int, seed: int, embedder_name: str) -> dict:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     source = np.searchsorted(np.cumsum(SOURCE_SIZES), np.asarray(origin), side="right")
-    ctx = AuditContext(dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
+    ctx = AuditContext(engine=LocalEngine(), dataset=from_records(data), embedder=embedder, cluster_pipeline=FixedClusterPipeline(labels=source.tolist()),
                        embeddings={"prompt": jittered(pool_prompts), "response": jittered(pool_responses)}, seed=seed)
     timings: dict[str, tuple[float, float]] = {}
 
@@ -328,8 +326,10 @@ def child(*args: str, source: Path | None = None) -> dict:
     ``source``: a folder holding another ``dataaudit`` package (today's code, say) to import instead.
     """
     env = dict(os.environ)
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
+    # This checkout's bench and dataaudit (``source``'s dataaudit first when given: an old checkout's
+    # bench/ has no __init__.py, so it cannot shadow this one's).
+    paths = [*([str(source)] if source is not None else []), str(REPO), *filter(None, [env.get("PYTHONPATH")])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     out = subprocess.run([sys.executable, __file__, "one", *args], check=True, stdout=subprocess.PIPE, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -88,10 +88,11 @@ def run_check(records: list[dict]):
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     dataset = from_records(records)
-    ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=ClusterPipeline())  # neither used
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=ClusterPipeline())  # neither used
     started, cpu = time.perf_counter(), time.process_time()
     result = ToolsCheck().run(ctx)
     run_check.cpu_seconds = time.process_time() - cpu
@@ -232,13 +233,14 @@ def plain_timing(rows: int) -> None:
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import from_records
 
     gsm8k = read(BFCL.parent / "gsm8k.jsonl")
     records = [{"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
                for r in gsm8k]
     records = (records * (rows // len(records) + 1))[:rows]
-    ctx = AuditContext(dataset=from_records(records), embedder=HashingEmbedder(), cluster_pipeline=ClusterPipeline())
+    ctx = AuditContext(engine=LocalEngine(), dataset=from_records(records), embedder=HashingEmbedder(), cluster_pipeline=ClusterPipeline())
     for check in make_checks(["tools", "reasoning", "turns"]):
         started, cpu = time.perf_counter(), time.process_time()
         check.run(ctx)

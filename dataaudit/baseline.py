@@ -9,12 +9,12 @@ row's content, its check and its kind are the same. Data in, data out: no files 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+from dataaudit.dataset import content_hash_frame
 
 if TYPE_CHECKING:
     from dataaudit.result import AuditResult
@@ -22,20 +22,7 @@ if TYPE_CHECKING:
 #: The ``baseline`` column of compared findings.
 NEW, UNCHANGED = "new", "unchanged"
 _KEY = ["content_hash", "check", "kind"]
-
-
-def content_hash_frame(frame: pl.DataFrame) -> pl.Series:
-    """A stable hash per row of its prompt, response and label (the text a finding is about).
-
-    Written from the columns every saved ``rows.parquet`` has, so any earlier audit can be a
-    baseline. Hashed with BLAKE2b over a JSON list (not polars' hash, which may change between
-    versions): the same content gives the same hash on every machine and release.
-    """
-    columns = [frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
-               for name in ("prompt", "response", "label")]
-    hashes = [hashlib.blake2b(json.dumps(values, ensure_ascii=False).encode("utf-8"), digest_size=12).hexdigest()
-              for values in zip(*columns)]
-    return pl.Series("content_hash", hashes, dtype=pl.String)
+__all__ = ["NEW", "UNCHANGED", "BaselineComparison", "compare", "content_hash_frame"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +68,8 @@ def compare(result: "AuditResult", baseline: "AuditResult", *, path: str | None 
     """Match ``result``'s findings against ``baseline``'s by (content hash, check, kind).
 
     Keys are counted as multisets: when the baseline had two findings of one key (say two
-    kept exact copies) and the new audit has three, the one on the latest row is new.
+    kept exact copies) and the new audit has three, the one on the latest row is new. A check
+    that failed in ``result`` looked at nothing, so none of its baseline findings is resolved.
     """
     current = _keyed(result.findings, result.rows)
     old = _keyed(baseline.findings, baseline.rows) if baseline.findings.height else current.clear()
@@ -95,7 +83,8 @@ def compare(result: "AuditResult", baseline: "AuditResult", *, path: str | None 
         .sort("row", "check", "kind")
     )
     resolved = (
-        old.join(new_counts, on=_KEY, how="left")
+        old.filter(~pl.col("check").is_in(list(result.failed_checks)))
+        .join(new_counts, on=_KEY, how="left")
         .filter(pl.col("_occurrence") >= pl.col("_now").fill_null(0))
         .drop("_occurrence", "_now")
         .sort("row", "check", "kind")

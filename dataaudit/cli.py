@@ -1,7 +1,8 @@
 """The ``dataaudit`` command line: parse arguments, call the API, render the result.
 
 Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input error;
-3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``).
+3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``);
+4 with ``--fail-on``, a check failed while running (the gate could not look, so it does not pass).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataaudit.errors import DataAuditError
 from dataaudit.io.convert import TARGET_FORMATS
 from dataaudit.registry import BACKENDS, ENGINES
 from dataaudit.severity import SEVERITIES
+
+#: ``audit --fail-on``'s exit code when a check raised: its findings are missing, not zero.
+EXIT_CHECK_FAILED = 4
 
 
 def _console(stderr: bool = False):
@@ -58,18 +62,18 @@ def _format_options(command):
     return command
 
 
-def _load(path, format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines):
-    from dataaudit.io.load import load
+def _load_options(format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines):
+    """A command's format options as one :class:`~dataaudit.io.options.LoadOptions` value."""
+    from dataaudit.io.options import LoadOptions
 
-    return load(
-        path,
-        format=format_name,
-        prompt_field=prompt_field,
-        response_field=response_field,
-        label_field=label_field,
-        system_field=system_field,
-        skip_bad_lines=skip_bad_lines,
-    )
+    return LoadOptions(format=format_name, prompt_field=prompt_field, response_field=response_field,
+                       label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
+
+
+def _load(path, options):
+    from dataaudit.io.load import load_with
+
+    return load_with(path, options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,7 +93,8 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
     from dataaudit.report.terminal import render_profile
 
     profiles = [
-        profile_dataset(_load(path, format_name, prompt_field, response_field, label_field, system_field, True))
+        profile_dataset(_load(path, _load_options(format_name, prompt_field, response_field, label_field,
+                                                   system_field, True)))
         for path in files
     ]
     if as_json:
@@ -117,7 +122,8 @@ def inspect(files, format_name, prompt_field, response_field, label_field, syste
 @click.option("--annotate", is_flag=True, help="Keep every record and add its findings under the key '_dataaudit'.")
 @click.option("--to", "to_format", type=click.Choice(TARGET_FORMATS), default=None,
               help="Convert kept records to another format (no longer byte-for-byte).")
-@click.option("--relabel", is_flag=True, help="Apply the conflict check's label suggestions; changes are logged.")
+@click.option("--relabel", is_flag=True, help="Apply the audit's label suggestions and log the changes; with the "
+              "default --drop, rows flagged only for their label are relabelled and kept (--drop conflict drops them).")
 @click.option("--changes", "changes_path", type=click.Path(path_type=Path), default=None,
               help="Where --relabel logs its changes (default: OUT.changes.jsonl).")
 @click.option("--confirmed-only", is_flag=True,
@@ -133,7 +139,7 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 
     if (clean_path is None) == (clean_dir is None):
         raise UsageError("give one of --out FILE (one JSONL) or --out-dir DIR (files mirroring DATA)")
-    dataset = _load(data, format_name, prompt_field, response_field, label_field, system_field, True)
+    dataset = _load(data, _load_options(format_name, prompt_field, response_field, label_field, system_field, True))
     target = clean_path if clean_path is not None else clean_dir
     if audit_dir is None:
         if annotate or to_format or relabel or confirmed_only:
@@ -160,7 +166,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
     click.echo(
         f"kept {summary.kept:,} records → {target}; rejected {summary.dropped + summary.bad + summary.blank:,} lines → "
         f"{rejected_path} ({summary.dropped:,} dropped — {by_check}; {summary.bad:,} unparseable, {summary.blank:,} blank)"
-        + (f"; relabeled {summary.relabeled:,}" if relabel else "")
+        + (f"; relabeled {summary.relabeled:,} ({summary.relabeled_kept:,} kept instead of dropped for their label)"
+           + (f", changes → {summary.changes}" if summary.relabeled else "") if relabel else "")
     )
 
 
@@ -185,7 +192,8 @@ def export(data, clean_path, clean_dir, rejected_path, audit_dir, drop, min_seve
 @click.option("--min-cluster-size", type=int, default=None, help="HDBSCAN min_cluster_size (default: derived from n).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline).")
+              help="Exit with code 1 when findings of this severity or worse exist (gate a training pipeline), "
+                   "and with code 4 when a check failed.")
 @click.option("--skip-bad-lines", is_flag=True, help="Continue past malformed lines (they are counted and reported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; just the exit code.")
 @click.option("--verbose", "-v", is_flag=True, help="Also show how long each stage took.")
@@ -217,10 +225,12 @@ def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, mo
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
+    from dataaudit.io.audit_store import check_output_dir
+    from dataaudit.io.options import LoadOptions
     from dataaudit.io.staging import remove_stale_staging
     from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.terminal import render_audit
-    from dataaudit.result import check_output_dir
+    from dataaudit.report.html import save_with_report
+    from dataaudit.report.terminal import printable, render_audit
     from dataaudit.runner import audit as run_audit
     from dataaudit.runner import default_embedder
     from dataaudit.severity import at_least
@@ -231,9 +241,9 @@ def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, mo
     config = _audit_config(config_path, given)  # a bad file or value fails now, before any work
     console = _console(stderr=True)
     engine = make_engine(RayEngine(address=ray_address) if ray_address is not None else engine_name)
-    dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
-                          label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
-    production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
+    options = _load_options(format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines)
+    dataset = engine.load(data, options)
+    production_set = engine.load(production, LoadOptions(skip_bad_lines=skip_bad_lines)) if production is not None else None
     progress = NULL_PROGRESS if quiet else _progress(console)
     result = run_audit(
         dataset,
@@ -247,7 +257,7 @@ def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, mo
         baseline=baseline_dir,
     )
     gated = result.gate_findings()
-    result.save(out_dir, report=True)
+    save_with_report(result, out_dir)
     if not quiet:
         stdout = _console()
         render_audit(stdout, result, out_dir=str(out_dir))
@@ -257,6 +267,11 @@ def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, mo
                          f"{counts['resolved']:,} resolved")
         if verbose:
             _render_timings(stdout, result.summary.get("timings", {}))
+    if fail_on is not None and result.failed_checks:  # before the findings: missing ones cannot pass
+        failed = "; ".join(f"{name}: {error}" for name, error in result.failed_checks.items())
+        click.echo(f"error: --fail-on: {len(result.failed_checks)} check(s) failed, so the gate could not look "
+                   f"({printable(failed)})", err=True)
+        sys.exit(EXIT_CHECK_FAILED)
     if fail_on is not None and gated.height and gated.filter(at_least(fail_on)).height:
         sys.exit(1)
 
@@ -363,8 +378,8 @@ def _row_verdicts(audit_dir: Path):
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
              quiet, config_path):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
-    from dataaudit.finetune.api import finetune as run_finetune
-    from dataaudit.finetune.api import save_finetune
+    from dataaudit.finetune_runner import finetune as run_finetune
+    from dataaudit.finetune_runner import save_finetune
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_finetune
     from dataaudit.result import AuditResult
@@ -386,8 +401,9 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 @_handle_errors
 def report(audit_dir):
     """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
+    from dataaudit.io.audit_store import REPORT_FILE
     from dataaudit.report.html import write_report
-    from dataaudit.result import REPORT_FILE, AuditResult
+    from dataaudit.result import AuditResult
 
     result = AuditResult.load(audit_dir)
     path = write_report(result, Path(audit_dir) / REPORT_FILE)

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 import numpy as np
 
 from dataaudit.artefacts import NULL_ARTEFACTS, artefact_key
-from dataaudit.engine.base import Engine, FrameFunction
-from dataaudit.engine.local import LocalEngine
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.timing import timed
 
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
     from dataaudit.cluster.pipeline import Clustering, ClusterPipeline
     from dataaudit.dataset import Dataset
     from dataaudit.embed.base import Embedder
+    from dataaudit.engine.base import Engine, FrameFunction
     from dataaudit.neighbors import KnnGraph
 
 logger = logging.getLogger(__name__)
@@ -39,21 +38,22 @@ class AuditContext:
 
     ``embeddings`` may hold precomputed vectors per view (``"prompt"``, ``"response"``);
     the ``"pair"`` view (prompt and response together) is derived from those two, so it
-    costs no extra model call. ``engine`` decides where embedding, the kNN graphs and per-row
-    feature extraction run; the results are the same with every engine.
+    costs no extra model call. ``engine`` (given by the caller, say
+    :class:`~dataaudit.engine.local.LocalEngine`) decides where embedding, the kNN graphs and
+    per-row feature extraction run; the results are the same with every engine.
     """
 
     def __init__(
         self,
         *,
         dataset: "Dataset",
+        engine: "Engine",
         embedder: "Embedder",
         cluster_pipeline: "ClusterPipeline",
         knn_k: int = 30,
         seed: int = 0,
         embeddings: Mapping[str, np.ndarray] | None = None,
         progress: Progress = NULL_PROGRESS,
-        engine: Engine | None = None,
         artefacts: "ArtefactCache | NullArtefactCache" = NULL_ARTEFACTS,
         eval_sets: Sequence["Dataset"] = (),
     ):
@@ -63,7 +63,7 @@ class AuditContext:
         self.knn_k = knn_k
         self.seed = seed
         self.progress = progress
-        self.engine = engine if engine is not None else LocalEngine()
+        self.engine = engine
         self.artefacts = artefacts
         #: Benchmark test sets to look for in the training data (the contamination check).
         self.eval_sets: tuple["Dataset", ...] = tuple(eval_sets)
@@ -123,7 +123,7 @@ class AuditContext:
             self._knn_keys[view] = artefact_key("knn", self.embeddings(view), self.knn_k, self.seed, repr(self.engine))
         return self._knn_keys[view]
 
-    def map_frame(self, function: FrameFunction, frame: "pl.DataFrame") -> "pl.DataFrame":
+    def map_frame(self, function: "FrameFunction", frame: "pl.DataFrame") -> "pl.DataFrame":
         """Per-row work (``function`` must treat rows independently) on the audit's engine."""
         return self.engine.map_frame(function, frame, progress=self.progress)
 

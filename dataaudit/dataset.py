@@ -127,13 +127,11 @@ class Dataset:
         return paths.gather(self.frame.get_column("source")).alias("source_file")
 
     def content_hashes(self) -> "pl.Series":
-        """A stable hash of each row's content (every turn, system prompt and label).
+        """A stable hash of each row's prompt, response and label (see :func:`content_hash_frame`).
 
         Matches rows across versions of a dataset (see :mod:`dataaudit.baseline`): it ignores
         the row's position, file and storage, so reordered or re-sharded data keeps its hashes.
         """
-        from dataaudit.baseline import content_hash_frame
-
         return content_hash_frame(self.frame)
 
     def head(self, n: int = 5) -> "pl.DataFrame":
@@ -147,3 +145,23 @@ class Dataset:
             f"format {escape(self.format)}, {len(self.bad_lines)} bad lines</p>"
         )
         return summary + self.frame.drop("record").head(10)._repr_html_()
+
+
+def content_hash_frame(frame: "pl.DataFrame") -> "pl.Series":
+    """A stable hash per row of its prompt, response and label (the text a finding is about).
+
+    Written from the columns every saved ``rows.parquet`` has, so any earlier audit can be a
+    baseline. Hashed with BLAKE2b over a JSON list (not polars' hash, which may change between
+    versions): the same content gives the same hash on every machine and release. The other
+    turns, the system prompt and the source are not hashed.
+    """
+    import hashlib
+    import json
+
+    import polars as pl
+
+    columns = [frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
+               for name in ("prompt", "response", "label")]
+    hashes = [hashlib.blake2b(json.dumps(values, ensure_ascii=False).encode("utf-8"), digest_size=12).hexdigest()
+              for values in zip(*columns)]
+    return pl.Series("content_hash", hashes, dtype=pl.String)

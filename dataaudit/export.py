@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -39,6 +39,10 @@ class ExportSummary:
     blank: int
     relabeled: int
     dropped_by_check: dict[str, int]
+    #: Of ``relabeled``, rows the drop policy flagged only for their label: kept, not dropped.
+    relabeled_kept: int = 0
+    #: Where the relabels were logged (None when nothing was relabelled); not part of equality.
+    changes: str | None = field(default=None, compare=False)
 
 
 def dropping_findings(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, min_severity: str = "warning") -> pl.DataFrame:
@@ -63,7 +67,7 @@ def drop_reasons(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, m
 
 def only_confirmed(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
     """The ``findings`` whose (row, check) a fine-tune confirmed (``verdict == "confirmed"``)."""
-    from dataaudit.finetune.verdicts import CONFIRMED
+    from dataaudit.row_verdicts import CONFIRMED
 
     confirmed = verdicts.filter(pl.col("verdict") == CONFIRMED).select("row", "check").unique()
     return findings.join(confirmed, on=["row", "check"], how="semi")
@@ -120,7 +124,9 @@ def export_clean(
     transforming option, kept records are written byte-for-byte. ``annotate``
     keeps every record and adds its findings under :data:`ANNOTATION_KEY`; ``to`` converts kept
     records to another format; ``relabel`` applies the conflict check's label suggestions and
-    logs each change to ``changes`` (default: ``<clean>.changes.jsonl``). ``confirmed_only``, a
+    logs each change to ``changes`` (default: ``<clean>.changes.jsonl``); with the default
+    ``drop`` (None) a row whose dropping findings are all label fixes with a ``suggested_value``
+    is relabelled and kept, while a check named in ``drop`` still drops it. ``confirmed_only``, a
     fine-tune's row verdicts (``finetune/row_verdicts.parquet``), drops only the flagged rows whose
     finding the fine-tune confirmed; the others are kept.
     """
@@ -136,8 +142,10 @@ def export_clean(
         dropping = dropping.clear()
     if confirmed_only is not None:
         dropping = only_confirmed(dropping, confirmed_only)
-    reasons = _reasons(dropping)
     relabels = relabel_suggestions(result.findings, min_severity=min_severity) if relabel else {}
+    fixed = _label_fix_only_rows(dropping, relabels) if relabel and drop is None else []
+    dropping = dropping.filter(~pl.col("row").is_in(fixed))  # the default keeps what it can fix
+    reasons = _reasons(dropping)
     relabels = {row: label for row, label in relabels.items() if row not in reasons}
     by_check = dict(dropping.unique(["row", "check"]).group_by("check").len().iter_rows())
     if to is not None:
@@ -158,7 +166,17 @@ def export_clean(
     if relabels:
         _write_changes(dataset, relabels, changes_path)
     return ExportSummary(kept=counts.kept, dropped=counts.dropped, bad=counts.bad, blank=counts.blank,
-                         relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())))
+                         relabeled=len(relabels), dropped_by_check=dict(sorted(by_check.items())),
+                         relabeled_kept=len(fixed), changes=str(changes_path) if relabels else None)
+
+
+def _label_fix_only_rows(dropping: pl.DataFrame, relabels: Mapping[int, str]) -> list[int]:
+    """Rows every dropping finding of which is a label fix with a ``suggested_value``: relabelling
+    them answers all their findings, so dropping them would throw away a fixed row."""
+    fixable = _kind_key().is_in([f"{check}:{kind}" for check, kind in relabel_kinds()]) \
+        & pl.col("suggested_value").is_not_null()
+    rows = dropping.group_by("row").agg(fixable.all().alias("fixable")).filter(pl.col("fixable"))
+    return sorted(row for row in rows.get_column("row").to_list() if row in relabels)
 
 
 def kept_hf_dataset(dataset: Dataset, result: "AuditResult", *, original=None, drop: Sequence[str] | None = None,

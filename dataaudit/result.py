@@ -1,161 +1,34 @@
 """AuditResult: everything an audit found, as polars frames, saved as Parquet + JSON.
 
-Never pickle: a saved audit is plain files other tools can read, and
-:meth:`AuditResult.load` reopens it without recomputing anything.
+Never pickle: a saved audit is plain files other tools can read (written and read by
+:mod:`dataaudit.io.audit_store`), and :meth:`AuditResult.load` reopens it without recomputing.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from dataaudit.checks.base import FINDING_SCHEMA
-from dataaudit.io.atomic import atomic_path, write_text_atomic
-from dataaudit.io.staging import OLD_SUFFIX, make_staging, remove_stale_staging
-from dataaudit.jsonsafe import dumps_strict
+from dataaudit.io.audit_store import (  # noqa: F401  (re-exported: where they lived before)
+    FINDINGS_FILE,
+    FRAME_FILES,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    check_output_dir,
+    read_audit,
+    save_audit,
+)
 from dataaudit.severity import at_least
 from dataaudit.summary import AuditSummary
 
 if TYPE_CHECKING:
     from dataaudit.baseline import BaselineComparison
-
-#: Files of a saved audit; names other tools rely on.
-FRAME_FILES = {
-    "rows": "rows.parquet",
-    "clusters": "clusters.parquet",
-    "coverage": "coverage.parquet",
-    "gaps": "gaps.parquet",
-    "cluster_coverage": "cluster_coverage.parquet",
-}
-FINDINGS_FILE = "findings.jsonl"
-SUMMARY_FILE = "summary.json"
-#: The HTML report the CLI writes beside them (see :func:`dataaudit.report.html.write_report`).
-REPORT_FILE = "report.html"
-
-
-def check_output_dir(directory: str | os.PathLike, *, inputs: Sequence[str | os.PathLike | None]) -> None:
-    """Refuse an audit directory that is a file, or whose outputs would replace an input file."""
-    from dataaudit.errors import UsageError
-    from dataaudit.io.writers import same_file
-
-    out = Path(directory)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"the output directory {out} is an existing file; choose a directory")
-    outputs = [*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE]
-    for source in filter(None, inputs):
-        if Path(source).is_dir():
-            folder, target = Path(source).resolve(), out.resolve()
-            if folder == target or folder in target.parents or target in folder.parents:
-                raise UsageError(f"the audit directory {out} and the input folder {source} overlap (the audit would be "
-                                 "read as data, or replace it); choose another --out")
-        for name in outputs:
-            if same_file(out / name, source):
-                raise UsageError(f"refusing to overwrite the input file {source} with {out / name}; choose another --out")
-
-
-_AUDIT_OUTPUTS = frozenset([*FRAME_FILES.values(), FINDINGS_FILE, SUMMARY_FILE, REPORT_FILE])
-
-
-def _carry_over(old: Path, new: Path) -> None:
-    """Entries of the old audit folder that are not audit outputs, hard-linked (or copied) into the new."""
-    def link_or_copy(source: str, target: str) -> None:
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copy2(source, target)
-
-    for entry in old.iterdir():
-        if entry.name in _AUDIT_OUTPUTS or (new / entry.name).exists():
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, new / entry.name, symlinks=True, copy_function=link_or_copy)
-        elif entry.is_symlink():
-            os.symlink(os.readlink(entry), new / entry.name)
-        else:
-            link_or_copy(str(entry), str(new / entry.name))
-
-
-def _exchange(left: Path, right: Path) -> bool:
-    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # a libc older than glibc 2.28
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(left), at_fdcwd, os.fsencode(right), rename_exchange) == 0
-
-
-def _swap_in(staging: Path, out: Path) -> None:
-    """Put ``staging`` where ``out`` is: one atomic exchange, or (without one) two renames that
-    :func:`_recover_interrupted_swap` completes if a kill falls between them."""
-    if not out.exists():
-        os.rename(staging, out)
-        return
-    if _exchange(staging, out):
-        shutil.rmtree(staging, ignore_errors=True)  # now the old audit
-        return
-    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(out, old)
-    os.rename(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_interrupted_swap(out: Path) -> None:
-    """A kill between the fallback's two renames leaves the old audit beside ``out``: put it back."""
-    old = out.with_name(f".{out.name}{OLD_SUFFIX}")
-    if old.is_dir() and not out.exists():
-        os.rename(old, out)
-
-
-def _read_parquet(path: Path) -> pl.DataFrame:
-    from dataaudit.errors import InputError
-
-    try:
-        return pl.read_parquet(path)
-    except Exception as error:  # polars raises many distinct types for unreadable files
-        raise InputError(f"cannot read audit file ({str(error).splitlines()[0][:200]}); re-run the audit", path=str(path)) from None
-
-
-def _read_json(path: Path) -> Any:
-    from dataaudit.errors import InputError
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as error:  # bad UTF-8 or JSON: a truncated or edited file
-        raise InputError(f"cannot read audit file ({error}); re-run the audit", path=str(path)) from None
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    from dataaudit.errors import InputError
-
-    try:
-        # Split on "\n" only: str.splitlines would also cut at U+2028, U+0085 and \x1c-\x1e,
-        # which json.dumps(ensure_ascii=False) leaves raw inside strings.
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except ValueError as error:
-        raise InputError(f"cannot read audit file ({error}); re-run the audit", path=str(path)) from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except (ValueError, RecursionError) as error:
-            raise InputError(f"malformed JSON ({error}); re-run the audit", path=str(path), line=number) from None
-    return records
 
 
 def _empty() -> pl.DataFrame:
@@ -195,6 +68,19 @@ class AuditResult:
     def gate_findings(self) -> pl.DataFrame:
         """The findings a gate (``--fail-on``) counts: only the new ones when compared with a baseline."""
         return self.baseline.new if self.baseline is not None else self.findings
+
+    @property
+    def failed_checks(self) -> dict[str, str]:
+        """``{check: error}`` for each check that raised: its findings are missing, not zero."""
+        checks = self.summary.get("checks", {})
+        return {name: str(info.get("error") or "") for name, info in checks.items()
+                if isinstance(info, dict) and info.get("status") == "failed"}
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
+        (the audit returns it rather than raising, so the other checks' findings are kept)."""
+        return "failed" if self.failed_checks else "ok"
 
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
         chosen = self.findings.filter(at_least(min_severity))
@@ -251,81 +137,28 @@ class AuditResult:
         if self.rows.height and self.rows.height != len(dataset):
             raise UsageError(f"the audit has {self.rows.height} rows but the data has {len(dataset)}")
 
-    # -- persistence -------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike, *, report: bool = False) -> Path:
-        """Write every frame, the summary (and with ``report`` the HTML report) into ``directory``.
+    # -- persistence (files: dataaudit.io.audit_store) ----------------------------------
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The frames a saved audit holds, by :data:`~dataaudit.io.audit_store.FRAME_FILES` key."""
+        return {name: getattr(self, name) for name in FRAME_FILES}
 
-        The files are written into a temporary sibling folder that is then swapped in, so a
-        run killed at any moment leaves the whole old audit or the whole new one, never a mix.
-        Files in an existing ``directory`` that are not audit outputs (a ``finetune/`` folder,
-        notes) are carried over. Refuses a ``directory`` that is a file, and any output that would
-        replace the audited or production input (say, a dataset called ``findings.jsonl``).
-        Staging folders that killed saves left beside ``directory`` are removed first (see
-        :func:`dataaudit.io.staging.remove_stale_staging`). With ``report``, the summary records
-        the report's path (``report_path``).
+    def save(self, directory: str | os.PathLike, *, report: bool = False) -> Path:
+        """Write every frame and the summary into ``directory``, swapped in whole.
+
+        See :func:`dataaudit.io.audit_store.save_audit` (atomic swap, carried-over files, refused
+        outputs). ``report=True`` is :func:`dataaudit.report.html.save_with_report`: the HTML
+        report is written by the report module, swapped in with the rest.
         """
         if report:
-            self.summary["report_path"] = str(Path(directory) / REPORT_FILE)
-        out = Path(directory)
-        out = Path(os.path.realpath(out)) if out.is_symlink() else out
-        check_output_dir(out, inputs=[(self.summary.get(key) or {}).get("path") for key in ("dataset", "production")])
-        _recover_interrupted_swap(out)
-        remove_stale_staging(out)  # what earlier saves, killed mid-way, left beside it
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = make_staging(out)
-        try:
-            self._write_files(staging, report=report)
-            if out.is_dir():
-                _carry_over(out, staging)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would hide the audit from other users
-            _swap_in(staging, out)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return out
+            from dataaudit.report.html import save_with_report
 
-    def _write_files(self, out: Path, *, report: bool) -> None:
-        for name, filename in FRAME_FILES.items():
-            frame: pl.DataFrame = getattr(self, name)
-            if frame.width == 0:
-                continue
-            with atomic_path(out / filename) as temp:
-                frame.write_parquet(temp)
-        findings = self.findings
-        if "source_file" in self.rows.columns and "source_file" not in findings.columns:
-            findings = findings.join(self.rows.select("row", "source_file"), on="row", how="left")
-        lines = [dumps_strict(record) for record in findings.iter_rows(named=True)]
-        write_text_atomic(out / FINDINGS_FILE, "".join(line + "\n" for line in lines))
-        write_text_atomic(out / SUMMARY_FILE, dumps_strict(self.summary, indent=2) + "\n")
-        if report:
-            from dataaudit.report.html import write_report
-
-            write_report(self, out / REPORT_FILE)
+            return save_with_report(self, directory)
+        return save_audit(directory, frames=self.frames(), findings=self.findings, summary=self.summary)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AuditResult":
-        from dataaudit.errors import InputError
-
-        source = Path(directory)
-        if not (source / SUMMARY_FILE).exists():
-            raise InputError(f"not an audit directory (no {SUMMARY_FILE})", path=str(source))
-        frames = {
-            name: _read_parquet(source / filename) if (source / filename).exists() else _empty()
-            for name, filename in FRAME_FILES.items()
-        }
-        findings_path = source / FINDINGS_FILE
-        records = _read_jsonl(findings_path) if findings_path.exists() else []
-        try:
-            findings = pl.DataFrame(records, schema=FINDING_SCHEMA) if records else pl.DataFrame(schema=FINDING_SCHEMA)
-        except Exception as error:  # polars raises several types for values of the wrong type
-            raise InputError(f"findings do not match the expected columns ({str(error).splitlines()[0][:200]})",
-                             path=str(findings_path)) from None
-        summary = _read_json(source / SUMMARY_FILE)
-        if not isinstance(summary, dict):
-            raise InputError("expected a JSON object", path=str(source / SUMMARY_FILE), line=1)
-        return cls(findings=findings, summary=summary, **frames)
+        """Reopen a saved audit without recomputing (see :func:`dataaudit.io.audit_store.read_audit`)."""
+        return cls(**read_audit(directory, findings_schema=FINDING_SCHEMA))
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -1,7 +1,11 @@
 """The audit runner: load → embed → cluster → checks → coverage → AuditResult.
 
-Checks run in isolation: one that raises is recorded as failed in the summary with its
-error, and the others still run.
+Every check's :meth:`~dataaudit.checks.base.Check.prepare` runs before anything is embedded,
+so a configuration error (:class:`~dataaudit.errors.UsageError`) stops the audit in seconds.
+Checks then run in isolation: one that raises is recorded as failed in the summary with its
+error, and the others still run. The result says so (:attr:`AuditResult.status`,
+:attr:`AuditResult.failed_checks`) rather than raising, so the other checks' findings are kept;
+a gate must read it (the CLI's ``--fail-on`` exits 4).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import polars as pl
 from dataaudit._version import __version__
 from dataaudit.artefacts import NULL_ARTEFACTS
 from dataaudit.checks import CheckSpec, make_checks
-from dataaudit.checks.base import FINDING_SCHEMA
+from dataaudit.checks.base import FINDING_SCHEMA, Check
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
+from dataaudit.errors import DataAuditError
+from dataaudit.io.options import LoadOptions
 from dataaudit.jsonsafe import json_safe
 from dataaudit.params import with_seed
 from dataaudit.progress import NULL_PROGRESS, Progress
@@ -108,13 +114,14 @@ def audit(
     if isinstance(dataset, (str, os.PathLike)):
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
+    skipping = LoadOptions(skip_bad_lines=True)
     if not isinstance(dataset, Dataset):
-        dataset = engine.load(dataset, skip_bad_lines=True)
+        dataset = engine.load(dataset, skipping)
     if production is not None and not isinstance(production, Dataset):
-        production = engine.load(production, skip_bad_lines=True)
+        production = engine.load(production, skipping)
     if isinstance(eval_sets, (str, os.PathLike, Dataset)):
         eval_sets = [eval_sets]
-    eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skip_bad_lines=True) for item in eval_sets)
+    eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skipping) for item in eval_sets)
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     cluster_pipeline = cluster_pipeline if cluster_pipeline is not None else config.cluster_pipeline()
     pipeline = with_seed(cluster_pipeline, seed)
@@ -131,13 +138,14 @@ def audit(
         eval_sets=eval_sets,
     )
     configured = make_checks(checks) if checks is not None else config.make_checks()
-    check_list = [with_seed(check, seed) for check in configured]
+    check_summaries: dict[str, Any] = {}
+    # Each check's own set-up (a tokenizer to load, eval sets to read) before the first embedding.
+    check_list = _prepared([with_seed(check, seed) for check in configured], ctx, check_summaries)
 
     clustering = ctx.clustering
     rows = _base_rows(dataset, clustering)
     clusters = clustering.clusters
     findings_parts = []
-    check_summaries: dict[str, Any] = {}
     for check in check_list:
         try:
             ctx.require(sorted(check.needs))
@@ -145,7 +153,7 @@ def audit(
                 result = check.run(ctx)
         except Exception as error:  # a broken check must not sink the audit
             logger.exception("check %s failed", check.name)
-            check_summaries[check.name] = {"status": "failed", "error": f"{type(error).__name__}: {error}", "params": json_safe(check.get_params())}
+            check_summaries[check.name] = _failed(check, error)
             continue
         rows = rows.join(result.rows, on="row", how="left")
         if result.clusters.width > 1:
@@ -185,6 +193,27 @@ def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str 
     if baseline is None or isinstance(baseline, AuditResult):
         return None, baseline
     return str(baseline), AuditResult.load(baseline)
+
+
+def _prepared(checks: list[Check], ctx: AuditContext, summaries: dict[str, Any]) -> list[Check]:
+    """The checks whose ``prepare`` passed. A usage error stops the audit here, before the costly
+    part; any other error fails that check alone, as if its ``run`` had raised."""
+    ready = []
+    for check in checks:
+        try:
+            check.prepare(ctx)
+        except DataAuditError:
+            raise
+        except Exception as error:
+            logger.exception("check %s failed while preparing", check.name)
+            summaries[check.name] = _failed(check, error)
+            continue
+        ready.append(check)
+    return ready
+
+
+def _failed(check: Check, error: Exception) -> dict[str, Any]:
+    return {"status": "failed", "error": f"{type(error).__name__}: {error}", "params": json_safe(check.get_params())}
 
 
 def _base_rows(dataset: Dataset, clustering) -> pl.DataFrame:

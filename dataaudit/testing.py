@@ -16,6 +16,8 @@ one cluster) and raises an AssertionError listing every broken promise:
   file is validated by them).
 
 Our own test suite runs it over the whole registry, so a new check cannot skip it.
+:class:`FixedClusterPipeline` stands in for the clustering where a test (or a bench) says which
+row is in which cluster.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 from typing import Any, Callable, Mapping, Sequence
 
 from dataaudit.checks.base import FINDING_SCHEMA, Check, CheckResult
+from dataaudit.progress import NULL_PROGRESS
 from dataaudit.severity import SEVERITIES
 
 #: Small datasets every check must survive, as records in the formats users bring.
@@ -74,13 +77,15 @@ def _context(dataset: Any) -> Any:
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.context import AuditContext
     from dataaudit.embed.base import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
 
     # Data this small is one cluster: no UMAP, still the real pipeline.
-    return AuditContext(dataset=dataset, embedder=HashingEmbedder(dim=64), knn_k=5, seed=0,
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(dim=64), knn_k=5, seed=0,
                         cluster_pipeline=ClusterPipeline(min_cluster_size=50, stability_resamples=1, seed=0))
 
 
 def _run(check: Check, ctx: Any) -> CheckResult:
+    check.prepare(ctx)  # as the runner does, before the artefacts
     ctx.require(sorted(check.needs))
     return check.run(ctx)
 
@@ -152,4 +157,39 @@ def _result_problems(check: Check, dataset: Any, result: CheckResult) -> list[st
     return problems
 
 
-__all__ = ["CONTRACT_DATASETS", "check_contract"]
+__all__ = ["CONTRACT_DATASETS", "FixedClusterPipeline", "check_contract"]
+
+
+class FixedClusterPipeline:
+    """Test double for ClusterPipeline: the test says which row is in which cluster."""
+
+    def __init__(self, *, labels: Sequence[int] | None = None):
+        self.labels = labels
+
+    def get_params(self):
+        return {"labels": None if self.labels is None else list(self.labels)}
+
+    def fit(self, embeddings, texts, *, knn=None, progress=NULL_PROGRESS):
+        import numpy as np
+        import polars as pl
+
+        from dataaudit.cluster.pipeline import Clustering
+
+        n = len(texts)
+        labels = np.asarray(self.labels if self.labels is not None else np.zeros(n), dtype=np.int64)
+        ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
+        nearest = labels.copy()
+        if ids:
+            nearest[nearest < 0] = ids[0]
+        clusters = pl.DataFrame(
+            {
+                "cluster": pl.Series(ids, dtype=pl.Int64),
+                "size": pl.Series([int((labels == c).sum()) for c in ids], dtype=pl.Int64),
+                "label": [f"cluster_{c}" for c in ids],
+                "keywords": pl.Series([[] for _ in ids], dtype=pl.List(pl.String)),
+                "representatives": pl.Series([np.flatnonzero(labels == c)[:5].tolist() for c in ids], dtype=pl.List(pl.Int64)),
+                "stability": pl.Series([1.0] * len(ids), dtype=pl.Float64),
+            }
+        )
+        xy = np.zeros((n, 2), dtype=np.float32)
+        return Clustering(labels=labels, nearest_cluster=nearest, xy=xy, clusters=clusters, params={"fixed": True})

@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pytest
 
-from dataaudit.progress import NULL_PROGRESS
+from dataaudit.testing import FixedClusterPipeline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,40 +39,6 @@ GSM8K_OTHERS = [
 ]
 
 
-class FixedClusterPipeline:
-    """Test double for ClusterPipeline: the test says which row is in which cluster."""
-
-    def __init__(self, *, labels: Sequence[int] | None = None):
-        self.labels = labels
-
-    def get_params(self):
-        return {"labels": None if self.labels is None else list(self.labels)}
-
-    def fit(self, embeddings, texts, *, knn=None, progress=NULL_PROGRESS):
-        import polars as pl
-
-        from dataaudit.cluster.pipeline import Clustering
-
-        n = len(texts)
-        labels = np.asarray(self.labels if self.labels is not None else np.zeros(n), dtype=np.int64)
-        ids = sorted(int(c) for c in set(labels.tolist()) if c >= 0)
-        nearest = labels.copy()
-        if ids:
-            nearest[nearest < 0] = ids[0]
-        clusters = pl.DataFrame(
-            {
-                "cluster": pl.Series(ids, dtype=pl.Int64),
-                "size": pl.Series([int((labels == c).sum()) for c in ids], dtype=pl.Int64),
-                "label": [f"cluster_{c}" for c in ids],
-                "keywords": pl.Series([[] for _ in ids], dtype=pl.List(pl.String)),
-                "representatives": pl.Series([np.flatnonzero(labels == c)[:5].tolist() for c in ids], dtype=pl.List(pl.Int64)),
-                "stability": pl.Series([1.0] * len(ids), dtype=pl.Float64),
-            }
-        )
-        xy = np.zeros((n, 2), dtype=np.float32)
-        return Clustering(labels=labels, nearest_cluster=nearest, xy=xy, clusters=clusters, params={"fixed": True})
-
-
 def make_dataset(prompts: Sequence[str], responses: Sequence[str | None] | None = None, labels: Sequence[str] | None = None):
     """An in-memory dataset: prompt/completion records, or text/label when labels are given.
 
@@ -93,8 +58,10 @@ def make_context(dataset, *, cluster_labels: Sequence[int] | None = None, embedd
     """An AuditContext over ``dataset`` with the fast hashing embedder and fixed clusters."""
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
 
     return AuditContext(
+        engine=LocalEngine(),
         dataset=dataset,
         embedder=embedder if embedder is not None else HashingEmbedder(),
         cluster_pipeline=FixedClusterPipeline(labels=cluster_labels),

@@ -197,6 +197,19 @@ class Check(Component, ABC):
     #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
     needs: ClassVar[frozenset[str]] = frozenset()
 
+    def prepare(self, ctx: "AuditContext") -> None:
+        """Check this configuration against the audit's inputs before anything is embedded.
+
+        The runner calls it for every check before the context computes embeddings, kNN graphs
+        or the clustering, so a configuration that cannot work (a tokenizer that does not load,
+        an eval set with nothing to look for) stops the audit in seconds with a
+        :class:`~dataaudit.errors.UsageError` (CLI exit 2), not minutes later as a failed check.
+        Read only what is already there (``ctx.dataset``, ``ctx.eval_sets``), never the costly
+        artefacts. What it loads for ``run`` it may keep in attributes ending in ``_``; ``run``
+        must still work unprepared. Any other exception fails this check alone, like one raised
+        by ``run``. The default does nothing.
+        """
+
     @abstractmethod
     def run(self, ctx: "AuditContext") -> CheckResult: ...
 

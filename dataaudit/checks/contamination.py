@@ -49,6 +49,7 @@ from dataaudit.checks.base import (
     register_check,
     result_from_findings,
 )
+from dataaudit.errors import UsageError
 from dataaudit.features.lexical import FILLER_WORDS
 from dataaudit.features.ngrams import (
     Alignment,
@@ -136,6 +137,14 @@ class ContaminationCheck(Check):
         self.min_item_tokens = min_item_tokens
         self.max_span_stretch = max_span_stretch
         self.eval_responses = eval_responses
+
+    def prepare(self, ctx: AuditContext) -> None:
+        """An eval set with no turn to look for is a mistake (wrong format or fields), not a clean result."""
+        roles = _ROLES if self.eval_responses else ("user",)
+        for name, dataset in zip(eval_set_names(ctx.eval_sets), ctx.eval_sets):
+            if _turns(dataset.frame, roles).height == 0:
+                raise UsageError(f"eval set {name}: no {' or '.join(roles)} turn with text to look for "
+                                 f"({len(dataset)} records); see what `dataaudit inspect` reads from it")
 
     def run(self, ctx: AuditContext) -> CheckResult:
         eval_sets = ctx.eval_sets

@@ -56,12 +56,21 @@ class LengthCheck(Check):
         self.max_seq_length = max_seq_length
         self.tokenizer = tokenizer
 
-    def run(self, ctx: AuditContext) -> CheckResult:
-        from dataaudit.features.tokens import count_rendered, load_tokenizer, rendered_parts
+    def prepare(self, ctx: AuditContext) -> None:
+        """Load the tokenizer now: one that does not load is a usage error before anything is embedded."""
+        from dataaudit.features.tokens import load_tokenizer
 
         # Timed as audit stages (summary "timings"), so the check's own summary stays deterministic.
         with ctx.stage("length_tokenizer_load"):
-            tokenizer = load_tokenizer(self.tokenizer)
+            self.tokenizer_ = load_tokenizer(self.tokenizer)
+            self.tokenizer_name_ = self.tokenizer
+
+    def run(self, ctx: AuditContext) -> CheckResult:
+        from dataaudit.features.tokens import count_rendered, rendered_parts
+
+        if getattr(self, "tokenizer_name_", object()) != self.tokenizer:  # unprepared, or set_params since
+            self.prepare(ctx)
+        tokenizer = self.tokenizer_
         frame = ctx.dataset.frame
         with ctx.stage("length_count"):
             # Rendering on the engine (every core), counting here in one batched Rust call.

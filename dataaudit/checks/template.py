@@ -76,11 +76,20 @@ class TemplateCheck(Check):
         self.tokenizer = tokenizer
         self.max_shapes = max_shapes
 
-    def run(self, ctx: AuditContext) -> CheckResult:
-        from dataaudit.features.chat_template import control_token_hits, load_chat_template
+    def prepare(self, ctx: AuditContext) -> None:
+        """Load the chat template now: a tokenizer that does not load is a usage error before anything is embedded."""
+        from dataaudit.features.chat_template import load_chat_template
 
         with ctx.stage("template_tokenizer_load"):
-            template = load_chat_template(self.tokenizer)
+            self.template_ = load_chat_template(self.tokenizer)
+            self.template_name_ = self.tokenizer
+
+    def run(self, ctx: AuditContext) -> CheckResult:
+        from dataaudit.features.chat_template import control_token_hits
+
+        if getattr(self, "template_name_", object()) != self.tokenizer:  # unprepared, or set_params since
+            self.prepare(ctx)
+        template = self.template_
         frame = ctx.dataset.frame
         rows = frame.get_column("row").to_list()
         with ctx.stage("template_scan"):

@@ -24,6 +24,7 @@ import numpy as np
 from dataaudit.errors import UsageError
 from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class SentenceTransformerEmbedder(Component):
         # Progress counts tokens, not texts: with longest texts first, texts/s climbs all run
         # long, and an ETA from texts came out 5-7x too long (from tokens: within 1.6x).
         with (
+            torch_threads(),  # restored after: the caller's thread count is the caller's
             _precision_context(model, precision),
             progress.task(f"Embedding ({unit})", total=int(counts.sum())) as task,
         ):
@@ -173,14 +175,12 @@ class SentenceTransformerEmbedder(Component):
 
     def _load(self) -> Any:
         if getattr(self, "model_", None) is None:
-            import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(_available_cores())
             _, directory = self._resolve()
             source = str(directory) if directory is not None else self.model
             try:
-                with _quiet_transformers():
+                with quiet_transformers():
                     model = SentenceTransformer(source, device=self.device)
             except (OSError, ValueError) as error:
                 raise UsageError(f"cannot load sentence-transformers model {source!r}: {error}") from error
@@ -328,27 +328,6 @@ def _find_in_hub_cache(name: str) -> Path | None:
         except Exception:  # noqa: BLE001 - any lookup failure just means "not cached"
             continue
     return None
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' own weight-loading bar: the library reports through Progress only."""
-    from transformers.utils import logging as transformers_logging
-
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity API
-        return os.cpu_count() or 1
 
 
 def _digest_text(text: str) -> str:

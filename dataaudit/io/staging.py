@@ -1,6 +1,6 @@
 """Staging folders for an audit directory's atomic swap, and the removal of those a kill left.
 
-:meth:`dataaudit.result.AuditResult.save` writes a new audit into a hidden sibling folder and
+:func:`dataaudit.io.audit_store.save_audit` writes a new audit into a hidden sibling folder and
 swaps it in. A SIGKILL in between leaves that folder behind, with nothing to ever remove it.
 Its name says who made it, ``.NAME.<pid>.<host>.<random>.tmp``, so the next save can tell a
 dead writer's leftover (removed) from a live writer's work (left alone), without a marker file

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dataaudit.io.atomic import write_text_atomic
 from dataaudit.report.payload import (
@@ -27,7 +28,9 @@ from dataaudit.report.payload import (
     viewer_payload,
 )
 from dataaudit.report.sections import check_names, check_views, coverage_view, finetune_view, timings, typed_summary
-from dataaudit.result import AuditResult
+
+if TYPE_CHECKING:
+    from dataaudit.result import AuditResult
 
 __all__ = ["MAX_FINDINGS_PER_CHECK", "render_html", "write_report"]
 
@@ -85,3 +88,17 @@ def write_report(
     target = Path(path)
     write_text_atomic(target, render_html(result, max_map_points=max_map_points, rows_per_page=rows_per_page))
     return target
+
+
+def save_with_report(result: AuditResult, directory: str | os.PathLike) -> Path:
+    """Save ``result`` into ``directory`` with its HTML report (:data:`~dataaudit.io.audit_store.REPORT_FILE`).
+
+    The report is rendered into the staging folder and swapped in with the frames, so a killed
+    run leaves the whole old audit or the whole new one; the summary records its path
+    (``report_path``).
+    """
+    from dataaudit.io.audit_store import REPORT_FILE, save_audit
+
+    result.summary["report_path"] = str(Path(directory) / REPORT_FILE)
+    return save_audit(directory, frames=result.frames(), findings=result.findings, summary=result.summary,
+                      extra_files={REPORT_FILE: lambda path: write_report(result, path)})

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.jsonsafe import json_safe
-from dataaudit.result import AuditResult
 from dataaudit.severity import SEVERITIES
+
+if TYPE_CHECKING:
+    from dataaudit.result import AuditResult
 
 #: Characters of a prompt shown when hovering the map.
 HOVER_CHARS = 140

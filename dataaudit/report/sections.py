@@ -18,13 +18,15 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from dataaudit.checks.base import Check
-from dataaudit.result import AuditResult
 from dataaudit.summary import AuditSummary, CheckSummary
+
+if TYPE_CHECKING:
+    from dataaudit.result import AuditResult
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,11 @@ class CheckView:
     details: dict[str, Any]
     extra: Any = None
     extra_error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The check raised: the report shows it first, in red."""
+        return self.info.get("status") == "failed"
 
 
 def check_views(

@@ -110,6 +110,8 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
     summary = result.summary
     dataset = summary["dataset"]
     clusters = summary["clusters"]
+    for name, error in result.failed_checks.items():  # first: the rest reads as complete otherwise
+        console.print(f"[bold red]check {plain(name)} failed: {plain(error)}[/bold red] — its findings are missing")
     console.print(
         f"[bold]{plain(dataset['path'])}[/bold]: {dataset['records']:,} records ({plain(dataset['format'])}), "
         f"{clusters['count']} clusters, {clusters['noise_share']:.1%} unclustered, "
@@ -124,7 +126,8 @@ def render_audit(console: Console, result, *, out_dir: str | None = None, top_cl
     if result.findings.height:
         for check, severity, count in result.findings.group_by(["check", "severity"]).len().iter_rows():
             by[(check, severity)] = count
-    for name, info in summary["checks"].items():
+    failed_first = sorted(summary["checks"].items(), key=lambda item: item[0] not in result.failed_checks)
+    for name, info in failed_first:
         status = "[green]ok[/green]" if info["status"] == "ok" else f"[red]failed[/red]: {plain(info.get('error', ''))}"
         if info.get("skipped"):
             status = f"[yellow]skipped[/yellow]: {plain(info['skipped'])}"

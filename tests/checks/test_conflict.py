@@ -79,10 +79,11 @@ def test_prompt_embeddings_decide_what_counts_as_the_same_question(cosine, group
     # shingles alone cannot tell a changed word from a paraphrase in a short prompt.
     from dataaudit.context import AuditContext
     from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
     from tests.conftest import FixedClusterPipeline
 
     dataset = make_dataset(["Is Paris the capital of France?", "Is Lyon the capital of France?"], ["Yes.", "No."])
-    ctx = AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
                        embeddings={"prompt": vectors_with_cosine(cosine)})
     result = ConflictCheck().run(ctx)
     assert result.summary["equivalent_prompt_groups"] == int(grouped)
@@ -383,7 +384,7 @@ def _variant(prompt: str, edit: int) -> str:
 @given(st.lists(st.tuples(st.integers(0, len(_PROMPTS) - 1), st.integers(0, 5), st.integers(0, len(_ANSWERS) - 1),
                           st.integers(0, len(_FREE) - 1), st.booleans()), min_size=2, max_size=24))
 def test_array_check_agrees_with_the_per_pair_reference(spec):
-    from tests.checks.reference_conflict import ReferenceConflictCheck
+    from bench.reference_conflict import ReferenceConflictCheck
 
     prompts = [_variant(_PROMPTS[p], edit) for p, edit, _, _, _ in spec]
     responses = [_ANSWERS[a] if answered else _FREE[f] for _, _, a, f, answered in spec]

@@ -217,7 +217,7 @@ def _edited(text: str, edit: str, seed: int) -> str:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(_BASES) - 1), st.sampled_from(_EDITS), st.integers(0, 50)), min_size=2, max_size=24))
 def test_batched_check_agrees_with_the_per_pair_reference(spec):
-    from tests.checks.reference_duplicate import ReferenceDuplicateCheck
+    from bench.reference_duplicate import ReferenceDuplicateCheck
 
     prompts, responses = [], []
     for base, edit, seed in spec:

@@ -1,4 +1,4 @@
-"""The language check on real multilingual sentences (tests/checks/multilingual.py)."""
+"""The language check on real multilingual sentences (bench/multilingual.py, shared with the bench)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.multilingual import LONG, SHORT, UNDETERMINED
 from dataaudit.checks.language import LanguageCheck
 from dataaudit.features.language import detect_languages
 from dataaudit.io.load import from_records
-from tests.checks.multilingual import LONG, SHORT, UNDETERMINED
 from tests.conftest import make_context
 
 pytest.importorskip("py3langid")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from dataaudit.checks.outlier import OutlierCheck
 from dataaudit.context import AuditContext
 from dataaudit.embed import HashingEmbedder
+from dataaudit.engine.local import LocalEngine
 from tests.conftest import FixedClusterPipeline, make_context, make_dataset
 
 DIM = 16
@@ -18,7 +19,7 @@ DIM = 16
 def context_for(vectors: np.ndarray, *, knn_k: int = 10) -> AuditContext:
     n = len(vectors)
     dataset = make_dataset([f"prompt {i}" for i in range(n)], [f"response {i}" for i in range(n)])
-    return AuditContext(dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(), cluster_pipeline=FixedClusterPipeline(),
                         knn_k=knn_k, embeddings={"prompt": vectors})
 
 

@@ -16,6 +16,7 @@ ABSENT_FAMILIES = ("translation", "account_cancellation", "sql_queries")
 def test_families_missing_from_training_are_gap_clusters():
     from dataaudit.context import AuditContext
     from dataaudit.coverage import CoverageAnalysis
+    from dataaudit.engine.local import LocalEngine
     from dataaudit.io.load import load
     from dataaudit.runner import default_embedder
 
@@ -26,7 +27,7 @@ def test_families_missing_from_training_are_gap_clusters():
     family = [record["family"] for record in records]
     known = [f not in ABSENT_FAMILIES and not record["edge_case"] for f, record in zip(family, records)]
     # The clustering of training only feeds cluster_coverage; gaps do not depend on it.
-    ctx = AuditContext(dataset=train, embedder=default_embedder(), cluster_pipeline=FixedClusterPipeline())
+    ctx = AuditContext(engine=LocalEngine(), dataset=train, embedder=default_embedder(), cluster_pipeline=FixedClusterPipeline())
     result = CoverageAnalysis().run(ctx, production)
 
     coverage = result.coverage

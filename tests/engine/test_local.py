@@ -12,9 +12,11 @@ import pytest
 from dataaudit.embed import HashingEmbedder
 from dataaudit.engine import ENGINES, Engine, LocalEngine, RayEngine, make_engine
 from dataaudit.errors import UsageError
-from dataaudit.io.load import load
+from dataaudit.io.load import LoadOptions, load
 from dataaudit.neighbors import build_knn
 from tests.conftest import SAMPLE_DATA
+
+SKIP = LoadOptions(skip_bad_lines=True)
 
 
 def test_names_resolve_to_fresh_engines_and_instances_pass_through():
@@ -53,7 +55,7 @@ def test_a_missing_ray_says_how_to_install_it(monkeypatch):
 
 def test_local_load_is_io_load():
     path = SAMPLE_DATA / "train.jsonl"
-    engine_set, plain = LocalEngine().load(path, skip_bad_lines=True), load(path, skip_bad_lines=True)
+    engine_set, plain = LocalEngine().load(path, SKIP), load(path, skip_bad_lines=True)
     assert engine_set.frame.equals(plain.frame) and engine_set.fingerprint() == plain.fingerprint()
 
 

@@ -16,9 +16,11 @@ ray = pytest.importorskip("ray")
 from dataaudit.embed import HashingEmbedder  # noqa: E402
 from dataaudit.engine import LocalEngine, RayEngine  # noqa: E402
 from dataaudit.errors import InputError  # noqa: E402
-from dataaudit.io.load import load  # noqa: E402
+from dataaudit.io.load import LoadOptions, load  # noqa: E402
 from dataaudit.neighbors import build_knn, exact_block_rows  # noqa: E402
 from tests.conftest import REPO, SAMPLE_DATA  # noqa: E402
+
+SKIP = LoadOptions(skip_bad_lines=True)
 
 BANKING77 = REPO / "tests" / "data" / "banking77_subset" / "banking77_1000.jsonl"
 
@@ -60,7 +62,7 @@ def test_jsonl_read_in_byte_ranges_equals_the_local_load(tmp_path, chunk):
     path = tmp_path / "messy.jsonl"
     path.write_bytes(b"".join(MESSY_LINES * 3))
     theirs = load(path, skip_bad_lines=True)
-    ours = RayEngine(read_chunk_bytes=chunk).load(path, skip_bad_lines=True)
+    ours = RayEngine(read_chunk_bytes=chunk).load(path, SKIP)
     assert len(theirs) == 11 and len(theirs.bad_lines) == 11 and len(theirs.blank_lines) == 6
     assert_same_dataset(ours, theirs)
     with pytest.raises(InputError) as ray_error:
@@ -72,7 +74,7 @@ def test_jsonl_read_in_byte_ranges_equals_the_local_load(tmp_path, chunk):
 
 def test_sample_data_read_in_ranges_equals_the_local_load():
     path = SAMPLE_DATA / "train.jsonl"
-    assert_same_dataset(RayEngine(read_chunk_bytes=100_000).load(path, skip_bad_lines=True), load(path, skip_bad_lines=True))
+    assert_same_dataset(RayEngine(read_chunk_bytes=100_000).load(path, SKIP), load(path, skip_bad_lines=True))
 
 
 def test_parquet_read_by_row_group_equals_the_local_load(tmp_path):
@@ -84,7 +86,7 @@ def test_parquet_read_by_row_group_equals_the_local_load(tmp_path):
                       "output": [f"answer {i}" if i % 5 else "" for i in range(23)], "score": [i / 3 for i in range(23)]})
     pq.write_table(table, path, row_group_size=4)
     assert pq.ParquetFile(path).metadata.num_row_groups == 6
-    assert_same_dataset(RayEngine().load(path, skip_bad_lines=True), load(path, skip_bad_lines=True))
+    assert_same_dataset(RayEngine().load(path, SKIP), load(path, skip_bad_lines=True))
 
 
 def test_inputs_that_are_not_split_are_read_by_the_local_reader(tmp_path):

@@ -7,11 +7,11 @@ import inspect
 import polars as pl
 import pytest
 
-from dataaudit.finetune.api import finetune
 from dataaudit.finetune.base import Budget
 from dataaudit.finetune.causal_lm import CausalLMBackend
 from dataaudit.finetune.encoder import EncoderBackend
 from dataaudit.finetune.engine import ReferenceFineTune
+from dataaudit.finetune_runner import finetune
 from dataaudit.result import AuditResult
 from tests.conftest import make_dataset
 

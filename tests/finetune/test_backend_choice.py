@@ -94,7 +94,7 @@ def test_without_relabel_there_is_no_relabelled_run():
 
 def test_the_cli_passes_relabel_through(monkeypatch, tmp_path):
     """``dataaudit finetune --relabel`` reaches the engine (the run itself is the engine tests' job)."""
-    import dataaudit.finetune.api as api
+    import dataaudit.finetune_runner as api
     from dataaudit.cli import main
 
     seen = {}

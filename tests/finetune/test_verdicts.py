@@ -161,7 +161,7 @@ def test_refine_trains_every_row_flagged_for_its_label():
 
 
 def test_row_verdicts_round_trip_and_join_into_the_report_findings(refined, tmp_path):
-    from dataaudit.finetune.api import with_verdicts
+    from dataaudit.finetune_runner import with_verdicts
 
     result, audit = refined
     result.save(tmp_path / "finetune")

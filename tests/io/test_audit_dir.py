@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = """
 import sys, time
 from pathlib import Path
-import dataaudit.result as result_module
+import dataaudit.io.atomic as atomic_module
+import dataaudit.io.audit_store as store_module
 from tests.io.test_audit_dir import make_result
 
 directory, point, signal_file = sys.argv[1], sys.argv[2], Path(sys.argv[3])
@@ -32,8 +33,8 @@ def stop_here():
     signal_file.write_text("ready")
     time.sleep(60)
 
-def wrap(name, *, after=False):
-    original = getattr(result_module, name)
+def wrap(name, *, after=False, module=store_module):
+    original = getattr(module, name)
     def wrapped(*args, **kwargs):
         if not after:
             stop_here()
@@ -41,14 +42,14 @@ def wrap(name, *, after=False):
         if after:
             stop_here()
         return value
-    setattr(result_module, name, wrapped)
+    setattr(module, name, wrapped)
 
 if point == "while_writing":
     wrap("write_text_atomic")          # frames written, findings not yet
 elif point == "before_swap":
-    wrap("_swap_in")                   # staging complete, old audit still in place
+    wrap("swap_in", module=atomic_module)                # staging complete, old audit still in place
 elif point == "after_swap":
-    wrap("_exchange", after=True)      # swapped, the old audit not yet removed
+    wrap("exchange", after=True, module=atomic_module)   # swapped, the old audit not yet removed
 make_result("new", 5).save(directory)
 """
 
@@ -141,12 +142,12 @@ def test_save_carries_other_files_over_and_replaces_audit_files(tmp_path):
 def test_fallback_swap_is_recovered_after_a_kill_between_its_renames(tmp_path, monkeypatch):
     """Where no atomic exchange exists, a kill between the two renames leaves the old audit
     beside the target; the next save puts it back first."""
-    import dataaudit.result as result_module
+    import dataaudit.io.atomic as atomic_module
 
     directory = tmp_path / "audit"
     make_result("old", 3).save(directory)
     os.rename(directory, tmp_path / ".audit.old")  # what the first rename leaves
-    monkeypatch.setattr(result_module, "_exchange", lambda left, right: False)
+    monkeypatch.setattr(atomic_module, "exchange", lambda left, right: False)
     make_result("new", 2).save(directory)
     assert read_version(directory) == "new"
     assert not (tmp_path / ".audit.old").exists()

@@ -1,4 +1,9 @@
-"""``finetune()``: the one call behind ``dataaudit finetune`` — load, pick a backend, run, save."""
+"""``finetune()``: the one call behind ``dataaudit finetune`` — load, pick a backend, run, save.
+
+A front end beside :mod:`dataaudit.runner` (it reads the configuration file, which knows the
+fine-tune's classes), so it sits above :mod:`dataaudit.config`, outside the ``finetune`` package;
+``dataaudit.finetune.finetune`` and ``save_finetune`` still name it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import polars as pl
 from dataaudit.dataset import Dataset
 from dataaudit.finetune.result import FineTuneResult
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.result import REPORT_FILE, AuditResult
+from dataaudit.result import AuditResult
 
 #: Keys of a fine-tune summary that go into the audit report's "Fine-tune confirmation" section.
 REPORT_KEYS = ("confirmation", "experiments", "data_map", "forgetting", "rows", "timings", "backend")
@@ -81,6 +86,7 @@ def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.
     row_verdicts.parquet; ``out_dir/report.html`` becomes the audit's report with its fine-tune
     confirmation section, its findings carrying each row's ``verdict``.
     """
+    from dataaudit.io.audit_store import REPORT_FILE
     from dataaudit.report.html import write_report
 
     out = Path(out_dir)

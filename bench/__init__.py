@@ -1,0 +1,1 @@
+"""Benchmarks that print tables; run each from the repository root as a module (see _common)."""

@@ -1,0 +1,94 @@
+"""Process-wide settings a library borrows and gives back: cores, torch's thread count and
+global random state, transformers' logging.
+
+A library that sets ``torch.set_num_threads`` or ``torch.manual_seed`` and leaves them changes
+the caller's program (a notebook's next model trains on another thread count or random stream),
+so each is a context manager that restores what it found. Heavy imports stay inside.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+__all__ = ["available_cores", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's or ``taskset``'s share),
+    not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity API
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' loading bars and warnings: the library reports through Progress and
+    its own logger only."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+@contextmanager
+def torch_threads(threads: int | None = None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads``, and the caller's count restored afterwards.
+
+    The default keeps the caller's count but never more than :func:`available_cores`: torch may
+    count the host's cores and oversubscribe a container, while a count the caller lowered on
+    purpose (a 1-thread measurement) is respected.
+    """
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads or min(saved, available_cores()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextmanager
+def torch_rng_kept() -> Iterator[None]:
+    """torch's global random state (CPU and every CUDA device) as it was before, afterwards."""
+    import torch
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+@contextmanager
+def seeded_torch(seed: int) -> Iterator[None]:
+    """torch's global random state seeded with ``seed``, and the caller's restored afterwards."""
+    import torch
+
+    with torch_rng_kept():
+        torch.manual_seed(seed)
+        yield
+
+
+def torch_seeded(method: F) -> F:
+    """Run ``method`` inside :func:`seeded_torch` with its own keyword-only ``seed`` argument."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, seed: int, **kwargs: Any) -> Any:
+        with seeded_torch(seed):
+            return method(*args, seed=seed, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
