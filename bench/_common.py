@@ -13,7 +13,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 #: The checkout this bench runs from.
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +77,15 @@ def typo(text: str, rng: random.Random) -> str:
     else:
         letters.insert(position, letters[position])
     return text[: word.start()] + "".join(letters) + text[word.end():]
+
+
+def fast_context(dataset: Any) -> Any:
+    """An audit context with the hashing embedder and one fixed cluster: a check's own cost on
+    real rows, without the embedding model or UMAP (what the tests' ``make_context`` builds)."""
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from dataaudit.testing import FixedClusterPipeline
+
+    return AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(),
+                        cluster_pipeline=FixedClusterPipeline(), knn_k=10, seed=0)

@@ -25,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench._common import REALDATA, fast_context
 
 ALPACA = ("gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "code_alpaca_2k.jsonl")
 CLEAN = ("gpteacher_codegen.jsonl", "gpteacher_roleplay.jsonl", "gsm8k.jsonl")
@@ -102,24 +101,23 @@ def run_check(path: Path, tokenizer: str | None, *, compare_length: bool = False
     from dataaudit.checks.length import LengthCheck
     from dataaudit.checks.template import TemplateCheck
     from dataaudit.io.load import load
-    from tests.conftest import make_context
 
     dataset = load(path)
-    ctx = make_context(dataset)
+    ctx = fast_context(dataset)
     started = time.perf_counter()
     result = TemplateCheck(tokenizer=tokenizer).run(ctx)
     seconds = time.perf_counter() - started
     length = None
     if compare_length:
         started = time.perf_counter()
-        LengthCheck(tokenizer=tokenizer).run(make_context(dataset))
+        LengthCheck(tokenizer=tokenizer).run(fast_context(dataset))
         length = time.perf_counter() - started
     return result, seconds, dict(ctx.timings), length
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
+    parser.add_argument("--realdata", type=Path, default=REALDATA)
     parser.add_argument("--tokenizer", default=None, help="tokenizer folder or .gguf (default: SmolLM2's)")
     parser.add_argument("--share", type=float, default=0.1, help="share of rows that get a planted token")
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000], help="sizes to time the check at")

@@ -9,8 +9,8 @@ the audit's non-embedding time. Each audit runs in its own process, with the pac
 under ``--baseline SRC`` (``git archive dc3dc9a dataaudit | tar -x -C /tmp/old``) and with this
 checkout's, and the table prints each stage of both and the ratio of the totals.
 
-    python bench/bench_structure.py --rows 100000 --baseline /tmp/old
-    python bench/bench_structure.py --rows 100000 --baseline /tmp/old --data chat
+    python -m bench.bench_structure --rows 100000 --baseline /tmp/old
+    python -m bench.bench_structure --rows 100000 --baseline /tmp/old --data chat
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-REALDATA = Path(os.environ.get("DATAAUDIT_REALDATA") or Path(__file__).resolve().parents[2] / "shared" / "realdata")
+from bench._common import REALDATA  # noqa: E402 - after the offline switch above
+
 DIM = 384
 
 
@@ -114,8 +115,8 @@ def run(source: Path | None, path: str, seed: int) -> dict:
         env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
     else:
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *filter(None, [env.get("PYTHONPATH")])])
-    out = subprocess.run([sys.executable, __file__, "--one", path, "--seed", str(seed)], check=True,
-                         stdout=subprocess.PIPE, text=True, env=env)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_structure", "--one", path, "--seed", str(seed)], check=True,
+                         stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -32,8 +32,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BFCL = REPO.parent / "shared" / "realdata" / "bfcl_tool_calls.jsonl"
+from bench._common import REALDATA
+
+BFCL = REALDATA / "bfcl_tool_calls.jsonl"
 PLANT_KINDS = {  # planted fault -> the finding kinds that count as finding it
     "bad_json": {"bad_arguments"},
     "undeclared_name": {"undeclared_tool"},

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dataaudit.errors import UsageError
-from dataaudit.io.structure import BadArguments, parse_arguments, with_reasoning
+from dataaudit.io.convert import template_messages
 
 if TYPE_CHECKING:
     import polars as pl
@@ -229,36 +229,6 @@ def _assemble(template: str | None, special: dict[str, str], backend: Any, add_b
 
 
 # --- rows in the form templates expect ---------------------------------------------------------
-
-
-def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Canonical messages in the OpenAI / Hugging Face form chat templates read: calls as
-    ``{id, type: function, function: {name, arguments}}`` with parsed arguments (raw text where
-    they are not a JSON object), ``tool_calls`` only on turns that have calls (several templates
-    test ``'tool_calls' in message``), ``tool_call_id`` and ``name`` on tool results, and a
-    turn's reasoning back in its text as a leading ``<think>`` block, where trainers see it."""
-    out = []
-    for message in messages:
-        turn: dict[str, Any] = {"role": message["role"], "content": with_reasoning(message)}
-        calls = message.get("tool_calls")
-        if calls:
-            turn["tool_calls"] = [
-                {"id": call.get("id") or f"call_{index}", "type": "function",
-                 "function": {"name": call.get("name") or "", "arguments": _arguments(call.get("arguments"))}}
-                for index, call in enumerate(calls)
-            ]
-        for key in ("tool_call_id", "name"):
-            if message.get(key):
-                turn[key] = message[key]
-        out.append(turn)
-    return out
-
-
-def _arguments(raw: str | None) -> Any:
-    try:
-        return parse_arguments(raw)
-    except BadArguments:
-        return raw or ""
 
 
 def template_tools(tools: str | None) -> list[dict[str, Any]] | None:

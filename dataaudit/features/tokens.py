@@ -344,7 +344,7 @@ def _split(tokenizer: Any, messages: list[dict[str, Any]], templated: bool) -> t
     reasoning block that opens the reply). Turns are rendered as trainers see them (see
     :func:`~dataaudit.features.chat_template.template_messages`): reasoning back in the text as a
     ``<think>`` block, calls in the OpenAI form."""
-    from dataaudit.features.chat_template import template_messages
+    from dataaudit.io.convert import template_messages
     from dataaudit.io.structure import with_reasoning
 
     last = messages[-1] if messages and messages[-1]["role"] == "assistant" else None

@@ -9,7 +9,7 @@ rows it would have to cut and the export refuses them instead of losing them.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from dataaudit.io.structure import BadArguments, canonical_arguments, parse_arguments, with_reasoning
 
@@ -119,3 +119,33 @@ def same_calls(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
         return [(call.get("name"), canonical_arguments(call.get("arguments"))) for call in turn.get("tool_calls") or ()]
 
     return key(first) == key(second)
+
+
+def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical messages in the OpenAI / Hugging Face form chat templates read: calls as
+    ``{id, type: function, function: {name, arguments}}`` with parsed arguments (raw text where
+    they are not a JSON object), ``tool_calls`` only on turns that have calls (several templates
+    test ``'tool_calls' in message``), ``tool_call_id`` and ``name`` on tool results, and a
+    turn's reasoning back in its text as a leading ``<think>`` block, where trainers see it."""
+    out = []
+    for message in messages:
+        turn: dict[str, Any] = {"role": message["role"], "content": with_reasoning(message)}
+        calls = message.get("tool_calls")
+        if calls:
+            turn["tool_calls"] = [
+                {"id": call.get("id") or f"call_{index}", "type": "function",
+                 "function": {"name": call.get("name") or "", "arguments": _arguments(call.get("arguments"))}}
+                for index, call in enumerate(calls)
+            ]
+        for key in ("tool_call_id", "name"):
+            if message.get(key):
+                turn[key] = message[key]
+        out.append(turn)
+    return out
+
+
+def _arguments(raw: str | None) -> Any:
+    try:
+        return parse_arguments(raw)
+    except BadArguments:
+        return raw or ""
