@@ -32,9 +32,9 @@ from dataaudit.finetune.dynamics import EASY
 from dataaudit.row_verdicts import CONFIRMED, CONTRADICTED, NO_EVIDENCE, VERDICTS, RowVerdict  # noqa: F401
 
 #: Share of the unflagged trained rows allowed to be learned worse than a confirmed flagged row.
-#: Chosen on planted 5% label flips (``bench/bench_label_noise_refine.py --rescore``; see the
-#: README): lower clears more false alarms and more true flips. Of 1%, 2%, 5% and 10%, 1% gave the
-#: best F1 on TREC fine, Banking77 and CLINC150 with each of two seeds.
+#: Chosen on planted 5% label flips (``bench/bench_label_noise_refine.py --rescore``; see
+#: docs/checks/_notes/conflict.md): lower clears more false alarms and more true flips. Of 1%, 2%,
+#: 5% and 10%, 1% gave the best F1 on TREC fine, Banking77 and CLINC150 with each of two seeds.
 CONFIRM_QUANTILE = 0.01
 
 
