@@ -12,7 +12,7 @@ whether the reported token and turn are the planted ones, the rows flagged among
 GPTeacher and GSM8K rows (must be none), and the check's time per 10k rows (``--rows`` sizes,
 the set replicated with each copy's texts changed), with the render / scan stages split.
 
-    nice -n 10 python bench/bench_control_tokens.py --rows 10000 100000 --compare-length
+    nice -n 10 python -m bench.bench_control_tokens --rows 10000 100000 --compare-length
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Calling Leaderboard; realdata README section 9):
     same rows repeated exactly, and the tools and reasoning checks (turns for scale) on N GSM8K
     chat rows without tools.
 
-    nice -n 10 python bench/bench_tool_calls.py --audit-rows 300 --rows 100000
+    nice -n 10 python -m bench.bench_tool_calls --audit-rows 300 --rows 100000
 """
 
 from __future__ import annotations
