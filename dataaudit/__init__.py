@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from dataaudit.profile import profile_dataset
     from dataaudit.result import AuditResult
     from dataaudit.runner import audit, default_embedder
+    from dataaudit.selection import Selection, select
 
 _LAZY = {
     "Dataset": "dataaudit.dataset",
@@ -40,6 +41,8 @@ _LAZY = {
     "AuditResult": "dataaudit.result",
     "write_partition": "dataaudit.io.writers",
     "profile_dataset": "dataaudit.profile",
+    "select": "dataaudit.selection",
+    "Selection": "dataaudit.selection",
 }
 
 __all__ = ["__version__", *_LAZY]

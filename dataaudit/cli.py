@@ -209,7 +209,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     save_to_disk folder, or hf:ORG/NAME[:SPLIT] from the local Hugging Face cache.
     """
     from dataaudit.artefacts import NULL_ARTEFACTS, ArtefactCache
-    from dataaudit.checks import BUILTIN_CHECKS
+    from dataaudit.checks import default_checks
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.embed import default_cache_dir
     from dataaudit.engine import RayEngine, make_engine
@@ -230,7 +230,7 @@ def audit(data, out_dir, production, eval_paths, check_names, model, precision, 
     dataset = engine.load(data, format=format_name, prompt_field=prompt_field, response_field=response_field,
                           label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
     production_set = engine.load(production, skip_bad_lines=skip_bad_lines) if production is not None else None
-    checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(BUILTIN_CHECKS)
+    checks = [name.strip() for name in check_names.split(",") if name.strip()] if check_names else list(default_checks())
     length_params = {key: value for key, value in (("max_seq_length", max_seq_length), ("tokenizer", tokenizer))
                      if value is not None}
     if length_params and "length" not in checks:

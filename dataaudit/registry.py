@@ -40,3 +40,8 @@ ENGINES = LazyRegistry("engine", {"local": "dataaudit.engine.local:LocalEngine",
 #: Reference fine-tune model families (``--backend``; ``auto`` chooses between them).
 BACKENDS = LazyRegistry("backend", {"encoder": "dataaudit.finetune.encoder:EncoderBackend",
                                     "causal-lm": "dataaudit.finetune.causal_lm:CausalLMBackend"})
+#: Selection strategies (``dataaudit select --strategy``; the first is the default).
+STRATEGIES = LazyRegistry("selection strategy", {"diverse": "dataaudit.selection.strategies:DiverseStrategy",
+                                                 "random": "dataaudit.selection.strategies:RandomStrategy",
+                                                 "longest": "dataaudit.selection.strategies:LongestStrategy",
+                                                 "learnability": "dataaudit.selection.strategies:LearnabilityStrategy"})

@@ -17,7 +17,7 @@ import polars as pl
 
 from dataaudit._version import __version__
 from dataaudit.artefacts import NULL_ARTEFACTS
-from dataaudit.checks import BUILTIN_CHECKS, CheckSpec, make_checks
+from dataaudit.checks import CheckSpec, make_checks
 from dataaudit.checks.base import FINDING_SCHEMA
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
@@ -57,7 +57,7 @@ def audit(
     dataset: Dataset | str | os.PathLike,
     *,
     production: Dataset | str | os.PathLike | None = None,
-    checks: CheckSpec = BUILTIN_CHECKS,
+    checks: CheckSpec | None = None,
     embedder: "Embedder | None" = None,
     cluster_pipeline: "ClusterPipeline | None" = None,
     coverage: "CoverageAnalysis | None" = None,
@@ -79,6 +79,8 @@ def audit(
     ``artefacts`` (an :class:`~dataaudit.artefacts.ArtefactCache`) keeps the kNN graphs and the
     clustering on disk, so a re-run of the same data and settings skips them.
     ``eval_sets`` (datasets or paths) are benchmark test sets the contamination check looks for.
+    ``checks`` defaults to :func:`~dataaudit.checks.default_checks` (the language-model checks
+    join where a GPU is present).
     """
     from dataaudit.cluster.pipeline import ClusterPipeline
     from dataaudit.engine import make_engine
