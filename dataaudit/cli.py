@@ -16,7 +16,7 @@ import click
 from dataaudit._version import __version__
 from dataaudit.errors import DataAuditError
 from dataaudit.io.formats import TARGET_FORMATS
-from dataaudit.registry import BACKENDS, ENGINES
+from dataaudit.registry import BACKENDS, ENGINES, STRATEGIES
 from dataaudit.severity import SEVERITIES
 
 
@@ -357,6 +357,46 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     report_path = save_finetune(result, audit_result, out)
     if not quiet:
         render_finetune(_console(), result, report_path=str(report_path))
+
+
+@main.command(name="select")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--audit", "audit_dir", required=True, type=click.Path(path_type=Path),
+              help="Directory of the audit of DATA: its flagged rows leave the pool, its clusters set the quotas.")
+@click.option("--budget", required=True, help="Rows to select: a count (5000) or a share of the cleaned pool (20%).")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="Where the selected records go, byte for byte (JSONL).")
+@click.option("--strategy", type=click.Choice(STRATEGIES.names()), default=STRATEGIES.names()[0], show_default=True,
+              help="diverse: facility location inside each cluster; random: stratified by cluster; longest: most "
+                   "response tokens; learnability: highest IFD below 1 (needs the learnability check in the audit).")
+@click.option("--production", type=click.Path(path_type=Path), default=None,
+              help="Production sample (prompts are enough): cluster quotas follow its traffic.")
+@click.option("--production-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="How far the quotas follow production (0: the pool's shares, 1: production's).")
+@click.option("--drop", default=None, show_default="every check the audit ran",
+              help="Comma-separated checks whose flagged rows leave the pool.")
+@click.option("--min-severity", type=click.Choice(SEVERITIES), default="warning", show_default=True,
+              help="Only findings at least this severe remove a row.")
+@click.option("--rejected", "rejected_path", default=None, type=click.Path(path_type=Path),
+              help="Also write every other input line here, with why it was not selected (JSONL).")
+@click.option("--table", "table_path", default=None, type=click.Path(path_type=Path),
+              help="Per-row selection table (Parquet; default: selection.parquet beside --out).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No summary table.")
+@_handle_errors
+def select_rows(data, audit_dir, budget, out_path, strategy, production, production_weight, drop, min_severity,
+                rejected_path, table_path, seed, quiet):
+    """Choose which rows of DATA to train on within --budget, from the rows the audit does not flag."""
+    from dataaudit.report.selection import render_selection
+    from dataaudit.selection import TABLE_FILE, select
+
+    drops = [name.strip() for name in drop.split(",") if name.strip()] if drop else None
+    selection = select(data, audit_dir, budget=budget, strategy=strategy, production=production, drop=drops,
+                       min_severity=min_severity, production_weight=production_weight, seed=seed)
+    counts = selection.write(out_path, table=table_path, rejected=rejected_path)
+    if not quiet:
+        render_selection(_console(), selection, out=str(out_path),
+                         table_path=str(table_path or Path(out_path).parent / TABLE_FILE), counts=counts)
 
 
 @main.command()

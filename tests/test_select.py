@@ -198,3 +198,27 @@ def test_edited_data_is_refused(tmp_path):
     _, other = write_data(tmp_path / "x" if (tmp_path / "x").mkdir() is None else tmp_path, n=30)
     with pytest.raises(UsageError):
         select(other, fake_audit(dataset), budget=3, embedder=HashingEmbedder())
+
+
+# -- command line --------------------------------------------------------------------------------
+def test_cli_selects_from_an_audit_and_refuses_an_oversized_budget(tmp_path, hashing_cli):
+    from dataaudit.cli import main
+
+    path, dataset = write_data(tmp_path)
+    audit_dir = tmp_path / "audit"
+    result = hashing_cli.invoke(main, ["audit", str(path), "--out", str(audit_dir), "--checks", "duplicate",
+                                       "--skip-bad-lines", "--quiet"])
+    assert result.exit_code in (0, 1), result.output
+    out = tmp_path / "subset.jsonl"
+    result = hashing_cli.invoke(main, ["select", str(path), "--audit", str(audit_dir), "--budget", "25%",
+                                       "--out", str(out), "--strategy", "random", "--rejected", str(tmp_path / "rest.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "Selected 10" in result.output
+    assert len(out.read_text().splitlines()) == 10
+    table = pl.read_parquet(tmp_path / "selection.parquet")
+    assert table.get_column("strategy").unique().to_list() == ["random"]
+    result = hashing_cli.invoke(main, ["select", str(path), "--audit", str(audit_dir), "--budget", "41",
+                                       "--out", str(tmp_path / "too_many.jsonl")])
+    assert result.exit_code == 2
+    assert "larger than the pool" in result.output
+    assert not (tmp_path / "too_many.jsonl").exists()

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Selection", "parse_budget", "select"]
+__all__ = ["TABLE_FILE", "Selection", "parse_budget", "select"]
 
 TABLE_FILE = "selection.parquet"
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")

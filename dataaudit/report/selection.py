@@ -1,0 +1,33 @@
+"""Terminal rendering of a selection: what was kept per cluster against the pool and production."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from dataaudit.report.terminal import plain
+
+
+def render_selection(console: Console, selection, *, out: str, table_path: str, counts: dict[str, int],
+                     max_clusters: int = 20) -> None:
+    """One line of totals, then the largest clusters' pool, quota, picks and production share."""
+    summary = selection.summary
+    console.print(
+        f"[bold]Selected {counts['selected']:,}[/bold] of {summary['pool']:,} pool rows with "
+        f"[bold]{plain(summary['strategy'])}[/bold] ({summary['flagged']:,} flagged rows left out, "
+        f"{counts['not_selected']:,} not selected in all) -> {plain(out)}; table: {plain(table_path)}"
+    )
+    clusters = selection.clusters.sort(["pool", "cluster"], descending=[True, False]).head(max_clusters)
+    table = Table(title="Per cluster (largest first)", title_justify="left")
+    for column in ("cluster", "pool", "pool share", "production share", "quota", "selected"):
+        table.add_column(column, justify="right")
+    for row in clusters.iter_rows(named=True):
+        production = row["production_share"]
+        table.add_row(str(row["cluster"]), f"{row['pool']:,}", f"{row['pool_share']:.1%}",
+                      "—" if production is None or math.isnan(production) else f"{production:.1%}",
+                      f"{row['quota']:,}" if summary["quotas_bind"] else "—", f"{row['selected']:,}")
+    console.print(table)
+    if selection.clusters.height > max_clusters:
+        console.print(f"... and {selection.clusters.height - max_clusters} smaller cluster(s) in {plain(table_path)}")
