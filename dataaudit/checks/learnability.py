@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -165,8 +166,9 @@ class LearnabilityScorer:
 
             self.backend_ = CausalLMBackend(model=self.model, max_length=self.max_length, batch_size=self.batch_size,
                                             micro_batch_tokens=self.micro_batch_tokens, device=self.device)
-            self.backend_.base_model()
+            self.backend_.model_, self.backend_.tokenizer_ = _loaded(self.model, self.backend_._device())
         return self.backend_
+
 
     def losses(self, prompts: Sequence[str | None], systems: Sequence[str | None], responses: Sequence[str | None], *,
                progress: Progress = NULL_PROGRESS) -> tuple[np.ndarray, np.ndarray]:
@@ -203,3 +205,14 @@ class LearnabilityScorer:
         conditioned[scored] = loss[0::2]
         alone[scored] = loss[1::2]
         return conditioned, alone
+
+
+@lru_cache(maxsize=1)
+def _loaded(model: str | None, device: str) -> tuple[Any, Any]:
+    """The frozen base model and tokenizer, kept for the next audit in this process (a notebook
+    re-running the check pays the load once). Scoring never writes to it."""
+    import torch
+
+    from dataaudit.finetune.models import load_causal_lm
+
+    return load_causal_lm(model, device=device, dtype=torch.float32)
