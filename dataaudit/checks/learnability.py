@@ -13,12 +13,12 @@ turn, so the ratio measures the prompt's content and not the template's framing.
 the cost stays bounded on long answers. Rows are batched by length (little padding) and split to
 the fine-tune's ``micro_batch_tokens`` memory bound.
 
-Why the default threshold is 0.95 rather than the definition's 1: the prompt of a shuffled pair
+Why the default threshold is 0.97 rather than the definition's 1: the prompt of a shuffled pair
 still carries the dataset's domain (a math word problem before a math solution), so a
-mismatched pair's IFD sits just below 1, not above it. On GPTeacher, Code Alpaca and GSM8K
-(``bench/bench_learnability.py``) matched pairs measured at most 0.91 at the 99th percentile and
-shuffled ones at least 0.97 at the 10th percentile; 0.95 lies in that gap. ``threshold=1``
-gives the strict IFD reading.
+mismatched pair's IFD lands only just above 1 (1.016 to 1.26), while matched pairs measured at
+most 0.94. Calibrated on 34 rows each of GPTeacher codegen, Code Alpaca and GSM8K with 3% of
+responses shuffled (``bench/bench_learnability.py --seed 0``), 0.97 sits near the middle of that
+gap and is then checked on a fresh sample (``--seed 1``). ``threshold=1`` gives the strict reading.
 
 The check runs a language model over every row, so it is opt-in on a CPU and on by default where
 an accelerator is present (see :data:`dataaudit.checks.ACCELERATOR_CHECKS`).
@@ -63,7 +63,7 @@ class LearnabilityCheck(Check):
         "device": [str, None],
     }
 
-    def __init__(self, *, threshold: float = 0.95, model: str | None = None, max_length: int = 384,
+    def __init__(self, *, threshold: float = 0.97, model: str | None = None, max_length: int = 384,
                  max_response_tokens: int = 128, batch_size: int = 16, micro_batch_tokens: int | None = None,
                  device: str | None = None):
         self.threshold = threshold

@@ -68,7 +68,7 @@ def test_bad_parameters_fail_at_construction(params):
 
 def test_findings_carry_the_ratio_and_both_losses(monkeypatch):
     """The model's losses replaced by fixed ones: what the check makes of them."""
-    losses = {"Q0": (1.0, 2.0), "Q1": (1.9, 2.0), "Q2": (2.4, 2.0)}
+    losses = {"Q0": (1.0, 2.0), "Q1": (1.94, 2.0), "Q2": (2.4, 2.0)}
 
     def fake_losses(self, prompts, systems, responses, *, progress=None):
         pairs = [losses.get(p, (np.nan, np.nan)) if r else (np.nan, np.nan) for p, r in zip(prompts, responses)]
@@ -80,9 +80,9 @@ def test_findings_carry_the_ratio_and_both_losses(monkeypatch):
     result = LearnabilityCheck().run(make_context(dataset))
     rows = result.rows
     assert rows.get_column("is_learnability_issue").to_list() == [False, True, True, False]
-    assert np.allclose(rows.get_column("learnability_ifd").to_numpy()[:3], [0.5, 0.95, 1.2])
+    assert np.allclose(rows.get_column("learnability_ifd").to_numpy()[:3], [0.5, 0.97, 1.2])
     assert np.isnan(rows.get_column("learnability_ifd")[3])
-    assert rows.get_column("learnability_score").to_list() == pytest.approx([0.75, 0.525, 0.4, 1.0])
+    assert rows.get_column("learnability_score").to_list() == pytest.approx([0.75, 0.515, 0.4, 1.0])
     findings = result.findings
     assert findings.get_column("kind").unique().to_list() == ["mismatched_pair"]
     reason = findings.filter(findings.get_column("row") == 2).get_column("reason").item()
