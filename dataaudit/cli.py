@@ -338,10 +338,16 @@ def _row_verdicts(audit_dir: Path):
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Output directory (default: the audit directory): finetune/ and report.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
+@click.option("--selection", "selection_path", default=None, type=click.Path(path_type=Path),
+              help="A `dataaudit select` output: instead of confirming findings, train on it, on a random subset of "
+                   "the same size and on the full cleaned pool, and say whether the selection is better.")
 @_handle_errors
 def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
-             quiet):
+             quiet, selection_path):
     """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
+    if selection_path is not None:
+        return _verify_selection(data, audit_dir, selection_path, production=production, backend=backend, model=model,
+                                 epochs=epochs, seed=seed, out_dir=out_dir, quiet=quiet)
     from dataaudit.finetune.api import finetune as run_finetune
     from dataaudit.finetune.api import save_finetune
     from dataaudit.progress import NULL_PROGRESS
@@ -357,6 +363,24 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     report_path = save_finetune(result, audit_result, out)
     if not quiet:
         render_finetune(_console(), result, report_path=str(report_path))
+
+
+def _verify_selection(data, audit_dir, selection_path, *, production, backend, model, epochs, seed, out_dir, quiet):
+    from dataaudit.io.atomic import atomic_path
+    from dataaudit.io.load import load
+    from dataaudit.progress import NULL_PROGRESS
+    from dataaudit.report.selection import render_verification
+    from dataaudit.selection.verify import rows_of_subset, verify_selection
+
+    dataset = load(data, skip_bad_lines=True)
+    progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
+    result = verify_selection(dataset, audit_dir, rows_of_subset(dataset, selection_path), production=production,
+                              backend=backend, model=model, epochs=epochs, seed=seed, progress=progress)
+    out = Path(out_dir if out_dir is not None else audit_dir) / "selection_verification.parquet"
+    with atomic_path(out) as temp:
+        result.comparisons.write_parquet(temp)
+    if not quiet:
+        render_verification(_console(), result, path=str(out))
 
 
 @main.command(name="select")

@@ -65,3 +65,33 @@ def test_a_subset_file_maps_back_to_its_rows(tmp_path):
     (tmp_path / "other.jsonl").write_text('{"prompt": "z", "completion": "9"}\n')
     with pytest.raises(UsageError, match="line 1 of the selection"):
         rows_of_subset(dataset, tmp_path / "other.jsonl")
+
+
+def test_cli_finetune_with_a_selection_prints_the_verdicts(tmp_path, hashing_cli, monkeypatch):
+    import json
+
+    import polars as pl
+
+    import dataaudit.finetune.engine
+    from dataaudit.cli import main
+
+    prompts, labels, _ = _data()
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"text": p, "label": l}) + "\n" for p, l in zip(prompts, labels)))
+    audit_dir = tmp_path / "audit"
+    result = hashing_cli.invoke(main, ["audit", str(data), "--out", str(audit_dir), "--checks", "duplicate", "-q"])
+    assert result.exit_code in (0, 1), result.output
+    subset = tmp_path / "subset.jsonl"
+    result = hashing_cli.invoke(main, ["select", str(data), "--audit", str(audit_dir), "--budget", "20%",
+                                       "--out", str(subset), "-q"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(dataaudit.finetune.engine, "choose_backend", lambda *args, **kwargs: WordVoteBackend())
+    result = hashing_cli.invoke(main, ["finetune", str(data), "--audit", str(audit_dir), "--selection", str(subset),
+                                       "--epochs", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    saved = pl.read_parquet(audit_dir / "selection_verification.parquet")
+    assert set(saved.get_column("comparison")) == {"selected-random", "selected-full"}
+    result = hashing_cli.invoke(main, ["finetune", str(data), "--audit", str(audit_dir), "--selection", str(subset),
+                                       "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Selection check" in result.output and "heldout" in result.output
