@@ -366,7 +366,6 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
 
 
 def _verify_selection(data, audit_dir, selection_path, *, production, backend, model, epochs, seed, out_dir, quiet):
-    from dataaudit.io.atomic import atomic_path
     from dataaudit.io.load import load
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.selection import render_verification
@@ -377,8 +376,7 @@ def _verify_selection(data, audit_dir, selection_path, *, production, backend, m
     result = verify_selection(dataset, audit_dir, rows_of_subset(dataset, selection_path), production=production,
                               backend=backend, model=model, epochs=epochs, seed=seed, progress=progress)
     out = Path(out_dir if out_dir is not None else audit_dir) / "selection_verification.parquet"
-    with atomic_path(out) as temp:
-        result.comparisons.write_parquet(temp)
+    result.save(out)
     if not quiet:
         render_verification(_console(), result, path=str(out))
 

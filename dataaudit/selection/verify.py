@@ -49,6 +49,13 @@ class SelectionVerification:
     runs: pl.DataFrame
     summary: dict[str, Any]
 
+    def save(self, path: str | os.PathLike) -> None:
+        """The comparisons as Parquet, written atomically."""
+        from dataaudit.io.atomic import atomic_path
+
+        with atomic_path(path) as temp:
+            self.comparisons.write_parquet(temp)
+
 
 def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult | str | os.PathLike",
                      selected: Sequence[int], *, production: "Dataset | str | os.PathLike | None" = None,
