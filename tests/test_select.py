@@ -97,6 +97,15 @@ def test_facility_location_picks_one_row_per_group_before_a_second():
     assert (np.diff(gains) <= 1e-6).all()
 
 
+def test_facility_location_gives_the_same_picks_without_the_dense_matrix():
+    vectors = np.random.default_rng(1).standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = facility_location(vectors, 20, seed=3, max_demand=128)
+    lazy = facility_location(vectors, 20, seed=3, max_demand=128, dense_limit=0)
+    assert dense[0].tolist() == lazy[0].tolist()
+    assert np.allclose(dense[1], lazy[1], atol=1e-5)
+
+
 # -- strategies ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["diverse", "random"])
 def test_quota_strategies_keep_each_clusters_share(tmp_path, strategy):

@@ -17,6 +17,10 @@ import numpy as np
 #: Rows a cluster's similarity matrix is computed against (the "demand" side); a larger cluster
 #: is represented by a seeded sample of this many rows, which bounds memory at n x 2048 floats.
 MAX_DEMAND = 2048
+#: Above this many similarity entries (rows x demand, 256 MB of float32) a cluster's similarities
+#: are computed per pick for the sampled candidates instead of once for all rows: memory stays
+#: bounded for a cluster of a million rows, at about ln(1/ε) times the arithmetic.
+DENSE_LIMIT = 64 << 20
 #: Stochastic greedy's ε: each pick is within (1 − 1/e − ε) of the greedy optimum in expectation.
 EPSILON = 0.01
 
@@ -51,7 +55,7 @@ def allocate(budget: int, weights: np.ndarray, capacity: np.ndarray) -> np.ndarr
 
 
 def facility_location(vectors: np.ndarray, k: int, *, seed: int | np.random.SeedSequence, epsilon: float = EPSILON,
-                      max_demand: int = MAX_DEMAND) -> tuple[np.ndarray, np.ndarray]:
+                      max_demand: int = MAX_DEMAND, dense_limit: int = DENSE_LIMIT) -> tuple[np.ndarray, np.ndarray]:
     """``k`` positions into ``vectors`` (unit rows) in pick order, and each pick's marginal gain
     (the mean increase in every row's similarity to its closest pick; non-increasing up to the
     sampling noise). Deterministic for ``seed``."""
@@ -62,7 +66,11 @@ def facility_location(vectors: np.ndarray, k: int, *, seed: int | np.random.Seed
     rng = np.random.default_rng(seed)
     demand = vectors if n <= max_demand else vectors[np.sort(rng.choice(n, size=max_demand, replace=False))]
     # Similarity shifted to [0, 2] so "no pick yet" (0) is below every real similarity.
-    similarity = (vectors @ demand.T).astype(np.float32) + 1.0
+    dense = (vectors @ demand.T).astype(np.float32) + 1.0 if n * len(demand) <= dense_limit else None
+
+    def similarity(rows: np.ndarray) -> np.ndarray:
+        return dense[rows] if dense is not None else (vectors[rows] @ demand.T).astype(np.float32) + 1.0
+
     covered = np.zeros(len(demand), dtype=np.float32)
     available = np.ones(n, dtype=bool)
     sample_size = max(1, int(np.ceil(n / k * np.log(1 / epsilon))))
@@ -72,10 +80,10 @@ def facility_location(vectors: np.ndarray, k: int, *, seed: int | np.random.Seed
         open_rows = np.flatnonzero(available)
         candidates = open_rows if len(open_rows) <= sample_size else rng.choice(open_rows, size=sample_size,
                                                                                  replace=False)
-        gain = np.maximum(similarity[candidates] - covered, 0.0).sum(axis=1)
+        gain = np.maximum(similarity(candidates) - covered, 0.0).sum(axis=1)
         best = int(np.argmax(gain))
         pick = int(candidates[best])
         picks[step], gains[step] = pick, float(gain[best]) / len(demand)
-        covered = np.maximum(covered, similarity[pick])
+        covered = np.maximum(covered, similarity(np.array([pick]))[0])
         available[pick] = False
     return picks, gains
