@@ -66,6 +66,7 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
     """Fine-tune on ``selected`` (rows of ``dataset``), on a random subset of the same size and on the
     full cleaned pool; compare them on held-out, production and general-ability rows.
 
+    ``production`` defaults to the production file the audit used, when it had one.
     ``backend`` is a name (``auto`` picks as ``dataaudit finetune`` does) or a backend instance;
     ``epochs`` defaults to the backend's budget for this device."""
     from dataaudit.export import drop_reasons
@@ -77,6 +78,8 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
     dataset = dataset if not isinstance(dataset, (str, os.PathLike)) else load(dataset, skip_bad_lines=True)
     audit = audit if isinstance(audit, AuditResult) else AuditResult.load(audit)
     audit.require_same_data(dataset)
+    if production is None:  # as `dataaudit finetune`: the production file the audit itself used
+        production = (audit.summary.get("production") or {}).get("path")
     if production is not None and isinstance(production, (str, os.PathLike)):
         production = load(production, skip_bad_lines=True)
     chosen = choose_backend(backend, dataset, model=model) if isinstance(backend, str) else backend
