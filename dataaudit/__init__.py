@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dataaudit.profile import profile_dataset
     from dataaudit.result import AuditResult
     from dataaudit.runner import audit, default_embedder
+    from dataaudit.selection import Selection, select
 
 _LAZY = {
     "Dataset": "dataaudit.dataset",
@@ -43,6 +44,8 @@ _LAZY = {
     "profile_dataset": "dataaudit.profile",
     "AuditConfig": "dataaudit.config",
     "read_config": "dataaudit.config",
+    "select": "dataaudit.selection",
+    "Selection": "dataaudit.selection",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -183,9 +183,9 @@ def _validate(source: str, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_names() -> list[str]:
-    from dataaudit.checks import available_checks
+    from dataaudit.checks import default_checks
 
-    return list(available_checks())
+    return list(default_checks())
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,10 @@ REDUCERS = LazyRegistry("reducer", {"umap": "dataaudit.cluster.reducers:UMAPRedu
 CLUSTERERS = LazyRegistry("clusterer", {"hdbscan": "dataaudit.cluster.clusterers:HDBSCANClusterer"})
 MAPPERS = LazyRegistry("mapper", {"umap": "dataaudit.cluster.mappers:UMAPMapper",
                                   "pca": "dataaudit.cluster.mappers:PCAMapper"})
+#: Selection strategies (``dataaudit select --strategy``; the first is the default).
+STRATEGIES = LazyRegistry("selection strategy", {"diverse": "dataaudit.selection.strategies:DiverseStrategy",
+                                                 "random": "dataaudit.selection.strategies:RandomStrategy",
+                                                 "longest": "dataaudit.selection.strategies:LongestStrategy",
+                                                 "learnability": "dataaudit.selection.strategies:LearnabilityStrategy"})
+#: Language-model scorers the checks use without importing the fine-tune (``learnability``).
+SCORERS = LazyRegistry("scorer", {"causal-lm": "dataaudit.finetune.scoring:LearnabilityScorer"})

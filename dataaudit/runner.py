@@ -98,6 +98,8 @@ def audit(
     ``baseline`` (an earlier audit or its directory) compares the findings with it:
     ``summary["baseline"]`` counts new, unchanged and resolved findings, and
     :meth:`AuditResult.gate_findings` returns only the new ones.
+    ``checks`` defaults to :func:`~dataaudit.checks.default_checks` (every available check; the
+    language-model checks join where a GPU is present).
     """
     from dataaudit.config import as_config, effective_config
     from dataaudit.engine import make_engine

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataaudit.checks import available_checks
+from dataaudit.checks import ACCELERATOR_CHECKS, available_checks
 from dataaudit.checks.base import Check, Finding, result_from_findings, row_frame
 from dataaudit.params import Interval
 from dataaudit.testing import check_contract
 
 
-@pytest.mark.parametrize("name", sorted(available_checks()))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ACCELERATOR_CHECKS else name
+                                  for name in sorted(available_checks())])
 def test_every_registered_check_keeps_the_contract(name):
+    """Checks that run a language model over every row are slow on a CPU (minutes for these sets)."""
     check_contract(available_checks()[name])
 
 

@@ -26,10 +26,13 @@ ENTRY_POINT_GROUP = "dataaudit.checks"
 #: Entry points already loaded (``name=value``), and the ones that failed to load with their error.
 _loaded_entry_points: set[str] = set()
 PLUGIN_ERRORS: dict[str, str] = {}
+#: Built-in checks that run a language model over every row: on by default only where an
+#: accelerator is present (see :func:`default_checks`), opt-in by name on a CPU.
+ACCELERATOR_CHECKS = ("learnability",)
 
 
 def _import_builtins() -> None:
-    for name in BUILTIN_CHECKS:
+    for name in (*BUILTIN_CHECKS, *ACCELERATOR_CHECKS):
         importlib.import_module(f"dataaudit.checks.{name}")
 
 
@@ -55,6 +58,20 @@ def _load_plugins() -> None:
         except Exception as error:  # noqa: BLE001 - a broken plug-in must not break the tool
             PLUGIN_ERRORS[entry.name] = f"{type(error).__name__}: {error}"
             logger.warning("cannot load the check plug-in %s (%s): %s", entry.name, entry.value, error)
+
+
+def default_checks() -> tuple[str, ...]:
+    """The checks an audit runs when none are named: every available check (plug-ins included),
+    less :data:`ACCELERATOR_CHECKS` where torch sees no GPU (on a CPU they would dominate the audit)."""
+    import importlib.util
+
+    names = tuple(available_checks())
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return names
+    return tuple(name for name in names if name not in ACCELERATOR_CHECKS)
 
 
 def available_checks() -> dict[str, type[Check]]:
@@ -89,12 +106,14 @@ def __getattr__(name: str) -> Any:
 CheckSpec = Iterable[str | Check] | Mapping[str, Mapping[str, Any]]
 
 
-def make_checks(spec: CheckSpec = BUILTIN_CHECKS) -> list[Check]:
-    """Build checks from names, instances, or a ``{name: params}`` config (the configuration file's tables).
+def make_checks(spec: CheckSpec | None = None) -> list[Check]:
+    """Build checks from names, instances, or a ``{name: params}`` config (the configuration file's tables);
+    ``None`` builds :func:`default_checks`.
 
     Unknown names and unknown parameters are errors, never silently ignored.
     """
     registry = available_checks()
+    spec = default_checks() if spec is None else spec
     items = spec.items() if isinstance(spec, Mapping) else ((item, {}) for item in spec)
     checks: list[Check] = []
     for item, params in items:
@@ -110,5 +129,6 @@ def make_checks(spec: CheckSpec = BUILTIN_CHECKS) -> list[Check]:
     return checks
 
 
-__all__ = ["BUILTIN_CHECKS", "ENTRY_POINT_GROUP", "PLUGIN_ERRORS", "RELABEL_KINDS", "Check", "CheckResult", "Finding",
-           "Kind", "available_checks", "finding_kinds", "make_checks", "register_check", "relabel_kinds", "target_kinds"]
+__all__ = ["ACCELERATOR_CHECKS", "BUILTIN_CHECKS", "ENTRY_POINT_GROUP", "PLUGIN_ERRORS", "RELABEL_KINDS", "Check",
+           "CheckResult", "Finding", "Kind", "available_checks", "default_checks", "finding_kinds", "make_checks",
+           "register_check", "relabel_kinds", "target_kinds"]
