@@ -104,19 +104,22 @@ def one(path: str, seed: int) -> dict:
     result = dataaudit.audit(dataset, embeddings=vectors, seed=seed)
     timings = {"load": round(loaded, 2), **{k: round(v, 2) for k, v in result.summary["timings"].items()}}
     timings["total"] = round(loaded + result.summary["timings"]["total"], 2)
+    assert Path(dataaudit.__file__).resolve().parents[1] == Path(os.environ["PYTHONPATH"].split(os.pathsep)[0]).resolve(), \
+        dataaudit.__file__  # the package measured is the one asked for
     checks = {name: entry.get("status") for name, entry in result.summary["checks"].items()}
     return {"timings": timings, "checks": checks, "findings": result.findings.height,
             "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)}
 
 
 def run(source: Path | None, path: str, seed: int) -> dict:
+    """One audit in a fresh process, with the package under ``source`` (or this checkout's) first
+    on the path: run as a file, not ``-m``, so the working directory's package cannot shadow it."""
+    repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
-    else:
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), *filter(None, [env.get("PYTHONPATH")])])
-    out = subprocess.run([sys.executable, "-m", "bench.bench_structure", "--one", path, "--seed", str(seed)], check=True,
-                         stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([*([str(source)] if source is not None else []), str(repo),
+                                         *filter(None, [env.get("PYTHONPATH")])])
+    out = subprocess.run([sys.executable, __file__, "--one", path, "--seed", str(seed)], check=True,
+                         stdout=subprocess.PIPE, text=True, env=env, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
