@@ -75,11 +75,13 @@ def default_checks() -> tuple[str, ...]:
 
 
 def available_checks() -> dict[str, type[Check]]:
-    """Every check by name: the built-ins in their order, then plug-ins and registered classes by name."""
+    """Every check by name: the built-ins in their order (the language-model ones last), then plug-ins
+    and registered classes by name."""
     _import_builtins()
     _load_plugins()
-    others = sorted(name for name in REGISTRY if name not in BUILTIN_CHECKS)
-    return {name: REGISTRY[name] for name in (*BUILTIN_CHECKS, *others)}
+    builtins = (*BUILTIN_CHECKS, *ACCELERATOR_CHECKS)
+    others = sorted(name for name in REGISTRY if name not in builtins)
+    return {name: REGISTRY[name] for name in (*builtins, *others)}
 
 
 def finding_kinds() -> dict[tuple[str, str], Kind]:
