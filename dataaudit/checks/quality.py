@@ -160,7 +160,7 @@ class QualityCheck(Check):
         row_ids = frame.get_column("row").to_list()
         # Rows are judged independently once the vocabulary is known: the engine may spread them.
         issues_per_row = ctx.map_frame(partial(_issues_frame, check=self, vocabulary=vocabulary),
-                                       frame.select("prompt", "response", "label")).get_column("issues").to_list()
+                                       frame.select("prompt", "response", "label", _answer_text())).get_column("issues").to_list()
         findings: list[Finding] = []
         kinds_per_row: list[list[str]] = []
         by_kind: Counter[str] = Counter()
@@ -254,12 +254,25 @@ _ISSUES_TYPE = pl.List(pl.Struct({"kind": pl.String, "evidence": pl.String, "whe
 def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Vocabulary | None) -> pl.DataFrame:
     """Each row's issues (prompt side, then response side), as data an engine can ship back."""
     rows = []
-    for prompt, response, label in frame.select("prompt", "response", "label").iter_rows():
+    for prompt, response, label, answer in frame.select("prompt", "response", "label", "answer_text").iter_rows():
         issues = check._prompt_issues(prompt or "") if check.check_prompts else []
-        if response is not None:
+        if answer is not None:  # a turn that calls tools: its text is judged as text, its calls for leaks only
+            if answer.strip():
+                issues += check._response_issues(answer, prompt or "", vocabulary)
+            issues += _shared_issues((response or "")[len(answer):], where="response", examples_are_data=True)
+        elif response is not None:
             issues += check._response_issues(response, prompt or "", vocabulary, is_label=label is not None)
         rows.append([asdict(issue) for issue in issues])
     return pl.DataFrame({"issues": pl.Series(rows, dtype=_ISSUES_TYPE)})
+
+
+def _answer_text() -> pl.Expr:
+    """``answer_text``: the text of a final turn that calls tools (null for any other row). Its
+    calls are the tools check's to judge; read as prose they would look truncated or terse."""
+    last = pl.col("messages").list.last()
+    calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
+    return (pl.when((last.struct.field("role") == "assistant") & calls)
+            .then(last.struct.field("content").fill_null("")).otherwise(None).alias("answer_text"))
 
 
 def _shared_issues(text: str, *, where: str, examples_are_data: bool) -> list[_Issue]:

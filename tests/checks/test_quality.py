@@ -327,3 +327,23 @@ def test_never_raises_and_scores_stay_in_range(pairs):
     flagged = set(result.findings.get_column("row").to_list())
     assert flagged == set(result.rows.filter(result.rows["is_quality_issue"]).get_column("row").to_list())
     assert set(result.findings.get_column("severity").to_list()) <= {"error", "warning", "info"}
+
+
+def test_a_turn_that_calls_tools_is_judged_on_its_text_and_its_calls_only_for_leaks():
+    import json
+
+    from dataaudit.io.load import from_records
+
+    def calling(arguments, text=None):
+        return {"messages": [{"role": "user", "content": "Look up the order for me, please."},
+                             {"role": "assistant", "content": text, "tool_calls": [
+                                 {"id": "c", "type": "function",
+                                  "function": {"name": "lookup", "arguments": json.dumps(arguments)}}]}]}
+
+    key = "sk-" + "a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuV"
+    records = [calling({"id": 7}), calling({"id": 8}, text="Let me look that order up for you now, and then I will tell you the"), calling({"token": key})]
+    result = QualityCheck().run(make_context(from_records(records)))
+    flagged = {(row, kind) for row, kind in result.findings.select("row", "kind").iter_rows()}
+    assert (0, "empty_response") not in flagged and not any(row == 0 for row, _ in flagged)  # a call alone is an answer
+    assert (1, "truncated_response") in flagged  # its text still reads as text
+    assert (2, "secret") in flagged  # a key passed in the arguments leaks like one written out
