@@ -254,7 +254,9 @@ _ISSUES_TYPE = pl.List(pl.Struct({"kind": pl.String, "evidence": pl.String, "whe
 def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Vocabulary | None) -> pl.DataFrame:
     """Each row's issues (prompt side, then response side), as data an engine can ship back."""
     rows = []
-    for prompt, response, label, answer in frame.select("prompt", "response", "label", "answer_text").iter_rows():
+    # ``answer_text`` (see :func:`_answer_text`) is absent from frames without conversations.
+    answers = frame.get_column("answer_text") if "answer_text" in frame.columns else pl.repeat(None, frame.height, eager=True)
+    for (prompt, response, label), answer in zip(frame.select("prompt", "response", "label").iter_rows(), answers):
         issues = check._prompt_issues(prompt or "") if check.check_prompts else []
         if answer is not None:  # a turn that calls tools: its text is judged as text, its calls for leaks only
             if answer.strip():
