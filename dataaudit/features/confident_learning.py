@@ -80,13 +80,22 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, n_classes: int, *, f
     read from ``x`` block by block, never copied out: at a million rows each copy of the
     training rows is a gigabyte beside the rows × classes answer.
     """
+    return out_of_fold(y, n_classes, folds=folds, seed=seed, rows=rows,
+                       predict=lambda train, labels, test: _ridge_softmax(x, train, labels, test, n_classes, alpha))
+
+
+def out_of_fold(y: np.ndarray, n_classes: int, *, folds: int, seed: int, rows: np.ndarray | None,
+                predict) -> np.ndarray:
+    """Per row, the probabilities ``predict(train_rows, train_labels, test_rows)`` gives from the
+    :func:`stratified_folds` that leave the row out; uniform where a fold has no rows to learn from.
+    One loop for every label model, so each candidate is scored on the same folds."""
     rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
     probabilities = np.full((len(y), n_classes), 1.0 / n_classes)
     fold_of = stratified_folds(y, folds=folds, seed=seed)
     for fold in range(folds):
         test = fold_of == fold
         if test.any() and not test.all():
-            probabilities[test] = _ridge_softmax(x, rows[~test], y[~test], rows[test], n_classes, alpha)
+            probabilities[test] = predict(rows[~test], y[~test], rows[test])
     return probabilities
 
 

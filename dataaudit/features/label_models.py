@@ -30,8 +30,8 @@ import numpy as np
 from dataaudit.features.confident_learning import (
     add_knn_probabilities,
     knn_probabilities,
+    out_of_fold,
     out_of_fold_probabilities,
-    stratified_folds,
 )
 
 #: Every candidate, in the order ties are broken (the earlier wins).
@@ -106,15 +106,10 @@ def out_of_fold_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, *, folds:
 
     The folds are :func:`stratified_folds`, as for the ridge. Each fold starts from zero: the
     previous fold's weights saw this fold's rows."""
-    rows = np.arange(len(y)) if rows is None else np.asarray(rows, dtype=np.int64)
-    probabilities = np.full((len(y), n_classes), 1.0 / n_classes)
-    fold_of = stratified_folds(y, folds=folds, seed=seed)
-    for fold in range(folds):
-        test = fold_of == fold
-        if test.any() and not test.all():
-            weights = softmax_regression(x[rows[~test]], y[~test], n_classes, C=C)
-            probabilities[test] = softmax_probabilities(x[rows[test]], weights)
-    return probabilities
+    def predict(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return softmax_probabilities(x[test], softmax_regression(x[train], labels, n_classes, C=C))
+
+    return out_of_fold(y, n_classes, folds=folds, seed=seed, rows=rows, predict=predict)
 
 
 def softmax_regression(x: np.ndarray, y: np.ndarray, n_classes: int, *, C: float = 1.0,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from dataaudit.io.structure import BadArguments, canonical_arguments, parse_arguments, with_reasoning
+from dataaudit.io.structure import BadArguments, parse_arguments, with_reasoning
 
 #: Formats ``export --to`` converts kept records into.
 TARGET_FORMATS = ("openai", "alpaca", "sharegpt")
@@ -111,14 +111,6 @@ def unrepresentable(canonical: Mapping[str, Any], to: str) -> str | None:
     if sum(turn["role"] == "user" for turn in messages) > 1 or sum(turn["role"] == "assistant" for turn in messages) > 1:
         return "it has more than one exchange"
     return None
-
-
-def same_calls(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
-    """Whether two canonical turns make the same calls (names and arguments, in order)."""
-    def key(turn):
-        return [(call.get("name"), canonical_arguments(call.get("arguments"))) for call in turn.get("tool_calls") or ()]
-
-    return key(first) == key(second)
 
 
 def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ def messages_dtype():
     return pl.List(pl.Struct(fields))
 
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+THINK_OPEN = "<think>"
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 _HERMES_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _HERMES_TOOLS = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
