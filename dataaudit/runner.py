@@ -21,11 +21,11 @@ import polars as pl
 
 from dataaudit._version import __version__
 from dataaudit.artefacts import NULL_ARTEFACTS
-from dataaudit.checks import CheckSpec, make_checks
+from dataaudit.checks import CheckSpec, available_checks, make_checks
 from dataaudit.checks.base import FINDING_SCHEMA, Check
 from dataaudit.context import AuditContext
 from dataaudit.dataset import Dataset
-from dataaudit.errors import DataAuditError
+from dataaudit.errors import DataAuditError, UsageError
 from dataaudit.io.options import LoadOptions
 from dataaudit.jsonsafe import json_safe
 from dataaudit.params import with_seed
@@ -116,6 +116,8 @@ def audit(
     if isinstance(dataset, (str, os.PathLike)):
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
+    configured = make_checks(checks) if checks is not None else config.make_checks()
+    _check_eval_sets(eval_sets, configured)  # before any file is read
     skipping = LoadOptions(skip_bad_lines=True)
     if not isinstance(dataset, Dataset):
         dataset = engine.load(dataset, skipping)
@@ -139,7 +141,6 @@ def audit(
         artefacts=artefacts,
         eval_sets=eval_sets,
     )
-    configured = make_checks(checks) if checks is not None else config.make_checks()
     check_summaries: dict[str, Any] = {}
     # Each check's own set-up (a tokenizer to load, eval sets to read) before the first embedding.
     check_list = _prepared([with_seed(check, seed) for check in configured], ctx, check_summaries)
@@ -188,6 +189,16 @@ def audit(
         summary["baseline"] = result.baseline.summary()
     summary["timings"]["total"] = round(time.perf_counter() - started, 3)
     return result
+
+
+def _check_eval_sets(eval_sets: Any, checks: Sequence[Check]) -> None:
+    """Refuse eval sets no selected check reads: a contamination scan the user asked for must
+    not be skipped in silence (``--eval`` with ``--checks`` that leave contamination out)."""
+    given = eval_sets if not isinstance(eval_sets, (str, os.PathLike, Dataset)) else [eval_sets]
+    if len(given) and not any(check.reads_eval_sets for check in checks):
+        readers = sorted(name for name, cls in available_checks().items() if cls.reads_eval_sets)
+        raise UsageError(f"eval sets were given but no selected check reads them; add {', '.join(readers) or 'a check that does'} "
+                         "to the checks or drop the eval sets")
 
 
 def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str | None, AuditResult | None]":

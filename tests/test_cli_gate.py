@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import dataaudit.errors
 import dataaudit.runner
 from dataaudit.checks.duplicate import DuplicateCheck
 from dataaudit.cli import EXIT_CHECK_FAILED, main
@@ -77,6 +78,18 @@ def test_an_eval_set_with_nothing_to_look_for_exits_2_before_anything_is_embedde
                                           "--eval", str(answers_only), "--no-cache"])
     assert completed.exit_code == 2, completed.output
     assert "answers.jsonl" in completed.output and "no user turn" in completed.output and spy.texts == 0
+
+
+def test_eval_sets_no_selected_check_reads_exit_2_before_anything_is_read(hashing_cli, spy, tmp_path):
+    data = write(tmp_path / "data.jsonl", RECORDS)
+    items = write(tmp_path / "items.jsonl", [{"messages": [{"role": "user", "content": "What is the capital of France?"}]}])
+    completed = hashing_cli.invoke(main, ["audit", str(data), "--out", str(tmp_path / "audit"), "--checks", CHECKS,
+                                          "--eval", str(items), "--no-cache"])
+    assert completed.exit_code == 2, completed.output
+    assert "no selected check reads them" in completed.output and "contamination" in completed.output
+    assert spy.texts == 0 and not (tmp_path / "audit").exists()
+    with pytest.raises(dataaudit.errors.UsageError, match="contamination"):
+        audit(from_records(RECORDS), checks=["format"], eval_sets=[str(items)], embedder=HashingEmbedder())
 
 
 def test_a_check_that_raises_fails_the_gate_with_its_own_code(hashing_cli, broken_duplicate, tmp_path):

@@ -196,6 +196,9 @@ class Check(Component, ABC):
     kinds: ClassVar[Mapping[str, Kind] | tuple[str, ...]] = ()
     #: Artefacts from the context: "clustering", "knn_prompt", "embeddings_response", ...
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: Whether the check reads ``ctx.eval_sets``: eval sets given to an audit none of whose checks
+    #: reads them are a usage error, not silently ignored.
+    reads_eval_sets: ClassVar[bool] = False
 
     def prepare(self, ctx: "AuditContext") -> None:
         """Check this configuration against the audit's inputs before anything is embedded.

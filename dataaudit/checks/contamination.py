@@ -112,6 +112,7 @@ class ContaminationCheck(Check):
                         "Drop it: a test item in training inflates that benchmark's scores.")
              for kind in ("verbatim", "near_verbatim", "contained", "embedding")}
     needs = frozenset()
+    reads_eval_sets = True
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "ngram_size": [Interval(int, 2, None)],
