@@ -294,7 +294,8 @@ def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, covera
                      check_tables: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The configuration these components amount to, defaults included: ``summary.json``'s
     ``config`` and the output of ``dataaudit config``. Checks that do not run keep a table
-    too (``check_tables``' values over the defaults), so the file lists everything one could set."""
+    too (``check_tables``' values over the defaults), so the file lists everything one could set.
+    """
     from dataaudit.checks import available_checks
     from dataaudit.jsonsafe import json_safe
 

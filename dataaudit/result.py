@@ -79,7 +79,8 @@ class AuditResult:
     @property
     def status(self) -> str:
         """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
-        (the audit returns it rather than raising, so the other checks' findings are kept)."""
+        (the audit returns it rather than raising, so the other checks' findings are kept).
+        """
         return "failed" if self.failed_checks else "ok"
 
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:

@@ -48,7 +48,8 @@ logger = logging.getLogger(__name__)
 def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
                      precision: str = "auto", embedder: "Embedder | None" = None) -> "Embedder":
     """``embedder`` (default: the sentence-transformers ``model`` at ``precision``) behind an
-    on-disk cache (or none)."""
+    on-disk cache (or none).
+    """
     from dataaudit.embed import (
         CachingEmbedder,
         EmbeddingCache,
@@ -199,7 +200,8 @@ def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str 
 
 def _prepared(checks: list[Check], ctx: AuditContext, summaries: dict[str, Any]) -> list[Check]:
     """The checks whose ``prepare`` passed. A usage error stops the audit here, before the costly
-    part; any other error fails that check alone, as if its ``run`` had raised."""
+    part; any other error fails that check alone, as if its ``run`` had raised.
+    """
     ready = []
     for check in checks:
         try:

@@ -52,7 +52,8 @@ CONTRACT_DATASETS: dict[str, list[dict[str, Any]]] = {
 def check_contract(check: "type[Check] | Check", *, datasets: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                    make_context: "Callable[[Any], Any] | None" = None) -> None:
     """Run ``check`` (a class, built with its defaults, or an instance) on small datasets and
-    raise an AssertionError naming every contract violation found."""
+    raise an AssertionError naming every contract violation found.
+    """
     instance = check() if isinstance(check, type) else check
     problems = _param_problems(instance)
     for name, records in (datasets or CONTRACT_DATASETS).items():

@@ -62,7 +62,8 @@ def _load_plugins() -> None:
 
 def default_checks() -> tuple[str, ...]:
     """The checks an audit runs when none are named: every available check (plug-ins included),
-    less :data:`ACCELERATOR_CHECKS` where torch sees no GPU (on a CPU they would dominate the audit)."""
+    less :data:`ACCELERATOR_CHECKS` where torch sees no GPU (on a CPU they would dominate the audit).
+    """
     import importlib.util
 
     names = tuple(available_checks())
@@ -76,7 +77,8 @@ def default_checks() -> tuple[str, ...]:
 
 def available_checks() -> dict[str, type[Check]]:
     """Every check by name: the built-ins in their order (the language-model ones last), then plug-ins
-    and registered classes by name."""
+    and registered classes by name.
+    """
     _import_builtins()
     _load_plugins()
     builtins = (*BUILTIN_CHECKS, *ACCELERATOR_CHECKS)

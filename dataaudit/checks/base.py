@@ -186,7 +186,8 @@ class ReportSection:
 
 class Check(Component, ABC):
     """Base class of every check. Subclasses set ``name``, ``description`` and ``needs``, and
-    implement ``run``; the report gives each registered check a section from this metadata."""
+    implement ``run``; the report gives each registered check a section from this metadata.
+    """
 
     name: ClassVar[str]
     #: One sentence for people: what the check flags and why it matters (shown in the report).

@@ -399,7 +399,8 @@ class ConflictCheck(Check):
 
 def _prompt_keys_and_answers(frame: pl.DataFrame) -> pl.DataFrame:
     """Each row's normalised prompt (``key``) and the final answer of its response (``answer``;
-    rows with a null response get none)."""
+    rows with a null response get none).
+    """
     return pl.DataFrame({
         "key": [normalize_text(prompt) for prompt in frame.get_column("prompt").to_list()],
         "answer": [extract_final_answer(response) if response is not None else None

@@ -404,7 +404,8 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
 
 def _harmless_affix(words: tuple[str, ...], length: int) -> bool:
     """Words around a short item that leave the request as it is: filler ("please answer", "hi")
-    or a word or two on a longer item ("..., here")."""
+    or a word or two on a longer item ("..., here").
+    """
     if len(words) > _MAX_AFFIX_WORDS:
         return False
     return all(word in FILLER_WORDS for word in words) or len(words) <= max(1, length // 4)

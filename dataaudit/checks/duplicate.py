@@ -244,7 +244,8 @@ class DuplicateCheck(Check):
 def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,
                   max_affix_words: int) -> int | None:
     """Words changed beyond light edits over all turns, or None when the rows are not near copies:
-    every turn must be a light edit of the same turn of the other, give or take a few words."""
+    every turn must be a light edit of the same turn of the other, give or take a few words.
+    """
     if len(first) != len(second):
         return None
     total = 0
@@ -280,7 +281,8 @@ def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, su
 
 def _conversation_text(turns: list[dict]) -> str:
     """Every turn of a row, roles, calls and reasoning included, so multi-turn rows compare whole
-    and rows that call differently are never copies."""
+    and rows that call differently are never copies.
+    """
     return "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
 
 
@@ -343,7 +345,8 @@ def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
 
 class _Identity:
     """What two rows must share to be the same example: system prompt and declared tools,
-    label, final answer, numbers."""
+    label, final answer, numbers.
+    """
 
     def __init__(self, frame: pl.DataFrame, map_frame):
         self.systems = value_codes(list(zip(normalize_values(frame.get_column("system").to_list()),

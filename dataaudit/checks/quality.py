@@ -100,7 +100,8 @@ class _Issue:
 @dataclass(frozen=True)
 class _Vocabulary:
     """Word counts over the whole dataset: a last word seen nowhere else that starts a common
-    word is a word cut in half."""
+    word is a word cut in half.
+    """
 
     counts: Counter[str]
     common: list[str]  # sorted words seen at least twice
@@ -270,7 +271,8 @@ def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Voca
 
 def _answer_text() -> pl.Expr:
     """``answer_text``: the text of a final turn that calls tools (null for any other row). Its
-    calls are the tools check's to judge; read as prose they would look truncated or terse."""
+    calls are the tools check's to judge; read as prose they would look truncated or terse.
+    """
     last = pl.col("messages").list.last()
     calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
     return (pl.when((last.struct.field("role") == "assistant") & calls)
@@ -355,7 +357,8 @@ def _outside_code(text: str) -> str:
 def _continues_sentence(text: str, start: int) -> bool:
     """Whether the word at ``start`` is part of running prose: a separate word ("-l", "/g"
     and "> p" are code), lowercase or after a lowercase word ("along Statio"), or alone after
-    a finished sentence — not inside a run of capitalised title words."""
+    a finished sentence — not inside a run of capitalised title words.
+    """
     if start > 0 and not text[start - 1].isspace():
         return False
     before = text[:start].rstrip()
@@ -401,7 +404,8 @@ def _unterminated_string(code: str) -> str | None:
 
 def _cut_identifier(code: str) -> str | None:
     """A last identifier that occurs nowhere earlier but starts one that does ("seque" of
-    "sequence"): code cut in the middle of a name."""
+    "sequence"): code cut in the middle of a name.
+    """
     last = code.splitlines()[-1]
     if _LINE_COMMENT.search(last) or last.lstrip().startswith(("*", "/*", "#", "--")):
         return None  # a comment: prose, not a name

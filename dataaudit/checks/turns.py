@@ -140,7 +140,8 @@ class TurnsCheck(Check):
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:
     """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``;
-    turns that break no rule do not appear."""
+    turns that break no rule do not appear.
+    """
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
     roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
     # Only roles and an is-blank flag are exploded: the turn texts are never copied.

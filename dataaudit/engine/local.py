@@ -1,5 +1,6 @@
 """The default engine: this machine. Everything runs in this process, except that per-row Python
-work (:meth:`LocalEngine.map_frame`) on large frames is spread over the machine's cores."""
+work (:meth:`LocalEngine.map_frame`) on large frames is spread over the machine's cores.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ class LocalEngine(Component):
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
         """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
         when the frame is large and more than one core is usable; here otherwise, and when the
-        workers fail (a function holding an unpicklable object, say)."""
+        workers fail (a function holding an unpicklable object, say).
+        """
         workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
         result = None
         if frame.height >= self.parallel_min_rows and workers >= 2:

@@ -45,7 +45,8 @@ _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 def parse_budget(budget: int | str, pool: int, *, total: int | None = None) -> int:
     """Rows to select: an int, or ``"N"`` / ``"P%"`` (of the pool, rounded to the nearest row).
-    Refuses a budget below one row or above the pool."""
+    Refuses a budget below one row or above the pool.
+    """
     if isinstance(budget, bool):
         raise UsageError(f"budget must be a row count or a percentage, got {budget!r}")
     if isinstance(budget, int):
@@ -77,7 +78,8 @@ class Selection:
     """What :func:`select` chose: ``table`` has one row per input row (``row``, ``selected``,
     ``strategy``, ``cluster``, ``score``, ``score_name``, ``pick_order``, ``cluster_quota``,
     ``flagged_by``, ``reason``); ``clusters`` the per-cluster pool, quota and picks against
-    production's share."""
+    production's share.
+    """
 
     table: pl.DataFrame
     clusters: pl.DataFrame
@@ -93,7 +95,8 @@ class Selection:
               rejected: str | os.PathLike | None = None) -> dict[str, int]:
         """Selected records to ``out`` (byte for byte for JSONL input), every other line with its
         reason to ``rejected`` when given, and the table to ``table`` (default: ``selection.parquet``
-        beside ``out``)."""
+        beside ``out``).
+        """
         from dataaudit.io.atomic import atomic_path
         from dataaudit.io.writers import write_partition
 

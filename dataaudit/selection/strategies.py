@@ -68,7 +68,8 @@ class SelectionStrategy(Component, ABC):
 
 class DiverseStrategy(SelectionStrategy):
     """Facility location over the prompt embeddings inside each cluster (see
-    :mod:`dataaudit.selection.diversity`); the score is each pick's marginal coverage gain."""
+    :mod:`dataaudit.selection.diversity`); the score is each pick's marginal coverage gain.
+    """
 
     name = "diverse"
     _parameter_constraints = {"epsilon": [Interval(float, 0, 1, closed="neither")],
@@ -114,7 +115,8 @@ class RandomStrategy(SelectionStrategy):
 
 class LongestStrategy(SelectionStrategy):
     """The ``budget`` rows with the most response tokens (SmolLM2's tokenizer), over the whole
-    pool; ties go to the earlier row."""
+    pool; ties go to the earlier row.
+    """
 
     name = "longest"
     uses_quotas = False
@@ -128,7 +130,8 @@ class LongestStrategy(SelectionStrategy):
 
 class LearnabilityStrategy(SelectionStrategy):
     """The ``budget`` rows of highest IFD below ``max_ifd``: hard for the model yet helped by their
-    prompt (IFD at or above 1 means the prompt does not help: a mismatched pair, never picked)."""
+    prompt (IFD at or above 1 means the prompt does not help: a mismatched pair, never picked).
+    """
 
     name = "learnability"
     uses_quotas = False

@@ -43,7 +43,8 @@ _HIGHER_IS_BETTER = {"accuracy": True, "loss": False, "general": True}
 @dataclass
 class SelectionVerification:
     """``comparisons``: one row per (comparison, evaluation set, metric) with the effect, its 95%
-    interval, the rows it rests on and the verdict; ``runs``: each training run's size and means."""
+    interval, the rows it rests on and the verdict; ``runs``: each training run's size and means.
+    """
 
     comparisons: pl.DataFrame
     runs: pl.DataFrame
@@ -68,7 +69,8 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
 
     ``production`` defaults to the production file the audit used, when it had one.
     ``backend`` is a name (``auto`` picks as ``dataaudit finetune`` does) or a backend instance;
-    ``epochs`` defaults to the backend's budget for this device."""
+    ``epochs`` defaults to the backend's budget for this device.
+    """
     from dataaudit.export import drop_reasons
     from dataaudit.finetune.engine import _examples, _production_examples, _strata, choose_backend
     from dataaudit.finetune.splits import heldout_split
@@ -139,7 +141,8 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
 def rows_of_subset(dataset: "Dataset", subset: "Dataset | str | os.PathLike") -> list[int]:
     """The rows of ``dataset`` whose records ``subset`` holds (a ``dataaudit select`` output, byte
     for byte); a repeated record matches as many rows as it repeats. Refuses a record not in
-    ``dataset``, naming its line."""
+    ``dataset``, naming its line.
+    """
     from dataaudit.io.load import load
 
     subset = subset if not isinstance(subset, (str, os.PathLike)) else load(subset, skip_bad_lines=False)
@@ -179,7 +182,8 @@ def _compare(name: str, a: dict[str, np.ndarray], b: dict[str, np.ndarray], *, s
 def judge(estimate: float, low: float, high: float, *, higher_is_better: bool) -> tuple[str, float | None]:
     """``better``/``worse`` when the interval excludes zero; else ``no evidence`` and how many
     times more rows would narrow the interval to exclude zero at this estimate (None when the
-    estimate is zero or unknown)."""
+    estimate is zero or unknown).
+    """
     if not (np.isfinite(low) and np.isfinite(high)):
         return NO_EVIDENCE, None
     if low > 0 or high < 0:
