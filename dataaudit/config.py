@@ -292,9 +292,11 @@ def _named(registry: str, component: Any) -> dict[str, Any]:
 def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, coverage: Any, embedder: Any, seed: int,
                      knn_k: int, finetune: Mapping[str, Any] | None = None,
                      check_tables: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The configuration these components amount to, defaults included: ``summary.json``'s
-    ``config`` and the output of ``dataaudit config``. Checks that do not run keep a table
-    too (``check_tables``' values over the defaults), so the file lists everything one could set.
+    """Spell out the configuration these components amount to, defaults included.
+
+    This is ``summary.json``'s ``config`` and the output of ``dataaudit config``. Checks that do
+    not run keep a table too (``check_tables``' values over the defaults), so the file lists
+    everything one could set.
     """
     from dataaudit.checks import available_checks
     from dataaudit.jsonsafe import json_safe

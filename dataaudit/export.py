@@ -46,8 +46,10 @@ class ExportSummary:
 
 
 def dropping_findings(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, min_severity: str = "warning") -> pl.DataFrame:
-    """The findings that drop their rows: the chosen checks (None: every check with findings,
-    plug-ins included) at or above ``min_severity``, sorted by row and check.
+    """Keep the findings that drop their rows, sorted by row and check.
+
+    Those are the findings of the chosen checks (None: every check with findings, plug-ins
+    included) at or above ``min_severity``.
     """
     Severity.parse(min_severity)
     present = set(findings.get_column("check").unique().to_list())
@@ -172,8 +174,9 @@ def export_clean(
 
 
 def _label_fix_only_rows(dropping: pl.DataFrame, relabels: Mapping[int, str]) -> list[int]:
-    """Rows every dropping finding of which is a label fix with a ``suggested_value``: relabelling
-    them answers all their findings, so dropping them would throw away a fixed row.
+    """List the rows whose every dropping finding is a label fix with a ``suggested_value``.
+
+    Relabelling them answers all their findings, so dropping them would throw away a fixed row.
     """
     fixable = _kind_key().is_in([f"{check}:{kind}" for check, kind in relabel_kinds()]) \
         & pl.col("suggested_value").is_not_null()
@@ -304,9 +307,10 @@ def _annotation_type():
 
 
 def _target_schema(to: str, records: list[dict]):
-    """Arrow schema of records converted by :func:`~dataaudit.io.convert.convert`: the target's
-    columns, with the tool fields only where some record has them. Declared tools are JSON
-    Schemas of any shape, so a table keeps them as JSON text.
+    """Build the Arrow schema of records converted by :func:`~dataaudit.io.convert.convert`.
+
+    It has the target's columns, with the tool fields only where some record has them. Declared
+    tools are JSON Schemas of any shape, so a table keeps them as JSON text.
     """
     import pyarrow as pa
 

@@ -146,9 +146,11 @@ def value_problem(cls: type, name: str, value: Any) -> str | None:
 
 
 def with_seed(component: Any, seed: int) -> Any:
-    """``component`` with ``seed`` where its own ``seed`` is None: a copy, never the caller's
-    object. Components without a seed, or with one the caller chose, come back unchanged;
-    duck-typed stages (any object with a ``seed`` attribute) are handled the same way.
+    """Give ``component`` the audit's ``seed`` where its own ``seed`` is None.
+
+    The seeded one is a copy, never the caller's object. Components without a seed, or with one
+    the caller chose, come back unchanged; duck-typed stages (any object with a ``seed`` attribute)
+    are handled the same way.
     """
     if getattr(component, "seed", 0) is None:
         seeded = copy.copy(component)

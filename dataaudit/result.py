@@ -78,8 +78,10 @@ class AuditResult:
 
     @property
     def status(self) -> str:
-        """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
-        (the audit returns it rather than raising, so the other checks' findings are kept).
+        """``"ok"``, or ``"failed"`` when a check failed.
+
+        A gate must not pass on a failed result (the audit returns it rather than raising, so the
+        other checks' findings are kept).
         """
         return "failed" if self.failed_checks else "ok"
 

@@ -51,8 +51,9 @@ CONTRACT_DATASETS: dict[str, list[dict[str, Any]]] = {
 
 def check_contract(check: "type[Check] | Check", *, datasets: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                    make_context: "Callable[[Any], Any] | None" = None) -> None:
-    """Run ``check`` (a class, built with its defaults, or an instance) on small datasets and
-    raise an AssertionError naming every contract violation found.
+    """Run ``check`` on small datasets and raise an AssertionError naming every contract violation.
+
+    ``check`` is a class (built with its defaults) or an instance.
     """
     instance = check() if isinstance(check, type) else check
     problems = _param_problems(instance)

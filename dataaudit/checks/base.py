@@ -185,8 +185,10 @@ class ReportSection:
 
 
 class Check(Component, ABC):
-    """Base class of every check. Subclasses set ``name``, ``description`` and ``needs``, and
-    implement ``run``; the report gives each registered check a section from this metadata.
+    """Base class of every check.
+
+    Subclasses set ``name``, ``description`` and ``needs``, and implement ``run``; the report gives
+    each registered check a section from this metadata.
     """
 
     name: ClassVar[str]

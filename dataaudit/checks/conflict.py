@@ -398,8 +398,9 @@ class ConflictCheck(Check):
 
 
 def _prompt_keys_and_answers(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each row's normalised prompt (``key``) and the final answer of its response (``answer``;
-    rows with a null response get none).
+    """Give each row its normalised prompt (``key``) and its response's final answer (``answer``).
+
+    Rows with a null response get no answer.
     """
     return pl.DataFrame({
         "key": [normalize_text(prompt) for prompt in frame.get_column("prompt").to_list()],

@@ -403,8 +403,10 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
 
 
 def _harmless_affix(words: tuple[str, ...], length: int) -> bool:
-    """Words around a short item that leave the request as it is: filler ("please answer", "hi")
-    or a word or two on a longer item ("..., here").
+    """Tell whether the words around a short item leave the request as it is.
+
+    They do when they are filler ("please answer", "hi") or a word or two on a longer item
+    ("..., here").
     """
     if len(words) > _MAX_AFFIX_WORDS:
         return False

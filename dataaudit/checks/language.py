@@ -1,5 +1,4 @@
-"""Language check: a response in another language than its prompt, or a row in a minority
-language inside a cluster.
+"""Language check: responses in another language than their prompt, or in a cluster's minority language.
 
 Instruction tuning on such rows teaches "language confusion" (arXiv 2406.20052): the model
 answers a French question in English. The language of every prompt and response is identified

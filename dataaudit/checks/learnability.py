@@ -121,8 +121,9 @@ class LearnabilityCheck(Check):
 
 
 def ifd(conditioned: np.ndarray, alone: np.ndarray) -> np.ndarray:
-    """Instruction-following difficulty per row: loss with the prompt / loss alone (NaN where
-    either is unknown or the loss alone is zero).
+    """Compute each row's instruction-following difficulty: loss with the prompt / loss alone.
+
+    NaN where either loss is unknown or the loss alone is zero.
     """
     conditioned = np.asarray(conditioned, dtype=np.float64)
     alone = np.asarray(alone, dtype=np.float64)
@@ -139,8 +140,10 @@ def flag_mismatched(ratio: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def learnability_score(ratio: np.ndarray) -> np.ndarray:
-    """``1 − IFD/2`` in [0, 1]: 1 where the prompt makes the response certain, 0.5 where it does not
-    help at all (IFD 1), 0 at IFD ≥ 2; 1 for rows without a ratio (nothing to judge).
+    """Map IFD to a score in [0, 1], ``1 − IFD/2``.
+
+    1 where the prompt makes the response certain, 0.5 where it does not help at all (IFD 1), 0 at
+    IFD ≥ 2; 1 for rows without a ratio (nothing to judge).
     """
     ratio = np.asarray(ratio, dtype=np.float64)
     return np.where(np.isfinite(ratio), np.clip(1.0 - ratio / 2.0, 0.0, 1.0), 1.0)

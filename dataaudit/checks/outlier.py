@@ -1,5 +1,4 @@
-"""Outlier check: prompts far from all their neighbours, relative to how dense the data
-around them is, or far from the rest of the data altogether.
+"""Outlier check: prompts far from their neighbours (for the local density) or from all the data.
 
 For each row, ``spread`` is its mean cosine distance to its k nearest prompts. Two kinds of
 row are flagged:

@@ -54,8 +54,9 @@ KINDS: dict[str, Kind] = {
 
 @register_check
 class ToolsCheck(Check):
-    """Flags tool calls that break the row's declared tools or their JSON Schemas, orphan tool
-    results, duplicate call ids and malformed tool declarations.
+    """Flag tool calls that break the row's declared tools or their JSON Schemas.
+
+    Also flags orphan tool results, duplicate call ids and malformed tool declarations.
     """
 
     name = "tools"
@@ -239,8 +240,10 @@ def _duplicate_findings(calls: pl.DataFrame) -> list[tuple]:
 
 
 def _orphan_findings(turns: pl.DataFrame, calls: pl.DataFrame) -> list[tuple]:
-    """Tool results that answer no call of the assistant turn before them. A result with no id
-    is only an orphan when that turn made no call at all (ShareGPT observations carry no ids).
+    """Find tool results that answer no call of the assistant turn before them.
+
+    A result with no id is only an orphan when that turn made no call at all (ShareGPT
+    observations carry no ids).
     """
     role, row, turn = pl.col("role"), pl.col("row"), pl.col("turn")
     is_assistant = role == "assistant"

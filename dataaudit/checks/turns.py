@@ -139,8 +139,10 @@ class TurnsCheck(Check):
 
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:
-    """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``;
-    turns that break no rule do not appear.
+    """List the turns that break a rule, one row per (turn, broken rule).
+
+    Columns: ``row, turn, role, kind, previous_turn, any_assistant``; turns that break no rule do
+    not appear.
     """
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
     roles = pl.col("messages").list.eval(pl.element().struct.field("role"))

@@ -1,5 +1,7 @@
-"""The default engine: this machine. Everything runs in this process, except that per-row Python
-work (:meth:`LocalEngine.map_frame`) on large frames is spread over the machine's cores.
+"""The default engine: this machine.
+
+Everything runs in this process, except that per-row Python work (:meth:`LocalEngine.map_frame`)
+on large frames is spread over the machine's cores.
 """
 
 from __future__ import annotations
@@ -62,9 +64,11 @@ class LocalEngine(Component):
 
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame", *,
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
-        """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
-        when the frame is large and more than one core is usable; here otherwise, and when the
-        workers fail (a function holding an unpicklable object, say).
+        """Apply ``function`` to ``frame``, in worker processes when that pays.
+
+        Workers get contiguous slices (results in order) when the frame is large and more than one
+        core is usable; the work runs here otherwise, and when the workers fail (a function holding
+        an unpicklable object, say).
         """
         workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
         result = None

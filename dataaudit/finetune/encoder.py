@@ -212,8 +212,9 @@ class EncoderBackend(FineTuneBackend):
         return features
 
     def _pooled(self, encoder, encoded, batch: np.ndarray):
-        """Token embeddings → pooled sentence vector, without the model's final normalisation
-        (a linear head on unit vectors learns far slower).
+        """Pool token embeddings into a sentence vector, without the model's final normalisation.
+
+        A linear head on unit vectors learns far slower.
         """
         features = self._features(encoded, batch, encoder.device)
         features = encoder[0](features)
@@ -253,8 +254,10 @@ class EncoderBackend(FineTuneBackend):
 
     def few_shot(self, train: Examples, examples: Examples, *, k: int, seed: int, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
-        """Nearest centroid of each class's ``k`` most typical training examples (closest to the
-        class mean) in the frozen base space — the cheapest honest alternative to fine-tuning.
+        """Classify by the nearest centroid of each class's ``k`` most typical training examples.
+
+        The most typical are those closest to the class mean in the frozen base space; this is the
+        cheapest honest alternative to fine-tuning.
         """
         base = self.base_model()
         labelled = [i for i, t in enumerate(train.targets) if t is not None]
@@ -292,8 +295,9 @@ def _width(encoder: Any) -> int:
 
 
 def _scored(examples: Examples, probabilities: np.ndarray, classes: list[str]) -> pl.DataFrame:
-    """Loss (−log p of the target), correctness and the predicted label per example; a target the
-    model has never seen counts as wrong with unknown loss.
+    """Score each example: loss (−log p of the target), correctness and the predicted label.
+
+    A target the model has never seen counts as wrong with unknown loss.
     """
     index = {label: i for i, label in enumerate(classes)}
     predicted = probabilities.argmax(axis=1) if len(classes) else np.zeros(len(examples), int)

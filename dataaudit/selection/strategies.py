@@ -67,8 +67,9 @@ class SelectionStrategy(Component, ABC):
 
 
 class DiverseStrategy(SelectionStrategy):
-    """Facility location over the prompt embeddings inside each cluster (see
-    :mod:`dataaudit.selection.diversity`); the score is each pick's marginal coverage gain.
+    """Pick by facility location over the prompt embeddings inside each cluster.
+
+    See :mod:`dataaudit.selection.diversity`; the score is each pick's marginal coverage gain.
     """
 
     name = "diverse"
@@ -114,8 +115,9 @@ class RandomStrategy(SelectionStrategy):
 
 
 class LongestStrategy(SelectionStrategy):
-    """The ``budget`` rows with the most response tokens (SmolLM2's tokenizer), over the whole
-    pool; ties go to the earlier row.
+    """Pick the ``budget`` rows with the most response tokens (SmolLM2's tokenizer).
+
+    The ranking is over the whole pool; ties go to the earlier row.
     """
 
     name = "longest"
@@ -129,8 +131,10 @@ class LongestStrategy(SelectionStrategy):
 
 
 class LearnabilityStrategy(SelectionStrategy):
-    """The ``budget`` rows of highest IFD below ``max_ifd``: hard for the model yet helped by their
-    prompt (IFD at or above 1 means the prompt does not help: a mismatched pair, never picked).
+    """Pick the ``budget`` rows of highest IFD below ``max_ifd``.
+
+    Those are hard for the model yet helped by their prompt (IFD at or above 1 means the prompt
+    does not help: a mismatched pair, never picked).
     """
 
     name = "learnability"
