@@ -33,6 +33,12 @@ ANNOTATION_KEY = "_dataaudit"
 
 @dataclass(frozen=True)
 class ExportSummary:
+    """Row counts of one export: where every input line went (the partition is lossless).
+
+    ``bad`` and ``blank`` are input lines that never became rows; ``dropped_by_check`` counts
+    each dropped row once per check that dropped it.
+    """
+
     kept: int
     dropped: int
     bad: int

@@ -86,6 +86,7 @@ class AuditResult:
         return "failed" if self.failed_checks else "ok"
 
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
+        """Return the findings at or above ``min_severity``, of ``checks`` only when given."""
         chosen = self.findings.filter(at_least(min_severity))
         if checks is not None:
             chosen = chosen.filter(pl.col("check").is_in(checks))

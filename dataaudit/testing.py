@@ -169,9 +169,11 @@ class FixedClusterPipeline:
         self.labels = labels
 
     def get_params(self):
+        """The labels, as a list: the pipeline's parameters are part of the audit's cache keys."""
         return {"labels": None if self.labels is None else list(self.labels)}
 
     def fit(self, embeddings, texts, *, knn=None, progress=NULL_PROGRESS):
+        """Return a clustering with the given labels (all rows in cluster 0 when none were given)."""
         import numpy as np
         import polars as pl
 

@@ -161,6 +161,11 @@ class ConflictCheck(Check):
         self.short_response_share = short_response_share
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Group rows that ask the same question and flag groups whose answers disagree.
+
+        Candidates come from the prompt kNN graph and are confirmed lexically; labels (or short,
+        label-like responses) also get spelling-variant and label-noise findings.
+        """
         dataset = ctx.dataset
         n = len(dataset)
         group_of = np.full(n, -1, dtype=np.int64)

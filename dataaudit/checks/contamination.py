@@ -147,6 +147,10 @@ class ContaminationCheck(Check):
                                  f"({len(dataset)} records); see what `dataaudit inspect` reads from it")
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Propose (training row, eval item) pairs by n-grams and embeddings, then confirm each by word coverage.
+
+        Skipped (no findings) when the audit has no eval sets.
+        """
         eval_sets = ctx.eval_sets
         names = eval_set_names(eval_sets)
         if not eval_sets:

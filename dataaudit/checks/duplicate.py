@@ -94,6 +94,11 @@ class DuplicateCheck(Check):
         self.shingle_size = shingle_size
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Group exact copies by digest and near copies from the kNN graph, keeping the first row of each group.
+
+        Cheap array tests and character shingles reject most candidate pairs before the word-level
+        comparison of light edits.
+        """
         frame = ctx.dataset.frame
         n = frame.height
         if n < 2:

@@ -255,6 +255,7 @@ class FormatCheck(Check):
         self.warning_share = warning_share
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Describe each response's format and flag rows that break their cluster's near-unanimous value."""
         frame = ctx.dataset.frame
         n = frame.height
         if n == 0 or not ctx.dataset.has_responses:

@@ -76,6 +76,7 @@ class LearnabilityCheck(Check):
         self.device = device
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Score every pair with the causal LM, with and without its prompt, and flag pairs the prompt does not help."""
         frame = ctx.dataset.frame
         with ctx.stage("learnability_model_load"):
             scorer = SCORERS.load("causal-lm")(model=self.model, max_length=self.max_length,

@@ -68,6 +68,7 @@ class OutlierCheck(Check):
         self.warning_ratio = warning_ratio
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Flag isolated and far-out prompts from the prompt kNN graph, at most ``max_share`` of the rows."""
         n = len(ctx.dataset)
         if n < MIN_ROWS:
             return result_from_findings(self.name, ctx, [], summary={"skipped": f"fewer than {MIN_ROWS} rows"},

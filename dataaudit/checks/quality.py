@@ -152,6 +152,7 @@ class QualityCheck(Check):
         self.check_prompts = check_prompts
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Judge each row on its own once the dataset's vocabulary is known (for words cut in half)."""
         frame = ctx.dataset.frame
         n = frame.height
         prompts = frame.get_column("prompt").to_list()

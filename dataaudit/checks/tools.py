@@ -54,9 +54,9 @@ KINDS: dict[str, Kind] = {
 
 @register_check
 class ToolsCheck(Check):
-    """Flag tool calls that break the row's declared tools or their JSON Schemas.
+    """Flags tool calls that break the row's declared tools or their JSON Schemas.
 
-    Also flags orphan tool results, duplicate call ids and malformed tool declarations.
+    It also flags orphan tool results, duplicate call ids and malformed tool declarations.
     """
 
     name = "tools"
@@ -72,6 +72,7 @@ class ToolsCheck(Check):
         self.flag_undeclared_arguments = flag_undeclared_arguments
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Validate every tool call and declaration of the rows that declare, call or answer tools."""
         from dataaudit.features.tool_schema import SchemaCache
 
         frame = ctx.dataset.frame
@@ -112,6 +113,7 @@ class ToolsCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the calls checked, the call styles, the rows per broken rule and the tools never called."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "by_kind" not in check or not check.get("rows_checked"):
             return None

@@ -79,6 +79,7 @@ class TurnsCheck(Check):
         self.allow_tools = allow_tools
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Check the role order of every chat row; prompt-only data is not expected to end with a reply."""
         frame = ctx.dataset.frame
         chats = frame.filter(pl.col("source_format").is_in(CHAT_FORMATS))
         turns = flagged_turns(chats, allow_tools=self.allow_tools)
@@ -114,6 +115,7 @@ class TurnsCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the rows per broken rule, with their severities and fixes."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "by_kind" not in check:
             return None

@@ -90,6 +90,7 @@ class EncoderBackend(FineTuneBackend):
 
     # -- loading -----------------------------------------------------------------------------
     def base_model(self) -> Any:
+        """The sentence-transformers encoder, loaded once and kept (in eval mode) for every run."""
         if getattr(self, "model_", None) is None:
             from dataaudit.embed.sentence_transformers import SentenceTransformerEmbedder
 
@@ -102,12 +103,18 @@ class EncoderBackend(FineTuneBackend):
         return resolve_device(self.device)
 
     def training_device(self) -> str:
+        """The device type training runs on (``cuda`` or ``cpu``, say), without an index such as ``:0``."""
         return self._device().split(":")[0]
 
     # -- training ----------------------------------------------------------------------------
     @torch_seeded
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
                   after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
+        """Fine-tune a fresh copy of the encoder, with a linear head, on ``train``'s labels.
+
+        ``after_epoch`` sees the model after each epoch (the training dynamics are recorded
+        there). Needs at least two distinct labels.
+        """
         import torch
 
         started = time.perf_counter()
@@ -241,6 +248,10 @@ class EncoderBackend(FineTuneBackend):
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, model: EncoderClassifier, examples: Examples, *, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
+        """Score ``model`` on ``examples``: per example loss, correctness and predicted label.
+
+        A classifier always predicts a label, so ``generate`` changes nothing here.
+        """
         import torch
 
         encoded = self._tokenize(examples.prompts)
