@@ -197,6 +197,7 @@ class AuditConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<config>") -> "AuditConfig":
+        """Validate ``data`` (parsed TOML) as a configuration; ``source`` names it in errors."""
         return cls(tables=_validate(source, data), source=source)
 
     def table(self, path: str) -> dict[str, Any]:
@@ -220,6 +221,7 @@ class AuditConfig:
     # -- building the components ------------------------------------------------------------
     @property
     def settings(self) -> AuditSettings:
+        """The ``[audit]`` table, typed."""
         return AuditSettings(**self.table("audit"))
 
     def check_names(self) -> list[str]:
@@ -228,6 +230,7 @@ class AuditConfig:
         return list(chosen) if chosen is not None else _check_names()
 
     def make_checks(self) -> "list[Check]":
+        """Build the checks that run, each with its ``[checks.<name>]`` table."""
         from dataaudit.checks import make_checks
 
         return make_checks({name: self.table(f"checks.{name}") for name in self.check_names()})
@@ -238,6 +241,7 @@ class AuditConfig:
         return _table_class("embed", params)(**{k: v for k, v in params.items() if k != "name"})
 
     def cluster_pipeline(self) -> "ClusterPipeline":
+        """Build the cluster pipeline from ``[cluster]``, replacing or reconfiguring a stage per sub-table."""
         import dataaudit.cluster.pipeline
 
         pipeline = dataaudit.cluster.pipeline.ClusterPipeline(**self.table("cluster"))
@@ -255,6 +259,7 @@ class AuditConfig:
         return pipeline
 
     def coverage(self) -> "CoverageAnalysis":
+        """Build the coverage analysis from ``[coverage]``."""
         from dataaudit.coverage import CoverageAnalysis
 
         return CoverageAnalysis(**self.table("coverage"))
@@ -292,9 +297,12 @@ def _named(registry: str, component: Any) -> dict[str, Any]:
 def effective_config(*, checks: "Iterable[Check]", cluster_pipeline: Any, coverage: Any, embedder: Any, seed: int,
                      knn_k: int, finetune: Mapping[str, Any] | None = None,
                      check_tables: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The configuration these components amount to, defaults included: ``summary.json``'s
-    ``config`` and the output of ``dataaudit config``. Checks that do not run keep a table
-    too (``check_tables``' values over the defaults), so the file lists everything one could set."""
+    """Spell out the configuration these components amount to, defaults included.
+
+    This is ``summary.json``'s ``config`` and the output of ``dataaudit config``. Checks that do
+    not run keep a table too (``check_tables``' values over the defaults), so the file lists
+    everything one could set.
+    """
     from dataaudit.checks import available_checks
     from dataaudit.jsonsafe import json_safe
 

@@ -76,6 +76,7 @@ class Dataset:
     sources: tuple[Source, ...] = ()
 
     def __len__(self) -> int:
+        """The number of rows: records read, bad lines not counted (see :attr:`n_entries`)."""
         return self.frame.height
 
     @property
@@ -85,6 +86,7 @@ class Dataset:
 
     @property
     def prompts(self) -> list[str]:
+        """Each row's prompt (the user side of the last turn), as a list."""
         return self.frame.get_column("prompt").to_list()
 
     @property
@@ -94,10 +96,12 @@ class Dataset:
 
     @property
     def has_responses(self) -> bool:
+        """Whether any row has a response: prompt-only data has none, and the checks that judge responses skip."""
         return self.frame.height > 0 and self.frame.get_column("response").null_count() < self.frame.height
 
     @property
     def has_labels(self) -> bool:
+        """Whether any row has a label (classification data)."""
         return self.frame.height > 0 and self.frame.get_column("label").null_count() < self.frame.height
 
     def fingerprint(self) -> str:
@@ -135,6 +139,7 @@ class Dataset:
         return content_hash_frame(self.frame)
 
     def head(self, n: int = 5) -> "pl.DataFrame":
+        """Return the first ``n`` rows of the normalised frame, for a quick look."""
         return self.frame.head(n)
 
     def _repr_html_(self) -> str:

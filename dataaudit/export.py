@@ -33,6 +33,12 @@ ANNOTATION_KEY = "_dataaudit"
 
 @dataclass(frozen=True)
 class ExportSummary:
+    """Row counts of one export: where every input line went (the partition is lossless).
+
+    ``bad`` and ``blank`` are input lines that never became rows; ``dropped_by_check`` counts
+    each dropped row once per check that dropped it.
+    """
+
     kept: int
     dropped: int
     bad: int
@@ -46,8 +52,11 @@ class ExportSummary:
 
 
 def dropping_findings(findings: pl.DataFrame, *, drop: Iterable[str] | None = None, min_severity: str = "warning") -> pl.DataFrame:
-    """The findings that drop their rows: the chosen checks (None: every check with findings,
-    plug-ins included) at or above ``min_severity``, sorted by row and check."""
+    """Keep the findings that drop their rows, sorted by row and check.
+
+    Those are the findings of the chosen checks (None: every check with findings, plug-ins
+    included) at or above ``min_severity``.
+    """
     Severity.parse(min_severity)
     present = set(findings.get_column("check").unique().to_list())
     drop = sorted(present) if drop is None else list(drop)
@@ -171,8 +180,10 @@ def export_clean(
 
 
 def _label_fix_only_rows(dropping: pl.DataFrame, relabels: Mapping[int, str]) -> list[int]:
-    """Rows every dropping finding of which is a label fix with a ``suggested_value``: relabelling
-    them answers all their findings, so dropping them would throw away a fixed row."""
+    """List the rows whose every dropping finding is a label fix with a ``suggested_value``.
+
+    Relabelling them answers all their findings, so dropping them would throw away a fixed row.
+    """
     fixable = _kind_key().is_in([f"{check}:{kind}" for check, kind in relabel_kinds()]) \
         & pl.col("suggested_value").is_not_null()
     rows = dropping.group_by("row").agg(fixable.all().alias("fixable")).filter(pl.col("fixable"))
@@ -302,9 +313,11 @@ def _annotation_type():
 
 
 def _target_schema(to: str, records: list[dict]):
-    """Arrow schema of records converted by :func:`~dataaudit.io.convert.convert`: the target's
-    columns, with the tool fields only where some record has them. Declared tools are JSON
-    Schemas of any shape, so a table keeps them as JSON text."""
+    """Build the Arrow schema of records converted by :func:`~dataaudit.io.convert.convert`.
+
+    It has the target's columns, with the tool fields only where some record has them. Declared
+    tools are JSON Schemas of any shape, so a table keeps them as JSON text.
+    """
     import pyarrow as pa
 
     if to == "alpaca":

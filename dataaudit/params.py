@@ -35,6 +35,7 @@ class Interval:
     closed: str = "both"  # "both", "left", "right" or "neither"
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is a number of ``kind`` inside the range; a bool or NaN never is."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if self.kind is int and not isinstance(value, numbers.Integral):
@@ -50,6 +51,7 @@ class Interval:
         return True
 
     def __str__(self) -> str:
+        """Spell the range as error messages and the docs' parameter tables show it: ``float in [0, 1]``."""
         lo = "[" if self.closed in ("both", "left") else "("
         hi = "]" if self.closed in ("both", "right") else ")"
         left = "-inf" if self.left is None else f"{self.left:g}"
@@ -67,12 +69,14 @@ class Options:
         object.__setattr__(self, "values", frozenset(values))
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is one of the options; an unhashable value is not."""
         try:
             return value in self.values
         except TypeError:
             return False
 
     def __str__(self) -> str:
+        """Spell the options in a stable (sorted) order: ``one of 'auto', 'float32'``."""
         return "one of " + ", ".join(sorted(map(repr, self.values)))
 
 
@@ -84,9 +88,11 @@ class Satisfies:
     description: str
 
     def accepts(self, value: Any) -> bool:
+        """Whether the predicate holds for ``value``."""
         return bool(self.check(value))
 
     def __str__(self) -> str:
+        """The description: the predicate's own name for what it allows."""
         return self.description
 
 
@@ -146,9 +152,12 @@ def value_problem(cls: type, name: str, value: Any) -> str | None:
 
 
 def with_seed(component: Any, seed: int) -> Any:
-    """``component`` with ``seed`` where its own ``seed`` is None: a copy, never the caller's
-    object. Components without a seed, or with one the caller chose, come back unchanged;
-    duck-typed stages (any object with a ``seed`` attribute) are handled the same way."""
+    """Give ``component`` the audit's ``seed`` where its own ``seed`` is None.
+
+    The seeded one is a copy, never the caller's object. Components without a seed, or with one
+    the caller chose, come back unchanged; duck-typed stages (any object with a ``seed`` attribute)
+    are handled the same way.
+    """
     if getattr(component, "seed", 0) is None:
         seeded = copy.copy(component)
         seeded.seed = seed
@@ -169,6 +178,11 @@ class Component:
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make every subclass's constructor validate its parameters once it has set them.
+
+        Only the outermost ``__init__`` validates, so a subclass calling ``super().__init__``
+        is checked once, with all its parameters in place.
+        """
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             init = cls.__dict__["__init__"]
@@ -219,5 +233,6 @@ class Component:
         return with_seed(self, seed)
 
     def __repr__(self) -> str:
+        """Spell the component as its constructor call: ``type(c)(**c.get_params())`` has the same repr."""
         params = ", ".join(f"{k}={v!r}" for k, v in constructor_params(self).items())
         return f"{type(self).__name__}({params})"

@@ -20,6 +20,11 @@ class LengthStats:
 
 @dataclass(frozen=True)
 class DatasetProfile:
+    """What ``dataaudit inspect`` shows before an audit: what was read, and how the rows look.
+
+    Token counts are whitespace words: fast, and enough to see the shape of the data.
+    """
+
     path: str | None
     format: str
     container: str
@@ -37,6 +42,7 @@ class DatasetProfile:
     structure: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """Return the profile as plain dicts and lists, for JSON."""
         return asdict(self)
 
 
@@ -56,6 +62,7 @@ def _length_stats(texts: list[str | None]) -> LengthStats:
 
 
 def profile_dataset(dataset: Dataset, *, top_labels: int = 20) -> DatasetProfile:
+    """Profile ``dataset`` without embedding anything: sizes, turns, lengths and the ``top_labels`` labels."""
     import polars as pl
 
     from dataaudit.io.structure import structure_counts

@@ -78,11 +78,15 @@ class AuditResult:
 
     @property
     def status(self) -> str:
-        """``"ok"``, or ``"failed"`` when a check failed: a gate must not pass on such a result
-        (the audit returns it rather than raising, so the other checks' findings are kept)."""
+        """``"ok"``, or ``"failed"`` when a check failed.
+
+        A gate must not pass on a failed result (the audit returns it rather than raising, so the
+        other checks' findings are kept).
+        """
         return "failed" if self.failed_checks else "ok"
 
     def flagged_rows(self, *, checks: list[str] | None = None, min_severity: str = "info") -> pl.DataFrame:
+        """Return the findings at or above ``min_severity``, of ``checks`` only when given."""
         chosen = self.findings.filter(at_least(min_severity))
         if checks is not None:
             chosen = chosen.filter(pl.col("check").is_in(checks))

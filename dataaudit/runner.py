@@ -47,8 +47,10 @@ logger = logging.getLogger(__name__)
 
 def default_embedder(*, model: str | None = None, cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
                      precision: str = "auto", embedder: "Embedder | None" = None) -> "Embedder":
-    """``embedder`` (default: the sentence-transformers ``model`` at ``precision``) behind an
-    on-disk cache (or none)."""
+    """Put ``embedder`` behind an on-disk cache (or none).
+
+    ``embedder`` defaults to the sentence-transformers ``model`` at ``precision``.
+    """
     from dataaudit.embed import (
         CachingEmbedder,
         EmbeddingCache,
@@ -209,8 +211,11 @@ def _baseline(baseline: "AuditResult | str | os.PathLike | None") -> "tuple[str 
 
 
 def _prepared(checks: list[Check], ctx: AuditContext, summaries: dict[str, Any]) -> list[Check]:
-    """The checks whose ``prepare`` passed. A usage error stops the audit here, before the costly
-    part; any other error fails that check alone, as if its ``run`` had raised."""
+    """Keep the checks whose ``prepare`` passed.
+
+    A usage error stops the audit here, before the costly part; any other error fails that check
+    alone, as if its ``run`` had raised.
+    """
     ready = []
     for check in checks:
         try:

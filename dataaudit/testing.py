@@ -51,8 +51,10 @@ CONTRACT_DATASETS: dict[str, list[dict[str, Any]]] = {
 
 def check_contract(check: "type[Check] | Check", *, datasets: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                    make_context: "Callable[[Any], Any] | None" = None) -> None:
-    """Run ``check`` (a class, built with its defaults, or an instance) on small datasets and
-    raise an AssertionError naming every contract violation found."""
+    """Run ``check`` on small datasets and raise an AssertionError naming every contract violation.
+
+    ``check`` is a class (built with its defaults) or an instance.
+    """
     instance = check() if isinstance(check, type) else check
     problems = _param_problems(instance)
     for name, records in (datasets or CONTRACT_DATASETS).items():
@@ -167,9 +169,11 @@ class FixedClusterPipeline:
         self.labels = labels
 
     def get_params(self):
+        """The labels, as a list: the pipeline's parameters are part of the audit's cache keys."""
         return {"labels": None if self.labels is None else list(self.labels)}
 
     def fit(self, embeddings, texts, *, knn=None, progress=NULL_PROGRESS):
+        """Return a clustering with the given labels (all rows in cluster 0 when none were given)."""
         import numpy as np
         import polars as pl
 

@@ -61,8 +61,11 @@ def _load_plugins() -> None:
 
 
 def default_checks() -> tuple[str, ...]:
-    """The checks an audit runs when none are named: every available check (plug-ins included),
-    less :data:`ACCELERATOR_CHECKS` where torch sees no GPU (on a CPU they would dominate the audit)."""
+    """Name the checks an audit runs when none are named.
+
+    Every available check (plug-ins included), less :data:`ACCELERATOR_CHECKS` where torch sees no
+    GPU (on a CPU they would dominate the audit).
+    """
     import importlib.util
 
     names = tuple(available_checks())
@@ -75,8 +78,11 @@ def default_checks() -> tuple[str, ...]:
 
 
 def available_checks() -> dict[str, type[Check]]:
-    """Every check by name: the built-ins in their order (the language-model ones last), then plug-ins
-    and registered classes by name."""
+    """Map every check's name to its class, plug-ins included.
+
+    The built-ins come in their order (the language-model ones last), then plug-ins and registered
+    classes by name.
+    """
     _import_builtins()
     _load_plugins()
     builtins = (*BUILTIN_CHECKS, *ACCELERATOR_CHECKS)
@@ -109,10 +115,10 @@ CheckSpec = Iterable[str | Check] | Mapping[str, Mapping[str, Any]]
 
 
 def make_checks(spec: CheckSpec | None = None) -> list[Check]:
-    """Build checks from names, instances, or a ``{name: params}`` config (the configuration file's tables);
-    ``None`` builds :func:`default_checks`.
+    """Build checks from names, instances, or a ``{name: params}`` config.
 
-    Unknown names and unknown parameters are errors, never silently ignored.
+    The config form is the configuration file's ``[checks.*]`` tables; ``None`` builds
+    :func:`default_checks`. Unknown names and unknown parameters are errors, never silently ignored.
     """
     registry = available_checks()
     spec = default_checks() if spec is None else spec

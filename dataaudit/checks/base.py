@@ -87,6 +87,13 @@ class Kind:
 
 @dataclass
 class CheckResult:
+    """What one check returns: per-row scores and flags, findings, a summary and per-cluster figures.
+
+    The runner joins ``rows`` (``row``, ``<name>_score``, ``is_<name>_issue``, ``<name>_*``) into
+    the audit's row table and ``findings`` into its findings; :func:`result_from_findings` builds
+    one consistently from a list of :class:`Finding`.
+    """
+
     name: str
     rows: pl.DataFrame
     findings: pl.DataFrame
@@ -95,10 +102,15 @@ class CheckResult:
 
 
 def empty_findings() -> pl.DataFrame:
+    """Return a findings frame with no rows but the full finding schema, so frames always concatenate."""
     return pl.DataFrame(schema=FINDING_SCHEMA)
 
 
 def findings_frame(check: str, findings: Sequence[Finding]) -> pl.DataFrame:
+    """Build ``check``'s findings frame; a finding without a ``kind`` takes the check's name.
+
+    Raises ValueError on an unknown severity, so a typo cannot slip past the severity gates.
+    """
     if not findings:
         return empty_findings()
     for finding in findings:
@@ -185,8 +197,11 @@ class ReportSection:
 
 
 class Check(Component, ABC):
-    """Base class of every check. Subclasses set ``name``, ``description`` and ``needs``, and
-    implement ``run``; the report gives each registered check a section from this metadata."""
+    """Base class of every check.
+
+    Subclasses set ``name``, ``description`` and ``needs``, and implement ``run``; the report gives
+    each registered check a section from this metadata.
+    """
 
     name: ClassVar[str]
     #: One sentence for people: what the check flags and why it matters (shown in the report).
@@ -214,7 +229,14 @@ class Check(Component, ABC):
         """
 
     @abstractmethod
-    def run(self, ctx: "AuditContext") -> CheckResult: ...
+    def run(self, ctx: "AuditContext") -> CheckResult:
+        """Judge every row of ``ctx.dataset`` and return the check's result.
+
+        Take the artefacts declared in ``needs`` from ``ctx`` (computed once, shared by all
+        checks); per-row work that is independent row by row goes through ``ctx.map_frame`` so
+        the engine may spread it. The result must keep the contract
+        :func:`dataaudit.testing.check_contract` tests.
+        """
 
     @classmethod
     def kind_specs(cls) -> dict[str, Kind]:
@@ -233,6 +255,12 @@ REGISTRY: dict[str, type[Check]] = {}
 
 
 def register_check(cls: type[Check]) -> type[Check]:
+    """Add ``cls`` to the registry under its ``name`` (a class decorator).
+
+    The registry is the single source of check names: the CLI, the configuration file, the
+    report and the docs site all list what it holds. Registering another class under a taken
+    name is an error; registering the same class again is not.
+    """
     if not getattr(cls, "name", None):
         raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:

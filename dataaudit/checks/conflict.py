@@ -161,6 +161,11 @@ class ConflictCheck(Check):
         self.short_response_share = short_response_share
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Group rows that ask the same question and flag groups whose answers disagree.
+
+        Candidates come from the prompt kNN graph and are confirmed lexically; labels (or short,
+        label-like responses) also get spelling-variant and label-noise findings.
+        """
         dataset = ctx.dataset
         n = len(dataset)
         group_of = np.full(n, -1, dtype=np.int64)
@@ -398,8 +403,10 @@ class ConflictCheck(Check):
 
 
 def _prompt_keys_and_answers(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each row's normalised prompt (``key``) and the final answer of its response (``answer``;
-    rows with a null response get none)."""
+    """Give each row its normalised prompt (``key``) and its response's final answer (``answer``).
+
+    Rows with a null response get no answer.
+    """
     return pl.DataFrame({
         "key": [normalize_text(prompt) for prompt in frame.get_column("prompt").to_list()],
         "answer": [extract_final_answer(response) if response is not None else None

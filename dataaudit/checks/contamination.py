@@ -148,6 +148,10 @@ class ContaminationCheck(Check):
                                  f"({len(dataset)} records); see what `dataaudit inspect` reads from it")
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Propose (training row, eval item) pairs by n-grams and embeddings, then confirm each by word coverage.
+
+        Skipped (no findings) when the audit has no eval sets.
+        """
         eval_sets = ctx.eval_sets
         names = eval_set_names(eval_sets)
         if not eval_sets:
@@ -404,8 +408,11 @@ def _last_turn_of_each_row(train: pl.DataFrame, role: str, rows: int) -> np.ndar
 
 
 def _harmless_affix(words: tuple[str, ...], length: int) -> bool:
-    """Words around a short item that leave the request as it is: filler ("please answer", "hi")
-    or a word or two on a longer item ("..., here")."""
+    """Tell whether the words around a short item leave the request as it is.
+
+    They do when they are filler ("please answer", "hi") or a word or two on a longer item
+    ("..., here").
+    """
     if len(words) > _MAX_AFFIX_WORDS:
         return False
     return all(word in FILLER_WORDS for word in words) or len(words) <= max(1, length // 4)

@@ -94,6 +94,11 @@ class DuplicateCheck(Check):
         self.shingle_size = shingle_size
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Group exact copies by digest and near copies from the kNN graph, keeping the first row of each group.
+
+        Cheap array tests and character shingles reject most candidate pairs before the word-level
+        comparison of light edits.
+        """
         frame = ctx.dataset.frame
         n = frame.height
         if n < 2:
@@ -243,8 +248,10 @@ class DuplicateCheck(Check):
 
 def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,
                   max_affix_words: int) -> int | None:
-    """Words changed beyond light edits over all turns, or None when the rows are not near copies:
-    every turn must be a light edit of the same turn of the other, give or take a few words."""
+    """Count the words changed beyond light edits over all turns; None when not near copies.
+
+    Every turn must be a light edit of the same turn of the other row, give or take a few words.
+    """
     if len(first) != len(second):
         return None
     total = 0
@@ -279,8 +286,10 @@ def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, su
 
 
 def _conversation_text(turns: list[dict]) -> str:
-    """Every turn of a row, roles, calls and reasoning included, so multi-turn rows compare whole
-    and rows that call differently are never copies."""
+    """Join every turn of a row, roles, calls and reasoning included.
+
+    Multi-turn rows then compare whole, and rows that call differently are never copies.
+    """
     return "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
 
 
@@ -342,8 +351,10 @@ def _groups_of_equal(codes: np.ndarray) -> list[list[int]]:
 
 
 class _Identity:
-    """What two rows must share to be the same example: system prompt and declared tools,
-    label, final answer, numbers."""
+    """What two rows must share to be the same example.
+
+    That is their system prompt and declared tools, label, final answer and numbers.
+    """
 
     def __init__(self, frame: pl.DataFrame, map_frame):
         self.systems = value_codes(list(zip(normalize_values(frame.get_column("system").to_list()),
@@ -353,7 +364,7 @@ class _Identity:
         self.map_frame = map_frame
 
     def same(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """For each pair ``(first[p], second[p])``: are they the same example?"""
+        """Tell, for each pair ``(first[p], second[p])``, whether they are the same example."""
         same = (self.systems[first] == self.systems[second]) & (self.labels[first] == self.labels[second])
         involved = np.unique(np.concatenate([first[same], second[same]]))
         answers = np.full(self.systems.size, -1, dtype=np.int64)

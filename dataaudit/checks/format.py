@@ -93,8 +93,10 @@ _LAYOUT_PHRASES = {
 
 
 def _layout(fmt: ResponseFormat) -> str:
-    """Line layout: a list style, a single short line, or anything else (which binds no one:
-    prose clusters legitimately mix paragraphs and lists)."""
+    """Classify a response's line layout: a list style, a single short line, or anything else.
+
+    "Anything else" binds no one: prose clusters legitimately mix paragraphs and lists.
+    """
     if fmt.list_style is not None:
         return fmt.list_style
     if fmt.lines == 1 and fmt.words <= SINGLE_LINE_WORDS and fmt.code is None and fmt.json is None:
@@ -253,6 +255,7 @@ class FormatCheck(Check):
         self.warning_share = warning_share
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Describe each response's format and flag rows that break their cluster's near-unanimous value."""
         frame = ctx.dataset.frame
         n = frame.height
         if n == 0 or not ctx.dataset.has_responses:
@@ -392,8 +395,10 @@ _FORMAT_STRUCT = pl.Struct({
 
 
 def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """``format``: each row's :class:`ResponseFormat` fields, null where the row has no format to
-    judge (no free-text response, or a label)."""
+    """Describe each row's response as a ``format`` column of :class:`ResponseFormat` fields.
+
+    It is null where the row has no format to judge (no free-text response, or a label).
+    """
     # A calling turn is judged on its call style alone (the text features do not apply to it), so
     # its text is not described at all.
     called = dataclasses.asdict(describe_format(""))
@@ -404,6 +409,8 @@ def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _has_format(response: str | None) -> bool:
-    """Whether a response is an attempt at an answer whose shape can be judged: empty
-    responses, placeholders and refusals are the quality check's findings, not formats."""
+    """Tell whether a response is an attempt at an answer whose shape can be judged.
+
+    Empty responses, placeholders and refusals are the quality check's findings, not formats.
+    """
     return response is not None and bool(response.strip()) and find_placeholder(response) is None and find_refusal(response) is None

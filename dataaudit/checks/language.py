@@ -1,5 +1,4 @@
-"""Language check: a response in another language than its prompt, or a row in a minority
-language inside a cluster.
+"""Language check: responses in another language than their prompt, or in a cluster's minority language.
 
 Instruction tuning on such rows teaches "language confusion" (arXiv 2406.20052): the model
 answers a French question in English. The language of every prompt and response is identified
@@ -53,6 +52,10 @@ class LanguageCheck(Check):
         self.min_cluster_rows = min_cluster_rows
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Identify each prompt's and response's language and flag mismatches and cluster minorities.
+
+        A prompt that asks for a translation or names the response's language is not a mismatch.
+        """
         from dataaudit.features.language import NAMES, detect_languages
 
         frame = ctx.dataset.frame
@@ -153,6 +156,7 @@ class LanguageCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the dataset's languages and their shares (the twelve most common)."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "languages" not in check:
             return None

@@ -76,6 +76,7 @@ class LearnabilityCheck(Check):
         self.device = device
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Score every pair with the causal LM, with and without its prompt, and flag pairs the prompt does not help."""
         frame = ctx.dataset.frame
         with ctx.stage("learnability_model_load"):
             scorer = SCORERS.load("causal-lm")(model=self.model, max_length=self.max_length,
@@ -121,8 +122,10 @@ class LearnabilityCheck(Check):
 
 
 def ifd(conditioned: np.ndarray, alone: np.ndarray) -> np.ndarray:
-    """Instruction-following difficulty per row: loss with the prompt / loss alone (NaN where
-    either is unknown or the loss alone is zero)."""
+    """Compute each row's instruction-following difficulty: loss with the prompt / loss alone.
+
+    NaN where either loss is unknown or the loss alone is zero.
+    """
     conditioned = np.asarray(conditioned, dtype=np.float64)
     alone = np.asarray(alone, dtype=np.float64)
     valid = np.isfinite(conditioned) & np.isfinite(alone) & (alone > 0)
@@ -138,7 +141,10 @@ def flag_mismatched(ratio: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def learnability_score(ratio: np.ndarray) -> np.ndarray:
-    """``1 − IFD/2`` in [0, 1]: 1 where the prompt makes the response certain, 0.5 where it does not
-    help at all (IFD 1), 0 at IFD ≥ 2; 1 for rows without a ratio (nothing to judge)."""
+    """Map IFD to a score in [0, 1], ``1 − IFD/2``.
+
+    1 where the prompt makes the response certain, 0.5 where it does not help at all (IFD 1), 0 at
+    IFD ≥ 2; 1 for rows without a ratio (nothing to judge).
+    """
     ratio = np.asarray(ratio, dtype=np.float64)
     return np.where(np.isfinite(ratio), np.clip(1.0 - ratio / 2.0, 0.0, 1.0), 1.0)

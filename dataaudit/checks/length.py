@@ -66,6 +66,10 @@ class LengthCheck(Check):
             self.tokenizer_name_ = self.tokenizer
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Count each row's tokens as the trainer renders it and flag responses the budget cuts or drops.
+
+        Prepares itself when ``prepare`` did not run or the tokenizer changed since.
+        """
         from dataaudit.features.tokens import count_rendered, rendered_parts
 
         if getattr(self, "tokenizer_name_", object()) != self.tokenizer:  # unprepared, or set_params since
@@ -163,6 +167,7 @@ class LengthCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the token-length histogram against the budget, and how much of it goes over."""
         summary = getattr(result, "summary", None) or {}
         check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
         if not isinstance(check, dict) or not check.get("histogram"):

@@ -1,5 +1,4 @@
-"""Outlier check: prompts far from all their neighbours, relative to how dense the data
-around them is, or far from the rest of the data altogether.
+"""Outlier check: prompts far from their neighbours (for the local density) or from all the data.
 
 For each row, ``spread`` is its mean cosine distance to its k nearest prompts. Two kinds of
 row are flagged:
@@ -69,6 +68,7 @@ class OutlierCheck(Check):
         self.warning_ratio = warning_ratio
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Flag isolated and far-out prompts from the prompt kNN graph, at most ``max_share`` of the rows."""
         n = len(ctx.dataset)
         if n < MIN_ROWS:
             return result_from_findings(self.name, ctx, [], summary={"skipped": f"fewer than {MIN_ROWS} rows"},

@@ -99,8 +99,10 @@ class _Issue:
 
 @dataclass(frozen=True)
 class _Vocabulary:
-    """Word counts over the whole dataset: a last word seen nowhere else that starts a common
-    word is a word cut in half."""
+    """Word counts over the whole dataset.
+
+    A last word seen nowhere else that starts a common word is a word cut in half.
+    """
 
     counts: Counter[str]
     common: list[str]  # sorted words seen at least twice
@@ -150,6 +152,7 @@ class QualityCheck(Check):
         self.check_prompts = check_prompts
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Judge each row on its own once the dataset's vocabulary is known (for words cut in half)."""
         frame = ctx.dataset.frame
         n = frame.height
         prompts = frame.get_column("prompt").to_list()
@@ -269,8 +272,10 @@ def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Voca
 
 
 def _answer_text() -> pl.Expr:
-    """``answer_text``: the text of a final turn that calls tools (null for any other row). Its
-    calls are the tools check's to judge; read as prose they would look truncated or terse."""
+    """Select ``answer_text``: the text of a final turn that calls tools (null for any other row).
+
+    Its calls are the tools check's to judge; read as prose they would look truncated or terse.
+    """
     last = pl.col("messages").list.last()
     calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
     return (pl.when((last.struct.field("role") == "assistant") & calls)
@@ -353,9 +358,12 @@ def _outside_code(text: str) -> str:
 
 
 def _continues_sentence(text: str, start: int) -> bool:
-    """Whether the word at ``start`` is part of running prose: a separate word ("-l", "/g"
-    and "> p" are code), lowercase or after a lowercase word ("along Statio"), or alone after
-    a finished sentence — not inside a run of capitalised title words."""
+    """Tell whether the word at ``start`` is part of running prose.
+
+    It must be a separate word ("-l", "/g" and "> p" are code), lowercase or after a lowercase
+    word ("along Statio"), or alone after a finished sentence — not inside a run of capitalised
+    title words.
+    """
     if start > 0 and not text[start - 1].isspace():
         return False
     before = text[:start].rstrip()
@@ -400,8 +408,11 @@ def _unterminated_string(code: str) -> str | None:
 
 
 def _cut_identifier(code: str) -> str | None:
-    """A last identifier that occurs nowhere earlier but starts one that does ("seque" of
-    "sequence"): code cut in the middle of a name."""
+    """Find code cut in the middle of a name.
+
+    That is a last identifier that occurs nowhere earlier but starts one that does ("seque" of
+    "sequence").
+    """
     last = code.splitlines()[-1]
     if _LINE_COMMENT.search(last) or last.lstrip().startswith(("*", "/*", "#", "--")):
         return None  # a comment: prose, not a name
@@ -419,7 +430,7 @@ def _cut_identifier(code: str) -> str | None:
 
 
 def _cut_mid_sentence(text: str) -> bool:
-    """A last line that stops on a lowercase word after sentences that did end properly.
+    r"""Tell whether a last line stops on a lowercase word after sentences that did end properly.
 
     Poems and signatures ("Yours sincerely,\\nJane Austen") stop without punctuation too,
     so earlier lines must mostly end with punctuation, and the last word must be lowercase.

@@ -56,6 +56,7 @@ class ReasoningCheck(Check):
         """No parameters: every rule is a fact about the text, with no threshold to tune."""
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Check the think tags and reasoning of every assistant turn of the rows that have any."""
         frame = ctx.dataset.frame
         element = pl.element().struct
         involved = pl.col("messages").list.eval(
@@ -111,6 +112,7 @@ class ReasoningCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show how many rows carry reasoning and the rows per broken rule, with their fixes."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or not check.get("rows_with_reasoning") and not any((check.get("by_kind") or {}).values()):
             return None

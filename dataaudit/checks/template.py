@@ -85,6 +85,10 @@ class TemplateCheck(Check):
             self.template_name_ = self.tokenizer
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Scan the text for the tokenizer's control tokens; render each row shape through its chat template, if any.
+
+        Prepares itself when ``prepare`` did not run or the tokenizer changed since.
+        """
         from dataaudit.features.chat_template import control_token_hits
 
         if getattr(self, "template_name_", object()) != self.tokenizer:  # unprepared, or set_params since
@@ -133,6 +137,7 @@ class TemplateCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the tokenizer, its chat template and what rendering the row shapes found."""
         summary = getattr(result, "summary", None) or {}
         check = (summary.get("checks") or {}).get(cls.name) if isinstance(summary, dict) else None
         if not isinstance(check, dict) or "tokenizer" not in check:

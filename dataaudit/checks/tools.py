@@ -54,8 +54,10 @@ KINDS: dict[str, Kind] = {
 
 @register_check
 class ToolsCheck(Check):
-    """Flags tool calls that break the row's declared tools or their JSON Schemas, orphan tool
-    results, duplicate call ids and malformed tool declarations."""
+    """Flags tool calls that break the row's declared tools or their JSON Schemas.
+
+    It also flags orphan tool results, duplicate call ids and malformed tool declarations.
+    """
 
     name = "tools"
     description = (
@@ -70,6 +72,7 @@ class ToolsCheck(Check):
         self.flag_undeclared_arguments = flag_undeclared_arguments
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Validate every tool call and declaration of the rows that declare, call or answer tools."""
         from dataaudit.features.tool_schema import SchemaCache
 
         frame = ctx.dataset.frame
@@ -110,6 +113,7 @@ class ToolsCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the calls checked, the call styles, the rows per broken rule and the tools never called."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "by_kind" not in check or not check.get("rows_checked"):
             return None
@@ -238,8 +242,11 @@ def _duplicate_findings(calls: pl.DataFrame) -> list[tuple]:
 
 
 def _orphan_findings(turns: pl.DataFrame, calls: pl.DataFrame) -> list[tuple]:
-    """Tool results that answer no call of the assistant turn before them. A result with no id
-    is only an orphan when that turn made no call at all (ShareGPT observations carry no ids)."""
+    """Find tool results that answer no call of the assistant turn before them.
+
+    A result with no id is only an orphan when that turn made no call at all (ShareGPT
+    observations carry no ids).
+    """
     role, row, turn = pl.col("role"), pl.col("row"), pl.col("turn")
     is_assistant = role == "assistant"
     results = turns.select(

@@ -79,6 +79,7 @@ class TurnsCheck(Check):
         self.allow_tools = allow_tools
 
     def run(self, ctx: AuditContext) -> CheckResult:
+        """Check the role order of every chat row; prompt-only data is not expected to end with a reply."""
         frame = ctx.dataset.frame
         chats = frame.filter(pl.col("source_format").is_in(CHAT_FORMATS))
         turns = flagged_turns(chats, allow_tools=self.allow_tools)
@@ -114,6 +115,7 @@ class TurnsCheck(Check):
 
     @classmethod
     def report_section(cls, result) -> ReportSection | None:
+        """Show the rows per broken rule, with their severities and fixes."""
         check = ((getattr(result, "summary", None) or {}).get("checks") or {}).get(cls.name)
         if not isinstance(check, dict) or "by_kind" not in check:
             return None
@@ -139,8 +141,11 @@ class TurnsCheck(Check):
 
 
 def flagged_turns(frame: pl.DataFrame, *, allow_tools: bool = True) -> pl.DataFrame:
-    """One row per (turn, broken rule): ``row, turn, role, kind, previous_turn, any_assistant``;
-    turns that break no rule do not appear."""
+    """List the turns that break a rule, one row per (turn, broken rule).
+
+    Columns: ``row, turn, role, kind, previous_turn, any_assistant``; turns that break no rule do
+    not appear.
+    """
     allowed = list(KNOWN_ROLES if allow_tools else KNOWN_ROLES[:3])
     roles = pl.col("messages").list.eval(pl.element().struct.field("role"))
     # Only roles and an is-blank flag are exploded: the turn texts are never copied.

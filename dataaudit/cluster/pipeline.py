@@ -60,6 +60,7 @@ class Clustering:
 
     @property
     def noise_share(self) -> float:
+        """Share of rows HDBSCAN left out of every cluster (0 for no rows)."""
         return float(np.mean(self.labels < 0)) if len(self.labels) else 0.0
 
 
@@ -121,6 +122,12 @@ class ClusterPipeline(Component):
         knn: "KnnGraph | None" = None,
         progress: Progress = NULL_PROGRESS,
     ) -> Clustering:
+        """Reduce, cluster and describe ``embeddings`` (one row per text in ``texts``).
+
+        ``knn``, when given, is the graph the audit already built over these embeddings: the
+        reducer and the map reuse it rather than search their own (a fit on a sample of large
+        data builds one graph for the sample instead).
+        """
         if self.seed is None:  # used on its own, outside an audit that passes its seed
             return self.with_seed(0).fit(embeddings, texts, knn=knn, progress=progress)
         embeddings = np.asarray(embeddings, dtype=np.float32)

@@ -109,6 +109,7 @@ class SentenceTransformerEmbedder(Component):
         return self.model_id_
 
     def embed(self, texts: Sequence[str], *, progress: Progress = NULL_PROGRESS) -> np.ndarray:
+        """Embed ``texts`` into unit-norm float32 rows, loading the model on first use."""
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be at least 1, got {self.batch_size}")
         precision = self._precision()

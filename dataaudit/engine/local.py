@@ -1,5 +1,8 @@
-"""The default engine: this machine. Everything runs in this process, except that per-row Python
-work (:meth:`LocalEngine.map_frame`) on large frames is spread over the machine's cores."""
+"""The default engine: this machine.
+
+Everything runs in this process, except that per-row Python work (:meth:`LocalEngine.map_frame`)
+on large frames is spread over the machine's cores.
+"""
 
 from __future__ import annotations
 
@@ -47,23 +50,29 @@ class LocalEngine(Component):
         self.parallel_min_rows = parallel_min_rows
 
     def load(self, path: str | os.PathLike, options: LoadOptions = DEFAULT_LOAD) -> "Dataset":
+        """Read ``path`` in this process (:func:`dataaudit.io.load.load_with`)."""
         from dataaudit.io.load import load_with
 
         return load_with(path, options)
 
     def embed(self, embedder: "Embedder", texts: Sequence[str], *, progress: Progress = NULL_PROGRESS) -> np.ndarray:
+        """Embed ``texts`` in this process, as float32 (the embedder batches them itself)."""
         return np.asarray(embedder.embed(list(texts), progress=progress), dtype=np.float32)
 
     def knn(self, vectors: np.ndarray, *, k: int, seed: int = 0, progress: Progress = NULL_PROGRESS) -> "KnnGraph":
+        """Build the kNN graph here: exact up to ``exact_max_rows`` rows, approximate (pynndescent) above."""
         from dataaudit.neighbors import build_knn
 
         return build_knn(vectors, k=k, exact_max_rows=self.exact_max_rows, seed=seed, progress=progress)
 
     def map_frame(self, function: FrameFunction, frame: "pl.DataFrame", *,
                   progress: Progress = NULL_PROGRESS) -> "pl.DataFrame":
-        """``function`` over ``frame``: in worker processes (contiguous slices, results in order)
-        when the frame is large and more than one core is usable; here otherwise, and when the
-        workers fail (a function holding an unpicklable object, say)."""
+        """Apply ``function`` to ``frame``, in worker processes when that pays.
+
+        Workers get contiguous slices (results in order) when the frame is large and more than one
+        core is usable; the work runs here otherwise, and when the workers fail (a function holding
+        an unpicklable object, say).
+        """
         workers = min(self._workers(), -(-frame.height // max(1, self.parallel_min_rows // 4)))
         result = None
         if frame.height >= self.parallel_min_rows and workers >= 2:
@@ -101,7 +110,7 @@ class LocalEngine(Component):
         return pl.concat(results, how="vertical")
 
     def __repr__(self) -> str:
-        # Part of the cache key of the kNN graphs: only what shapes results belongs in it.
+        """Part of the cache key of the kNN graphs: only what shapes results belongs in it."""
         return f"LocalEngine(exact_max_rows={self.exact_max_rows})"
 
     def _workers(self) -> int:

@@ -90,6 +90,7 @@ class EncoderBackend(FineTuneBackend):
 
     # -- loading -----------------------------------------------------------------------------
     def base_model(self) -> Any:
+        """The sentence-transformers encoder, loaded once and kept (in eval mode) for every run."""
         if getattr(self, "model_", None) is None:
             from dataaudit.embed.sentence_transformers import SentenceTransformerEmbedder
 
@@ -102,12 +103,18 @@ class EncoderBackend(FineTuneBackend):
         return resolve_device(self.device)
 
     def training_device(self) -> str:
+        """The device type training runs on (``cuda`` or ``cpu``, say), without an index such as ``:0``."""
         return self._device().split(":")[0]
 
     # -- training ----------------------------------------------------------------------------
     @torch_seeded
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
                   after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
+        """Fine-tune a fresh copy of the encoder, with a linear head, on ``train``'s labels.
+
+        ``after_epoch`` sees the model after each epoch (the training dynamics are recorded
+        there). Needs at least two distinct labels.
+        """
         import torch
 
         started = time.perf_counter()
@@ -212,8 +219,10 @@ class EncoderBackend(FineTuneBackend):
         return features
 
     def _pooled(self, encoder, encoded, batch: np.ndarray):
-        """Token embeddings → pooled sentence vector, without the model's final normalisation
-        (a linear head on unit vectors learns far slower)."""
+        """Pool token embeddings into a sentence vector, without the model's final normalisation.
+
+        A linear head on unit vectors learns far slower.
+        """
         features = self._features(encoded, batch, encoder.device)
         features = encoder[0](features)
         return encoder[1](features)["sentence_embedding"]
@@ -239,6 +248,10 @@ class EncoderBackend(FineTuneBackend):
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, model: EncoderClassifier, examples: Examples, *, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
+        """Score ``model`` on ``examples``: per example loss, correctness and predicted label.
+
+        A classifier always predicts a label, so ``generate`` changes nothing here.
+        """
         import torch
 
         encoded = self._tokenize(examples.prompts)
@@ -252,8 +265,11 @@ class EncoderBackend(FineTuneBackend):
 
     def few_shot(self, train: Examples, examples: Examples, *, k: int, seed: int, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
-        """Nearest centroid of each class's ``k`` most typical training examples (closest to the
-        class mean) in the frozen base space — the cheapest honest alternative to fine-tuning."""
+        """Classify by the nearest centroid of each class's ``k`` most typical training examples.
+
+        The most typical are those closest to the class mean in the frozen base space; this is the
+        cheapest honest alternative to fine-tuning.
+        """
         base = self.base_model()
         labelled = [i for i, t in enumerate(train.targets) if t is not None]
         vectors = self.embed(base, [train.prompts[i] for i in labelled])
@@ -290,8 +306,10 @@ def _width(encoder: Any) -> int:
 
 
 def _scored(examples: Examples, probabilities: np.ndarray, classes: list[str]) -> pl.DataFrame:
-    """Loss (−log p of the target), correctness and the predicted label per example; a target the
-    model has never seen counts as wrong with unknown loss."""
+    """Score each example: loss (−log p of the target), correctness and the predicted label.
+
+    A target the model has never seen counts as wrong with unknown loss.
+    """
     index = {label: i for i, label in enumerate(classes)}
     predicted = probabilities.argmax(axis=1) if len(classes) else np.zeros(len(examples), int)
     loss = np.full(len(examples), np.nan)

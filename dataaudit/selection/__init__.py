@@ -44,8 +44,10 @@ _BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
 def parse_budget(budget: int | str, pool: int, *, total: int | None = None) -> int:
-    """Rows to select: an int, or ``"N"`` / ``"P%"`` (of the pool, rounded to the nearest row).
-    Refuses a budget below one row or above the pool."""
+    """Turn a budget (an int, or ``"N"`` / ``"P%"`` of the pool) into a number of rows.
+
+    A percentage rounds to the nearest row. Refuses a budget below one row or above the pool.
+    """
     if isinstance(budget, bool):
         raise UsageError(f"budget must be a row count or a percentage, got {budget!r}")
     if isinstance(budget, int):
@@ -74,10 +76,12 @@ def parse_budget(budget: int | str, pool: int, *, total: int | None = None) -> i
 
 @dataclass
 class Selection:
-    """What :func:`select` chose: ``table`` has one row per input row (``row``, ``selected``,
-    ``strategy``, ``cluster``, ``score``, ``score_name``, ``pick_order``, ``cluster_quota``,
-    ``flagged_by``, ``reason``); ``clusters`` the per-cluster pool, quota and picks against
-    production's share."""
+    """What :func:`select` chose, and why.
+
+    ``table`` has one row per input row (``row``, ``selected``, ``strategy``, ``cluster``,
+    ``score``, ``score_name``, ``pick_order``, ``cluster_quota``, ``flagged_by``, ``reason``);
+    ``clusters`` the per-cluster pool, quota and picks against production's share.
+    """
 
     table: pl.DataFrame
     clusters: pl.DataFrame
@@ -91,9 +95,11 @@ class Selection:
 
     def write(self, out: str | os.PathLike, *, table: str | os.PathLike | None = None,
               rejected: str | os.PathLike | None = None) -> dict[str, int]:
-        """Selected records to ``out`` (byte for byte for JSONL input), every other line with its
-        reason to ``rejected`` when given, and the table to ``table`` (default: ``selection.parquet``
-        beside ``out``)."""
+        """Write the selected records to ``out`` (byte for byte for JSONL input).
+
+        Every other line goes with its reason to ``rejected`` when given, and the table to ``table``
+        (default: ``selection.parquet`` beside ``out``).
+        """
         from dataaudit.io.atomic import atomic_path
         from dataaudit.io.writers import write_partition
 
@@ -116,11 +122,11 @@ def select(dataset: "Dataset | str | os.PathLike", audit: "AuditResult | str | o
            strategy: "str | SelectionStrategy" = "diverse", production: "Dataset | str | os.PathLike | None" = None,
            drop: Iterable[str] | None = None, min_severity: str = "warning", production_weight: float = 0.5,
            embedder: "Embedder | None" = None, seed: int = 0) -> Selection:
-    """Choose ``budget`` rows of ``dataset`` with ``strategy`` (a name in
-    :data:`dataaudit.registry.STRATEGIES` or an instance) from the rows ``audit`` does not flag.
+    """Choose ``budget`` rows of ``dataset`` with ``strategy`` from the rows ``audit`` does not flag.
 
-    ``drop`` and ``min_severity`` say which findings remove a row from the pool (default: every
-    check's, at warning or worse). ``production`` (prompts are enough) weights the cluster quotas
+    ``strategy`` is a name in :data:`dataaudit.registry.STRATEGIES` or an instance. ``drop`` and
+    ``min_severity`` say which findings remove a row from the pool (default: every check's, at
+    warning or worse). ``production`` (prompts are enough) weights the cluster quotas
     by traffic, ``production_weight`` of the way (0: pool shares only, 1: production only).
     ``embedder`` defaults to the audit's MiniLM behind the embedding cache, so an audited dataset's
     prompts are not embedded again. Deterministic for ``seed``.

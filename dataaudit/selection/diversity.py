@@ -26,8 +26,10 @@ EPSILON = 0.01
 
 
 def allocate(budget: int, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """Integer quotas summing to ``budget`` (≤ ``capacity.sum()``), proportional to ``weights``
-    and each at most its ``capacity``. Ties in the remainders go to the lower index."""
+    """Split ``budget`` (≤ ``capacity.sum()``) into integer quotas proportional to ``weights``.
+
+    Each quota is at most its ``capacity``. Ties in the remainders go to the lower index.
+    """
     weights = np.asarray(weights, dtype=np.float64).copy()
     capacity = np.asarray(capacity, dtype=np.int64)
     if budget > int(capacity.sum()):
@@ -56,9 +58,11 @@ def allocate(budget: int, weights: np.ndarray, capacity: np.ndarray) -> np.ndarr
 
 def facility_location(vectors: np.ndarray, k: int, *, seed: int | np.random.SeedSequence, epsilon: float = EPSILON,
                       max_demand: int = MAX_DEMAND, dense_limit: int = DENSE_LIMIT) -> tuple[np.ndarray, np.ndarray]:
-    """``k`` positions into ``vectors`` (unit rows) in pick order, and each pick's marginal gain
-    (the mean increase in every row's similarity to its closest pick; non-increasing up to the
-    sampling noise). Deterministic for ``seed``."""
+    """Pick ``k`` positions into ``vectors`` (unit rows) greedily, returning each pick's marginal gain.
+
+    The gain is the mean increase in every row's similarity to its closest pick (non-increasing up
+    to the sampling noise). Deterministic for ``seed``.
+    """
     n = len(vectors)
     k = min(k, n)
     if k <= 0:

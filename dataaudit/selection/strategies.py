@@ -48,6 +48,12 @@ class Pool:
 
 @dataclass
 class Picks:
+    """A strategy's choice: pool positions in pick order, and a score per pool row.
+
+    ``score_name`` names the score in the selection table and ``reason`` is the sentence a
+    selected row gets there.
+    """
+
     order: np.ndarray
     score: np.ndarray
     score_name: str
@@ -55,6 +61,12 @@ class Picks:
 
 
 class SelectionStrategy(Component, ABC):
+    """Base class of the ways :func:`~dataaudit.selection.select` picks rows from the pool.
+
+    Subclasses set ``name`` and implement :meth:`pick`; registered in
+    :data:`dataaudit.registry.STRATEGIES` they become a ``--strategy`` choice.
+    """
+
     name: ClassVar[str]
     #: Whether the per-cluster quotas bind this strategy (reported beside the picks).
     uses_quotas: ClassVar[bool] = True
@@ -63,12 +75,15 @@ class SelectionStrategy(Component, ABC):
         pass
 
     @abstractmethod
-    def pick(self, pool: Pool) -> Picks: ...
+    def pick(self, pool: Pool) -> Picks:
+        """Choose ``pool.budget`` rows of ``pool``, within the cluster quotas when ``uses_quotas``."""
 
 
 class DiverseStrategy(SelectionStrategy):
-    """Facility location over the prompt embeddings inside each cluster (see
-    :mod:`dataaudit.selection.diversity`); the score is each pick's marginal coverage gain."""
+    """Facility location over the prompt embeddings inside each cluster.
+
+    See :mod:`dataaudit.selection.diversity`; the score is each pick's marginal coverage gain.
+    """
 
     name = "diverse"
     _parameter_constraints = {"epsilon": [Interval(float, 0, 1, closed="neither")],
@@ -79,6 +94,7 @@ class DiverseStrategy(SelectionStrategy):
         self.max_demand = max_demand
 
     def pick(self, pool: Pool) -> Picks:
+        """Run facility location in each cluster up to its quota (seeded per cluster)."""
         vectors = pool.embeddings()
         score = np.zeros(len(pool.positions))
         order: list[np.ndarray] = []
@@ -100,6 +116,7 @@ class RandomStrategy(SelectionStrategy):
     name = "random"
 
     def pick(self, pool: Pool) -> Picks:
+        """Draw each cluster's quota at random (seeded per cluster); picks score 1, the rest 0.5."""
         score = np.zeros(len(pool.positions))
         order = []
         for index, (cluster, quota) in enumerate(zip(pool.clusters, pool.quota)):
@@ -113,13 +130,16 @@ class RandomStrategy(SelectionStrategy):
 
 
 class LongestStrategy(SelectionStrategy):
-    """The ``budget`` rows with the most response tokens (SmolLM2's tokenizer), over the whole
-    pool; ties go to the earlier row."""
+    """The ``budget`` rows with the most response tokens (SmolLM2's tokenizer).
+
+    The ranking is over the whole pool; ties go to the earlier row.
+    """
 
     name = "longest"
     uses_quotas = False
 
     def pick(self, pool: Pool) -> Picks:
+        """Rank the whole pool by response tokens; the cluster quotas do not apply."""
         tokens = pool.response_tokens().astype(np.float64)
         order = np.lexsort((np.arange(len(tokens)), -tokens))[: pool.budget]
         return Picks(order=order, score=tokens, score_name="response_tokens",
@@ -127,8 +147,11 @@ class LongestStrategy(SelectionStrategy):
 
 
 class LearnabilityStrategy(SelectionStrategy):
-    """The ``budget`` rows of highest IFD below ``max_ifd``: hard for the model yet helped by their
-    prompt (IFD at or above 1 means the prompt does not help: a mismatched pair, never picked)."""
+    """The ``budget`` rows of highest IFD below ``max_ifd``.
+
+    Those are hard for the model yet helped by their prompt (IFD at or above 1 means the prompt
+    does not help: a mismatched pair, never picked).
+    """
 
     name = "learnability"
     uses_quotas = False
@@ -138,6 +161,11 @@ class LearnabilityStrategy(SelectionStrategy):
         self.max_ifd = max_ifd
 
     def pick(self, pool: Pool) -> Picks:
+        """Rank the pool by the audit's IFD below ``max_ifd``.
+
+        Refuses (UsageError) when the audit did not run the learnability check, or when fewer
+        pool rows than the budget qualify.
+        """
         ratio = pool.audit_column("learnability_ifd")
         if ratio is None:
             raise UsageError("the learnability strategy reads each row's IFD from the audit; re-run the audit with "
