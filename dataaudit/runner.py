@@ -194,8 +194,11 @@ def audit(
 
 
 def _check_eval_sets(eval_sets: Any, checks: Sequence[Check]) -> None:
-    """Refuse eval sets no selected check reads: a contamination scan the user asked for must
-    not be skipped in silence (``--eval`` with ``--checks`` that leave contamination out)."""
+    """Refuse eval sets that no selected check reads.
+
+    A contamination scan the user asked for must not be skipped in silence (``--eval`` with
+    ``--checks`` that leave contamination out).
+    """
     given = eval_sets if not isinstance(eval_sets, (str, os.PathLike, Dataset)) else [eval_sets]
     if len(given) and not any(check.reads_eval_sets for check in checks):
         readers = sorted(name for name, cls in available_checks().items() if cls.reads_eval_sets)
