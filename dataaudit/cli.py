@@ -1,5 +1,9 @@
 """The ``dataaudit`` command line: parse arguments, call the API, render the result.
 
+This module holds the click group and the commands about one dataset and its audit; the
+training commands (``finetune``, ``select``) and the helpers all commands share live in
+:mod:`dataaudit.cli_commands`.
+
 Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input error;
 3 not enough memory (the audit was refused before it started; see ``DATAAUDIT_MEMORY_LIMIT``);
 4 with ``--fail-on``, a check failed while running (the gate could not look, so it does not pass).
@@ -7,7 +11,6 @@ Exit codes: 0 success; 1 findings at or above ``--fail-on``; 2 usage or input er
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -15,65 +18,22 @@ from pathlib import Path
 import click
 
 from dataaudit._version import __version__
-from dataaudit.errors import DataAuditError
+from dataaudit.cli_commands.common import (
+    _console,
+    _format_options,
+    _given,
+    _handle_errors,
+    _load,
+    _load_options,
+    _progress,
+)
+from dataaudit.cli_commands.training import finetune, select_rows
 from dataaudit.io.convert import TARGET_FORMATS
-from dataaudit.registry import BACKENDS, ENGINES, STRATEGIES
+from dataaudit.registry import ENGINES
 from dataaudit.severity import SEVERITIES
 
 #: ``audit --fail-on``'s exit code when a check raised: its findings are missing, not zero.
 EXIT_CHECK_FAILED = 4
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def _handle_errors(command):
-    """Turn library errors into one clear line on stderr and exit code 2 — never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except DataAuditError as error:
-            from dataaudit.report.terminal import printable
-
-            click.echo(f"error: {printable(error)}", err=True)
-            sys.exit(error.exit_code)
-
-    return wrapper
-
-
-def _format_options(command):
-    from dataaudit.io.formats import format_names
-
-    options = [
-        click.option("--format", "format_name", default="auto", show_default=True,
-                     type=click.Choice(["auto", *format_names()]), help="Input format; detected per file by default."),
-        click.option("--prompt-field", default=None, help="Field holding the prompt (implies --format fields)."),
-        click.option("--response-field", default=None, help="Field holding the response."),
-        click.option("--label-field", default=None, help="Field holding a class label."),
-        click.option("--system-field", default=None, help="Field holding a system prompt."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _load_options(format_name, prompt_field, response_field, label_field, system_field, skip_bad_lines):
-    """A command's format options as one :class:`~dataaudit.io.options.LoadOptions` value."""
-    from dataaudit.io.options import LoadOptions
-
-    return LoadOptions(format=format_name, prompt_field=prompt_field, response_field=response_field,
-                       label_field=label_field, system_field=system_field, skip_bad_lines=skip_bad_lines)
-
-
-def _load(path, options):
-    from dataaudit.io.load import load_with
-
-    return load_with(path, options)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -276,13 +236,6 @@ def audit(data, out_dir, production, coverage_alpha, eval_paths, check_names, mo
         sys.exit(1)
 
 
-def _given(name: str) -> bool:
-    """Whether the option ``name`` was given on the command line (not left at its default)."""
-    from click.core import ParameterSource
-
-    return click.get_current_context().get_parameter_source(name) is ParameterSource.COMMANDLINE
-
-
 #: ``--option`` → the (config table, key) pairs it sets: the options that are configuration, not inputs or outputs.
 CONFIG_OPTIONS = {"seed": (("audit", "seed"),), "model": (("embed", "model"),), "precision": (("embed", "precision"),),
                   "min_cluster_size": (("cluster", "min_cluster_size"),), "coverage_alpha": (("coverage", "alpha"),),
@@ -291,7 +244,7 @@ CONFIG_OPTIONS = {"seed": (("audit", "seed"),), "model": (("embed", "model"),), 
 
 
 def _audit_config(config_path, given):
-    """The file's configuration (or the defaults) with the options given on the command line on top."""
+    """Read the file's configuration (or the defaults) and put the options given on the command line on top."""
     from dataaudit.config import AuditConfig, read_config
     from dataaudit.errors import UsageError
 
@@ -314,18 +267,8 @@ def _audit_config(config_path, given):
     return config
 
 
-def _progress(console):
-    """Bars on a terminal; in a log (CI, a pipe) one plain line per stage every few seconds."""
-    if console.is_terminal:
-        from dataaudit.report.terminal import RichProgress
-
-        return RichProgress(console=console)
-    from dataaudit.progress import LogProgress
-
-    return LogProgress(stream=sys.stderr)
-
-
 def _render_timings(console, timings) -> None:
+    """Print how long each stage took (``--verbose``), to see where an audit spends its time."""
     from rich.table import Table
 
     table = Table(title="Stage timings", title_justify="left")
@@ -337,7 +280,7 @@ def _render_timings(console, timings) -> None:
 
 
 def _row_verdicts(audit_dir: Path):
-    """The fine-tune's per-row verdicts saved beside the audit (``dataaudit finetune`` wrote them)."""
+    """Read the fine-tune's per-row verdicts saved beside the audit (``dataaudit finetune`` wrote them)."""
     import polars as pl
 
     from dataaudit.errors import UsageError
@@ -347,115 +290,6 @@ def _row_verdicts(audit_dir: Path):
     if not path.exists():
         raise UsageError(f"--confirmed-only needs {path}: run `dataaudit finetune DATA --audit {audit_dir}` first")
     return pl.read_parquet(path)
-
-
-@main.command()
-@click.argument("data", type=click.Path(path_type=Path))
-@click.option("--audit", "audit_dir", required=True, type=click.Path(path_type=Path),
-              help="Directory of the audit of DATA (from `dataaudit audit`).")
-@click.option("--production", type=click.Path(path_type=Path), default=None,
-              help="Production sample with labels or reference responses (default: the audit's own production file).")
-@click.option("--backend", type=click.Choice(["auto", *BACKENDS.names()]), default="auto", show_default=True,
-              help="encoder: classifier on a sentence encoder (labelled data); causal-lm: a language model "
-                   "(generative data); auto: encoder when DATA has labels.")
-@click.option("--model", default=None, help="Base model name or local path (default: bundled MiniLM / SmolLM2-135M-Instruct).")
-@click.option("--lora/--full", default=None, help="LoRA adapters or full fine-tuning (default: full for the "
-              "encoder, LoRA for the causal LM).")
-@click.option("--epochs", type=int, default=None, help="Epochs (default: 3 for the encoder, 2 for the causal LM).")
-@click.option("--max-examples", type=int, default=None,
-              help="Rows used, sampled per cluster (default: 2000 for the encoder, 300 for the causal LM on a CPU; "
-                   "20000 and 1000 on a GPU, with larger scoring caps).")
-@click.option("--relabel", is_flag=True, help="Also train on the relabelled export (audit suggestions instead of drops).")
-@click.option("--refine", is_flag=True, help="Clear label findings the training dynamics contradict and re-rank the "
-              "rest (finetune/row_verdicts.parquet: still_flagged, refined_score).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
-              help="Output directory (default: the audit directory): finetune/ and report.html.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or table.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="A configuration file or an audit's summary.json: its [finetune] tables (options given here win).")
-@click.option("--selection", "selection_path", default=None, type=click.Path(path_type=Path),
-              help="A `dataaudit select` output: instead of confirming findings, train on it, on a random subset of "
-                   "the same size and on the full cleaned pool, and say whether the selection is better.")
-@_handle_errors
-def finetune(data, audit_dir, production, backend, model, lora, epochs, max_examples, relabel, refine, seed, out_dir,
-             quiet, config_path, selection_path):
-    """Reference fine-tune of DATA that confirms (or refutes) the audit's findings."""
-    if selection_path is not None:
-        return _verify_selection(data, audit_dir, selection_path, production=production, backend=backend, model=model,
-                                 epochs=epochs, seed=seed, out_dir=out_dir, quiet=quiet)
-    from dataaudit.finetune_runner import finetune as run_finetune
-    from dataaudit.finetune_runner import save_finetune
-    from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.terminal import render_finetune
-    from dataaudit.result import AuditResult
-
-    audit_result = AuditResult.load(audit_dir)
-    progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
-    given = {name: value if _given(name) else None for name, value in
-             (("backend", backend), ("seed", seed), ("relabel", relabel), ("refine", refine))}
-    result = run_finetune(data, audit_result, production=production, model=model, lora=lora, epochs=epochs,
-                          max_examples=max_examples, progress=progress, config=config_path, **given)
-    out = Path(out_dir) if out_dir is not None else Path(audit_dir)
-    report_path = save_finetune(result, audit_result, out)
-    if not quiet:
-        render_finetune(_console(), result, report_path=str(report_path))
-
-
-def _verify_selection(data, audit_dir, selection_path, *, production, backend, model, epochs, seed, out_dir, quiet):
-    from dataaudit.io.load import load
-    from dataaudit.progress import NULL_PROGRESS
-    from dataaudit.report.selection import render_verification
-    from dataaudit.selection.verify import rows_of_subset, verify_selection
-
-    dataset = load(data, skip_bad_lines=True)
-    progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
-    result = verify_selection(dataset, audit_dir, rows_of_subset(dataset, selection_path), production=production,
-                              backend=backend, model=model, epochs=epochs, seed=seed, progress=progress)
-    out = Path(out_dir if out_dir is not None else audit_dir) / "selection_verification.parquet"
-    result.save(out)
-    if not quiet:
-        render_verification(_console(), result, path=str(out))
-
-
-@main.command(name="select")
-@click.argument("data", type=click.Path(path_type=Path))
-@click.option("--audit", "audit_dir", required=True, type=click.Path(path_type=Path),
-              help="Directory of the audit of DATA: its flagged rows leave the pool, its clusters set the quotas.")
-@click.option("--budget", required=True, help="Rows to select: a count (5000) or a share of the cleaned pool (20%).")
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
-              help="Where the selected records go, byte for byte (JSONL).")
-@click.option("--strategy", type=click.Choice(STRATEGIES.names()), default=STRATEGIES.names()[0], show_default=True,
-              help="diverse: facility location inside each cluster; random: stratified by cluster; longest: most "
-                   "response tokens; learnability: highest IFD below 1 (needs the learnability check in the audit).")
-@click.option("--production", type=click.Path(path_type=Path), default=None,
-              help="Production sample (prompts are enough): cluster quotas follow its traffic.")
-@click.option("--production-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="How far the quotas follow production (0: the pool's shares, 1: production's).")
-@click.option("--drop", default=None, show_default="every check the audit ran",
-              help="Comma-separated checks whose flagged rows leave the pool.")
-@click.option("--min-severity", type=click.Choice(SEVERITIES), default="warning", show_default=True,
-              help="Only findings at least this severe remove a row.")
-@click.option("--rejected", "rejected_path", default=None, type=click.Path(path_type=Path),
-              help="Also write every other input line here, with why it was not selected (JSONL).")
-@click.option("--table", "table_path", default=None, type=click.Path(path_type=Path),
-              help="Per-row selection table (Parquet; default: selection.parquet beside --out).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", "-q", is_flag=True, help="No summary table.")
-@_handle_errors
-def select_rows(data, audit_dir, budget, out_path, strategy, production, production_weight, drop, min_severity,
-                rejected_path, table_path, seed, quiet):
-    """Choose which rows of DATA to train on within --budget, from the rows the audit does not flag."""
-    from dataaudit.report.selection import render_selection
-    from dataaudit.selection import TABLE_FILE, select
-
-    drops = [name.strip() for name in drop.split(",") if name.strip()] if drop else None
-    selection = select(data, audit_dir, budget=budget, strategy=strategy, production=production, drop=drops,
-                       min_severity=min_severity, production_weight=production_weight, seed=seed)
-    counts = selection.write(out_path, table=table_path, rejected=rejected_path)
-    if not quiet:
-        render_selection(_console(), selection, out=str(out_path),
-                         table_path=str(table_path or Path(out_path).parent / TABLE_FILE), counts=counts)
 
 
 @main.command()
@@ -497,6 +331,9 @@ def list_checks():
     for name, error in PLUGIN_ERRORS.items():
         click.echo(f"{name:10s} (plug-in not loaded: {error})", err=True)
 
+
+main.add_command(finetune)
+main.add_command(select_rows)
 
 if __name__ == "__main__":
     main()

@@ -101,3 +101,15 @@ print(contract.check(graph, verbose=False).kept)
                            text=True, cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "False"
+
+
+#: The most lines one module of the package may hold (issue #30): past it, split along a seam.
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_of_the_package_exceeds_the_line_limit():
+    lengths = {path.relative_to(REPO).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+               for path in sorted((REPO / "dataaudit").rglob("*.py"))}
+    assert len(lengths) > 100  # the walk found the package, not an empty folder
+    offenders = {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES}
+    assert not offenders, f"modules over {MAX_MODULE_LINES} lines (split them along a seam): {offenders}"

@@ -12,19 +12,20 @@ It answers four questions, each as data:
 - ``summary``: the numbers, including drift (see :mod:`dataaudit.coverage.drift`) and the
   *evaluation gap*: how much worse production is covered than a held-out split carved from
   training, i.e. how much an in-distribution eval set flatters the model.
+
+This module makes the per-row decision; :mod:`dataaudit.coverage.results` builds the tables
+and summary numbers from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
 
-from dataaudit.cluster.labels import class_tfidf_keywords, keyword_label
 from dataaudit.coverage.calibration import (
     GapCalibration,
     calibration_folds,
@@ -35,65 +36,31 @@ from dataaudit.coverage.calibration import (
 from dataaudit.coverage.crowding import CrowdingScorer, CrowdingScores
 from dataaudit.coverage.describe import contribution_sentence, threshold_summary
 from dataaudit.coverage.drift import drift_auc
-from dataaudit.coverage.gaps import GapClusterer, majority, recommended_collection, representatives
+from dataaudit.coverage.gaps import GapClusterer
 from dataaudit.coverage.labels import LabelCoverageScorer, combined_gap_score, label_view_scores
+from dataaudit.coverage.results import (
+    CLUSTER_COVERAGE_SCHEMA,
+    COVERAGE_SCHEMA,
+    GAPS_SCHEMA,
+    CoverageResult,
+    _cluster_coverage,
+    _clusters_with,
+    _evaluation_gap,
+    _gaps_frame,
+    _nullable,
+    _share,
+)
 from dataaudit.coverage.scoring import CoverageScorer, CoverageScores, graph_without, held_out_graph
 from dataaudit.neighbors import KnnGraph, query_knn
 from dataaudit.params import OPTIONAL_SEED, Component, Interval, Options
 
 if TYPE_CHECKING:
-    from dataaudit.cluster.pipeline import Clustering
     from dataaudit.context import AuditContext
     from dataaudit.dataset import Dataset
 
+__all__ = ["CLUSTER_COVERAGE_SCHEMA", "COVERAGE_SCHEMA", "GAPS_SCHEMA", "CoverageAnalysis", "CoverageResult"]
+
 logger = logging.getLogger(__name__)
-
-#: Columns of ``coverage``; production read from several files (shards) adds ``source_file``.
-COVERAGE_SCHEMA = {
-    "row": pl.Int64,
-    "line": pl.Int64,
-    "nearest_row": pl.Int64,
-    "similarity": pl.Float64,
-    "density_gap_score": pl.Float64,
-    "label_gap_score": pl.Float64,
-    "crowding_gap_score": pl.Float64,
-    "gap_score": pl.Float64,
-    "is_gap": pl.Boolean,
-    "gap_cluster": pl.Int64,
-    "prompt": pl.String,
-}
-GAPS_SCHEMA = {
-    "gap_cluster": pl.Int64,
-    "size": pl.Int64,
-    "share_of_production": pl.Float64,
-    "label": pl.String,
-    "keywords": pl.List(pl.String),
-    "representatives": pl.List(pl.String),
-    "nearest_training_cluster": pl.Int64,
-    "collect": pl.Int64,
-    "collect_basis": pl.String,
-}
-CLUSTER_COVERAGE_SCHEMA = {
-    "cluster": pl.Int64,
-    "label": pl.String,
-    "train_rows": pl.Int64,
-    "train_share": pl.Float64,
-    "production_rows": pl.Int64,
-    "production_share": pl.Float64,
-    "density_ratio": pl.Float64,
-    "status": pl.String,
-}
-#: Training rows used as the background that gap keywords must stand out from.
-_KEYWORD_BACKGROUND_ROWS = 20_000
-
-
-@dataclass
-class CoverageResult:
-    coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COVERAGE_SCHEMA))
-    gaps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=GAPS_SCHEMA))
-    cluster_coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CLUSTER_COVERAGE_SCHEMA))
-    summary: dict[str, Any] = field(default_factory=dict)
-
 
 class CoverageAnalysis(Component):
     """Measure how well the training set covers production traffic.
@@ -221,6 +188,11 @@ class CoverageAnalysis(Component):
     }
 
     def run(self, ctx: "AuditContext", production: "Dataset") -> CoverageResult:
+        """Score, calibrate and group ``production`` against the audit's training set in ``ctx``.
+
+        The training embeddings, kNN graph and clustering come from ``ctx`` (computed once for
+        the whole audit); only the production prompts are embedded here.
+        """
         if self.seed is None:  # used on its own, outside an audit that passes its seed
             return self.with_seed(ctx.seed).run(ctx, production)
         not_computed: dict[str, str] = {}
@@ -302,8 +274,10 @@ class CoverageAnalysis(Component):
         )
         if production.is_sharded:  # provenance, as training rows carry it in rows.parquet
             coverage = coverage.with_columns(production.source_files())
-        gaps = self._gaps_frame(ctx, prompts, production_vectors, gap_cluster, row_cluster, clustering)
-        cluster_coverage = self._cluster_coverage(clustering, row_cluster, is_gap)
+        gaps = _gaps_frame(ctx.dataset, prompts, production_vectors, gap_cluster, row_cluster, clustering,
+                           min_collect=self.min_collect, seed=self.seed)
+        cluster_coverage = _cluster_coverage(clustering, row_cluster, is_gap, under_covered_ratio=self.under_covered_ratio,
+                                             min_cluster_rows=self.min_cluster_rows)
         if clustering is None:
             not_computed["cluster_coverage"] = "training has no rows"
 
@@ -313,7 +287,7 @@ class CoverageAnalysis(Component):
             not_computed["drift"] = drift.interpretation
 
         with ctx.stage("coverage_evaluation_gap"):
-            evaluation_gap = self._evaluation_gap(len(train_vectors), calibration, scores, individual_gap)
+            evaluation_gap = _evaluation_gap(len(train_vectors), calibration, scores, individual_gap)
         if "skipped" in evaluation_gap:
             not_computed["evaluation_gap"] = evaluation_gap["skipped"]
 
@@ -354,11 +328,11 @@ class CoverageAnalysis(Component):
         return CrowdingScorer(k=self.crowding_k, alpha=self.crowding_alpha, seed=self.seed)
 
     def _crowding_applies(self, scorer: CoverageScorer) -> bool:
-        """Crowding joins the calibrated rule; a fixed similarity threshold stands alone."""
+        """Tell whether crowding joins the rule: the calibrated one only; a fixed threshold stands alone."""
         return self.threshold is None and scorer.is_calibrated
 
     def _training_labels(self, dataset: "Dataset") -> list[str | None] | None:
-        """The training labels when the label-aware score applies (labelled data, calibrated rule)."""
+        """Return the training labels when the label-aware score applies (labelled data, calibrated rule)."""
         if not self.use_labels or self.threshold is not None or not dataset.has_labels:
             return None
         return dataset.frame.get_column("label").to_list()
@@ -368,9 +342,12 @@ class CoverageAnalysis(Component):
         train_labels: list[str | None] | None, queries: np.ndarray, *, knn: KnnGraph | None,
         query_graph: KnnGraph,
     ) -> tuple[LabelCoverageScorer | None, np.ndarray, CoverageScores]:
-        """The label score of ``queries`` and their scores with ``gap_score`` the calibrated union
-        of density and label scores; the density scores alone when labels do not apply.
-        ``query_graph``: the queries' nearest training rows (searched again if too narrow)."""
+        """Add the label score to the density scores of ``queries``.
+
+        Returns the label scorer, the label score and the scores with ``gap_score`` the
+        calibrated union of density and label scores; the density scores alone when labels do
+        not apply. ``query_graph``: the queries' nearest training rows (searched again if too narrow).
+        """
         nothing = np.full(len(queries), np.nan)
         if train_labels is None or not scorer.is_calibrated:
             return None, nothing, density
@@ -386,7 +363,7 @@ class CoverageAnalysis(Component):
         return label_scorer, label, dataclasses.replace(density, gap_score=combined)
 
     def _is_gap(self, scorer: CoverageScorer, scores: CoverageScores, calibration: GapCalibration | None) -> np.ndarray:
-        """Below the fixed similarity, or a conformal p-value at most ``alpha``; no training = all gaps."""
+        """Flag rows below the fixed similarity, or with a p-value at most ``alpha``; no training = all gaps."""
         if len(scorer.reference_) == 0:
             return np.ones(len(scores.similarity), dtype=bool)
         if self.threshold is not None:
@@ -396,19 +373,22 @@ class CoverageAnalysis(Component):
         return scores.gap_score <= self.alpha
 
     def _crowding_weight(self) -> float:
-        """Crowding's weight in the combined statistic: alone it flags a row near ``crowding_alpha``."""
+        """Weigh crowding in the combined statistic so that alone it flags a row near ``crowding_alpha``."""
         return self.crowding_alpha / self.alpha
 
     def _joinable(self, crowding: CrowdingScores) -> np.ndarray:
-        """Rows that may join a gap topic by growth: crowded enough (see ``growth_crowding``)."""
+        """Mark the rows that may join a gap topic by growth: crowded enough (see ``growth_crowding``)."""
         if self.growth_crowding >= 1:
             return np.ones(len(crowding.gap_score), dtype=bool)
         return np.nan_to_num(crowding.gap_score, nan=1.0) <= self.growth_crowding
 
     def _calibrate(self, train_vectors: np.ndarray, train_labels: list[str | None] | None,
                    ctx: "AuditContext") -> GapCalibration | None:
-        """The combined statistic of training rows held out from the reference, each fold scored
-        against the rest exactly like production against training; None when too few rows."""
+        """Compute the combined statistic of training rows held out from the reference.
+
+        Each fold is scored against the rest exactly like production against training, so the
+        threshold means the same for both; None when too few rows.
+        """
         n = len(train_vectors)
         groups = near_copy_groups(ctx.knn("prompt"), self.group_similarity) if n > 1 else None
         fold_of = calibration_folds(n, share=self.holdout_share, max_rows=self.holdout_max_rows,
@@ -441,7 +421,7 @@ class CoverageAnalysis(Component):
 
     def _contributions(self, calibration: GapCalibration | None, density: CoverageScores, label_scores: np.ndarray,
                        signals: CoverageScores, crowding: CrowdingScores, label_aware: bool) -> dict[str, Any]:
-        """Production rows each signal alone puts below the calibrated statistic (they overlap)."""
+        """Count the production rows each signal alone puts below the calibrated statistic (they overlap)."""
         if calibration is None or calibration.statistic is None:
             return {"uncovered_by_density": None, "uncovered_by_labels": None, "uncovered_by_density_and_labels": None,
                     "uncovered_by_crowding": None}
@@ -453,134 +433,3 @@ class CoverageAnalysis(Component):
             "uncovered_by_density_and_labels": int((signals.gap_score < cut).sum()),
             "uncovered_by_crowding": int((crowding.gap_score / weight < cut).sum()) if weight > 0 else 0,
         }
-
-    # -- gap topics ------------------------------------------------------------------------
-    def _gaps_frame(
-        self,
-        ctx: "AuditContext",
-        prompts: list[str],
-        vectors: np.ndarray,
-        gap_cluster: np.ndarray,
-        row_cluster: np.ndarray,
-        clustering: "Clustering | None",
-    ) -> pl.DataFrame:
-        ids = [int(c) for c in np.unique(gap_cluster) if c >= 0]
-        if not ids:
-            return pl.DataFrame(schema=GAPS_SCHEMA)
-        keywords = _gap_keywords(prompts, gap_cluster, ctx.dataset.prompts, seed=self.seed)
-        training_rows = len(ctx.dataset)
-        largest_cluster = int(clustering.clusters.get_column("size").max()) if clustering is not None and clustering.clusters.height else training_rows
-        records = []
-        for cluster in ids:
-            members = np.flatnonzero(gap_cluster == cluster)
-            collection = recommended_collection(len(members), production_rows=len(prompts), training_rows=training_rows,
-                                                min_collect=self.min_collect, max_collect=largest_cluster)
-            records.append(
-                {
-                    "gap_cluster": cluster,
-                    "size": len(members),
-                    "share_of_production": len(members) / len(prompts),
-                    "label": keyword_label(keywords.get(cluster, []), cluster),
-                    "keywords": keywords.get(cluster, []),
-                    "representatives": representatives(vectors[members], [prompts[i] for i in members]),
-                    "nearest_training_cluster": majority(row_cluster[members]),
-                    "collect": collection.count,
-                    "collect_basis": collection.basis,
-                }
-            )
-        return pl.DataFrame(records, schema=GAPS_SCHEMA).sort(["size", "gap_cluster"], descending=[True, False])
-
-    # -- known clusters ----------------------------------------------------------------------
-    def _cluster_coverage(self, clustering: "Clustering | None", row_cluster: np.ndarray, is_gap: np.ndarray) -> pl.DataFrame:
-        """Covered production rows count for the cluster of their nearest training row.
-
-        Gap rows are left out: their nearest training row is by definition not close, so they
-        would credit a cluster with traffic it does not cover. Shares are of all production rows.
-        """
-        if clustering is None or clustering.clusters.height == 0:
-            return pl.DataFrame(schema=CLUSTER_COVERAGE_SCHEMA)
-        training_rows = len(clustering.nearest_cluster)
-        production_rows = len(row_cluster)
-        covered = row_cluster[~is_gap]
-        records = []
-        for cluster, label in clustering.clusters.select("cluster", "label").iter_rows():
-            train_count = int((clustering.nearest_cluster == cluster).sum())
-            production_count = int((covered == cluster).sum())
-            train_share = train_count / training_rows
-            production_share = production_count / production_rows
-            ratio = production_share / train_share if train_share > 0 else None
-            expected = train_share * len(covered)
-            if ratio is not None and ratio >= self.under_covered_ratio and production_count >= self.min_cluster_rows:
-                status = "under_covered"
-            elif production_count == 0 and expected >= self.min_cluster_rows:
-                status = "unused"
-            else:
-                status = "ok"
-            records.append(
-                {
-                    "cluster": int(cluster),
-                    "label": label,
-                    "train_rows": train_count,
-                    "train_share": train_share,
-                    "production_rows": production_count,
-                    "production_share": production_share,
-                    "density_ratio": ratio,
-                    "status": status,
-                }
-            )
-        return pl.DataFrame(records, schema=CLUSTER_COVERAGE_SCHEMA).sort("cluster")
-
-    # -- evaluation gap ------------------------------------------------------------------------
-    def _evaluation_gap(self, training_rows: int, calibration: GapCalibration | None, scores: CoverageScores,
-                        individual_gap: np.ndarray) -> dict[str, Any]:
-        """The held-out training rows of the calibration, flagged by the same rule as production."""
-        if calibration is None:
-            return {"skipped": f"training has {training_rows} rows: too few to hold some out and calibrate on the rest"}
-        cut = -np.inf if calibration.statistic is None else calibration.statistic
-        held = _split_numbers(calibration.held_out < cut, conformal_p_values(calibration.held_out, calibration.held_out))
-        production = _split_numbers(individual_gap, scores.gap_score)
-        result: dict[str, Any] = {"held_out": held, "production": production}
-        if held["gap_share"] > 0:
-            result["gap_share_ratio"] = round(production["gap_share"] / held["gap_share"], 2)
-        result["explanation"] = (
-            f"{production['gap_share']:.1%} of production is uncovered vs {held['gap_share']:.1%} of "
-            f"{calibration.calibration_rows:,} training rows held out from the reference: an eval set carved from "
-            "training measures the model only on the traffic it was trained for"
-        )
-        return result
-
-
-def _gap_keywords(prompts: list[str], gap_cluster: np.ndarray, training_prompts: list[str], *, seed: int) -> dict[int, list[str]]:
-    """c-TF-IDF keywords of each gap cluster against training (one background class).
-
-    With training as background, words that training already uses a lot score low, so the
-    keywords say what is new about the gap rather than what it shares with covered traffic.
-    """
-    background = training_prompts
-    if len(background) > _KEYWORD_BACKGROUND_ROWS:
-        rng = np.random.default_rng(seed)
-        background = [background[i] for i in np.sort(rng.choice(len(background), size=_KEYWORD_BACKGROUND_ROWS, replace=False))]
-    texts = list(prompts) + list(background)
-    labels = np.concatenate([gap_cluster, np.full(len(background), -1, dtype=np.int64)])
-    return class_tfidf_keywords(texts, labels)
-
-
-def _split_numbers(is_gap: np.ndarray, gap_score: np.ndarray) -> dict[str, Any]:
-    calibrated = gap_score[~np.isnan(gap_score)]
-    return {
-        "rows": int(len(is_gap)),
-        "gap_share": _share(int(is_gap.sum()), len(is_gap)),
-        "mean_gap_score": round(float(calibrated.mean()), 4) if calibrated.size else None,
-    }
-
-
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
-def _nullable(values: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(v) else float(v) for v in values]
-
-
-def _clusters_with(cluster_coverage: pl.DataFrame, status: str) -> list[int]:
-    return cluster_coverage.filter(pl.col("status") == status).get_column("cluster").to_list()

@@ -8,12 +8,12 @@ when it has one, so training, scoring and generation all see what the model woul
 Scores are mean response-token losses, measured teacher-forced; generations are decoded only when
 asked, because generation dominates the cost on a CPU. Each training example's loss is
 read off the training forward pass itself, so the Dataset Cartography signal costs nothing extra.
+The forward passes and generation themselves live in :mod:`dataaudit.finetune.lm_passes`.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import math
 import time
@@ -38,7 +38,6 @@ from dataaudit.finetune.base import (
     resolve_device,
 )
 from dataaudit.finetune.chat_encoding import (
-    IGNORE_INDEX,
     EncodedExample,
     chat_messages,
     encode_example,
@@ -47,10 +46,11 @@ from dataaudit.finetune.chat_encoding import (
     prompt_ids,
     response_ids,
 )
+from dataaudit.finetune.lm_passes import _generate, _response_losses
 from dataaudit.finetune.memory import checkpoint_activations, micro_batches
 from dataaudit.params import Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.runtime import seeded_torch, torch_rng_kept, torch_seeded
+from dataaudit.runtime import torch_rng_kept, torch_seeded
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,7 @@ class CausalLMBackend(FineTuneBackend):
 
     # -- loading -------------------------------------------------------------------------------
     def base_model(self) -> Any:
+        """Load the base model and its tokenizer once, in the weights' dtype on the training device."""
         if getattr(self, "model_", None) is None:
             import torch
 
@@ -174,7 +175,7 @@ class CausalLMBackend(FineTuneBackend):
         return "bfloat16" if self.dtype == "bfloat16" and self.lora else "float32"
 
     def _autocast(self) -> Any:
-        """bf16 compute over fp32 master weights: full fine-tuning with ``dtype="bfloat16"`` on a GPU."""
+        """Compute in bf16 over fp32 master weights: full fine-tuning with ``dtype="bfloat16"`` on a GPU."""
         import torch
 
         if self.dtype == "bfloat16" and not self.lora and self._device().startswith("cuda"):
@@ -188,6 +189,7 @@ class CausalLMBackend(FineTuneBackend):
         return resolve_device(self.device)
 
     def training_device(self) -> str:
+        """Name the device type training runs on (``"cuda"``, ``"cpu"``): it picks the budget."""
         return self._device().split(":")[0]
 
     def _tokenizer(self) -> Any:
@@ -198,6 +200,12 @@ class CausalLMBackend(FineTuneBackend):
     @torch_seeded
     def fine_tune(self, train: Examples, *, epochs: int, seed: int, progress: Progress = NULL_PROGRESS,
                   after_epoch: AfterEpoch = ignore_epoch) -> TrainedModel:
+        """Train a fresh copy of the base on the response tokens of ``train``.
+
+        Each example's confidence per epoch is read off the training forward pass itself, so
+        the Dataset Cartography signal costs no extra pass; ``after_epoch`` time is not counted
+        in ``seconds``.
+        """
         import torch
 
         if any(target is None for target in train.targets):
@@ -247,8 +255,11 @@ class CausalLMBackend(FineTuneBackend):
                             seconds=time.perf_counter() - started - callbacks, steps=steps)
 
     def _fresh_model(self) -> Any:
-        """A trainable copy of the base. LoRA copies share the frozen base weights (they are never
-        written), so each fine-tune costs only its adapters in memory."""
+        """Copy the base for training.
+
+        LoRA copies share the frozen base weights (they are never written), so each fine-tune
+        costs only its adapters in memory.
+        """
         base = self.base_model()
         if not self.lora:
             model = copy.deepcopy(base)
@@ -272,15 +283,19 @@ class CausalLMBackend(FineTuneBackend):
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, model: Any, examples: Examples, *, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
+        """Score ``examples`` with ``model``: teacher-forced response loss, and generations when ``generate``."""
         tokenizer = self._tokenizer()
         prompts = [prompt_ids(tokenizer, chat_messages(p, s)) for p, s in zip(examples.prompts, examples.systems)]
         return self._score(model, examples, prompts, max_length=self.max_length, generate=generate, progress=progress)
 
     def few_shot(self, train: Examples, examples: Examples, *, k: int, seed: int, generate: bool = False,
                  progress: Progress = NULL_PROGRESS) -> pl.DataFrame:
-        """The base model with the ``k`` training examples most similar to each prompt (TF-IDF
-        cosine) as earlier chat turns, most similar last. The farthest demonstrations are dropped
-        when the prompt would not fit ``max_length * (k + 1)`` tokens with its reference."""
+        """Score the base model with the ``k`` training examples most similar to each prompt as earlier turns.
+
+        Similarity is TF-IDF cosine; the most similar demonstration comes last. The farthest
+        demonstrations are dropped when the prompt would not fit ``max_length * (k + 1)`` tokens
+        with its reference.
+        """
         tokenizer = self._tokenizer()
         labelled = [i for i, t in enumerate(train.targets) if t is not None]
         neighbours = _nearest_prompts([train.prompts[i] for i in labelled], examples.prompts, k=k, seed=seed)
@@ -306,9 +321,12 @@ class CausalLMBackend(FineTuneBackend):
                            progress=progress)
 
     def general_probe(self, model: Any) -> dict[str, Any]:
-        """Perplexity on the packaged general passages (plain text) and exact answers to the
-        first ``probe_questions`` general questions: what narrow fine-tuning tends to erode.
-        ``score`` is exp(−mean token loss); ``items`` holds it per passage, for a paired test."""
+        """Measure what narrow fine-tuning tends to erode.
+
+        Perplexity on the packaged general passages (plain text) and exact answers to the first
+        ``probe_questions`` general questions. ``score`` is exp(−mean token loss); ``items`` holds
+        it per passage, for a paired test.
+        """
         import torch
 
         from dataaudit.finetune import probes
@@ -337,8 +355,11 @@ class CausalLMBackend(FineTuneBackend):
 
     def _score(self, model: Any, examples: Examples, prompts: list[list[int]], *, max_length: int, generate: bool,
                progress: Progress) -> pl.DataFrame:
-        """Teacher-forced mean response-token loss per example (NaN without a target), plus
-        generations (sampled at ``temperature``) and their final-answer correctness when ``generate``."""
+        """Compute the teacher-forced mean response-token loss per example (NaN without a target).
+
+        With ``generate``, also the generations (sampled at ``temperature``) and their
+        final-answer correctness.
+        """
         import torch
 
         from dataaudit.features.answers import extract_final_answer
@@ -370,14 +391,17 @@ class CausalLMBackend(FineTuneBackend):
         return evaluation_frame(examples.rows, loss, correct, outputs, complete)
 
     def _inference_batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
-        """Longest-first batches of ``batch_size`` rows, split to ``micro_batch_tokens`` (a row's
-        scores do not depend on its batch mates)."""
+        """Batch rows longest first, ``batch_size`` at a time, each split to ``micro_batch_tokens``.
+
+        A row's scores do not depend on its batch mates, so the split changes only memory.
+        """
         lengths = np.asarray(lengths, dtype=np.int64)
         return [batch[part] for batch in length_batches(lengths, self.batch_size, longest_first=True)
                 for part in micro_batches(lengths[batch], self._micro_batch_tokens())]
 
     def _encode(self, prompts: Sequence[str], systems: Sequence[str | None], targets: Sequence[str | None], *,
                 max_length: int) -> list[EncodedExample]:
+        """Tokenise prompt (chat template) and response into training examples, logging truncations."""
         tokenizer = self._tokenizer()
         encoded = [encode_example(prompt_ids(tokenizer, chat_messages(p, s)), response_ids(tokenizer, t),
                                   max_length=max_length)
@@ -386,110 +410,12 @@ class CausalLMBackend(FineTuneBackend):
         return encoded
 
 
-# -- batching and forward passes -----------------------------------------------------------------
-def _left_padded(sequences: Sequence[Sequence[int]], pad: int, device: Any) -> tuple[Any, Any, Any]:
-    """``input_ids``, ``attention_mask`` and ``position_ids`` with padding on the left, so every
-    sequence ends at the last column (the response tokens line up for ``logits_to_keep``)."""
-    import torch
-
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if len(sequence):
-            ids[row, width - len(sequence):] = torch.tensor(list(sequence), dtype=torch.long)
-            mask[row, width - len(sequence):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    return ids.to(device), mask.to(device), positions.to(device)
-
-
-def _response_losses(model: Any, examples: Sequence[EncodedExample]) -> tuple[Any, Any]:
-    """Per example: summed cross-entropy over its response tokens, and how many there are.
-
-    Only the positions that predict response tokens go through the output layer (a 49k-word
-    softmax over every prompt token would cost as much again as the rest of a small model).
-    """
-    import torch
-
-    device = next(model.parameters()).device
-    ids, mask, positions = _left_padded([e.input_ids for e in examples], 0, device)
-    labels, _, _ = _left_padded([e.labels for e in examples], IGNORE_INDEX, device)
-    width = ids.shape[1]
-    keep = min(max(e.response_tokens for e in examples) + 1, width)
-    # Positions as a tensor, not a count: indexing copies them into one contiguous block, so the
-    # output layer runs as a single matrix product; a count slices a strided view, which torch
-    # multiplies by a frozen (LoRA) output layer through a batched copy of the whole vocabulary
-    # matrix — twice as slow end to end on a CPU.
-    extra = {}
-    if _accepts_logits_to_keep(model):
-        extra["logits_to_keep"] = torch.arange(width - keep, width, device=device)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **extra).logits
-    logits = logits[:, -keep:-1]
-    targets = labels[:, width - logits.shape[1]:]
-    scored = targets != IGNORE_INDEX  # the softmax runs over response tokens only, not padding
-    losses = torch.nn.functional.cross_entropy(logits[scored].float(), targets[scored], reduction="none")
-    summed = torch.zeros(len(examples), dtype=losses.dtype, device=device)
-    summed = summed.index_add(0, scored.nonzero()[:, 0], losses)
-    return summed, scored.sum(dim=1)
-
-
-def _accepts_logits_to_keep(model: Any) -> bool:
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters
-
-
-def _generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, batch_size: int,
-              temperature: float = 0.0, min_p: float = 0.0, seed: int = 0,
-              progress: Progress = NULL_PROGRESS) -> tuple[list[str], list[bool]]:
-    """Continuations of ``prompts`` (token ids), decoded without special tokens, and whether each
-    one ended by itself (a stop token) rather than at ``max_new_tokens``: greedy at
-    ``temperature`` 0, else sampling from a seeded generator that leaves torch's global state as
-    it was. No top-k/top-p (they cut by rank or mass, so a 10% choice can vanish); only the
-    ``min_p`` tail cut, which is relative to the favourite and keeps the survivors' odds."""
-    import torch
-    from transformers import GenerationConfig
-
-    if not prompts:
-        return [], []
-    stops = _stop_ids(model, tokenizer)
-    if not 0.0 <= min_p <= 1.0:
-        raise UsageError(f"min_p must be between 0 and 1, got {min_p}")
-    sampling = ({"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0, "min_p": min_p or None}
-                if temperature > 0 else {"do_sample": False})
-    config = GenerationConfig(max_new_tokens=max_new_tokens, num_beams=1, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=stops, **sampling)
-    device = next(model.parameters()).device
-    outputs: list[str] = [""] * len(prompts)
-    complete: list[bool] = [False] * len(prompts)
-    with torch.inference_mode(), seeded_torch(seed), progress.task("Generating", total=len(prompts)) as task:
-        for batch in length_batches([len(p) for p in prompts], batch_size, longest_first=True):
-            ids, mask, _ = _left_padded([prompts[i] for i in batch], tokenizer.pad_token_id, device)
-            generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-            continuation = generated[:, ids.shape[1]:]
-            texts = tokenizer.batch_decode(continuation, skip_special_tokens=True)
-            # A finished row is padded on to the batch's length, so look for a stop anywhere.
-            stopped = torch.isin(continuation, torch.tensor(stops, device=continuation.device)).any(dim=1).tolist()
-            for i, text, ended in zip(batch, texts, stopped):
-                outputs[i] = text.strip()
-                complete[i] = bool(ended) or continuation.shape[1] < max_new_tokens
-            task.advance(len(batch))
-    return outputs, complete
-
-
-def _stop_ids(model: Any, tokenizer: Any) -> list[int]:
-    """The tokenizer's EOS plus any the model's generation config lists (end-of-turn tokens)."""
-    stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for stop in configured if isinstance(configured, (list, tuple)) else [configured]:
-        if isinstance(stop, int) and stop not in stops:
-            stops.append(stop)
-    return stops
-
-
 # -- few-shot retrieval --------------------------------------------------------------------------
 def _nearest_prompts(train_prompts: Sequence[str], prompts: Sequence[str], *, k: int, seed: int) -> list[np.ndarray]:
-    """For each prompt, up to ``k`` training positions by TF-IDF cosine, least similar first;
-    ties (e.g. no shared words) are broken by a seeded shuffle."""
+    """Find, for each prompt, up to ``k`` training positions by TF-IDF cosine, least similar first.
+
+    Ties (e.g. no shared words) are broken by a seeded shuffle, so a run repeats.
+    """
     if k <= 0 or not train_prompts:
         return [np.zeros(0, dtype=np.int64) for _ in prompts]
     from sklearn.feature_extraction.text import TfidfVectorizer

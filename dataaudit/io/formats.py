@@ -1,6 +1,7 @@
-"""Format adapters: one class per instruction-dataset format, each mapping a record to the
-canonical shape (messages, system, prompt, response, label).
+"""Format adapters: one class per instruction-dataset format, each mapping a record to the canonical shape.
 
+The canonical shape is messages, system, prompt, response, label (see
+:mod:`dataaudit.io.canonical`, which also holds the field readers the adapters share).
 Adapters are registered by name; :func:`detect_format` picks the one that fits most of a
 file's first records. A record that lacks what its format needs raises :class:`RecordError`
 with a message saying what was expected.
@@ -8,164 +9,38 @@ with a message saying what was expected.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 from dataaudit.errors import UsageError
-from dataaudit.io.structure import (
-    THINK_OPEN,
-    call_from_object,
-    calls_from_value,
-    hermes_calls,
-    hermes_tools,
-    message,
-    normalize_tools,
-    render_answer,
-    split_reasoning,
+from dataaudit.io.canonical import (
+    LABEL_FIELDS,
+    MAX_SHOWN_CHARS,
+    ROLE_ALIASES,
+    TEXT_FIELDS,
+    CanonicalRecord,
+    RecordError,
+    _join,
+    _label,
+    _parse_turns,
+    _simple,
+    _text,
+    _with_label_answer,
+    assistant_turn,
+    from_turns,
+    shown_key,
 )
+from dataaudit.io.structure import calls_from_value, message
 
-
-class RecordError(ValueError):
-    """A record does not have the shape its format needs."""
-
-
-@dataclass(frozen=True, slots=True)
-class CanonicalRecord:
-    """One record in the canonical shape. ``messages`` hold the structure (see
-    :mod:`dataaudit.io.structure`); ``response`` is the final assistant turn rendered as its
-    answer plus its calls; ``tools`` the declared tools as one JSON text, or ``None``."""
-
-    messages: list[dict[str, Any]]
-    system: str | None
-    prompt: str
-    response: str | None
-    label: str | None
-    tools: str | None = None
-
-
-ROLE_ALIASES = {
-    "user": "user", "human": "user", "prompter": "user",
-    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant", "chatgpt": "assistant",
-    "system": "system",
-    "tool": "tool", "function": "tool", "ipython": "tool",
-    # LLaMA-Factory's ShareGPT tool calls: the assistant's call, then the tool's answer.
-    "function_call": "assistant", "observation": "tool",
-}
-TEXT_FIELDS = ("text", "sentence", "utterance", "query", "content")
-LABEL_FIELDS = ("label", "intent", "category", "class", "sentiment", "topic", "labels")
-
-
-#: Longest data-derived text (a key, a role) quoted in an error message.
-MAX_SHOWN_CHARS = 60
-
-
-def shown_key(value: Any) -> str:
-    """A data-derived name fit for a one-line message: control characters escaped, long ones cut."""
-    text = str(value)
-    cut = text[:MAX_SHOWN_CHARS]
-    printable = "".join(char if char.isprintable() else repr(char)[1:-1] for char in cut)
-    return printable + ("…" if len(text) > MAX_SHOWN_CHARS else "")
-
-
-def _shown(value: Any) -> str:
-    """``repr`` of a data value for a message, cut to :data:`MAX_SHOWN_CHARS`."""
-    if isinstance(value, str) and len(value) > MAX_SHOWN_CHARS:
-        value = value[:MAX_SHOWN_CHARS]  # repr of the whole of a 20 MB string would be wasted
-    try:
-        text = repr(value)
-    except ValueError:  # an integer over Python's digit limit
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
-
-
-def _text(record: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = record.get(key)
-    if value is None:
-        if required:
-            raise RecordError(f"missing field {_shown(key)}")
-        return None
-    if not isinstance(value, str):
-        raise RecordError(f"field {_shown(key)} should be a string, got {type(value).__name__}")
-    return value
-
-
-def _label(record: Mapping[str, Any], key: str) -> str | None:
-    value = record.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise RecordError(f"field {_shown(key)} should be a string or number label, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RecordError(f"field {_shown(key)} should be a finite number label, got {value}")
-    try:
-        return str(value)
-    except ValueError:  # an integer over Python's 4,300-digit conversion limit
-        raise RecordError(f"field {_shown(key)} is a number too long to use as a label") from None
-
-
-def _label_as_answer(record: Mapping[str, Any]) -> str | None:
-    """The first string or number among :data:`LABEL_FIELDS`: for a prompt with no response,
-    ``{prompt, label}`` is classification data and the label is its answer (as in
-    :class:`TextLabel`); dropping it would audit unlabelled prompts. Other values (a multi-label
-    list) stay in the raw record only."""
-    for key in LABEL_FIELDS:
-        value = record.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return _label(record, key)
-    return None
-
-
-def _join(*parts: str | None) -> str:
-    return "\n\n".join(part for part in parts if part and part.strip())
-
-
-def _content_text(content: Any, where: str) -> str:
-    """Message content as text: a string, or OpenAI's list of typed parts."""
-    if isinstance(content, str):
-        return content
-    if content is None:
-        return ""
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, str):
-                texts.append(part)
-            elif isinstance(part, dict) and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-        return "\n".join(texts)
-    raise RecordError(f"{where} should be a string, got {type(content).__name__}")
-
-
-def from_turns(messages: list[dict[str, Any]], *, label: str | None = None, tools: Any = None) -> CanonicalRecord:
-    """Derive system/prompt/response from a full conversation, keeping every turn.
-
-    A badly structured conversation (an assistant first, two user turns in a row, a system
-    message in the middle, no user turn, ending on a user turn) is still a record: the
-    ``turns`` check flags it, export can drop or fix it. The response is the final turn when it
-    is an assistant's (its answer plus its calls, see :func:`render_answer`), else ``None``
-    (nothing answers the last turn); the prompt is the last user turn before it, or ``""``
-    when there is none. With no ``tools`` field, tools listed in the system prompt
-    (``<tools>…</tools>``, Hermes style) are the row's declared tools.
-    """
-    system = _join(*(m["content"] for m in messages if m["role"] == "system")) or None
-    ends_on_assistant = bool(messages) and messages[-1]["role"] == "assistant"
-    response = render_answer(messages[-1]) if ends_on_assistant else None
-    before = messages[:-1] if ends_on_assistant else messages
-    prompt = next((m["content"] for m in reversed(before) if m["role"] == "user"), "")
-    if tools is None:
-        tools = hermes_tools(system)
-    return CanonicalRecord(messages, system, prompt, response, label, normalize_tools(tools))
-
-
-def assistant_turn(content: str, *, calls: list[dict] | None = None, reasoning: str | None = None) -> dict[str, Any]:
-    """An assistant message with its reasoning and ``<tool_call>`` blocks taken out of the text."""
-    if reasoning is None and THINK_OPEN in content:
-        reasoning, content = split_reasoning(content)
-    found, content = hermes_calls(content)
-    return message("assistant", content, tool_calls=[*(calls or ()), *found], reasoning=reasoning)
-
+# The record shape and field readers moved to dataaudit.io.canonical; their public names are still
+# importable from here, as callers (dataaudit.io.load among them) have always imported them.
+__all__ = [
+    "FORMATS", "LABEL_FIELDS", "MAX_SHOWN_CHARS", "ROLE_ALIASES", "TEXT_FIELDS", "XLAM", "Alpaca", "CanonicalRecord",
+    "Dolly", "FieldMapping", "FormatAdapter", "MappedFields", "NoFormat", "OpenAIMessages", "PlainText",
+    "PromptCompletion", "QuestionAnswer", "RecordError", "ShareGPT", "TextLabel", "Turns", "WithOverrides",
+    "assistant_turn", "detect_format", "format_names", "from_turns", "make_adapter", "shown_key",
+]
 
 class FormatAdapter:
     """Base adapter. ``signature`` lists key sets; a record fits when it has every key of one."""
@@ -176,40 +51,38 @@ class FormatAdapter:
     excludes: ClassVar[frozenset[str]] = frozenset()
 
     def fits(self, keys: Iterable[str]) -> bool:
+        """Tell whether a record with these keys is in this format (detection votes with it)."""
         keyset = set(keys)
         return not (keyset & self.excludes) and any(required <= keyset for required in self.signature)
 
     def convert(self, record: Mapping[str, Any]) -> CanonicalRecord:
+        """Map one parsed record to the canonical shape; raise :class:`RecordError` naming what is missing."""
         raise NotImplementedError
 
 
-def _simple(prompt: str, response: str | None, *, system: str | None = None, label: str | None = None) -> CanonicalRecord:
-    messages = [message("system", system)] if system else []
-    messages.append(message("user", prompt))
-    if response is None:
-        return CanonicalRecord(messages, system, prompt, None, label)
-    # A label is the answer as written; a free-text response may carry reasoning or call blocks.
-    messages.append(message("assistant", response) if label is not None else assistant_turn(response))
-    return CanonicalRecord(messages, system, prompt, render_answer(messages[-1]), label)
-
-
 class OpenAIMessages(FormatAdapter):
+    """OpenAI chat messages, tool calls and declared tools (``functions`` in the older API) included."""
+
     name = "openai"
     description = "OpenAI chat: {messages: [{role, content, tool_calls?}, ...][, tools]}"
     signature = (frozenset({"messages"}),)
 
     def convert(self, record):
+        """Read the ``messages`` turns; the tools are ``tools``, else the legacy ``functions``."""
         messages = _parse_turns(record.get("messages"), "messages", role_key="role", content_key="content")
         tools = record.get("tools", record.get("functions"))
         return from_turns(messages, tools=tools)
 
 
 class ShareGPT(FormatAdapter):
+    """ShareGPT conversations (``from``/``value`` turns), LLaMA-Factory's tool-call roles included."""
+
     name = "sharegpt"
     description = "ShareGPT: {conversations: [{from, value}, ...][, system, tools]}"
     signature = (frozenset({"conversations"}),)
 
     def convert(self, record):
+        """Read the ``conversations`` turns; a top-level ``system`` becomes the first turn unless one exists."""
         turns = record.get("conversations")
         messages = _parse_turns(turns, "conversations", role_key="from", content_key="value")
         system = record.get("system")
@@ -219,14 +92,17 @@ class ShareGPT(FormatAdapter):
 
 
 class XLAM(FormatAdapter):
-    """Salesforce xLAM / APIGen function calling: the query, its tools and the answer calls,
-    the last two as JSON strings."""
+    """Salesforce xLAM / APIGen function calling.
+
+    The query, its tools and the answer calls, the last two as JSON strings.
+    """
 
     name = "xlam"
     description = "xLAM / APIGen: {query, tools, answers} (tools and answers as JSON)"
     signature = (frozenset({"query", "answers"}),)
 
     def convert(self, record):
+        """Make the query the user turn and the answer calls one assistant turn with no text."""
         query = _text(record, "query")
         answers = record.get("answers")
         calls = [] if answers is None else calls_from_value(answers)
@@ -234,95 +110,57 @@ class XLAM(FormatAdapter):
         return from_turns(messages, tools=record.get("tools"))
 
 
-#: Roles whose turn is the assistant calling a tool, its text the call (LLaMA-Factory's ShareGPT).
-_CALL_ROLES = frozenset({"function_call"})
-
-
-def _parse_turns(turns: Any, field: str, *, role_key: str, content_key: str) -> list[dict[str, Any]]:
-    if not isinstance(turns, list) or not turns:
-        raise RecordError(f"field {field!r} should be a non-empty list of turns")
-    messages = []
-    for index, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            raise RecordError(f"{field}[{index}] should be an object with {role_key!r} and {content_key!r}")
-        written = turn.get(role_key, turn.get("role"))
-        if not isinstance(written, str):
-            raise RecordError(f"{field}[{index}] has no {role_key!r} string, got {_shown(written)}")
-        # An unknown role is kept as written: the turns check flags it (kind bad_role) instead of losing the row.
-        role = ROLE_ALIASES.get(written.strip().lower(), written)
-        content = _content_text(turn.get(content_key, turn.get("content")), f"{field}[{index}].{content_key}")
-        messages.append(_structured_turn(role, written.strip().lower(), content, turn))
-    return messages
-
-
-def _structured_turn(role: str, written: str, content: str, turn: Mapping[str, Any]) -> dict[str, Any]:
-    """One turn with its calls, call id, tool name and reasoning read from whichever fields hold them."""
-    if written in _CALL_ROLES:
-        return message("assistant", "", tool_calls=calls_from_value(content))
-    name = turn.get("name")
-    name = name if isinstance(name, str) else None
-    if role == "assistant":
-        calls = []
-        if isinstance(turn.get("tool_calls"), list):
-            calls = [call_from_object(call) for call in turn["tool_calls"]]
-        if isinstance(turn.get("function_call"), Mapping):
-            calls.append(call_from_object(turn["function_call"], style="function_call"))
-        reasoning = turn.get("reasoning_content", turn.get("reasoning"))
-        reasoning = reasoning if isinstance(reasoning, str) else None
-        return assistant_turn(content, calls=calls, reasoning=reasoning)
-    call_id = turn.get("tool_call_id")
-    return message(role, content, tool_call_id=None if call_id is None else str(call_id), name=name)
-
-
 class Dolly(FormatAdapter):
+    """Databricks Dolly: an instruction with optional context; ``category`` stays in the raw record."""
+
     name = "dolly"
     description = "Dolly: {instruction, context, response[, category]}"
     signature = (frozenset({"instruction", "response"}), frozenset({"instruction", "context"}))
 
     def convert(self, record):
+        """Join instruction and context into the prompt; ``response`` answers it."""
         prompt = _join(_text(record, "instruction"), _text(record, "context", required=False))
         return _simple(prompt, _text(record, "response", required=False))
 
 
 class Alpaca(FormatAdapter):
+    """Stanford Alpaca: an instruction with optional input (Dolly's keys exclude it, so Dolly wins)."""
+
     name = "alpaca"
     description = "Alpaca: {instruction, input, output}"
     signature = (frozenset({"instruction"}),)
     excludes = frozenset({"context", "response"})
 
     def convert(self, record):
+        """Join instruction and input into the prompt; ``output`` answers it, ``system`` if given."""
         prompt = _join(_text(record, "instruction"), _text(record, "input", required=False))
         system = _text(record, "system", required=False)
         return _simple(prompt, _text(record, "output", required=False), system=system or None)
 
 
 class PromptCompletion(FormatAdapter):
+    """A prompt with a completion (or response); with neither, a label field is the answer."""
+
     name = "prompt_completion"
     description = "{prompt, completion} (or {prompt, label}: classification)"
     signature = (frozenset({"prompt"}),)
 
     def convert(self, record):
+        """Answer the prompt with ``completion``, else ``response``, else a label field."""
         response_key = "completion" if "completion" in record else "response"
         return _with_label_answer(_text(record, "prompt"), _text(record, response_key, required=False), record)
 
 
 class QuestionAnswer(FormatAdapter):
+    """A question with an answer; with no answer, a label field is the answer."""
+
     name = "question_answer"
     description = "{question, answer} (or {question, label}: classification)"
     signature = (frozenset({"question"}),)
 
     def convert(self, record):
+        """Answer the question with ``answer``, else a label field."""
         return _with_label_answer(_text(record, "question"), _text(record, "answer", required=False), record)
-
-
-def _with_label_answer(prompt: str, response: str | None, record: Mapping[str, Any]) -> CanonicalRecord:
-    """A prompt and its response; with no response, a label field is the answer (see
-    :func:`_label_as_answer`). With a response, a label field stays in the raw record: a task
-    category beside a completion is no class to predict (``--label-field`` makes it one)."""
-    if response is not None:
-        return _simple(prompt, response)
-    label = _label_as_answer(record)
-    return _simple(prompt, label, label=label)
 
 
 class Turns(FormatAdapter):
@@ -333,6 +171,7 @@ class Turns(FormatAdapter):
     signature = (frozenset({"turns"}),)
 
     def convert(self, record):
+        """Interleave the user turns with their reference answers where given."""
         turns = record.get("turns")
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) for t in turns):
             raise RecordError("field 'turns' should be a non-empty list of strings")
@@ -357,6 +196,7 @@ class TextLabel(FormatAdapter):
         self.label_field = label_field
 
     def fits(self, keys):
+        """Need a text field and a label field (``--label-field``, a known name or one starting ``label``)."""
         keyset = set(keys)
         return any(key in keyset for key in TEXT_FIELDS) and self._label_key(keyset) is not None
 
@@ -370,6 +210,7 @@ class TextLabel(FormatAdapter):
         return prefixed[0] if prefixed else None
 
     def convert(self, record):
+        """Make the first text field the prompt and the label its answer."""
         text_key = next((key for key in TEXT_FIELDS if key in record), None)
         if text_key is None:
             raise RecordError(f"missing a text field (one of {', '.join(TEXT_FIELDS)})")
@@ -388,6 +229,7 @@ class PlainText(FormatAdapter):
     signature = tuple(frozenset({key}) for key in TEXT_FIELDS)
 
     def convert(self, record):
+        """Make the first text field the prompt, with no response."""
         key = next((key for key in TEXT_FIELDS if key in record), TEXT_FIELDS[0])
         return _simple(_text(record, key), None)
 
@@ -403,6 +245,7 @@ class FieldMapping:
 
     @property
     def is_empty(self) -> bool:
+        """Tell whether no field was named, so a detected format applies unchanged."""
         return not any((self.prompt, self.response, self.label, self.system))
 
 
@@ -419,9 +262,11 @@ class MappedFields(FormatAdapter):
         self.mapping = mapping
 
     def fits(self, keys):
+        """Need only the named prompt field."""
         return self.mapping.prompt in set(keys)
 
     def convert(self, record):
+        """Read each named field; with no response, the label is the answer."""
         m = self.mapping
         label = _label(record, m.label) if m.label else None
         response = _text(record, m.response, required=False) if m.response else None
@@ -441,9 +286,11 @@ class WithOverrides(FormatAdapter):
         self.description = base.description
 
     def fits(self, keys):
+        """Fit where the detected format fits."""
         return self.base.fits(keys)
 
     def convert(self, record):
+        """Convert with the detected format, then replace what the named fields give."""
         canonical = self.base.convert(record)
         m = self.mapping
         label = _label(record, m.label) if m.label else canonical.label
@@ -467,6 +314,7 @@ class NoFormat(FormatAdapter):
     signature = ()
 
     def convert(self, record):
+        """Reject every record: no format could be detected."""
         raise RecordError("no format could be detected")
 
 
@@ -479,6 +327,7 @@ FORMATS: dict[str, type[FormatAdapter]] = {
 
 
 def format_names() -> list[str]:
+    """List every format name ``--format`` accepts, ``fields`` (explicit field names) included."""
     return [*FORMATS, MappedFields.name]
 
 
@@ -493,7 +342,7 @@ def make_adapter(name: str, *, mapping: FieldMapping = FieldMapping()) -> Format
 
 
 def detect_format(records: Sequence[Mapping[str, Any]], *, mapping: FieldMapping = FieldMapping(), sample: int = 500) -> str | None:
-    """The name of the format most of the first ``sample`` records fit, or ``None``."""
+    """Name the format most of the first ``sample`` records fit, or ``None`` when none fits half."""
     if mapping.prompt is not None:
         return MappedFields.name
     keysets = Counter(frozenset(record) for record in records[:sample])

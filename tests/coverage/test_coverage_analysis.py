@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dataaudit.coverage import CoverageAnalysis, CoverageResult
-from dataaudit.coverage.analysis import CLUSTER_COVERAGE_SCHEMA, COVERAGE_SCHEMA, GAPS_SCHEMA
+from dataaudit.coverage.results import CLUSTER_COVERAGE_SCHEMA, COVERAGE_SCHEMA, GAPS_SCHEMA
 from tests.conftest import make_context, make_dataset
 
 CITIES = ["paris", "london", "tokyo", "berlin", "madrid", "rome", "oslo", "vienna"]
