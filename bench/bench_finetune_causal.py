@@ -193,8 +193,8 @@ def stages(micro_batch_tokens: int | None, checkpointing: bool) -> None:
 
     from dataaudit.finetune.base import Examples
     from dataaudit.finetune.causal_lm import CausalLMBackend
-    from dataaudit.finetune.lm_passes import _generate
     from dataaudit.finetune.chat_encoding import chat_messages, prompt_ids, response_ids
+    from dataaudit.finetune.lm_passes import _generate
     from dataaudit.finetune.memory import release_memory, resident_bytes
     from dataaudit.io.load import load
 
