@@ -22,7 +22,6 @@ texts perturbed so no cache helps), beside the format and quality checks for sca
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import sys
@@ -158,12 +157,14 @@ def fault_bench(args, tokenizer) -> list[list[dict]]:
     dataset = load(path)
     assert len(dataset) == len(conversations) and not dataset.bad_lines, "the loader must keep every conversation"
 
-    class Context:  # the two checks need only the dataset (and a stage timer, here a no-op)
-        def stage(self, name):
-            return contextlib.nullcontext()
+    from dataaudit.context import AuditContext
+    from dataaudit.embed import HashingEmbedder
+    from dataaudit.engine.local import LocalEngine
+    from dataaudit.testing import FixedClusterPipeline
 
-    ctx = Context()
-    ctx.dataset = dataset
+    # The two checks read only the dataset; the rest of the context is never computed.
+    ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=HashingEmbedder(),
+                       cluster_pipeline=FixedClusterPipeline(labels=np.zeros(len(dataset), dtype=np.int64)))
     results = {"turns": TurnsCheck().run(ctx), "length": LengthCheck(max_seq_length=args.max_seq_length).run(ctx)}
     print(
         f"{len(conversations)} conversations from {', '.join(SOURCES)}; {len(truth)} planted faults "
