@@ -414,6 +414,9 @@ def _verify_selection(data, audit_dir, selection_path, *, production, backend, m
                               backend=backend, model=model, epochs=epochs, seed=seed, progress=progress)
     out = Path(out_dir if out_dir is not None else audit_dir) / "selection_verification.parquet"
     result.save(out)
+    if out_dir is None:  # the audit's report shows the verification beside its selection
+        from dataaudit.selection.saved import rewrite_report
+        rewrite_report(audit_dir)
     if not quiet:
         render_verification(_console(), result, path=str(out))
 
@@ -448,11 +451,13 @@ def select_rows(data, audit_dir, budget, out_path, strategy, production, product
     """Choose which rows of DATA to train on within --budget, from the rows the audit does not flag."""
     from dataaudit.report.selection import render_selection
     from dataaudit.selection import TABLE_FILE, select
+    from dataaudit.selection.saved import record_selection
 
     drops = [name.strip() for name in drop.split(",") if name.strip()] if drop else None
     selection = select(data, audit_dir, budget=budget, strategy=strategy, production=production, drop=drops,
                        min_severity=min_severity, production_weight=production_weight, seed=seed)
     counts = selection.write(out_path, table=table_path, rejected=rejected_path)
+    record_selection(selection, audit_dir)  # AUDIT/selection.{parquet,json}; the report shows it
     if not quiet:
         render_selection(_console(), selection, out=str(out_path),
                          table_path=str(table_path or Path(out_path).parent / TABLE_FILE), counts=counts)
@@ -462,13 +467,10 @@ def select_rows(data, audit_dir, budget, out_path, strategy, production, product
 @click.argument("audit_dir", type=click.Path(path_type=Path))
 @_handle_errors
 def report(audit_dir):
-    """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
-    from dataaudit.io.audit_store import REPORT_FILE
-    from dataaudit.report.html import write_report
-    from dataaudit.result import AuditResult
+    """Re-render AUDIT_DIR/report.html from a saved audit, its fine-tune and selection (no recomputation)."""
+    from dataaudit.selection.saved import rewrite_report
 
-    result = AuditResult.load(audit_dir)
-    path = write_report(result, Path(audit_dir) / REPORT_FILE)
+    path = rewrite_report(audit_dir)
     click.echo(f"wrote {path}")
 
 
