@@ -114,3 +114,19 @@ def test_cli_select_and_finetune_selection_show_in_the_report(tmp_path, hashing_
     (audit_dir / SUMMARY_FILE).write_text("{")
     result = hashing_cli.invoke(main, ["report", str(audit_dir)])
     assert result.exit_code == 2 and SUMMARY_FILE in result.output and "Traceback" not in result.output
+
+
+def test_rewrite_report_keeps_the_fine_tune_section(tmp_path):
+    from bench.report_fixtures import synthetic_result
+    from dataaudit.finetune.result import FineTuneResult
+    from dataaudit.selection.saved import rewrite_report
+
+    result = synthetic_result(60)
+    result.save(tmp_path, report=True)
+    assert 'id="finetune"' not in (tmp_path / "report.html").read_text()
+    confirmation = [{"finding": "duplicate", "prediction": "p", "measurement": "m", "verdict": "confirmed"}]
+    FineTuneResult(summary={"confirmation": confirmation, "backend": "encoder"}, dynamics=pl.DataFrame(),
+                   evaluations=pl.DataFrame()).save(tmp_path / "finetune")
+    html = rewrite_report(tmp_path).read_text()
+    assert 'id="finetune"' in html and '<span class="badge ok">confirmed</span>' in html
+    assert 'id="selection"' not in html
