@@ -389,15 +389,17 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_finetune
     from dataaudit.result import AuditResult
+    from dataaudit.selection.saved import load_selection
 
     audit_result = AuditResult.load(audit_dir)
+    selection = load_selection(audit_dir)  # the report keeps its Selection section; a broken record fails now
     progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
     given = {name: value if _given(name) else None for name, value in
              (("backend", backend), ("seed", seed), ("relabel", relabel), ("refine", refine))}
     result = run_finetune(data, audit_result, production=production, model=model, lora=lora, epochs=epochs,
                           max_examples=max_examples, progress=progress, config=config_path, **given)
     out = Path(out_dir) if out_dir is not None else Path(audit_dir)
-    report_path = save_finetune(result, audit_result, out)
+    report_path = save_finetune(result, audit_result, out, selection=selection)
     if not quiet:
         render_finetune(_console(), result, report_path=str(report_path))
 

@@ -111,6 +111,11 @@ def test_cli_select_and_finetune_selection_show_in_the_report(tmp_path, hashing_
     again = (audit_dir / "report.html").read_text()
     assert 'id="selection"' in again and "beat random" in again
 
+    result = hashing_cli.invoke(main, ["finetune", str(data), "--audit", str(audit_dir), "--epochs", "1", "-q"])
+    assert result.exit_code == 0, result.output  # a plain fine-tune keeps the selection in the report
+    both = (audit_dir / "report.html").read_text()
+    assert 'id="finetune"' in both and 'id="selection"' in both and "beat random" in both
+
     (audit_dir / SUMMARY_FILE).write_text("{")
     result = hashing_cli.invoke(main, ["report", str(audit_dir)])
     assert result.exit_code == 2 and SUMMARY_FILE in result.output and "Traceback" not in result.output
