@@ -296,13 +296,10 @@ def _row_verdicts(audit_dir: Path):
 @click.argument("audit_dir", type=click.Path(path_type=Path))
 @_handle_errors
 def report(audit_dir):
-    """Re-render AUDIT_DIR/report.html from a saved audit (no recomputation)."""
-    from dataaudit.io.audit_store import REPORT_FILE
-    from dataaudit.report.html import write_report
-    from dataaudit.result import AuditResult
+    """Re-render AUDIT_DIR/report.html from a saved audit, its fine-tune and selection (no recomputation)."""
+    from dataaudit.selection.saved import rewrite_report
 
-    result = AuditResult.load(audit_dir)
-    path = write_report(result, Path(audit_dir) / REPORT_FILE)
+    path = rewrite_report(audit_dir)
     click.echo(f"wrote {path}")
 
 

@@ -79,12 +79,14 @@ def with_verdicts(findings: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFram
     return findings.join(verdicts.select("row", "check", "verdict"), on=["row", "check"], how="left")
 
 
-def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.PathLike) -> Path:
+def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.PathLike, *,
+                  selection: Any = None) -> Path:
     """Write a fine-tune's results beside its audit, and the report with them.
 
     ``out_dir/finetune/`` gets summary.json, dynamics.parquet, evaluations.parquet and
     row_verdicts.parquet; ``out_dir/report.html`` becomes the audit's report with its fine-tune
-    confirmation section, its findings carrying each row's ``verdict``.
+    confirmation section, its findings carrying each row's ``verdict``, and the audit's saved
+    ``selection`` section when given (:func:`dataaudit.selection.saved.load_selection`).
     """
     from dataaudit.io.audit_store import REPORT_FILE
     from dataaudit.report.html import write_report
@@ -94,4 +96,4 @@ def save_finetune(result: FineTuneResult, audit: AuditResult, out_dir: str | os.
     section = {key: result.summary[key] for key in REPORT_KEYS if key in result.summary}
     with_finetune = dataclasses.replace(audit, findings=with_verdicts(audit.findings, result.row_verdicts),
                                         summary={**audit.summary, "finetune": section})
-    return write_report(with_finetune, out / REPORT_FILE)
+    return write_report(with_finetune, out / REPORT_FILE, selection=selection)

@@ -1,5 +1,8 @@
 """notebooks/explore.ipynb runs top to bottom (it audits sample_data with the real model and
-runs a small reference fine-tune with the encoder backend)."""
+runs a small reference fine-tune with the encoder backend, then selects rows and checks the
+selection against random with the same backend)."""
+
+import re
 
 import pytest
 
@@ -24,5 +27,9 @@ def test_explore_notebook_executes(tmp_path):
     # The contamination evidence: a leaked item named with its eval file, its matched span marked.
     assert "matches benchmark.jsonl item" in texts and "[[" in texts
     assert "fine-tune vs few-shot" in texts and "easy-to-learn" in texts  # confirmation table, data map
+    # The selection (its per-cluster line) and its check against random and the full pool, with verdicts.
+    assert re.search(r"selected \d+ of a \d+-row pool \(\d+ flagged rows left out\) with diverse", texts)
+    for comparison in ("selected-random", "selected-full"):
+        assert re.search(comparison + r" +heldout +accuracy .*95% \[.*\] on \d+ rows: (better|worse|no evidence)", texts)
     svgs = [output["data"]["text/html"] for output in outputs if "<svg" in output.get("data", {}).get("text/html", "")]
     assert len(svgs) == 2  # the audit's map and the data map

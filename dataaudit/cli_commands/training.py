@@ -57,15 +57,17 @@ def finetune(data, audit_dir, production, backend, model, lora, epochs, max_exam
     from dataaudit.progress import NULL_PROGRESS
     from dataaudit.report.terminal import render_finetune
     from dataaudit.result import AuditResult
+    from dataaudit.selection.saved import load_selection
 
     audit_result = AuditResult.load(audit_dir)
+    selection = load_selection(audit_dir)  # the report keeps its Selection section; a broken record fails now
     progress = NULL_PROGRESS if quiet else _progress(_console(stderr=True))
     given = {name: value if _given(name) else None for name, value in
              (("backend", backend), ("seed", seed), ("relabel", relabel), ("refine", refine))}
     result = run_finetune(data, audit_result, production=production, model=model, lora=lora, epochs=epochs,
                           max_examples=max_examples, progress=progress, config=config_path, **given)
     out = Path(out_dir) if out_dir is not None else Path(audit_dir)
-    report_path = save_finetune(result, audit_result, out)
+    report_path = save_finetune(result, audit_result, out, selection=selection)
     if not quiet:
         render_finetune(_console(), result, report_path=str(report_path))
 
@@ -83,6 +85,9 @@ def _verify_selection(data, audit_dir, selection_path, *, production, backend, m
                               backend=backend, model=model, epochs=epochs, seed=seed, progress=progress)
     out = Path(out_dir if out_dir is not None else audit_dir) / "selection_verification.parquet"
     result.save(out)
+    if out_dir is None:  # the audit's report shows the verification beside its selection
+        from dataaudit.selection.saved import rewrite_report
+        rewrite_report(audit_dir)
     if not quiet:
         render_verification(_console(), result, path=str(out))
 
@@ -117,11 +122,13 @@ def select_rows(data, audit_dir, budget, out_path, strategy, production, product
     """Choose which rows of DATA to train on within --budget, from the rows the audit does not flag."""
     from dataaudit.report.selection import render_selection
     from dataaudit.selection import TABLE_FILE, select
+    from dataaudit.selection.saved import record_selection
 
     drops = [name.strip() for name in drop.split(",") if name.strip()] if drop else None
     selection = select(data, audit_dir, budget=budget, strategy=strategy, production=production, drop=drops,
                        min_severity=min_severity, production_weight=production_weight, seed=seed)
     counts = selection.write(out_path, table=table_path, rejected=rejected_path)
+    record_selection(selection, audit_dir)  # AUDIT/selection.{parquet,json}; the report shows it
     if not quiet:
         render_selection(_console(), selection, out=str(out_path),
                          table_path=str(table_path or Path(out_path).parent / TABLE_FILE), counts=counts)

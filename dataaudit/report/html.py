@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dataaudit.io.atomic import write_text_atomic
 from dataaudit.report.payload import (
@@ -28,6 +28,7 @@ from dataaudit.report.payload import (
     viewer_payload,
 )
 from dataaudit.report.sections import check_names, check_views, coverage_view, finetune_view, timings, typed_summary
+from dataaudit.report.selection_view import selection_view
 
 if TYPE_CHECKING:
     from dataaudit.result import AuditResult
@@ -41,8 +42,11 @@ _json_for_script = json_for_script
 _DATA_SLOT = "<!--audit-data-->"
 
 
-def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_page: int = 50) -> str:
-    """The report as one HTML string that needs nothing but a browser to open."""
+def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_page: int = 50,
+                selection: Any = None) -> str:
+    """The report as one HTML string that needs nothing but a browser to open. ``selection`` is
+    what ``dataaudit select`` (and ``finetune --selection``) saved beside the audit
+    (:func:`dataaudit.selection.saved.load_selection`); its section is left out when None."""
     from markupsafe import Markup
 
     from dataaudit.report.templating import assets, environment
@@ -74,6 +78,7 @@ def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_pa
             timings=timings(summary),
             coverage=coverage_view(summary, result),
             finetune=finetune_view(summary),
+            selection=selection_view(selection, result.clusters),
         )
     )
     # The last slot is the real one: only the fixed end of the page follows it.
@@ -82,11 +87,13 @@ def render_html(result: AuditResult, *, max_map_points: int = 20000, rows_per_pa
 
 
 def write_report(
-    result: AuditResult, path: str | os.PathLike, *, max_map_points: int = 20000, rows_per_page: int = 50
+    result: AuditResult, path: str | os.PathLike, *, max_map_points: int = 20000, rows_per_page: int = 50,
+    selection: Any = None,
 ) -> Path:
     """Render and write the report atomically (a killed run leaves the old file or the new one)."""
     target = Path(path)
-    write_text_atomic(target, render_html(result, max_map_points=max_map_points, rows_per_page=rows_per_page))
+    write_text_atomic(target, render_html(result, max_map_points=max_map_points, rows_per_page=rows_per_page,
+                                          selection=selection))
     return target
 
 

@@ -53,11 +53,14 @@ class SelectionVerification:
     summary: dict[str, Any]
 
     def save(self, path: str | os.PathLike) -> None:
-        """The comparisons as Parquet, written atomically."""
-        from dataaudit.io.atomic import atomic_path
+        """Save the comparisons as Parquet at ``path``.
 
-        with atomic_path(path) as temp:
-            self.comparisons.write_parquet(temp)
+        The runs and summary go as JSON beside it (``selection_verification.json``), each written atomically; the audit's report shows them
+        when ``path`` is in the audit directory.
+        """
+        from dataaudit.selection.saved import save_verification
+
+        save_verification(self, path)
 
 
 def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult | str | os.PathLike",
@@ -80,6 +83,7 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
     from dataaudit.finetune.splits import heldout_split
     from dataaudit.io.load import load
     from dataaudit.result import AuditResult
+    from dataaudit.selection.saved import selection_digest
 
     dataset = dataset if not isinstance(dataset, (str, os.PathLike)) else load(dataset, skip_bad_lines=True)
     audit = audit if isinstance(audit, AuditResult) else AuditResult.load(audit)
@@ -137,6 +141,7 @@ def verify_selection(dataset: "Dataset | str | os.PathLike", audit: "AuditResult
                    for other in trainings if other != "selected"]
     table = pl.DataFrame([row for part in comparisons for row in part])
     summary = {"backend": chosen.name, "epochs": epochs, "seed": seed, "selected": len(selected),
+               "selection_digest": selection_digest(selected),
                "pool": len(pool), "heldout": len(held), "production": len(prod),
                "base_general": float(np.mean(base_probe.get("items") or [base_probe["score"]]))}
     return SelectionVerification(comparisons=table, runs=pl.DataFrame(runs), summary=summary)
