@@ -63,7 +63,7 @@ def _non_default() -> dict:
             "language": {"min_confidence": 0.6, "cluster_majority": 0.7, "min_cluster_rows": 6},
         },
         "coverage": {"threshold": 0.4, "alpha": 0.1, "growth_crowding": 0.2, "min_calibration_rows": 500,
-                     "group_similarity": 0.9, "k": 8, "density_k": 12, "use_labels": False, "label_k": 8,
+                     "group_similarity": 0.9, "crowding_group_similarity": 0.95, "k": 8, "density_k": 12, "use_labels": False, "label_k": 8,
                      "label_weight": 0.6, "label_view": "centroids", "centroid_shrinkage": 0.4, "crowding_k": 8,
                      "crowding_alpha": 0.001, "min_gap_cluster_size": 3, "min_collect": 5, "under_covered_ratio": 3.0,
                      "min_cluster_rows": 4, "holdout_share": 0.2, "holdout_max_rows": 5000, "drift_max_rows": 5000,

@@ -31,7 +31,9 @@ from dataaudit.coverage.calibration import (
     calibration_folds,
     combined_statistic,
     conformal_p_values,
+    fold_masks,
     near_copy_groups,
+    regrouped_folds,
 )
 from dataaudit.coverage.crowding import CrowdingScorer, CrowdingScores
 from dataaudit.coverage.describe import contribution_sentence, threshold_summary
@@ -107,8 +109,11 @@ class CoverageAnalysis(Component):
       one such split holds fewer than ``min_calibration_rows``, folds of that share are held out
       in turn until ``holdout_max_rows`` (or every) training row has been held out once.
     - ``group_similarity``: training rows at least this alike (chained) are held out together
-      (default: copies, the same request typed again; lower breaks crowding's calibration, see
-      :mod:`dataaudit.coverage.calibration`).
+      when the density and label scores are calibrated (default: copies, the same request typed
+      again). 0.85 (near-paraphrases) suits production collected apart from training, at a cost
+      where it is drawn like training (see :mod:`dataaudit.coverage.calibration`).
+    - ``crowding_group_similarity``: the same for crowding's calibration (keep it at copies: a
+      held-out burst of paraphrases would crowd itself).
     - ``drift_max_rows``: rows per side (subsampled, seeded) for the drift classifier.
     - ``seed``: None takes the audit's seed.
     """
@@ -136,6 +141,7 @@ class CoverageAnalysis(Component):
         holdout_max_rows: int = 10_000,
         min_calibration_rows: int = 2_000,
         group_similarity: float = 0.98,
+        crowding_group_similarity: float = 0.98,
         drift_max_rows: int = 10_000,
         seed: int | None = None,
     ):
@@ -159,6 +165,7 @@ class CoverageAnalysis(Component):
         self.holdout_max_rows = holdout_max_rows
         self.min_calibration_rows = min_calibration_rows
         self.group_similarity = group_similarity
+        self.crowding_group_similarity = crowding_group_similarity
         self.drift_max_rows = drift_max_rows
         self.seed = seed
 
@@ -176,6 +183,7 @@ class CoverageAnalysis(Component):
         "holdout_max_rows": [Interval(int, 1, None)],
         "min_calibration_rows": [Interval(int, 1, None)],
         "group_similarity": [Interval(float, 0, 1, closed="right")],
+        "crowding_group_similarity": [Interval(float, 0, 1, closed="right")],
         "drift_max_rows": [Interval(int, 1, None)],
         "seed": OPTIONAL_SEED,
         "use_labels": [bool],
@@ -390,34 +398,59 @@ class CoverageAnalysis(Component):
         threshold means the same for both; None when too few rows.
         """
         n = len(train_vectors)
-        groups = near_copy_groups(ctx.knn("prompt"), self.group_similarity) if n > 1 else None
+        graph = ctx.knn("prompt")
+        groups = near_copy_groups(graph, self.group_similarity) if n > 1 else None
         fold_of = calibration_folds(n, share=self.holdout_share, max_rows=self.holdout_max_rows,
                                     min_rows=self.min_calibration_rows, seed=self.seed, groups=groups)
         folds = int(fold_of.max()) + 1
-        held_out = np.full(n, np.nan)
-        for fold in range(folds):
-            held = fold_of == fold
-            if n - int(held.sum()) < 2:
-                continue
+        density_labels, similarity, crowding = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        # Crowding needs folds of its own only where its groups differ (see _held_out_crowding).
+        same_folds = self.crowding_group_similarity == self.group_similarity or self._crowding_weight() <= 0
+        for held in fold_masks(fold_of, n):
             scorer = self._scorer()
             # The rest's own kNN graph is read off the audit's (dropping held-out neighbours) rather
             # than rebuilt: at a million rows a rebuild is another ten-minute NN-descent.
-            rest_graph = graph_without(ctx.knn("prompt"), held, width=max(scorer.k, scorer.density_k))
+            rest_graph = graph_without(graph, held, width=max(scorer.k, scorer.density_k))
             rest_vectors, held_vectors = train_vectors[~held], train_vectors[held]
             scorer.fit(rest_vectors, knn=rest_graph, progress=ctx.progress)
             # The held-out rows' neighbours among the rest are read off the same graph.
-            held_graph = held_out_graph(ctx.knn("prompt"), held, rest_vectors, held_vectors,
+            held_graph = held_out_graph(graph, held, rest_vectors, held_vectors,
                                         width=max(scorer.width, self.label_k, self.crowding_k))
             held_scores = scorer.score(held_vectors, graph=held_graph, progress=ctx.progress)
             if train_labels is not None:
                 rest_labels = [label for label, out in zip(train_labels, held) if not out]
                 _, _, held_scores = self._with_labels(scorer, held_scores, rest_vectors, rest_labels,
                                                       held_vectors, knn=rest_graph, query_graph=held_graph)
-            held_crowding = self._crowding_scorer().fit_score(held_vectors, rest_vectors, training_graph=held_graph)
-            held_out[held] = combined_statistic(held_scores.gap_score, held_crowding.gap_score, held_scores.similarity,
-                                                crowding_weight=self._crowding_weight())
-        calibration = GapCalibration.fit(held_out[fold_of >= 0], folds, alpha=self.alpha)
+            density_labels[held], similarity[held] = held_scores.gap_score, held_scores.similarity
+            if same_folds:
+                crowding[held] = self._crowding_scorer().fit_score(held_vectors, rest_vectors,
+                                                                   training_graph=held_graph).gap_score
+        if not same_folds:
+            crowding = self._held_out_crowding(train_vectors, graph, fold_of)
+        held = fold_of >= 0
+        statistic = combined_statistic(density_labels[held], crowding[held], similarity[held],
+                                       crowding_weight=self._crowding_weight())
+        calibration = GapCalibration.fit(statistic, folds, alpha=self.alpha)
         return calibration if calibration.calibration_rows else None
+
+    def _held_out_crowding(self, train_vectors: np.ndarray, graph: KnnGraph, fold_of: np.ndarray) -> np.ndarray:
+        """Crowding of the same held-out rows, regrouped into folds that keep only copies together.
+
+        A fold of whole paraphrase groups crowds itself (its rows are each other's neighbours
+        and all "production"), which no production row of a covered topic does.
+        """
+        n = len(train_vectors)
+        crowding = np.full(n, np.nan)
+        if self._crowding_weight() <= 0:
+            return crowding
+        copies = near_copy_groups(graph, self.crowding_group_similarity) if n > 1 else np.arange(n)
+        width = max(self.k, self.density_k, self.label_k, self.crowding_k)
+        for held in fold_masks(regrouped_folds(fold_of, copies, seed=self.seed), n):
+            rest_vectors, held_vectors = train_vectors[~held], train_vectors[held]
+            held_graph = held_out_graph(graph, held, rest_vectors, held_vectors, width=width)
+            crowding[held] = self._crowding_scorer().fit_score(held_vectors, rest_vectors,
+                                                               training_graph=held_graph).gap_score
+        return crowding
 
     def _contributions(self, calibration: GapCalibration | None, density: CoverageScores, label_scores: np.ndarray,
                        signals: CoverageScores, crowding: CrowdingScores, label_aware: bool) -> dict[str, Any]:

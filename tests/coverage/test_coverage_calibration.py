@@ -16,6 +16,7 @@ from dataaudit.coverage.calibration import (
     combined_statistic,
     conformal_p_values,
     near_copy_groups,
+    regrouped_folds,
 )
 from dataaudit.embed import PrecomputedEmbedder
 from dataaudit.errors import UsageError
@@ -92,7 +93,8 @@ def mixture(rows: int, rng: np.random.Generator, centres: np.ndarray) -> tuple[n
     return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32), [f"topic{w}" for w in which]
 
 
-def analyse_in_distribution(train_rows: int, production_rows: int, alpha: float, seed: int, *, labelled: bool):
+def analyse_in_distribution(train_rows: int, production_rows: int, alpha: float, seed: int, *, labelled: bool,
+                            **params):
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(8, 16))
     train, labels = mixture(train_rows, rng, centres)
@@ -102,7 +104,7 @@ def analyse_in_distribution(train_rows: int, production_rows: int, alpha: float,
     embedder = PrecomputedEmbedder(texts=train_texts + production_texts, embeddings=np.vstack([train, production]))
     records = [{"text": t, "label": label} if labelled else {"prompt": t} for t, label in zip(train_texts, labels)]
     ctx = make_context(from_records(records), cluster_labels=[int(label[5:]) for label in labels], embedder=embedder)
-    return CoverageAnalysis(alpha=alpha, seed=seed).run(ctx, from_records([{"prompt": t} for t in production_texts]))
+    return CoverageAnalysis(alpha=alpha, seed=seed, **params).run(ctx, from_records([{"prompt": t} for t in production_texts]))
 
 
 @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -146,3 +148,26 @@ def test_near_copy_groups_chain_neighbours_at_least_that_alike():
                      similarities=np.array([[0.99, 0.5], [0.99, 0.985], [0.985, 0.3], [0.3, 0.2]], dtype=np.float32))
     groups = near_copy_groups(graph, 0.98)
     assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_regrouped_folds_deal_the_same_rows_again_keeping_only_the_given_groups_together():
+    paraphrases = np.repeat(np.arange(20), 10)  # 20 paraphrase groups of 10 rows
+    fold_of = calibration_folds(200, share=0.1, max_rows=150, min_rows=1_000, seed=0, groups=paraphrases)
+    copies = np.repeat(np.arange(100), 2)  # each paraphrase group holds 5 pairs of copies
+    regrouped = regrouped_folds(fold_of, copies, seed=0)
+    np.testing.assert_array_equal(regrouped >= 0, fold_of >= 0)  # the same rows held out
+    assert regrouped.max() == fold_of.max()  # as many folds
+    for group in range(100):
+        assert len(set(regrouped[copies == group])) == 1
+    # Paraphrase groups are dealt apart: some fold holds part of a group, not all of it.
+    assert any(len(set(regrouped[paraphrases == group])) > 1 for group in range(20) if (fold_of[paraphrases == group] >= 0).all())
+
+
+def test_paraphrase_groups_calibrate_density_and_crowding_apart():
+    """With ``group_similarity`` below ``crowding_group_similarity`` crowding gets folds of its own;
+    the promise on in-distribution production still holds as an upper bound."""
+    result = analyse_in_distribution(400, 400, 0.1, 3, labelled=True, group_similarity=0.9)
+    summary = result.summary
+    assert summary["threshold"]["calibration_rows"] >= 396
+    assert summary["evaluation_gap"]["held_out"]["gap_share"] <= 0.1
+    assert summary["individually_uncovered_rows"] / 400 <= 0.1 + 4 * math.sqrt(0.09 / 400) + 4 * math.sqrt(0.09 / 400)
