@@ -24,6 +24,19 @@ between related code tasks (PHP squaring prompt, C++ squaring answer) stayed at 
 inside the matched range: a 135M model's IFD cannot see those. ``threshold=1`` gives the strict
 reading.
 
+IFD compares a prompt with no prompt, so a response moved to a *related* prompt (another Java
+task) still looks helped. The contrastive rule asks the sharper question: does another row's
+prompt explain this response better than its own? Candidates come from the audit's embeddings
+(each response's ``contrast_k`` nearest distinct prompts of other rows, kept only where at least
+about as close as the row's own prompt, within ``contrast_slack``): a pre-filter that leaves most
+matched rows without an extra pass. The model then scores the response after each candidate,
+and the row is flagged where the best candidate's loss is below ``contrast_ratio`` × the loss
+after its own prompt. The margin is what keeps a prompt asked twice with two valid answers (or
+reworded) unflagged: there the other prompt explains the answer about as well, not better;
+exact copies of a row's prompt are never candidates. A row is flagged by either rule; the
+columns keep both (``learnability_contrast_loss``, ``learnability_contrast_row`` = the row whose
+prompt gave it), and a contrast finding's ``suggested_value`` is that row's id.
+
 The check runs a language model over every row, so it is opt-in on a CPU and on by default where
 an accelerator is present (see :data:`dataaudit.checks.ACCELERATOR_CHECKS`).
 """
@@ -47,12 +60,14 @@ logger = logging.getLogger(__name__)
 
 @register_check
 class LearnabilityCheck(Check):
-    """Flags prompt/response pairs whose prompt does not lower the response's loss (IFD ≥ threshold)."""
+    """Flags prompt/response pairs whose prompt does not lower the response's loss (IFD ≥ threshold)
+    or whose response another row's prompt predicts better (contrast < ``contrast_ratio`` × own)."""
 
     name = "learnability"
     description = (
         "Pairs whose prompt does not help a language model predict the response (instruction-following "
-        "difficulty at or near 1): responses attached to the wrong prompt, or prompts the answer ignores."
+        "difficulty at or near 1, or another row's prompt predicts it better): responses attached to the wrong "
+        "prompt, or prompts the answer ignores."
     )
     kinds = ("mismatched_pair",)
     needs = frozenset({"embeddings_prompt", "embeddings_response"})
@@ -97,7 +112,7 @@ class LearnabilityCheck(Check):
             conditioned, alone = scorer.losses(prompts, systems, responses, progress=ctx.progress)
         with ctx.stage("learnability_contrast"):
             keys = frame.select(pl.struct("system", "prompt").rank("dense")).to_series().to_numpy().astype(np.int64) - 1
-            has_response = np.array([bool(r) for r in responses], dtype=bool)
+            has_response = frame.select(pl.col("response").fill_null("").str.len_bytes() > 0).to_series().to_numpy()
             queried, candidate = contrast_candidates(ctx.embeddings("prompt"), ctx.embeddings("response"), keys,
                                                      has_response, k=self.contrast_k, slack=self.contrast_slack)
             losses = scorer.conditioned([prompts[c] for c in candidate], [systems[c] for c in candidate],
@@ -109,7 +124,7 @@ class LearnabilityCheck(Check):
         flags = by_ifd | by_contrast
         scores = np.minimum(learnability_score(ratio), contrast_score(conditioned, contrast))
         rows = frame.get_column("row").to_numpy()
-        better_row = pl.Series([int(rows[b]) if b >= 0 else None for b in better.tolist()], dtype=pl.Int64)
+        better_row = pl.select(pl.when(pl.Series(better >= 0)).then(pl.Series(rows[np.maximum(better, 0)], dtype=pl.Int64))).to_series()
         findings = [self._finding(int(rows[i]), float(scores[i]), float(ratio[i]), float(conditioned[i]), float(alone[i]),
                                   float(contrast[i]) if by_contrast[i] else None, int(rows[better[i]]))
                     for i in np.flatnonzero(flags).tolist()]
