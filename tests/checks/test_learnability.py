@@ -236,3 +236,24 @@ def test_the_real_model_finds_responses_swapped_between_rows():
     assert (bad_ifd > good_ifd).all(), (good_ifd, bad_ifd)
     assert not good.rows.get_column("is_learnability_issue").any()
     assert bad.rows.get_column("is_learnability_issue").sum() >= 3, bad_ifd
+
+
+@pytest.mark.slow
+@SMOLLM2
+def test_the_real_model_finds_a_swap_between_related_code_tasks():
+    """Two Java tasks one word apart, their answers swapped: the case IFD misses (the wrong Java
+    prompt still helps), which the contrast with the other row's prompt finds."""
+    pairs = [("Write Java code that prints the sum of two integers a and b.",
+              "int sum = a + b;\nSystem.out.println(\"Sum: \" + sum);"),
+             ("Write Java code that prints the product of two integers a and b.",
+              "int product = a * b;\nSystem.out.println(\"Product: \" + product);"),
+             *FILLER]
+    prompts = [p for p, _ in pairs]
+    responses = [r for _, r in pairs]
+    responses[0], responses[1] = responses[1], responses[0]
+    result = LearnabilityCheck().run(make_context(make_dataset(prompts, responses)))
+    rows = result.rows
+    contrast = rows.get_column("learnability_contrast_loss").to_numpy()
+    own = rows.get_column("learnability_loss_with_prompt").to_numpy()
+    assert rows.get_column("is_learnability_issue").to_list() == [True, True] + [False] * len(FILLER), (contrast, own)
+    assert rows.get_column("learnability_contrast_row").to_list()[:2] == [1, 0]
