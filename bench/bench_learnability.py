@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--dump", type=Path, default=None, help="write every row's losses here (JSONL)")
+    parser.add_argument("--replay", type=Path, default=None,
+                        help="take each row's own and alone losses from this --dump of a full run (same seed, rows, "
+                             "rate) and run only the contrastive part: to re-measure a changed contrast rule")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "urllib3", "filelock"):
@@ -96,11 +99,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)  # load_causal_lm takes every core; this CPU is shared
     print(f"model loaded in {time.perf_counter() - started:.1f} s; torch threads {torch.get_num_threads()}")
     embedder = default_embedder()
+    replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if args.replay:
+        replayed = _replayed(args.replay, args.seed)
+        current = {}
+
+        def replay(self, prompts, systems, responses, *, progress=None):
+            own, alone = replayed[current["name"]]
+            if len(own) != len(responses):
+                raise SystemExit(f"{args.replay} has {len(own)} rows of {current['name']}, this sample {len(responses)}")
+            return own, alone
+
+        LearnabilityScorer.losses = replay  # the model's two passes per row, as the full run measured them
 
     table = []
     totals = {"ifd": [], "contrast": [], "either": [], "truth": []}
     for name in args.datasets.split(","):
         records, planted = planted_sample(name, args.rows, args.rate, args.seed)
+        if args.replay:
+            current["name"] = name
         dataset = from_records(records)
         ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, knn_k=5, seed=0,
                            cluster_pipeline=ClusterPipeline())
@@ -140,8 +157,10 @@ def main() -> None:
         print(f"{name}: {len(ratio)} rows in {seconds:.1f} s ({len(ratio) / seconds:.2f} rows/s, {passes} contrast "
               f"passes, median {int(np.median(lengths))} tokens per pair)", flush=True)
 
-    print(f"\nIFD threshold {check.threshold}, contrast ratio {check.contrast_ratio} (k {check.contrast_k}, slack "
-          f"{check.contrast_slack}); rate {args.rate}, seed {args.seed}, {args.threads} thread(s)")
+    if args.replay:
+        print(f"\nown/alone losses replayed from {args.replay}: rows/s counts the contrastive part only")
+    print(f"\nIFD threshold {check.threshold}, contrast ratio {check.contrast_ratio} (k {check.contrast_k}, gap "
+          f"{check.contrast_gap}); rate {args.rate}, seed {args.seed}, {args.threads} thread(s)")
     print("| dataset | rows | planted | P/R IFD | P/R contrast | P/R either (the check) | contrast passes | "
           "contrast/own, planted | contrast/own, lowest 3 matched | rows/s | median tokens |")
     print("|---|---:|---:|---|---|---|---:|---|---|---:|---:|")
@@ -154,6 +173,18 @@ def main() -> None:
         hits = int((flags & truth).sum())
         print(f"all, {key}: precision {hits / max(int(flags.sum()), 1):.3f}, recall {hits / max(int(truth.sum()), 1):.3f} "
               f"({hits} of {int(truth.sum())} planted found, {int(flags.sum()) - hits} false alarm(s))")
+
+
+def _replayed(path: Path, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rows: dict[str, list[dict]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get("seed", seed) == seed:
+                rows.setdefault(record["dataset"], []).append(record)
+    return {name: (np.array([r["with_prompt"] for r in sorted(records, key=lambda r: r["i"])], dtype=float),
+                   np.array([r["alone"] for r in sorted(records, key=lambda r: r["i"])], dtype=float))
+            for name, records in rows.items()}
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def test_it_runs_by_default_only_where_a_gpu_is_present(monkeypatch):
 
 
 @pytest.mark.parametrize("params", [{"threshold": 0}, {"max_response_tokens": 0}, {"batch_size": 0}, {"contrast_k": -1},
-                                    {"contrast_ratio": 0}, {"contrast_ratio": 1.5}, {"contrast_slack": -0.1}])
+                                    {"contrast_ratio": 0}, {"contrast_ratio": 1.5}, {"contrast_gap": -2.5}])
 def test_bad_parameters_fail_at_construction(params):
     with pytest.raises(UsageError):
         LearnabilityCheck(**params)
@@ -168,7 +168,7 @@ def test_rows_sharing_a_prompt_with_different_valid_answers_are_not_flagged(over
              ("Name a primary colour", "Blue is a primary colour."),
              ("Please name a primary colour", "Yellow is a primary colour."),
              *FILLER]
-    result = LearnabilityCheck(contrast_slack=2.0).run(make_context(make_dataset(*zip(*pairs))))
+    result = LearnabilityCheck(contrast_gap=-2.0).run(make_context(make_dataset(*zip(*pairs))))
     rows = result.rows
     assert not rows.get_column("is_learnability_issue").any()
     assert result.summary["contrast_passes"] > 0  # the reworded prompt was asked, and did not win
@@ -184,26 +184,28 @@ def test_a_prompt_quoting_another_rows_answer_is_not_asked(overlap_scorer):
              ("Translate this Python to JavaScript:\ndef add(a, b):\n    return a + b", "const add = (a, b) => a + b;"),
              *FILLER]
     assert quotes([pairs[1][0], pairs[0][0]], [pairs[0][1], pairs[1][1]]).tolist() == [True, False]
-    result = LearnabilityCheck(contrast_slack=2.0).run(make_context(make_dataset(*zip(*pairs))))
+    result = LearnabilityCheck(contrast_gap=-2.0).run(make_context(make_dataset(*zip(*pairs))))
     assert not result.rows.get_column("is_learnability_issue").any()
     assert result.rows.get_column("learnability_contrast_row")[0] != 1
 
 
-def test_candidates_are_other_distinct_prompts_at_least_about_as_close_as_the_own():
+def test_candidates_are_other_distinct_prompts_closer_than_the_own_by_the_gap():
     prompts = np.array([[1.0, 0.0], [1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     responses = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.8], [1.0, 0.0]])
     keys = np.array([0, 0, 1, 2])  # rows 0 and 1 share a prompt
     has_response = np.array([True, True, True, False])
-    queried, candidate = contrast_candidates(prompts, responses, keys, has_response, k=2, slack=0.0)
+    queried, candidate = contrast_candidates(prompts, responses, keys, has_response, k=2, gap=0.0)
     pairs = set(zip(queried.tolist(), candidate.tolist()))
     # Row 0's response points at row 3's prompt, then row 2's (0.8 ≥ its own 0); row 1's own
     # prompt is its response's nearest, and its copy (row 0) is never asked; row 3 has no response.
     assert pairs == {(0, 3), (0, 2)}
-    queried, candidate = contrast_candidates(prompts, responses, keys, has_response, k=1, slack=0.0)
+    queried, candidate = contrast_candidates(prompts, responses, keys, has_response, k=1, gap=0.0)
     assert list(zip(queried.tolist(), candidate.tolist())) == [(0, 3)]
-    queried, _ = contrast_candidates(prompts, responses, keys, has_response, k=1, slack=2.0)
+    queried, candidate = contrast_candidates(prompts, responses, keys, has_response, k=2, gap=0.9)
+    assert list(zip(queried.tolist(), candidate.tolist())) == [(0, 3)]  # row 2's prompt is only 0.8 closer
+    queried, _ = contrast_candidates(prompts, responses, keys, has_response, k=1, gap=-2.0)
     assert sorted(queried.tolist()) == [0, 1, 2]
-    assert contrast_candidates(prompts, responses, keys, has_response, k=0, slack=2.0)[0].size == 0
+    assert contrast_candidates(prompts, responses, keys, has_response, k=0, gap=-2.0)[0].size == 0
 
 
 @settings(max_examples=50, deadline=None)
