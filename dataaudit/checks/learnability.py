@@ -36,8 +36,7 @@ two recursive C++ factorials) were at most 0.08 closer; the gap drops those and 
 and the row is flagged where the best candidate's loss is below ``contrast_ratio`` × the loss
 after its own prompt. The margin is what keeps a prompt asked twice with two valid answers (or
 reworded) unflagged: there the other prompt explains the answer about as well, not better;
-exact copies of a row's prompt are never candidates, nor are prompts that quote the response (a
-translation prompt holding another row's answer as its source code: the model copies it). A row is flagged by either rule; the
+exact copies of a row's prompt are never candidates. A row is flagged by either rule; the
 columns keep both (``learnability_contrast_loss``, ``learnability_contrast_row`` = the row whose
 prompt gave it), and a contrast finding's ``suggested_value`` is that row's id.
 
@@ -48,8 +47,6 @@ an accelerator is present (see :data:`dataaudit.checks.ACCELERATOR_CHECKS`).
 from __future__ import annotations
 
 import logging
-import re
-from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -62,8 +59,6 @@ from dataaudit.registry import SCORERS
 from dataaudit.severity import SEVERITIES
 
 logger = logging.getLogger(__name__)
-
-_WORD = re.compile(r"\w+")
 
 
 @register_check
@@ -123,8 +118,6 @@ class LearnabilityCheck(Check):
             has_response = frame.select(pl.col("response").fill_null("").str.len_bytes() > 0).to_series().to_numpy()
             queried, candidate = contrast_candidates(ctx.embeddings("prompt"), ctx.embeddings("response"), keys,
                                                      has_response, k=self.contrast_k, gap=self.contrast_gap)
-            fair = ~quotes([prompts[c] for c in candidate], [responses[q] for q in queried])
-            queried, candidate = queried[fair], candidate[fair]
             losses = scorer.conditioned([prompts[c] for c in candidate], [systems[c] for c in candidate],
                                         [responses[q] for q in queried], progress=ctx.progress)
             contrast, better = best_contrast(len(frame), queried, candidate, losses)
@@ -227,32 +220,6 @@ less similar ones in). The embedding only picks
     keep &= has_response[:, None]
     queried, column = np.nonzero(keep)
     return queried.astype(np.int64), first[graph.indices[queried, column]].astype(np.int64)
-
-
-#: Word n-grams, and the share of a response's n-grams, that make a prompt "quote" it.
-_QUOTE_NGRAM = 3
-_QUOTE_SHARE = 0.5
-
-
-def quotes(prompts: Sequence[str | None], responses: Sequence[str | None]) -> np.ndarray:
-    """Whether each prompt contains most of its response (half of the response's word 3-grams).
-
-    A prompt that quotes a text (translate this C++ to Java) makes that text cheap to predict by
-    copying, so another row's such prompt would "explain" a response that is in fact its source
-    code, not its answer: these pairs are no evidence of a mismatch and are not asked.
-    """
-    out = np.zeros(len(responses), dtype=bool)
-    for i, (prompt, response) in enumerate(zip(prompts, responses)):
-        grams = _ngrams(response or "")
-        if grams:
-            out[i] = len(grams & _ngrams(prompt or "")) >= _QUOTE_SHARE * len(grams)
-    return out
-
-
-def _ngrams(text: str) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
-    n = min(_QUOTE_NGRAM, len(words))
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)} if n else set()
 
 
 def best_contrast(n: int, queried: np.ndarray, candidate: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,6 @@ from dataaudit.checks.learnability import (
     flag_mismatched,
     ifd,
     learnability_score,
-    quotes,
 )
 from dataaudit.errors import UsageError
 from dataaudit.finetune.scoring import LearnabilityScorer
@@ -175,18 +174,6 @@ def test_rows_sharing_a_prompt_with_different_valid_answers_are_not_flagged(over
     contrast = rows.get_column("learnability_contrast_loss").to_numpy()
     own = rows.get_column("learnability_loss_with_prompt").to_numpy()
     assert np.allclose(contrast[:3], own[:3])
-
-
-def test_a_prompt_quoting_another_rows_answer_is_not_asked(overlap_scorer):
-    """A translation prompt holds another row's answer as its source: copying makes that answer
-    cheap after it, which says nothing about a mismatch."""
-    pairs = [("Write a Python function add that returns a plus b", "def add(a, b):\n    return a + b"),
-             ("Translate this Python to JavaScript:\ndef add(a, b):\n    return a + b", "const add = (a, b) => a + b;"),
-             *FILLER]
-    assert quotes([pairs[1][0], pairs[0][0]], [pairs[0][1], pairs[1][1]]).tolist() == [True, False]
-    result = LearnabilityCheck(contrast_gap=-2.0).run(make_context(make_dataset(*zip(*pairs))))
-    assert not result.rows.get_column("is_learnability_issue").any()
-    assert result.rows.get_column("learnability_contrast_row")[0] != 1
 
 
 def test_candidates_are_other_distinct_prompts_closer_than_the_own_by_the_gap():
