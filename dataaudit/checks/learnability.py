@@ -26,19 +26,22 @@ reading.
 
 IFD compares a prompt with no prompt, so a response moved to a *related* prompt (another Java
 task) still looks helped. The contrastive rule asks the sharper question: does another row's
-prompt explain this response better than its own? Candidates come from the audit's embeddings
-(each response's ``contrast_k`` nearest distinct prompts of other rows, kept only where at least
-``contrast_gap`` more similar to the response than the row's own prompt): a pre-filter that
-leaves most matched rows without an extra pass. Why a gap of 0.1 and not "about as close": with
-MiniLM the swapped pairs' true prompts were 0.15 to 0.90 closer to the response than the wrong
-one, while the matched rows the model then judged "explained better" (near-duplicate prompts:
-two recursive C++ factorials) were at most 0.08 closer; the gap drops those and most passes. The model then scores the response after each candidate,
-and the row is flagged where the best candidate's loss is below ``contrast_ratio`` × the loss
-after its own prompt. The margin is what keeps a prompt asked twice with two valid answers (or
-reworded) unflagged: there the other prompt explains the answer about as well, not better;
-exact copies of a row's prompt are never candidates. A row is flagged by either rule; the
-columns keep both (``learnability_contrast_loss``, ``learnability_contrast_row`` = the row whose
-prompt gave it), and a contrast finding's ``suggested_value`` is that row's id.
+prompt explain this response better than its own? Candidates come from the audit's embeddings:
+each response's ``contrast_k`` nearest distinct prompts of other rows (never a copy of its own),
+kept only where at least ``contrast_gap`` more similar to the response than the row's own
+prompt, a pre-filter that leaves most rows without an extra pass. The model scores the response
+after each candidate, and the row is flagged where the best candidate's loss is below
+``contrast_ratio`` × the loss after its own prompt. The margin keeps a prompt asked twice (or
+reworded) with two valid answers unflagged: the other prompt explains the answer about as well,
+not better. Why a gap of 0.1 rather than "about as close": with MiniLM the swapped pairs' true
+prompts were 0.15 to 0.90 closer to the response than the wrong one, while the matched rows the
+model judged "explained better" (near-duplicate prompts: two recursive C++ factorials) were at
+most 0.08 closer; the gap drops those and most of the passes. On the bench's 167-row samples
+(3% planted) the check then gave precision/recall 1.00/1.00 (seed 0) and 0.94/1.00 (seed 1) for
+about one extra pass per ten rows; the one false alarm was a translation whose answer another
+row's prompt quotes (the model copies it). A row is flagged by either rule; the columns keep
+both (``learnability_contrast_loss``, ``learnability_contrast_row`` = the row whose prompt gave
+it), and a contrast finding's ``suggested_value`` is that row's id.
 
 The check runs a language model over every row, so it is opt-in on a CPU and on by default where
 an accelerator is present (see :data:`dataaudit.checks.ACCELERATOR_CHECKS`).
