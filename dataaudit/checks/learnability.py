@@ -132,7 +132,8 @@ class LearnabilityCheck(Check):
         rows = frame.get_column("row").to_numpy()
         better_row = pl.select(pl.when(pl.Series(better >= 0)).then(pl.Series(rows[np.maximum(better, 0)], dtype=pl.Int64))).to_series()
         findings = [self._finding(int(rows[i]), float(scores[i]), float(ratio[i]), float(conditioned[i]), float(alone[i]),
-                                  float(contrast[i]) if by_contrast[i] else None, int(rows[better[i]]))
+                                  float(contrast[i]) if by_contrast[i] else None,
+                                  int(rows[better[i]]) if by_contrast[i] else None)
                     for i in np.flatnonzero(flags).tolist()]
         scored = ratio[np.isfinite(ratio)]
         summary = {
@@ -156,7 +157,9 @@ class LearnabilityCheck(Check):
         )
 
     def _finding(self, row: int, score: float, ratio: float, conditioned: float, alone: float, contrast: float | None,
-                 better_row: int) -> Finding:
+                 better_row: int | None) -> Finding:
+        """A contrast finding (``contrast`` given) names the row whose prompt fits better; an IFD one
+        the two losses of its ratio."""
         if contrast is None:
             reason = (f"IFD {ratio:.2f} (threshold {self.threshold:g}): the response's loss is {conditioned:.2f} "
                       f"nats/token given the prompt and {alone:.2f} without it, so the prompt does not help predict it")
@@ -201,11 +204,11 @@ def contrast_candidates(prompt_vectors: np.ndarray, response_vectors: np.ndarray
     after the prompt of row ``candidate[j]``.
 
     Candidates are each response's ``k`` most similar prompts (cosine; one row per distinct
-    ``keys`` value, i.e. per distinct system + prompt, never the row's own) that are at most
-    at least ``gap`` more similar to the response than the row's own prompt (a negative gap lets
-less similar ones in). The embedding only picks
-    whom to ask: the language model decides. Most matched rows have no such prompt (their own
-    prompt is the response's nearest), so the extra passes stay a fraction of the rows.
+    ``keys`` value, i.e. per distinct system + prompt, never the row's own) that are at least
+    ``gap`` more similar to the response than the row's own prompt (a negative gap lets less
+    similar ones in). The embedding only picks whom to ask: the language model decides. Most
+    matched rows have no such prompt (their own prompt is the response's nearest), so the extra
+    passes stay a fraction of the rows.
     """
     prompt_vectors = unit_rows(prompt_vectors, "prompt embeddings")
     response_vectors = unit_rows(response_vectors, "response embeddings")
