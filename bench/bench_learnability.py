@@ -3,10 +3,13 @@
 For each real instruction set (GPTeacher codegen, Code Alpaca, GSM8K) a seeded sample of rows
 gets 3% of its responses rotated among themselves (each planted row carries another planted
 row's response), then the learnability check scores every row with the bundled SmolLM2-135M.
-Prints the IFD distribution of matched and shuffled pairs, precision and recall at the default
-threshold and at the definition's 1.0, and the throughput on this machine.
+The check runs as shipped (its defaults, MiniLM embeddings from the audit's embedder). Prints
+precision and recall of each rule alone (IFD ≥ threshold; another row's prompt lowers the
+response's loss by the contrast margin) and of the check (either), the contrastive part's extra
+passes, the contrast/own loss ratios of planted and of the closest matched rows, and the
+throughput on this machine.
 
-    nice -n 10 python bench/bench_learnability.py --rows 200 --threads 2
+    nice -n 10 python -u bench/bench_learnability.py --rows 167 --threads 1 --seed 1
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--dump", type=Path, default=None, help="write every row's losses here (JSONL)")
+    parser.add_argument("--replay", type=Path, default=None,
+                        help="take each row's own and alone losses from this --dump of a full run (same seed, rows, "
+                             "rate) and run only the contrastive part: to re-measure a changed contrast rule")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("httpx", "urllib3", "filelock"):
@@ -78,58 +84,107 @@ def main() -> None:
 
     import torch
 
-    from dataaudit.checks.learnability import LearnabilityCheck, LearnabilityScorer, flag_mismatched, ifd
+    from dataaudit.checks.learnability import LearnabilityCheck, flag_contrast, flag_mismatched
+    from dataaudit.cluster.pipeline import ClusterPipeline
+    from dataaudit.context import AuditContext
+    from dataaudit.engine.local import LocalEngine
+    from dataaudit.finetune.scoring import LearnabilityScorer
     from dataaudit.io.load import from_records
+    from dataaudit.runner import default_embedder
 
-    # The check's own scorer with the check's defaults; one model load for every dataset.
+    # The check as shipped (defaults, the audit's MiniLM embedder); one model load for every dataset.
     check = LearnabilityCheck()
     started = time.perf_counter()
-    scorer = LearnabilityScorer(model=check.model, max_length=check.max_length,
-                                max_response_tokens=check.max_response_tokens, batch_size=check.batch_size)
-    scorer.load()
+    LearnabilityScorer(model=check.model).load()  # the check's scorer finds this model in its cache
     torch.set_num_threads(args.threads)  # load_causal_lm takes every core; this CPU is shared
     print(f"model loaded in {time.perf_counter() - started:.1f} s; torch threads {torch.get_num_threads()}")
+    embedder = default_embedder()
+    replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if args.replay:
+        replayed = _replayed(args.replay, args.seed)
+        current = {}
+
+        def replay(self, prompts, systems, responses, *, progress=None):
+            own, alone = replayed[current["name"]]
+            if len(own) != len(responses):
+                raise SystemExit(f"{args.replay} has {len(own)} rows of {current['name']}, this sample {len(responses)}")
+            return own, alone
+
+        LearnabilityScorer.losses = replay  # the model's two passes per row, as the full run measured them
 
     table = []
-    all_flags, all_truth = [], []
+    totals = {"ifd": [], "contrast": [], "either": [], "truth": []}
     for name in args.datasets.split(","):
         records, planted = planted_sample(name, args.rows, args.rate, args.seed)
-        frame = from_records(records).frame
-        prompts, responses = frame.get_column("prompt").to_list(), frame.get_column("response").to_list()
+        if args.replay:
+            current["name"] = name
+        dataset = from_records(records)
+        ctx = AuditContext(engine=LocalEngine(), dataset=dataset, embedder=embedder, knn_k=5, seed=0,
+                           cluster_pipeline=ClusterPipeline())
+        ctx.require(sorted(check.needs))  # embedding is timed apart: the audit shares it with other checks
         clock = time.perf_counter()
-        conditioned, alone = scorer.losses(prompts, frame.get_column("system").to_list(), responses)
+        result = check.run(ctx)
         seconds = time.perf_counter() - clock
-        ratio = ifd(conditioned, alone)
+        rows = result.rows
+        ratio = rows.get_column("learnability_ifd").to_numpy()
+        own = rows.get_column("learnability_loss_with_prompt").to_numpy()
+        contrast = rows.get_column("learnability_contrast_loss").to_numpy()
         truth = np.zeros(len(ratio), dtype=bool)
         truth[planted] = True
-        tokenizer = scorer.load().tokenizer_
+        by_ifd = flag_mismatched(ratio, check.threshold)
+        by_contrast = flag_contrast(own, contrast, check.contrast_ratio)
+        either = rows.get_column("is_learnability_issue").to_numpy()
+        for key, flags in (("ifd", by_ifd), ("contrast", by_contrast), ("either", either), ("truth", truth)):
+            totals[key].append(flags)
+        tokenizer = LearnabilityScorer(model=check.model).load().tokenizer_
+        prompts, responses = dataset.frame.get_column("prompt").to_list(), dataset.frame.get_column("response").to_list()
         lengths = [len(tokenizer(p)["input_ids"]) + len(tokenizer(r)["input_ids"]) for p, r in zip(prompts, responses)]
-        p_def, r_def = precision_recall(flag_mismatched(ratio, check.threshold), planted)
-        p_one, r_one = precision_recall(flag_mismatched(ratio, 1.0), planted)
-        table.append((name, len(ratio), len(planted), np.percentile(ratio[~truth], [50, 95, 99]).round(3).tolist(),
-                      float(ratio[~truth].max()), np.sort(ratio[truth]).round(3).tolist(), p_def, r_def, p_one, r_one,
+        passes = int(result.summary["contrast_passes"])
+        relative = contrast / own
+        table.append((name, len(ratio), len(planted), *precision_recall(by_ifd, planted),
+                      *precision_recall(by_contrast, planted), *precision_recall(either, planted), passes,
+                      np.sort(relative[truth]).round(3).tolist(),
+                      np.sort(relative[~truth & np.isfinite(relative)])[:3].round(3).tolist(),
                       len(ratio) / seconds, int(np.median(lengths))))
-        all_flags.append(flag_mismatched(ratio, check.threshold))
-        all_truth.append(truth)
         if args.dump:
+            better = rows.get_column("learnability_contrast_row").to_list()
             with args.dump.open("a", encoding="utf-8") as out:
                 for i in range(len(ratio)):
-                    out.write(json.dumps({"dataset": name, "i": i, "planted": bool(truth[i]), "ifd": ratio[i],
-                                          "with_prompt": conditioned[i], "alone": alone[i]}) + "\n")
-        print(f"{name}: {len(ratio)} rows in {seconds:.1f} s ({len(ratio) / seconds:.2f} rows/s, "
-              f"median {int(np.median(lengths))} tokens per pair)", flush=True)
+                    out.write(json.dumps({"dataset": name, "seed": args.seed, "i": i, "planted": bool(truth[i]),
+                                          "ifd": ratio[i], "with_prompt": own[i],
+                                          "alone": rows.get_column("learnability_loss_alone")[i],
+                                          "contrast": contrast[i], "contrast_row": better[i]}) + "\n")
+        print(f"{name}: {len(ratio)} rows in {seconds:.1f} s ({len(ratio) / seconds:.2f} rows/s, {passes} contrast "
+              f"passes, median {int(np.median(lengths))} tokens per pair)", flush=True)
 
-    print(f"\nthreshold {check.threshold} (default) and 1.0; rate {args.rate}, seed {args.seed}, {args.threads} thread(s)")
-    print("| dataset | rows | planted | matched IFD p50/p95/p99 | matched max | shuffled IFD (sorted) | "
-          "P@default | R@default | P@1.0 | R@1.0 | rows/s | median tokens |")
-    print("|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|")
-    for (name, n, k, pct, top, shuffled, pd, rd, po, ro, speed, tokens) in table:
-        print(f"| {name} | {n} | {k} | {pct} | {top:.3f} | {shuffled} | {pd:.2f} | {rd:.2f} | {po:.2f} | {ro:.2f} | "
-              f"{speed:.2f} | {tokens} |")
-    flags, truth = np.concatenate(all_flags), np.concatenate(all_truth)
-    hits = int((flags & truth).sum())
-    print(f"\nall: precision {hits / max(int(flags.sum()), 1):.3f}, recall {hits / max(int(truth.sum()), 1):.3f} "
-          f"({hits} of {int(truth.sum())} planted found, {int(flags.sum()) - hits} false alarm(s))")
+    if args.replay:
+        print(f"\nown/alone losses replayed from {args.replay}: rows/s counts the contrastive part only")
+    print(f"\nIFD threshold {check.threshold}, contrast ratio {check.contrast_ratio} (k {check.contrast_k}, gap "
+          f"{check.contrast_gap}); rate {args.rate}, seed {args.seed}, {args.threads} thread(s)")
+    print("| dataset | rows | planted | P/R IFD | P/R contrast | P/R either (the check) | contrast passes | "
+          "contrast/own, planted | contrast/own, lowest 3 matched | rows/s | median tokens |")
+    print("|---|---:|---:|---|---|---|---:|---|---|---:|---:|")
+    for (name, n, k, pi, ri, pc, rc, pe, re, passes, planted_rel, matched_rel, speed, tokens) in table:
+        print(f"| {name} | {n} | {k} | {pi:.2f}/{ri:.2f} | {pc:.2f}/{rc:.2f} | {pe:.2f}/{re:.2f} | {passes} | "
+              f"{planted_rel} | {matched_rel} | {speed:.2f} | {tokens} |")
+    truth = np.concatenate(totals["truth"])
+    for key in ("ifd", "contrast", "either"):
+        flags = np.concatenate(totals[key])
+        hits = int((flags & truth).sum())
+        print(f"all, {key}: precision {hits / max(int(flags.sum()), 1):.3f}, recall {hits / max(int(truth.sum()), 1):.3f} "
+              f"({hits} of {int(truth.sum())} planted found, {int(flags.sum()) - hits} false alarm(s))")
+
+
+def _replayed(path: Path, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rows: dict[str, list[dict]] = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get("seed", seed) == seed:
+                rows.setdefault(record["dataset"], []).append(record)
+    return {name: (np.array([r["with_prompt"] for r in sorted(records, key=lambda r: r["i"])], dtype=float),
+                   np.array([r["alone"] for r in sorted(records, key=lambda r: r["i"])], dtype=float))
+            for name, records in rows.items()}
 
 
 if __name__ == "__main__":

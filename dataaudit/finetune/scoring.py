@@ -19,6 +19,9 @@ from dataaudit.progress import NULL_PROGRESS, Progress
 
 logger = logging.getLogger(__name__)
 
+#: The prompt of the "alone" pass (an empty user turn, no system), distinct from any row's prompt.
+_ALONE = object()
+
 
 class LearnabilityScorer:
     """Mean response-token loss of each row with its prompt and without, from one causal LM.
@@ -51,8 +54,25 @@ class LearnabilityScorer:
                progress: Progress = NULL_PROGRESS) -> tuple[np.ndarray, np.ndarray]:
         """``(with_prompt, alone)`` mean losses in nats per response token; NaN for rows without a
         response."""
+        n = len(responses)
+        both = self._mean_losses([*prompts, *([_ALONE] * n)], [*systems, *([None] * n)], [*responses, *responses],
+                                 label="Learnability", progress=progress)
+        return both[:n], both[n:]
+
+    def conditioned(self, prompts: Sequence[str | None], systems: Sequence[str | None],
+                    responses: Sequence[str | None], *, progress: Progress = NULL_PROGRESS) -> np.ndarray:
+        """Mean loss of each response after the given prompt (the contrastive test passes another
+        row's prompt here); NaN for rows without a response."""
+        return self._mean_losses(prompts, systems, responses, label="Learnability (contrast)", progress=progress)
+
+    def _mean_losses(self, prompts: Sequence[Any], systems: Sequence[str | None],
+                     responses: Sequence[str | None], *, label: str, progress: Progress) -> np.ndarray:
+        """One pass per row with a response; the ``_ALONE`` prompt is an empty user turn (the
+        "alone" pass), so both passes share the template's framing."""
         import torch
 
+        # TODO(causal_lm split): _inference_batches and _response_losses are private to
+        # CausalLMBackend / causal_lm; use their public names once that module is split.
         from dataaudit.finetune.causal_lm import _response_losses
         from dataaudit.finetune.chat_encoding import chat_messages, encode_example, prompt_ids, response_ids
 
@@ -63,25 +83,22 @@ class LearnabilityScorer:
         encoded = []
         for i in scored:
             answer = response_ids(tokenizer, responses[i])[: self.max_response_tokens]
-            encoded.append(encode_example(prompt_ids(tokenizer, chat_messages(prompts[i] or "", systems[i])), answer,
-                                          max_length=self.max_length))
-            encoded.append(encode_example(bare, answer, max_length=self.max_length))
+            head = bare if prompts[i] is _ALONE else prompt_ids(tokenizer, chat_messages(prompts[i] or "", systems[i]))
+            encoded.append(encode_example(head, answer, max_length=self.max_length))
         loss = np.full(len(encoded), np.nan)
         tokens = sum(len(e.input_ids) for e in encoded)
         started = time.perf_counter()
-        with torch.inference_mode(), progress.task("Learnability", total=len(encoded)) as task:
+        with torch.inference_mode(), progress.task(label, total=len(encoded)) as task:
             for batch in backend._inference_batches([len(e.input_ids) for e in encoded]):
                 summed, counts = _response_losses(model, [encoded[j] for j in batch])
                 loss[batch] = (summed / counts.clamp(min=1)).float().cpu().numpy()
                 task.advance(len(batch))
         seconds = max(time.perf_counter() - started, 1e-9)
-        logger.info("learnability: %d rows (%d tokens) in %.1f s: %.2f rows/s, %.0f tokens/s on %s",
-                    len(scored), tokens, seconds, len(scored) / seconds, tokens / seconds, backend._device())
-        conditioned = np.full(len(responses), np.nan)
-        alone = np.full(len(responses), np.nan)
-        conditioned[scored] = loss[0::2]
-        alone[scored] = loss[1::2]
-        return conditioned, alone
+        logger.info("%s: %d passes (%d tokens) in %.1f s: %.2f passes/s, %.0f tokens/s on %s",
+                    label, len(encoded), tokens, seconds, len(encoded) / seconds, tokens / seconds, backend._device())
+        out = np.full(len(responses), np.nan)
+        out[scored] = loss
+        return out
 
 
 @lru_cache(maxsize=1)
