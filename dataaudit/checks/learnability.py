@@ -66,8 +66,11 @@ logger = logging.getLogger(__name__)
 
 @register_check
 class LearnabilityCheck(Check):
-    """Flags prompt/response pairs whose prompt does not lower the response's loss (IFD ≥ threshold)
-    or whose response another row's prompt predicts better (contrast < ``contrast_ratio`` × own)."""
+    """Flag prompt/response pairs that do not belong together.
+
+    Either the prompt does not lower the response's loss (IFD ≥ threshold), or another row's
+    prompt predicts the response better (contrast < ``contrast_ratio`` × own).
+    """
 
     name = "learnability"
     description = (
@@ -159,8 +162,11 @@ class LearnabilityCheck(Check):
 
     def _finding(self, row: int, score: float, ratio: float, conditioned: float, alone: float, contrast: float | None,
                  better_row: int | None) -> Finding:
-        """A contrast finding (``contrast`` given) names the row whose prompt fits better; an IFD one
-        the two losses of its ratio."""
+        """Build one finding.
+
+        A contrast finding (``contrast`` given) names the row whose prompt fits better; an IFD one
+        the two losses of its ratio.
+        """
         if contrast is None:
             reason = (f"IFD {ratio:.2f} (threshold {self.threshold:g}): the response's loss is {conditioned:.2f} "
                       f"nats/token given the prompt and {alone:.2f} without it, so the prompt does not help predict it")
@@ -206,8 +212,9 @@ def learnability_score(ratio: np.ndarray) -> np.ndarray:
 
 def contrast_candidates(prompt_vectors: np.ndarray, response_vectors: np.ndarray, keys: np.ndarray, has_response: np.ndarray,
                         *, k: int, gap: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(queried, candidate)`` row positions: the contrastive test scores response ``queried[j]``
-    after the prompt of row ``candidate[j]``.
+    """Pick ``(queried, candidate)`` row positions for the contrastive test.
+
+    The test scores response ``queried[j]`` after the prompt of row ``candidate[j]``.
 
     Candidates are each response's ``k`` most similar prompts (cosine; one row per distinct
     ``keys`` value, i.e. per distinct system + prompt, never the row's own) that are at least
@@ -235,8 +242,10 @@ def contrast_candidates(prompt_vectors: np.ndarray, response_vectors: np.ndarray
 
 
 def best_contrast(n: int, queried: np.ndarray, candidate: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the lowest loss its response got after another row's prompt (NaN where none was
-    scored) and that row's position (-1 where none)."""
+    """Keep per row the lowest loss its response got after another row's prompt.
+
+    NaN where none was scored; the other row's position beside it (-1 where none).
+    """
     contrast = np.full(n, np.nan)
     better = np.full(n, -1, dtype=np.int64)
     valid = np.isfinite(losses)
@@ -249,9 +258,11 @@ def best_contrast(n: int, queried: np.ndarray, candidate: np.ndarray, losses: np
 
 
 def flag_contrast(conditioned: np.ndarray, contrast: np.ndarray, ratio: float) -> np.ndarray:
-    """Rows whose response is predicted better after another row's prompt than after their own, by
-    the margin ``ratio`` (contrast < ratio × own): a same-topic prompt with another valid answer
-    lands near 1 and is not flagged; unknown losses never are."""
+    """Flag rows whose response another row's prompt predicts better than their own.
+
+    By the margin ``ratio`` (contrast < ratio × own): a same-topic prompt with another valid answer
+    lands near 1 and is not flagged; unknown losses never are.
+    """
     conditioned = np.asarray(conditioned, dtype=np.float64)
     contrast = np.asarray(contrast, dtype=np.float64)
     valid = np.isfinite(conditioned) & np.isfinite(contrast)
@@ -259,9 +270,11 @@ def flag_contrast(conditioned: np.ndarray, contrast: np.ndarray, ratio: float) -
 
 
 def contrast_score(conditioned: np.ndarray, contrast: np.ndarray) -> np.ndarray:
-    """``(contrast / own) / 2`` clipped to [0, 1], 1 where no contrast was scored: on the IFD score's
-    scale, 0.5 where another prompt explains the response exactly as well as its own, lower where
-    it explains it better."""
+    """Score ``(contrast / own) / 2`` clipped to [0, 1], 1 where no contrast was scored.
+
+    On the IFD score's scale, 0.5 where another prompt explains the response exactly as well as its own, lower where
+    it explains it better.
+    """
     conditioned = np.asarray(conditioned, dtype=np.float64)
     contrast = np.asarray(contrast, dtype=np.float64)
     valid = np.isfinite(conditioned) & np.isfinite(contrast) & (conditioned > 0)
