@@ -46,7 +46,7 @@ from dataaudit.finetune.chat_encoding import (
     prompt_ids,
     response_ids,
 )
-from dataaudit.finetune.lm_passes import _generate, _response_losses
+from dataaudit.finetune.lm_passes import _generate, response_losses
 from dataaudit.finetune.memory import checkpoint_activations, micro_batches
 from dataaudit.params import Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
@@ -235,7 +235,7 @@ class CausalLMBackend(FineTuneBackend):
                     for part in micro_batches(lengths[batch], self._micro_batch_tokens()):
                         rows = batch[part]
                         with self._autocast():
-                            summed, counts = _response_losses(model, [encoded[i] for i in rows])
+                            summed, counts = response_losses(model, [encoded[i] for i in rows])
                         (summed.sum() / scored).backward()
                         per_example = (summed.detach() / counts.clamp(min=1)).float().cpu().numpy()
                         confidence[epoch, rows] = np.exp(-per_example)
@@ -337,8 +337,8 @@ class CausalLMBackend(FineTuneBackend):
         encoded = [encode_example(ids[:1], ids[1:], max_length=self.max_length) for ids in token_ids]
         sums, counts = np.zeros(len(encoded)), np.zeros(len(encoded))
         with torch.inference_mode(), self._autocast():
-            for batch in self._inference_batches([len(e.input_ids) for e in encoded]):
-                summed, counted = _response_losses(model, [encoded[i] for i in batch])
+            for batch in self.inference_batches([len(e.input_ids) for e in encoded]):
+                summed, counted = response_losses(model, [encoded[i] for i in batch])
                 sums[batch], counts[batch] = summed.float().cpu().numpy(), counted.cpu().numpy()
         mean_loss = float(sums.sum() / max(counts.sum(), 1))
         questions = probes.general_questions()[: max(self.probe_questions, 0)]
@@ -371,9 +371,9 @@ class CausalLMBackend(FineTuneBackend):
         log_truncations(sum(e.truncated for e in encoded.values()), len(encoded), max_length)
         loss = np.full(len(examples), np.nan)
         with torch.inference_mode(), self._autocast(), progress.task("Scoring", total=len(scored)) as task:
-            for batch in self._inference_batches([len(encoded[i].input_ids) for i in scored]):
+            for batch in self.inference_batches([len(encoded[i].input_ids) for i in scored]):
                 rows = [scored[b] for b in batch]
-                summed, counts = _response_losses(model, [encoded[i] for i in rows])
+                summed, counts = response_losses(model, [encoded[i] for i in rows])
                 loss[rows] = (summed / counts.clamp(min=1)).float().cpu().numpy()
                 task.advance(len(rows))
         outputs: list[str | None] = [None] * len(examples)
@@ -390,7 +390,7 @@ class CausalLMBackend(FineTuneBackend):
                     correct[i] = float(extract_final_answer(output, last_number_fallback=True) == reference)
         return evaluation_frame(examples.rows, loss, correct, outputs, complete)
 
-    def _inference_batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
+    def inference_batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
         """Batch rows longest first, ``batch_size`` at a time, each split to ``micro_batch_tokens``.
 
         A row's scores do not depend on its batch mates, so the split changes only memory.

@@ -37,7 +37,7 @@ def _left_padded(sequences: Sequence[Sequence[int]], pad: int, device: Any) -> t
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def _response_losses(model: Any, examples: Sequence[EncodedExample]) -> tuple[Any, Any]:
+def response_losses(model: Any, examples: Sequence[EncodedExample]) -> tuple[Any, Any]:
     """Sum each example's cross-entropy over its response tokens, and count those tokens.
 
     Only the positions that predict response tokens go through the output layer (a 49k-word

@@ -71,10 +71,8 @@ class LearnabilityScorer:
         "alone" pass), so both passes share the template's framing."""
         import torch
 
-        # TODO(causal_lm split): _inference_batches and _response_losses are private to
-        # CausalLMBackend / causal_lm; use their public names once that module is split.
-        from dataaudit.finetune.causal_lm import _response_losses
         from dataaudit.finetune.chat_encoding import chat_messages, encode_example, prompt_ids, response_ids
+        from dataaudit.finetune.lm_passes import response_losses
 
         backend = self.load()
         model, tokenizer = backend.base_model(), backend.tokenizer_
@@ -89,8 +87,8 @@ class LearnabilityScorer:
         tokens = sum(len(e.input_ids) for e in encoded)
         started = time.perf_counter()
         with torch.inference_mode(), progress.task(label, total=len(encoded)) as task:
-            for batch in backend._inference_batches([len(e.input_ids) for e in encoded]):
-                summed, counts = _response_losses(model, [encoded[j] for j in batch])
+            for batch in backend.inference_batches([len(e.input_ids) for e in encoded]):
+                summed, counts = response_losses(model, [encoded[j] for j in batch])
                 loss[batch] = (summed / counts.clamp(min=1)).float().cpu().numpy()
                 task.advance(len(batch))
         seconds = max(time.perf_counter() - started, 1e-9)
