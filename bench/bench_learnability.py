@@ -17,16 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from bench._common import REALDATA, offline
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+offline()
+
 DATASETS = {
     "gpteacher_codegen": ("gpteacher_codegen.jsonl", lambda r: (_alpaca_prompt(r), r["output"])),
     "code_alpaca": ("code_alpaca_2k.jsonl", lambda r: (_alpaca_prompt(r), r["output"])),

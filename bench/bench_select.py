@@ -16,20 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+from bench._common import offline, realdata_records
 
-
-def read_jsonl(name: str) -> list[dict]:
-    with open(REALDATA / name, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+offline()
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -41,10 +35,10 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 
 def build(name: str, workdir: Path, rows: int, production_rows: int, seed: int) -> tuple[Path, Path]:
     if name == "banking77":
-        source = read_jsonl("banking77.jsonl")
+        source = realdata_records("banking77.jsonl")
         in_scope = lambda r: True  # noqa: E731
     else:
-        source = read_jsonl("clinc150_oos.jsonl")
+        source = realdata_records("clinc150_oos.jsonl")
         in_scope = lambda r: r["intent"] != "oos"  # noqa: E731
     train = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "train" and in_scope(r)]
     test = [{"text": r["text"], "label": r["intent"]} for r in source if r["split"] == "test" and in_scope(r)]
