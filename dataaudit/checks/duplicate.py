@@ -192,15 +192,16 @@ class DuplicateCheck(Check):
         # changed words per candidate pair: -2 not diffed yet, -1 not near copies
         changes = np.full(low.size, -2, dtype=np.int64)
         guessed = _speculated_pairs(rows, low, high)
-        # Rows are read from the column as needed: the guesses go to the engine, and only the
+        # Rows are read from the column as needed: the diffs go to the engine, and only the
         # misses' rows ever become Python objects here.
         column = ctx.dataset.frame.get_column("messages")
-        if guessed.size:
-            pairs = pl.DataFrame({"first": column.gather(low[guessed]), "second": column.gather(high[guessed])})
-            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
-            changes[guessed] = found.fill_null(-1).to_numpy()
-            del pairs, found
-        checked = int(guessed.size)
+        self._diff_on_engine(ctx, column, low, high, guessed, changes, diff)
+        # Then every other pair the grouping could still ask for, in one batch too: diffed one
+        # at a time below (a pair's two rows gathered from the column, the diff in this process)
+        # the misses took most of the check at 200k rows.
+        later_pairs = _unsettled_pairs(rows, low, high, guessed, changes, exact_partners)
+        self._diff_on_engine(ctx, column, low, high, later_pairs, changes, diff)
+        checked = int(guessed.size + later_pairs.size)
         pair_ids = np.arange(low.size)
         source, target = np.concatenate([low, high]), np.concatenate([high, low])
         lexical = np.concatenate([similarity, similarity])
@@ -239,6 +240,39 @@ class DuplicateCheck(Check):
                     claimed[members] = True
                     groups.append(members)
         return groups, near, checked
+
+
+    @staticmethod
+    def _diff_on_engine(ctx, column, low, high, chosen, changes, diff) -> None:
+        """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers."""
+        if chosen.size:
+            pairs = pl.DataFrame({"first": column.gather(low[chosen]), "second": column.gather(high[chosen])})
+            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
+            changes[chosen] = found.fill_null(-1).to_numpy()
+
+
+def _unsettled_pairs(rows, low, high, guessed, changes, exact_partners) -> np.ndarray:
+    """Pairs (positions in ``low``/``high``) not diffed yet that the grouping may still diff.
+
+    A superset, decided from the guesses alone: it leaves out only pairs touching a row that is
+    sure to be claimed by its guessed partner — the guess confirmed it, that partner has no
+    earlier candidate or exact copy (so keeps a group), and the row has no exact copy. Such a
+    row never keeps a group, and any other row pairs with it only after it is claimed.
+    """
+    size = rows.size
+    earlier_first = rows[low] <= rows[high]
+    later = np.where(earlier_first, high, low)
+    has_exact = np.zeros(size, dtype=bool)
+    if exact_partners:
+        has_exact[np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners))] = True
+    has_earlier = has_exact.copy()
+    has_earlier[later] = True
+    earlier = np.where(earlier_first, low, high)
+    confirmed = guessed[changes[guessed] >= 0]
+    sure = confirmed[~has_earlier[earlier[confirmed]] & ~has_exact[later[confirmed]]]
+    claimed = np.zeros(size, dtype=bool)
+    claimed[later[sure]] = True
+    return np.flatnonzero((changes == -2) & ~claimed[low] & ~claimed[high])
 
 
 def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,
