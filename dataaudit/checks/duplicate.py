@@ -180,9 +180,10 @@ class DuplicateCheck(Check):
         diffing every pair first, for about one diff per member.
 
         The diffs the grouping will most likely ask for — each row against its earliest
-        candidate — are made first, all at once on the engine (:func:`_speculated_pairs`);
-        the sequential pass below then diffs in this process only the pairs that guess missed
-        (a chain whose first row was itself claimed). Same groups, same diffs' results.
+        candidate — are made first, all at once on the engine (:func:`_speculated_pairs`); a dry
+        pass then names the pairs that guess missed (a chain whose first row was itself claimed,
+        or whose guess was no copy), also diffed at once; the real pass diffs in this process
+        only what the dry one got wrong. Same groups, same diffs' results.
 
         Returns the groups (kept row first, the rest in row order), each near member's
         ``(lexical similarity, changed words)`` against its kept row, and how many pairs were diffed.
@@ -196,12 +197,7 @@ class DuplicateCheck(Check):
         # misses' rows ever become Python objects here.
         column = ctx.dataset.frame.get_column("messages")
         self._diff_on_engine(ctx, column, low, high, guessed, changes, diff)
-        # Then every other pair the grouping could still ask for, in one batch too: diffed one
-        # at a time below (a pair's two rows gathered from the column, the diff in this process)
-        # the misses took most of the check at 200k rows.
-        later_pairs = _unsettled_pairs(rows, low, high, guessed, changes, exact_partners)
-        self._diff_on_engine(ctx, column, low, high, later_pairs, changes, diff)
-        checked = int(guessed.size + later_pairs.size)
+        checked = int(guessed.size)
         pair_ids = np.arange(low.size)
         source, target = np.concatenate([low, high]), np.concatenate([high, low])
         lexical = np.concatenate([similarity, similarity])
@@ -211,34 +207,29 @@ class DuplicateCheck(Check):
         starts = np.searchsorted(source, np.arange(rows.size + 1))
         nodes = np.union1d(source, np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners)))
         nodes = nodes[np.argsort(rows[nodes], kind="stable")]
-        claimed = np.zeros(rows.size, dtype=bool)
-        groups: list[list[int]] = []
-        near: dict[int, tuple[float, int]] = {}
+        walk = partial(_claim_pass, nodes, rows, exact_partners, starts, target, pair_of, changes)
+        # A dry pass first, taking every pair the guesses missed for "not near copies": the pairs
+        # it asks about go to the engine in one batch (diffed one at a time in this process, they
+        # took most of the check at 200k rows). Where a dry answer was wrong the real pass below
+        # may still meet a pair not diffed yet; it diffs that one here.
+        asked: list[int] = []
+        walk(lambda index, j, pair: asked.append(pair) or -1, lambda: None)
+        missed = np.unique(np.asarray(asked, dtype=np.int64))
+        self._diff_on_engine(ctx, column, low, high, missed, changes, diff)
+        checked += int(missed.size)
+
+        def diff_here(index: int, j: int, pair: int) -> int:
+            nonlocal checked
+            checked += 1
+            first, second = (index, j) if index < j else (j, index)
+            first_turns, second_turns = column.gather([first, second]).to_list()
+            changed = diff(_normalized_turns(first_turns), _normalized_turns(second_turns))
+            changes[pair] = -1 if changed is None else changed
+            return changes[pair]
+
         with ctx.progress.task("Confirming near duplicates", total=len(nodes)) as task:
-            for index in nodes.tolist():
-                task.advance()
-                if claimed[index]:
-                    continue
-                members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
-                for p in range(starts[index], starts[index + 1]):
-                    j = int(target[p])
-                    # An earlier unclaimed row was diffed against this one on its own turn.
-                    if claimed[j] or rows[j] < rows[index]:
-                        continue
-                    pair = pair_of[p]
-                    if changes[pair] == -2:  # the guess missed this one
-                        checked += 1
-                        first, second = (index, j) if index < j else (j, index)
-                        first_turns, second_turns = column.gather([first, second]).to_list()
-                        changed = diff(_normalized_turns(first_turns), _normalized_turns(second_turns))
-                        changes[pair] = -1 if changed is None else changed
-                    if changes[pair] >= 0:
-                        members.append(j)
-                        near[j] = (float(lexical[p]), int(changes[pair]))
-                if members:
-                    members = [index, *sorted(set(members), key=lambda j: rows[j])]
-                    claimed[members] = True
-                    groups.append(members)
+            groups, slots = walk(diff_here, task.advance)
+        near = {j: (float(lexical[p]), int(changes[pair_of[p]])) for j, p in slots}
         return groups, near, checked
 
 
@@ -251,28 +242,34 @@ class DuplicateCheck(Check):
             changes[chosen] = found.fill_null(-1).to_numpy()
 
 
-def _unsettled_pairs(rows, low, high, guessed, changes, exact_partners) -> np.ndarray:
-    """Pairs (positions in ``low``/``high``) not diffed yet that the grouping may still diff.
-
-    A superset, decided from the guesses alone: it leaves out only pairs touching a row that is
-    sure to be claimed by its guessed partner — the guess confirmed it, that partner has no
-    earlier candidate or exact copy (so keeps a group), and the row has no exact copy. Such a
-    row never keeps a group, and any other row pairs with it only after it is claimed.
-    """
-    size = rows.size
-    earlier_first = rows[low] <= rows[high]
-    later = np.where(earlier_first, high, low)
-    has_exact = np.zeros(size, dtype=bool)
-    if exact_partners:
-        has_exact[np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners))] = True
-    has_earlier = has_exact.copy()
-    has_earlier[later] = True
-    earlier = np.where(earlier_first, low, high)
-    confirmed = guessed[changes[guessed] >= 0]
-    sure = confirmed[~has_earlier[earlier[confirmed]] & ~has_exact[later[confirmed]]]
-    claimed = np.zeros(size, dtype=bool)
-    claimed[later[sure]] = True
-    return np.flatnonzero((changes == -2) & ~claimed[low] & ~claimed[high])
+def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, unknown, advance):
+    """One pass of the grouping: rows in order, an unclaimed one keeps itself and claims its
+    unclaimed direct duplicates. ``unknown(index, j, pair)`` answers a pair not diffed yet
+    (changed words, or -1: not near copies). Returns the groups and, per near member, its
+    ``(row, slot in target)``."""
+    claimed = np.zeros(rows.size, dtype=bool)
+    groups: list[list[int]] = []
+    slots: list[tuple[int, int]] = []
+    for index in nodes.tolist():
+        advance()
+        if claimed[index]:
+            continue
+        members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
+        for p in range(starts[index], starts[index + 1]):
+            j = int(target[p])
+            # An earlier unclaimed row was diffed against this one on its own turn.
+            if claimed[j] or rows[j] < rows[index]:
+                continue
+            pair = pair_of[p]
+            changed = changes[pair] if changes[pair] != -2 else unknown(index, j, pair)
+            if changed >= 0:
+                members.append(j)
+                slots.append((j, p))
+        if members:
+            members = [index, *sorted(set(members), key=lambda j: rows[j])]
+            claimed[members] = True
+            groups.append(members)
+    return groups, slots
 
 
 def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,
