@@ -97,10 +97,15 @@ def check_once(rows: int, graphs: Path, seed: int, profile: Path | None) -> dict
 def child(rows: int, graphs: Path, seed: int, profile: Path | None, source: Path | None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*([str(source)] if source else []), str(REPO), *filter(None, [env.get("PYTHONPATH")])])
-    command = [sys.executable, "-m", "bench.bench_duplicate_scale", "--worker", "--rows", str(rows), "--graphs", str(graphs),
+    # As a file, not with -m from the checkout: -m would put the checkout's package first.
+    command = [sys.executable, __file__, "--worker", "--rows", str(rows), "--graphs", str(graphs),
                "--seed", str(seed), *(["--profile", str(profile)] if profile else [])]
     out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    run = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = (source or REPO) / "dataaudit"
+    if Path(run["package"]).resolve() != expected.resolve():
+        raise RuntimeError(f"measured {run['package']}, not {expected}")
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
