@@ -301,3 +301,42 @@ def test_rows_that_call_differently_are_not_copies_and_the_same_call_in_two_dial
     # Rome calls differently; row 3 declares no tools (the trainer sees another prompt): neither is a copy.
     assert flagged(result) == [2]
     assert result.findings.row(0, named=True)["kind"] == "exact"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.booleans(), st.booleans()), max_size=30))
+def test_dry_pass_then_batch_then_real_pass_groups_as_if_every_pair_were_diffed(edges):
+    """However wrong the dry pass's "not near copies" guesses are, the real pass (diffing what it
+    still misses) gives the groups of a pass that knew every pair's diff."""
+    import numpy as np
+
+    from dataaudit.checks.duplicate import _claim_pass
+
+    pairs = sorted({(min(a, b), max(a, b)): (near, known) for a, b, near, known in edges if a != b}.items())
+    if not pairs:
+        return
+    low = np.array([a for (a, _), _ in pairs])
+    high = np.array([b for (_, b), _ in pairs])
+    truth = np.array([0 if near else -1 for _, (near, _) in pairs])
+    rows = np.arange(12)
+    source, target = np.concatenate([low, high]), np.concatenate([high, low])
+    pair_of = np.concatenate([np.arange(low.size)] * 2)
+    order = np.lexsort((target, source))
+    source, target, pair_of = source[order], target[order], pair_of[order]
+    starts = np.searchsorted(source, np.arange(13))
+    nodes = np.unique(source)
+
+    def walk(changes, unknown):
+        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, unknown, lambda: None)
+
+    expected = walk(truth.copy(), None)
+    changes = np.where([known for _, (_, known) in pairs], truth, -2)
+    asked: list[int] = []
+    walk(changes, lambda index, j, pair: asked.append(pair) or -1)
+    changes[asked] = truth[asked]
+
+    def diff_here(index, j, pair):
+        changes[pair] = truth[pair]
+        return changes[pair]
+
+    assert walk(changes, diff_here) == expected
