@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: Character-shingle Jaccard below which two texts cannot be light edits of each other.
 MIN_JACCARD = 0.3
+#: Candidate pairs per batch of word diffs sent to the engine (each carries two conversations).
+_DIFF_BATCH = 250_000
 
 
 @register_check
@@ -235,11 +237,15 @@ class DuplicateCheck(Check):
 
     @staticmethod
     def _diff_on_engine(ctx, column, low, high, chosen, changes, diff) -> None:
-        """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers."""
-        if chosen.size:
-            pairs = pl.DataFrame({"first": column.gather(low[chosen]), "second": column.gather(high[chosen])})
+        """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers.
+
+        In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' whole conversations,
+        and a million pairs at once would hold gigabytes of copies."""
+        for begin in range(0, chosen.size, _DIFF_BATCH):
+            batch = chosen[begin:begin + _DIFF_BATCH]
+            pairs = pl.DataFrame({"first": column.gather(low[batch]), "second": column.gather(high[batch])})
             found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
-            changes[chosen] = found.fill_null(-1).to_numpy()
+            changes[batch] = found.fill_null(-1).to_numpy()
 
 
 def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, unknown, advance):

@@ -236,7 +236,7 @@ def test_batched_check_agrees_with_the_per_pair_reference(spec):
     assert new.summary["confirmed_near_pairs"] <= old.summary["confirmed_near_pairs"]
 
 
-def test_row_and_pair_work_in_worker_processes_gives_the_same_findings():
+def test_row_and_pair_work_in_worker_processes_gives_the_same_findings(monkeypatch):
     """Digests, final answers and word diffs come from the engine's map_frame: worker processes
     (many slices) and this process agree finding for finding."""
     from dataaudit.context import AuditContext
@@ -260,6 +260,10 @@ def test_row_and_pair_work_in_worker_processes_gives_the_same_findings():
     assert alone.findings.filter(pl.col("kind") == "near").height > 0
     assert spread.findings.equals(alone.findings) and spread.rows.equals(alone.rows)
     assert spread.summary == alone.summary
+    # Word diffs sent to the engine in batches of a few pairs: the same again.
+    monkeypatch.setattr("dataaudit.checks.duplicate._DIFF_BATCH", 3)
+    batched = result(LocalEngine(workers=2, parallel_min_rows=4))
+    assert batched.findings.equals(alone.findings) and batched.summary == alone.summary
 
 
 def test_speculated_pairs_pair_each_row_with_its_earliest_candidate():
