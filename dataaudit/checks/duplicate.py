@@ -182,10 +182,10 @@ class DuplicateCheck(Check):
         diffing every pair first, for about one diff per member.
 
         The diffs the grouping will most likely ask for — each row against its earliest
-        candidate — are made first, all at once on the engine (:func:`_speculated_pairs`); a dry
-        pass then names the pairs that guess missed (a chain whose first row was itself claimed,
-        or whose guess was no copy), also diffed at once; the real pass diffs in this process
-        only what the dry one got wrong. Same groups, same diffs' results.
+        candidate — are made first, all at once on the engine (:func:`_speculated_pairs`);
+        the sequential pass below then diffs in this process only the pairs that guess missed
+        (a chain whose first row was itself claimed, or whose guess was no copy), a kept row's
+        all at once. Same groups, same diffs' results.
 
         Returns the groups (kept row first, the rest in row order), each near member's
         ``(lexical similarity, changed words)`` against its kept row, and how many pairs were diffed.
@@ -209,28 +209,21 @@ class DuplicateCheck(Check):
         starts = np.searchsorted(source, np.arange(rows.size + 1))
         nodes = np.union1d(source, np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners)))
         nodes = nodes[np.argsort(rows[nodes], kind="stable")]
-        walk = partial(_claim_pass, nodes, rows, exact_partners, starts, target, pair_of, changes)
-        # A dry pass first, taking every pair the guesses missed for "not near copies": the pairs
-        # it asks about go to the engine in one batch (diffed one at a time in this process, they
-        # took most of the check at 200k rows). Where a dry answer was wrong the real pass below
-        # may still meet a pair not diffed yet; it diffs that one here.
-        asked: list[int] = []
-        walk(lambda index, j, pair: asked.append(pair) or -1, lambda: None)
-        missed = np.unique(np.asarray(asked, dtype=np.int64))
-        self._diff_on_engine(ctx, column, low, high, missed, changes, diff)
-        checked += int(missed.size)
 
-        def diff_here(index: int, j: int, pair: int) -> int:
+        def diff_here(index: int, partners: list[int], pairs: list[int]) -> None:
+            # A kept row's missed pairs at once: one gather, its own turns normalised once (one
+            # gather per pair cost more than the diffs at 200k rows).
             nonlocal checked
-            checked += 1
-            first, second = (index, j) if index < j else (j, index)
-            first_turns, second_turns = column.gather([first, second]).to_list()
-            changed = diff(_normalized_turns(first_turns), _normalized_turns(second_turns))
-            changes[pair] = -1 if changed is None else changed
-            return changes[pair]
+            checked += len(pairs)
+            turns = column.gather([index, *partners]).to_list()
+            mine = _normalized_turns(turns[0])
+            for j, pair, other in zip(partners, pairs, turns[1:]):
+                theirs = _normalized_turns(other)
+                changed = diff(mine, theirs) if index < j else diff(theirs, mine)
+                changes[pair] = -1 if changed is None else changed
 
         with ctx.progress.task("Confirming near duplicates", total=len(nodes)) as task:
-            groups, slots = walk(diff_here, task.advance)
+            groups, slots = _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, diff_here, task.advance)
         near = {j: (float(lexical[p]), int(changes[pair_of[p]])) for j, p in slots}
         return groups, near, checked
 
@@ -248,11 +241,10 @@ class DuplicateCheck(Check):
             changes[batch] = found.fill_null(-1).to_numpy()
 
 
-def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, unknown, advance):
-    """One pass of the grouping: rows in order, an unclaimed one keeps itself and claims its
-    unclaimed direct duplicates. ``unknown(index, j, pair)`` answers a pair not diffed yet
-    (changed words, or -1: not near copies). Returns the groups and, per near member, its
-    ``(row, slot in target)``."""
+def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, fill, advance):
+    """The grouping: rows in order, an unclaimed one keeps itself and claims its unclaimed direct
+    duplicates. ``fill(index, partners, pairs)`` sets ``changes`` of a kept row's pairs not diffed
+    yet. Returns the groups and, per near member, its ``(row, slot in target)``."""
     claimed = np.zeros(rows.size, dtype=bool)
     groups: list[list[int]] = []
     slots: list[tuple[int, int]] = []
@@ -261,16 +253,16 @@ def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, u
         if claimed[index]:
             continue
         members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
-        for p in range(starts[index], starts[index + 1]):
-            j = int(target[p])
-            # An earlier unclaimed row was diffed against this one on its own turn.
-            if claimed[j] or rows[j] < rows[index]:
-                continue
-            pair = pair_of[p]
-            changed = changes[pair] if changes[pair] != -2 else unknown(index, j, pair)
-            if changed >= 0:
-                members.append(j)
-                slots.append((j, p))
+        # An earlier unclaimed row was diffed against this one on its own turn.
+        open_slots = [p for p in range(starts[index], starts[index + 1])
+                      if not claimed[target[p]] and rows[target[p]] >= rows[index]]
+        missing = [p for p in open_slots if changes[pair_of[p]] == -2]
+        if missing:
+            fill(index, [int(target[p]) for p in missing], [int(pair_of[p]) for p in missing])
+        for p in open_slots:
+            if changes[pair_of[p]] >= 0:
+                members.append(int(target[p]))
+                slots.append((int(target[p]), p))
         if members:
             members = [index, *sorted(set(members), key=lambda j: rows[j])]
             claimed[members] = True

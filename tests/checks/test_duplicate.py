@@ -309,9 +309,10 @@ def test_rows_that_call_differently_are_not_copies_and_the_same_call_in_two_dial
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.booleans(), st.booleans()), max_size=30))
-def test_dry_pass_then_batch_then_real_pass_groups_as_if_every_pair_were_diffed(edges):
-    """However wrong the dry pass's "not near copies" guesses are, the real pass (diffing what it
-    still misses) gives the groups of a pass that knew every pair's diff."""
+def test_grouping_diffing_only_what_it_misses_groups_as_if_every_pair_were_diffed(edges):
+    """Whatever the guesses settled beforehand, the grouping (diffing a kept row's missed pairs
+    when it meets them) gives the groups of a pass that knew every pair's diff, and diffs no
+    pair twice."""
     import numpy as np
 
     from dataaudit.checks.duplicate import _claim_pass
@@ -330,17 +331,17 @@ def test_dry_pass_then_batch_then_real_pass_groups_as_if_every_pair_were_diffed(
     starts = np.searchsorted(source, np.arange(13))
     nodes = np.unique(source)
 
-    def walk(changes, unknown):
-        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, unknown, lambda: None)
+    def walk(changes, fill):
+        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, fill, lambda: None)
 
     expected = walk(truth.copy(), None)
     changes = np.where([known for _, (_, known) in pairs], truth, -2)
-    asked: list[int] = []
-    walk(changes, lambda index, j, pair: asked.append(pair) or -1)
-    changes[asked] = truth[asked]
+    diffed: list[int] = []
 
-    def diff_here(index, j, pair):
-        changes[pair] = truth[pair]
-        return changes[pair]
+    def fill(index, partners, missing):
+        assert all(changes[pair] == -2 for pair in missing)
+        diffed.extend(missing)
+        changes[missing] = truth[missing]
 
-    assert walk(changes, diff_here) == expected
+    assert walk(changes, fill) == expected
+    assert len(diffed) == len(set(diffed))
