@@ -21,6 +21,11 @@ process's time (wall and CPU: the machine may be busy) to its first graph and to
 
     python -m bench.bench_knn --processes 2 --rows 20000
 
+Measured (busy 2-core machine, one run): the second process's first graph took 36.6 CPU-s
+(163.7 s wall) with the kernel cache off and 17.9 CPU-s (54.9 s wall) with it on; the graph
+itself is ~2.5 CPU-s. What still compiles is ``nn_descent`` and the kernels given the distance as
+an argument, which numba cannot reuse across processes.
+
 faiss is not a dependency of dataaudit (``pip install faiss-cpu`` to run its rows). Measured here
 at 200k rows (hashing vectors, a busy 2-core machine, one run): pynndescent 137 s wall / 64 CPU-s
 at recall@30 0.980; faiss IVF-Flat (nlist 4·√n, nprobe 16) 162 s / 85 CPU-s at 0.877; faiss HNSW
