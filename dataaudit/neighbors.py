@@ -2,7 +2,8 @@
 
 Small inputs get exact neighbours from chunked matrix products (memory stays bounded whatever
 the size); large ones use pynndescent, whose index build is near-linear instead of quadratic.
-pynndescent is imported only on that path: it pulls in numba and compiles on first use.
+pynndescent is imported only on that path: it pulls in numba and compiles on first use (in
+every process, but for the kernels :mod:`dataaudit.kernel_cache` keeps on disk).
 """
 
 from __future__ import annotations
@@ -203,6 +204,9 @@ def _merge_top_k(best: np.ndarray, best_similarity: np.ndarray, block: np.ndarra
 def _approximate_self(vectors: np.ndarray, *, k: int, seed: int, progress: Progress) -> KnnGraph:
     from pynndescent import NNDescent
 
+    from dataaudit.kernel_cache import persist_pynndescent_kernels
+
+    persist_pynndescent_kernels()
     with progress.task("Nearest neighbours (approximate)", total=len(vectors)) as task:
         # One extra neighbour because the graph normally contains each point itself.
         index = NNDescent(vectors, metric="cosine", n_neighbors=k + 1, random_state=seed, n_trees=_NN_TREES)
@@ -224,6 +228,9 @@ def _approximate_query(
 ) -> KnnGraph:
     from pynndescent import NNDescent
 
+    from dataaudit.kernel_cache import persist_pynndescent_kernels
+
+    persist_pynndescent_kernels()
     with progress.task("Nearest neighbours (approximate)", total=len(queries)) as task:
         index = NNDescent(reference, metric="cosine", n_neighbors=max(k, 15), random_state=seed)
         candidates, distances = index.query(queries, k=k)

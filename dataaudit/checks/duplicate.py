@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 #: Character-shingle Jaccard below which two texts cannot be light edits of each other.
 MIN_JACCARD = 0.3
+#: Candidate pairs per batch of word diffs sent to the engine (each carries two conversations).
+_DIFF_BATCH = 250_000
 
 
 @register_check
@@ -187,7 +189,8 @@ class DuplicateCheck(Check):
         The diffs the grouping will most likely ask for — each row against its earliest
         candidate — are made first, all at once on the engine (:func:`_speculated_pairs`);
         the sequential pass below then diffs in this process only the pairs that guess missed
-        (a chain whose first row was itself claimed). Same groups, same diffs' results.
+        (a chain whose first row was itself claimed, or whose guess was no copy), a kept row's
+        all at once. Same groups, same diffs' results.
 
         Returns the groups (kept row first, the rest in row order), each near member's
         ``(lexical similarity, changed words)`` against its kept row, and how many pairs were diffed.
@@ -197,14 +200,10 @@ class DuplicateCheck(Check):
         # changed words per candidate pair: -2 not diffed yet, -1 not near copies
         changes = np.full(low.size, -2, dtype=np.int64)
         guessed = _speculated_pairs(rows, low, high)
-        # Rows are read from the column as needed: the guesses go to the engine, and only the
+        # Rows are read from the column as needed: the diffs go to the engine, and only the
         # misses' rows ever become Python objects here.
         column = ctx.dataset.frame.get_column("messages")
-        if guessed.size:
-            pairs = pl.DataFrame({"first": column.gather(low[guessed]), "second": column.gather(high[guessed])})
-            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
-            changes[guessed] = found.fill_null(-1).to_numpy()
-            del pairs, found
+        self._diff_on_engine(ctx, column, low, high, guessed, changes, diff)
         checked = int(guessed.size)
         pair_ids = np.arange(low.size)
         source, target = np.concatenate([low, high]), np.concatenate([high, low])
@@ -215,35 +214,65 @@ class DuplicateCheck(Check):
         starts = np.searchsorted(source, np.arange(rows.size + 1))
         nodes = np.union1d(source, np.fromiter(exact_partners, dtype=np.int64, count=len(exact_partners)))
         nodes = nodes[np.argsort(rows[nodes], kind="stable")]
-        claimed = np.zeros(rows.size, dtype=bool)
-        groups: list[list[int]] = []
-        near: dict[int, tuple[float, int]] = {}
+
+        def diff_here(index: int, partners: list[int], pairs: list[int]) -> None:
+            # A kept row's missed pairs at once: one gather, its own turns normalised once (one
+            # gather per pair cost more than the diffs at 200k rows).
+            nonlocal checked
+            checked += len(pairs)
+            turns = column.gather([index, *partners]).to_list()
+            mine = _normalized_turns(turns[0])
+            for j, pair, other in zip(partners, pairs, turns[1:]):
+                theirs = _normalized_turns(other)
+                changed = diff(mine, theirs) if index < j else diff(theirs, mine)
+                changes[pair] = -1 if changed is None else changed
+
         with ctx.progress.task("Confirming near duplicates", total=len(nodes)) as task:
-            for index in nodes.tolist():
-                task.advance()
-                if claimed[index]:
-                    continue
-                members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
-                for p in range(starts[index], starts[index + 1]):
-                    j = int(target[p])
-                    # An earlier unclaimed row was diffed against this one on its own turn.
-                    if claimed[j] or rows[j] < rows[index]:
-                        continue
-                    pair = pair_of[p]
-                    if changes[pair] == -2:  # the guess missed this one
-                        checked += 1
-                        first, second = (index, j) if index < j else (j, index)
-                        first_turns, second_turns = column.gather([first, second]).to_list()
-                        changed = diff(_normalized_turns(first_turns), _normalized_turns(second_turns))
-                        changes[pair] = -1 if changed is None else changed
-                    if changes[pair] >= 0:
-                        members.append(j)
-                        near[j] = (float(lexical[p]), int(changes[pair]))
-                if members:
-                    members = [index, *sorted(set(members), key=lambda j: rows[j])]
-                    claimed[members] = True
-                    groups.append(members)
+            groups, slots = _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, diff_here, task.advance)
+        near = {j: (float(lexical[p]), int(changes[pair_of[p]])) for j, p in slots}
         return groups, near, checked
+
+
+    @staticmethod
+    def _diff_on_engine(ctx, column, low, high, chosen, changes, diff) -> None:
+        """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers.
+
+        In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' whole conversations,
+        and a million pairs at once would hold gigabytes of copies."""
+        for begin in range(0, chosen.size, _DIFF_BATCH):
+            batch = chosen[begin:begin + _DIFF_BATCH]
+            pairs = pl.DataFrame({"first": column.gather(low[batch]), "second": column.gather(high[batch])})
+            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
+            changes[batch] = found.fill_null(-1).to_numpy()
+
+
+def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, fill, advance):
+    """The grouping: rows in order, an unclaimed one keeps itself and claims its unclaimed direct
+    duplicates. ``fill(index, partners, pairs)`` sets ``changes`` of a kept row's pairs not diffed
+    yet. Returns the groups and, per near member, its ``(row, slot in target)``."""
+    claimed = np.zeros(rows.size, dtype=bool)
+    groups: list[list[int]] = []
+    slots: list[tuple[int, int]] = []
+    for index in nodes.tolist():
+        advance()
+        if claimed[index]:
+            continue
+        members = [j for j in exact_partners.get(index, ()) if not claimed[j]]
+        # An earlier unclaimed row was diffed against this one on its own turn.
+        open_slots = [p for p in range(starts[index], starts[index + 1])
+                      if not claimed[target[p]] and rows[target[p]] >= rows[index]]
+        missing = [p for p in open_slots if changes[pair_of[p]] == -2]
+        if missing:
+            fill(index, [int(target[p]) for p in missing], [int(pair_of[p]) for p in missing])
+        for p in open_slots:
+            if changes[pair_of[p]] >= 0:
+                members.append(int(target[p]))
+                slots.append((int(target[p]), p))
+        if members:
+            members = [index, *sorted(set(members), key=lambda j: rows[j])]
+            claimed[members] = True
+            groups.append(members)
+    return groups, slots
 
 
 def light_changes(first: list[str], second: list[str], *, max_changed_words_share: float,

@@ -236,7 +236,7 @@ def test_batched_check_agrees_with_the_per_pair_reference(spec):
     assert new.summary["confirmed_near_pairs"] <= old.summary["confirmed_near_pairs"]
 
 
-def test_row_and_pair_work_in_worker_processes_gives_the_same_findings():
+def test_row_and_pair_work_in_worker_processes_gives_the_same_findings(monkeypatch):
     """Digests, final answers and word diffs come from the engine's map_frame: worker processes
     (many slices) and this process agree finding for finding."""
     from dataaudit.context import AuditContext
@@ -260,6 +260,10 @@ def test_row_and_pair_work_in_worker_processes_gives_the_same_findings():
     assert alone.findings.filter(pl.col("kind") == "near").height > 0
     assert spread.findings.equals(alone.findings) and spread.rows.equals(alone.rows)
     assert spread.summary == alone.summary
+    # Word diffs sent to the engine in batches of a few pairs: the same again.
+    monkeypatch.setattr("dataaudit.checks.duplicate._DIFF_BATCH", 3)
+    batched = result(LocalEngine(workers=2, parallel_min_rows=4))
+    assert batched.findings.equals(alone.findings) and batched.summary == alone.summary
 
 
 def test_speculated_pairs_pair_each_row_with_its_earliest_candidate():
@@ -301,3 +305,43 @@ def test_rows_that_call_differently_are_not_copies_and_the_same_call_in_two_dial
     # Rome calls differently; row 3 declares no tools (the trainer sees another prompt): neither is a copy.
     assert flagged(result) == [2]
     assert result.findings.row(0, named=True)["kind"] == "exact"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.booleans(), st.booleans()), max_size=30))
+def test_grouping_diffing_only_what_it_misses_groups_as_if_every_pair_were_diffed(edges):
+    """Whatever the guesses settled beforehand, the grouping (diffing a kept row's missed pairs
+    when it meets them) gives the groups of a pass that knew every pair's diff, and diffs no
+    pair twice."""
+    import numpy as np
+
+    from dataaudit.checks.duplicate import _claim_pass
+
+    pairs = sorted({(min(a, b), max(a, b)): (near, known) for a, b, near, known in edges if a != b}.items())
+    if not pairs:
+        return
+    low = np.array([a for (a, _), _ in pairs])
+    high = np.array([b for (_, b), _ in pairs])
+    truth = np.array([0 if near else -1 for _, (near, _) in pairs])
+    rows = np.arange(12)
+    source, target = np.concatenate([low, high]), np.concatenate([high, low])
+    pair_of = np.concatenate([np.arange(low.size)] * 2)
+    order = np.lexsort((target, source))
+    source, target, pair_of = source[order], target[order], pair_of[order]
+    starts = np.searchsorted(source, np.arange(13))
+    nodes = np.unique(source)
+
+    def walk(changes, fill):
+        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, fill, lambda: None)
+
+    expected = walk(truth.copy(), None)
+    changes = np.where([known for _, (_, known) in pairs], truth, -2)
+    diffed: list[int] = []
+
+    def fill(index, partners, missing):
+        assert all(changes[pair] == -2 for pair in missing)
+        diffed.extend(missing)
+        changes[missing] = truth[missing]
+
+    assert walk(changes, fill) == expected
+    assert len(diffed) == len(set(diffed))

@@ -1,0 +1,107 @@
+"""An on-disk cache for pynndescent's numba kernels, so a new process does not recompile them all.
+
+pynndescent marks only some of its kernels ``cache=True``; the rest (the NN-descent helpers:
+candidate building, heap updates, sorting) compile again in every process, and a kNN graph that
+takes seconds to build can take a minute to compile first. :func:`persist_pynndescent_kernels`
+gives those kernels numba's own disk cache, in ``<dataaudit cache>/numba`` (``NUMBA_CACHE_DIR``
+when set). Two kinds of kernel still compile each time, because numba cannot reuse them:
+
+- a kernel given another compiled function as an argument (pynndescent passes the distance that
+  way): the argument's type is a different object in every process, so the cached entry would
+  never match and each process would append one more to the index;
+- a kernel that calls ``numba.get_num_threads()`` (``nn_descent`` itself): its code holds a
+  process-specific pointer ("dynamic globals"), which numba refuses to cache.
+
+This reaches into numba's caching classes (``numba.core.caching``); if they change shape the
+function logs that and does nothing, and kernels simply compile as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from functools import cache
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Set to ``off`` to leave pynndescent's kernels as pynndescent made them.
+KERNEL_CACHE_ENV = "DATAAUDIT_KERNEL_CACHE"
+
+
+def kernel_cache_dir() -> Path:
+    """``NUMBA_CACHE_DIR`` when the user set one, else ``<dataaudit cache>/numba``."""
+    from dataaudit.embed.cache import default_cache_dir
+
+    configured = os.environ.get("NUMBA_CACHE_DIR", "")
+    return Path(configured) if configured else default_cache_dir() / "numba"
+
+
+@cache
+def persist_pynndescent_kernels() -> int:
+    """Give every loaded pynndescent kernel that lacks one a disk cache; how many got one.
+
+    Once per process (later calls return the first answer), before pynndescent's first use:
+    a kernel already compiled in this process keeps its code either way.
+    """
+    if os.environ.get(KERNEL_CACHE_ENV, "").strip().lower() in {"off", "0", "false", "no"}:
+        return 0
+    import pynndescent  # noqa: F401  (loads the kernel modules)
+
+    try:
+        cache_class = _cache_class(kernel_cache_dir())
+        from numba.core.caching import NullCache
+        from numba.core.dispatcher import Dispatcher
+    except (ImportError, AttributeError, TypeError) as error:  # numba's internals moved
+        logger.debug("pynndescent kernels stay uncached: %s", error)
+        return 0
+    enabled = 0
+    for name, module in list(sys.modules.items()):
+        if name != "pynndescent" and not name.startswith("pynndescent."):
+            continue
+        for kernel in list(vars(module).values()):
+            if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
+                try:
+                    kernel._cache = cache_class(kernel.py_func)
+                except (OSError, RuntimeError) as error:  # no writable cache folder
+                    logger.debug("kernel %s stays uncached: %s", kernel.py_func.__qualname__, error)
+                    return enabled
+                enabled += 1
+    logger.debug("disk cache for %d pynndescent kernels in %s", enabled, kernel_cache_dir())
+    return enabled
+
+
+def _cache_class(directory: Path):
+    """numba's ``FunctionCache``, located in ``directory``, skipping what it could never reuse."""
+    from numba.core import sigutils, types
+    from numba.core.caching import CompileResultCacheImpl, FunctionCache, UserProvidedCacheLocator
+
+    class Locator(UserProvidedCacheLocator):
+        def __init__(self, py_func, py_file):
+            super().__init__(py_func, py_file)
+            self._cache_path = os.path.join(directory, self.get_suitable_cache_subpath(py_file))
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            # Past UserProvidedCacheLocator's, which answers only when NUMBA_CACHE_DIR is set.
+            return super(UserProvidedCacheLocator, cls).from_function(py_func, py_file)
+
+    class Impl(CompileResultCacheImpl):
+        _locator_classes = [Locator]
+
+    def reusable(sig) -> bool:
+        return not any(isinstance(arg, types.Dispatcher) for arg in sigutils.normalize_signature(sig)[0])
+
+    class KernelCache(FunctionCache):
+        _impl_class = Impl
+
+        def load_overload(self, sig, target_context):
+            return super().load_overload(sig, target_context) if reusable(sig) else None
+
+        def save_overload(self, sig, data):
+            # has_dynamic_globals: numba would refuse too, but with a warning in every process.
+            if reusable(sig) and not data.library.has_dynamic_globals:
+                super().save_overload(sig, data)
+
+    return KernelCache

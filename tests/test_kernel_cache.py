@@ -1,0 +1,61 @@
+"""The disk cache for pynndescent's kernels goes where dataaudit's caches go (``NUMBA_CACHE_DIR``
+when set), keeps one entry per kernel across processes, and can be turned off."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataaudit.kernel_cache import kernel_cache_dir
+
+pytest.importorskip("pynndescent")
+
+REPO = Path(__file__).resolve().parents[1]
+
+# In a fresh process: numba kernels and the once-per-process switch are global state.
+_SCRIPT = """
+import numpy as np
+from dataaudit.kernel_cache import persist_pynndescent_kernels
+from pynndescent.utils import deheap_sort
+
+print(persist_pynndescent_kernels())
+deheap_sort(np.zeros((3, 2), dtype=np.int32), np.ones((3, 2), dtype=np.float32))
+"""
+
+
+def _run(tmp_path: Path, **env: str) -> int:
+    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    environment.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(REPO), **env)
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=environment, check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
+
+
+def _cached_kernels(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.rglob("*.deheap_sort-*.nbc"))
+
+
+def test_dir_follows_xdg_cache_home_and_numba_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert kernel_cache_dir() == tmp_path / "dataaudit" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert kernel_cache_dir() == tmp_path / "mine"
+
+
+def test_uncached_kernels_are_written_to_the_cache_dir_once(tmp_path):
+    folder = tmp_path / "xdg" / "dataaudit" / "numba"
+    assert _run(tmp_path) > 0
+    written = _cached_kernels(folder)
+    assert len(written) == 1  # deheap_sort is not cache=True in pynndescent: it is ours
+    # A second process reuses the entry instead of appending another.
+    _run(tmp_path)
+    assert _cached_kernels(folder) == written
+
+
+def test_off_switch_writes_nothing(tmp_path):
+    assert _run(tmp_path, DATAAUDIT_KERNEL_CACHE="off") == 0
+    assert not (tmp_path / "xdg").exists()
