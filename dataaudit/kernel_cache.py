@@ -32,7 +32,7 @@ KERNEL_CACHE_ENV = "DATAAUDIT_KERNEL_CACHE"
 
 def kernel_cache_dir() -> Path:
     """``NUMBA_CACHE_DIR`` when the user set one, else ``<dataaudit cache>/numba``."""
-    from dataaudit.embed.cache import default_cache_dir
+    from dataaudit.runtime import default_cache_dir
 
     configured = os.environ.get("NUMBA_CACHE_DIR", "")
     return Path(configured) if configured else default_cache_dir() / "numba"

@@ -47,7 +47,7 @@ def default_gguf() -> Path:
 
 def models_cache_dir() -> Path:
     """Where converted models live: ``<dataaudit cache>/models`` (honours ``XDG_CACHE_HOME``)."""
-    from dataaudit.embed.cache import default_cache_dir
+    from dataaudit.runtime import default_cache_dir
 
     return default_cache_dir() / "models"
 

@@ -1,5 +1,5 @@
 """Process-wide settings a library borrows and gives back: cores, torch's thread count and
-global random state, transformers' logging.
+global random state, transformers' logging; and where the user's caches live.
 
 A library that sets ``torch.set_num_threads`` or ``torch.manual_seed`` and leaves them changes
 the caller's program (a notebook's next model trains on another thread count or random stream),
@@ -11,11 +11,20 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-__all__ = ["available_cores", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
+__all__ = ["available_cores", "default_cache_dir", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/dataaudit``, else ``~/.cache/dataaudit`` (embeddings, models, kernels)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec says to ignore a relative value.
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "dataaudit"
 
 
 def available_cores() -> int:

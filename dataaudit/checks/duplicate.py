@@ -238,7 +238,8 @@ class DuplicateCheck(Check):
         """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers.
 
         In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' whole conversations,
-        and a million pairs at once would hold gigabytes of copies."""
+        and a million pairs at once would hold gigabytes of copies.
+        """
         for begin in range(0, chosen.size, _DIFF_BATCH):
             batch = chosen[begin:begin + _DIFF_BATCH]
             pairs = pl.DataFrame({"first": column.gather(low[batch]), "second": column.gather(high[batch])})
@@ -247,9 +248,11 @@ class DuplicateCheck(Check):
 
 
 def _claim_pass(nodes, rows, exact_partners, starts, target, pair_of, changes, fill, advance):
-    """The grouping: rows in order, an unclaimed one keeps itself and claims its unclaimed direct
-    duplicates. ``fill(index, partners, pairs)`` sets ``changes`` of a kept row's pairs not diffed
-    yet. Returns the groups and, per near member, its ``(row, slot in target)``."""
+    """Group rows in order: an unclaimed one keeps itself and claims its unclaimed direct duplicates.
+
+    ``fill(index, partners, pairs)`` sets ``changes`` of a kept row's pairs not diffed
+    yet. Returns the groups and, per near member, its ``(row, slot in target)``.
+    """
     claimed = np.zeros(rows.size, dtype=bool)
     groups: list[list[int]] = []
     slots: list[tuple[int, int]] = []

@@ -26,6 +26,7 @@ import numpy as np
 from dataaudit.embed.base import Embedder
 from dataaudit.io.atomic import atomic_output
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import default_cache_dir  # noqa: F401  (its old home; embed exports it)
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +44,6 @@ _STALE_TEMP_SECONDS = 24 * 3600
 def text_key(text: str) -> bytes:
     """Cache key of a text: BLAKE2b-128 of its UTF-8 bytes (lone surrogates kept, not lost)."""
     return hashlib.blake2b(text.encode("utf-8", errors="surrogatepass"), digest_size=KEY_BYTES).digest()
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/dataaudit``, else ``~/.cache/dataaudit``."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says to ignore a relative value.
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "dataaudit"
 
 
 class VectorCache(Protocol):
