@@ -14,6 +14,15 @@ from typing import Any
 import numpy as np
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (what a saved table's cell may hold)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def json_safe(value: Any) -> Any:
     """``value`` as plain JSON types: non-finite floats become None, numpy scalars Python ones,
     tuples and sets lists, dict keys strings, and anything else its ``repr``."""

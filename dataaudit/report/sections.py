@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from dataaudit.checks.base import Check
+from dataaudit.jsonsafe import finite_or_none
 from dataaudit.summary import AuditSummary, CheckSummary
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def _cluster_coverage(frame: pl.DataFrame) -> list[dict[str, Any]] | None:
     order = {"under_covered": 0, "unused": 1}
     flagged = frame.filter(pl.col("status").cast(pl.String) != "ok").iter_rows(named=True)
     return sorted(
-        flagged, key=lambda r: (order.get(str(r.get("status")), 2), -(_finite(r.get("density_ratio")) or 0.0))
+        flagged, key=lambda r: (order.get(str(r.get("status")), 2), -(finite_or_none(r.get("density_ratio")) or 0.0))
     )
 
 
@@ -260,10 +261,3 @@ def _as_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
 
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None

@@ -8,10 +8,11 @@ pool and production's share, and, when ``finetune --selection`` ran, the selecte
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import polars as pl
+
+from dataaudit.jsonsafe import finite_or_none
 
 #: Clusters listed in the report (largest pool first); the rest are counted.
 MAX_SELECTION_CLUSTERS = 50
@@ -50,14 +51,14 @@ def selection_view(saved: Any, clusters: pl.DataFrame, *, max_clusters: int = MA
 
 
 def _cluster_row(row: dict[str, Any], labels: dict[int, str], quotas_bind: bool) -> dict[str, Any]:
-    production = _finite(row.get("production_share"))
-    selected = _finite(row.get("selected_share"))
+    production = finite_or_none(row.get("production_share"))
+    selected = finite_or_none(row.get("selected_share"))
     cluster = row.get("cluster")
     return {
         "cluster": cluster,
         "label": labels.get(int(cluster)) if cluster is not None else None,
         "pool": row.get("pool"),
-        "pool_share": _finite(row.get("pool_share")),
+        "pool_share": finite_or_none(row.get("pool_share")),
         "production_share": production,
         "quota": row.get("quota") if quotas_bind else None,
         "selected": row.get("selected"),
@@ -70,12 +71,5 @@ def _cluster_row(row: dict[str, Any], labels: dict[int, str], quotas_bind: bool)
 def _comparison_row(row: dict[str, Any]) -> dict[str, Any]:
     verdict = row.get("verdict")
     return {**row, "badge": SELECTION_BADGES.get(str(verdict), "") if verdict is not None else "",
-            "rows_factor_needed": _finite(row.get("rows_factor_needed"))}
+            "rows_factor_needed": finite_or_none(row.get("rows_factor_needed"))}
 
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
