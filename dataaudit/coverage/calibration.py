@@ -67,14 +67,8 @@ def calibration_folds(n: int, *, share: float, max_rows: int, min_rows: int, see
     rows = per_fold if per_fold >= min_rows else min(n, max_rows)
     if rows == n and per_fold == n:
         per_fold = n - 1
-    rng = np.random.default_rng(seed)
-    ids, group_of, sizes = np.unique(np.arange(n) if groups is None else groups, return_inverse=True, return_counts=True)
-    order = rng.permutation(len(ids))
-    before = np.cumsum(sizes[order]) - sizes[order]  # rows held out before each group, in this order
-    group_fold = np.full(len(ids), -1, dtype=np.int64)
-    taken = before < rows
-    group_fold[order[taken]] = before[taken] // per_fold
-    fold_of = group_fold[group_of.ravel()]
+    fold_of = _dealt(np.arange(n) if groups is None else groups, per_fold=per_fold, rows=rows,
+                     rng=np.random.default_rng(seed))
     if groups is not None and np.bincount(fold_of[fold_of >= 0]).max(initial=0) > n - 2:
         return calibration_folds(n, share=share, max_rows=max_rows, min_rows=min_rows, seed=seed)
     return _renumbered(fold_of)
@@ -100,13 +94,23 @@ def regrouped_folds(fold_of: np.ndarray, groups: np.ndarray, *, seed: int) -> np
         return regrouped
     folds = int(fold_of.max()) + 1
     per_fold = -(-held.size // folds)
-    rng = np.random.default_rng(seed + 1)
-    ids, group_of, sizes = np.unique(np.asarray(groups)[held], return_inverse=True, return_counts=True)
-    order = rng.permutation(len(ids))
-    before = np.empty(len(ids), dtype=np.int64)
-    before[order] = np.cumsum(sizes[order]) - sizes[order]  # rows dealt before each group
-    regrouped[held] = np.minimum(before[group_of.ravel()] // per_fold, folds - 1)
+    dealt = _dealt(np.asarray(groups)[held], per_fold=per_fold, rows=held.size, rng=np.random.default_rng(seed + 1))
+    regrouped[held] = np.minimum(dealt, folds - 1)
     return _renumbered(regrouped)
+
+
+def _dealt(groups: np.ndarray, *, per_fold: int, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Deal whole groups, in a seeded order, into folds of ``per_fold`` rows until ``rows`` rows are dealt.
+
+    A fold number per row; -1 for the rows of groups dealt after the first ``rows``.
+    """
+    ids, group_of, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = rng.permutation(len(ids))
+    before = np.cumsum(sizes[order]) - sizes[order]  # rows dealt before each group, in this order
+    group_fold = np.full(len(ids), -1, dtype=np.int64)
+    taken = before < rows
+    group_fold[order[taken]] = before[taken] // per_fold
+    return group_fold[group_of.ravel()]
 
 
 def _renumbered(fold_of: np.ndarray) -> np.ndarray:
