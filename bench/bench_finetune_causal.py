@@ -22,6 +22,16 @@ the fine-tune runs in a child process, so its peak RSS is the fine-tune's alone,
 
     python -m bench.bench_finetune_causal default [--audit /tmp/sample-audit]   # audits first if absent
 
+``user`` measures the issue's run as a user runs it — ``dataaudit finetune`` with the causal LM
+on a prepared GSM8K slice (``prepare --rows 300``), every budget at its default but ``--epochs`` —
+in a child process: wall time, peak RSS, the fine-tune's time per stage (summary ``timings``) and
+its verdicts. ``--baseline SRC`` runs the same first with the package under ``SRC`` (e.g. a
+``git worktree`` of older code) and prints both columns and whether the verdicts agree;
+``--compare DIR`` reads an earlier ``user`` run's output instead of running it again:
+
+    python -m bench.bench_finetune_causal prepare --out /tmp/gsm300 --rows 300
+    python -m bench.bench_finetune_causal user --prepared /tmp/gsm300 --epochs 1 --baseline /work/old
+
 ``stages`` isolates the heaviest stages of that run, each with its own peak RSS: one training
 step on the 8 longest rows and 32 of the longest prompts generated to 192 tokens (one batch):
 
@@ -187,6 +197,60 @@ def default_run(audit_dir: Path) -> None:
         print(f"| {row['finding']} | {row['measurement']} | {interval} | {row['verdict']} |")
 
 
+def _finetune_child(prepared: Path, out: Path, *, epochs: int, source: Path) -> dict:
+    """Run ``dataaudit finetune`` on ``prepared`` with the package under ``source``; its figures."""
+    import subprocess
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(source)}
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, "finetune", str(prepared / "train.jsonl"), "--audit",
+                              str(prepared / "audit"), "--backend", "causal-lm", "--epochs", str(epochs),
+                              "--out", str(out), "-q"], env=env, cwd=source)
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"dataaudit finetune failed ({status}) with {source}")
+    figures = {"source": str(source), "wall_s": round(time.perf_counter() - started, 1),
+               "peak_rss_gb": round(usage.ru_maxrss / 1e6, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+    (out / "run.json").write_text(json.dumps(figures))
+    return figures
+
+
+def _user_columns(out: Path) -> tuple[dict, dict]:
+    return json.loads((out / "run.json").read_text()), json.loads((out / "finetune" / "summary.json").read_text())
+
+
+def user_run(prepared: Path, *, epochs: int, baseline: Path | None, compare: Path | None) -> None:
+    """The issue's run (``dataaudit finetune … --backend causal-lm --epochs E``), today's code beside another."""
+    columns: dict[str, Path] = {}
+    if baseline is not None:
+        columns["baseline"] = prepared / "user-baseline"
+        _finetune_child(prepared, columns["baseline"], epochs=epochs, source=baseline.resolve())
+    elif compare is not None:
+        columns["baseline"] = compare
+    columns["this checkout"] = prepared / "user-new"
+    _finetune_child(prepared, columns["this checkout"], epochs=epochs, source=REPO)
+    runs = {name: _user_columns(out) for name, out in columns.items()}
+    names = list(runs)
+    print(f"\n## `dataaudit finetune` causal LM, {epochs} epoch(s), {prepared} ({os.cpu_count()} cores)")
+    print("| stage (s) | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names))
+    stages_seen = list(dict.fromkeys(k for _, summary in runs.values() for k in summary["timings"]))
+    for stage in stages_seen:
+        print(f"| {stage} | " + " | ".join(str(runs[n][1]["timings"].get(stage, "—")) for n in names) + " |")
+    for key, label in (("wall_s", "wall (s)"), ("peak_rss_gb", "peak RSS (GB)"), ("cpu_s", "CPU (s)")):
+        print(f"| **{label}** | " + " | ".join(str(runs[n][0].get(key, "—")) for n in names) + " |")
+    for name in names:
+        print(f"{name}: memory plan {json.dumps(runs[name][1]['backend'].get('memory', 'fixed (before the plan)'))}")
+    verdicts = {n: [(row["finding"], row["measurement"], row["verdict"]) for row in runs[n][1]["confirmation"]]
+                for n in names}
+    print("\n| finding | measurement | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names))
+    for finding, measurement, _ in verdicts[names[-1]]:
+        print(f"| {finding} | {measurement} | " + " | ".join(
+            next((v for f, m, v in verdicts[n] if (f, m) == (finding, measurement)), "—") for n in names) + " |")
+    same = len({tuple(v) for v in verdicts.values()}) == 1
+    print(f"verdicts {'identical' if same else 'DIFFER'}; row verdicts "
+          + " / ".join(json.dumps(runs[n][1]["row_verdicts"]) for n in names))
+
+
 def stages(micro_batch_tokens: int | None, checkpointing: bool) -> None:
     """Peak RSS of the default run's heaviest stages, the peak reset (``/proc/self/clear_refs``) before each."""
     import numpy as np
@@ -228,7 +292,11 @@ def stages(micro_batch_tokens: int | None, checkpointing: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["prepare", "run", "all", "default", "stages"])
+    parser.add_argument("step", choices=["prepare", "run", "all", "default", "stages", "user"])
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="user: also run the package under this folder (older code), first")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="user: an earlier user run's output folder to print beside this one")
     parser.add_argument("--micro-batch-tokens", type=int, default=None, help="stages: the backend's micro-batch size")
     parser.add_argument("--no-checkpointing", action="store_true", help="stages: keep every activation")
     parser.add_argument("--audit", type=Path, default=Path("/tmp/sample-audit"),
@@ -260,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.step == "default":
         default_run(args.audit)
+        return 0
+    if args.step == "user":
+        user_run(args.prepared, epochs=args.epochs, baseline=args.baseline, compare=args.compare)
         return 0
     if args.step == "stages":
         stages(args.micro_batch_tokens, not args.no_checkpointing)

@@ -11,11 +11,14 @@ Every audit runs in its own process, so peak RSS is that audit's own. ``audit`` 
 twice against one fresh embedding cache (cold, then cached) and prints time per stage.
 ``precomputed`` skips the model: the pool is embedded once (through the default cache), each
 edited copy gets its original's vector plus Gaussian noise (cosine ≈ 0.92 to it, so copies are
-not near-duplicates), and the audit gets them as precomputed embeddings.
+not near-duplicates), and the audit gets them as precomputed embeddings. ``--variant
+duplicate-heavy`` gives copies their original's vector at cosine 0.999 instead, so most rows of a
+200k audit (71%) are light edits the duplicate check confirms.
 
     python -m bench.bench_scale audit --rows 10000 50000 100000
     python -m bench.bench_scale audit --rows 100000 --baseline /tmp/old
     python -m bench.bench_scale precomputed --rows 1000000
+    python -m bench.bench_scale precomputed --rows 200000 --variant duplicate-heavy   # copies near their originals
     python -m bench.bench_scale precomputed --rows 100000 200000 --baseline /tmp/old --embedder hashing
     python -m bench.bench_scale checks --rows 100000 --embedder hashing
 
@@ -50,6 +53,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PREFIXES = ("", "Hi, ", "Quick question: ", "Please help: ", "Hello! ", "Can you help? ", "Urgent: ", "Hey - ")
 #: Noise scale of a copy's vector: cosine to the original ≈ 1 / sqrt(1 + JITTER**2).
 JITTER = 0.42
+#: ``--variant``: how far an edited copy's vectors stray from its original's. ``spread`` (0.92 cosine)
+#: keeps copies apart as distinct texts; ``duplicate-heavy`` (0.999) makes them the light edits a
+#: near-duplicate check must confirm, as MiniLM places a typo or a polite prefix.
+VARIANTS = {"spread": JITTER, "duplicate-heavy": 0.05}
 #: Rows per source family in pool() order (labelled queries, GSM8K, open tasks): the stand-in clustering.
 SOURCE_SIZES: list[int] = []
 
@@ -206,7 +213,8 @@ def clusters_path(dump: Path) -> Path:
     return Path(dump).with_name(Path(dump).stem + "-clusters.parquet")
 
 
-def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path | None = None) -> dict:
+def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path | None = None,
+                jitter: float = JITTER) -> dict:
     """A ``rows``-row audit with precomputed vectors for the data and the production traffic."""
     import numpy as np
 
@@ -239,7 +247,7 @@ def precomputed(rows: int, seed: int, embedder_name: str = "minilm", dump: Path 
             block = base[origins[start:start + chunk]]
             copies = np.arange(start, start + len(block)) >= len(records)
             block[copies] += rng.standard_normal((int(copies.sum()), base.shape[1]), dtype=np.float32) * (
-                JITTER / np.sqrt(base.shape[1]))
+                jitter / np.sqrt(base.shape[1]))
             block /= np.linalg.norm(block, axis=1, keepdims=True)
             vectors[start:start + len(block)] = block
         return vectors
@@ -412,13 +420,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="(precomputed, audit) folder with the old dataaudit package: run it too, and compare")
     parser.add_argument("--dump", type=Path, default=None, help="(one) write the duplicate/conflict findings and clusters here")
+    parser.add_argument("--variant", choices=list(VARIANTS), default="spread",
+                        help="(precomputed) edited copies' vectors apart from their originals (spread) or near them "
+                             "(duplicate-heavy: most rows light edits of others)")
     args = parser.parse_args(argv)
     if not REALDATA.exists():
         print(f"skipped: needs {REALDATA}")
         return 0
     if args.mode == "one":
         log_stages()
-        result = (precomputed(args.rows[0], args.seed, args.embedder, args.dump) if args.precomputed
+        result = (precomputed(args.rows[0], args.seed, args.embedder, args.dump, VARIANTS[args.variant]) if args.precomputed
                   else one(args.rows[0], args.cache, args.work, args.seed, args.dump))
         print(json.dumps(result))
         return 0
@@ -435,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         runs, agreements = [], []
         with tempfile.TemporaryDirectory() as work:
             for rows in args.rows:
-                common = ("--rows", str(rows), "--precomputed", "--seed", str(args.seed), "--embedder", args.embedder)
+                common = ("--rows", str(rows), "--precomputed", "--seed", str(args.seed), "--embedder", args.embedder,
+                          "--variant", args.variant)
                 if args.baseline is not None:
                     runs.append((f"{rows:,} old", child(*common, "--dump", f"{work}/old-{rows}.parquet", source=args.baseline)))
                 runs.append((f"{rows:,} new", child(*common, "--dump", f"{work}/new-{rows}.parquet")))

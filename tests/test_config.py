@@ -80,7 +80,7 @@ def _non_default() -> dict:
                                    "batch_size": 4, "generation_batch_size": 16, "max_length": 256,
                                    "max_new_tokens": 64, "temperature": 0.7, "min_p": 0.1, "device": "cpu",
                                    "dtype": "bfloat16", "probe_questions": 10, "gradient_checkpointing": False,
-                                   "micro_batch_tokens": 2048}},
+                                   "micro_batch_tokens": 2048, "memory_budget": 2.5}},
     }
 
 

@@ -166,6 +166,10 @@ class FineTuneBackend(Component, ABC):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "metric": self.metric, **self.get_params()}
 
+    def resources(self) -> dict[str, Any]:
+        """How the run fitted the machine (e.g. the memory plan), for the summary; nothing by default."""
+        return {}
+
 
 def resolve_device(device: str | None) -> str:
     """``device`` as given, else CUDA when torch sees a GPU, else the CPU."""

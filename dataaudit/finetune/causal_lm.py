@@ -47,7 +47,15 @@ from dataaudit.finetune.chat_encoding import (
     response_ids,
 )
 from dataaudit.finetune.lm_passes import _generate, response_losses
-from dataaudit.finetune.memory import checkpoint_activations, micro_batches
+from dataaudit.finetune.memory import (
+    AVAILABLE_SHARE,
+    MemoryPlan,
+    activation_bytes_per_token,
+    available_bytes,
+    checkpoint_activations,
+    micro_batches,
+    plan_memory,
+)
 from dataaudit.params import Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.runtime import torch_rng_kept, torch_seeded
@@ -59,6 +67,16 @@ _WARMUP_STEPS = 10
 _PROBE_NEW_TOKENS = 24
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 _MAX_GRAD_NORM = 1.0
+#: Micro-batch bounds on a CPU, measured on 2 cores with 16 GSM8K rows: two training steps of 8 took
+#: 19.4 / 20.3 / 18.4 / 20.2 s at 256 / 512 / 1,024 / 1,536 tokens (no checkpointing; 29.5 s with it,
+#: at 256), so wider training passes buy nothing there but memory (2.2 GB peak at 256, 3.8 at 1,024);
+#: scoring the 16 took 8.9 / 8.8 / 7.1 / 7.5 s, so passes without gradients go to 1,024.
+_CPU_MICRO_BATCH_TOKENS = 256
+_CPU_INFERENCE_TOKENS = 1024
+
+
+def _share(available: int | None) -> int | None:
+    return None if available is None else int(available * AVAILABLE_SHARE)
 
 
 class CausalLMBackend(FineTuneBackend):
@@ -95,12 +113,17 @@ class CausalLMBackend(FineTuneBackend):
     weights in bf16 (adapters stay fp32) and full fine-tuning keeps fp32 master weights —
     bf16 would round most of Adam's small updates away — computing in bf16 under autocast on a GPU.
 
-    Memory (:mod:`dataaudit.finetune.memory`): ``gradient_checkpointing`` (default) recomputes
-    activations in the backward pass, and no forward pass sees more than ``micro_batch_tokens``
-    (rows x padded width; default 256 on a CPU, 4096 on a GPU): a larger batch is split and its
-    gradients accumulated, so the optimizer still steps once per ``batch_size`` rows with the same
-    gradient. A step on sample_data's 8 longest rows peaked at 5.5 GB RSS without either, 2.7 GB
-    at 1,024 tokens and 1.4 GB at 256, in the same time on 2 CPU cores.
+    Memory (:mod:`dataaudit.finetune.memory`): ``gradient_checkpointing`` recomputes activations
+    in the backward pass, and no forward pass sees more than ``micro_batch_tokens`` (rows x
+    padded width): a larger batch is split and its gradients accumulated, so the optimizer still
+    steps once per ``batch_size`` rows with the same gradient. Left at ``None`` (default), both
+    are sized from ``memory_budget`` GB for the activations (default: half the memory available
+    when the model is first used): checkpointing only when one ``max_length`` row would not fit
+    without it — it costs half as much time again per step — and micro-batches up to 256 tokens
+    on a CPU (wider training passes were no faster there; scoring passes go to 1,024) or the whole
+    batch on a GPU. A step on sample_data's
+    8 longest rows peaked at 5.5 GB RSS with neither lever, 2.1 GB at 256 tokens without
+    checkpointing and 1.5 GB with it. The plan is in :attr:`memory_plan_` and the summary.
     """
 
     name = "causal-lm"
@@ -131,15 +154,17 @@ class CausalLMBackend(FineTuneBackend):
         "device": [str, None],
         "dtype": [Options({"float32", "bfloat16"}), None],
         "probe_questions": [Interval(int, 0, None)],
-        "gradient_checkpointing": [bool],
+        "gradient_checkpointing": [bool, None],
         "micro_batch_tokens": [Interval(int, 1, None), None],
+        "memory_budget": [Interval(float, 0, None, closed="neither"), None],
     }
 
     def __init__(self, *, model: str | None = None, lora: bool = True, lora_rank: int = 16,
                  learning_rate: float | None = None, batch_size: int = 8, generation_batch_size: int = 32,
                  max_length: int = 384, max_new_tokens: int = 192, temperature: float = 1.0, min_p: float = 0.05,
                  device: str | None = None, dtype: str | None = None, probe_questions: int = 30,
-                 gradient_checkpointing: bool = True, micro_batch_tokens: int | None = None):
+                 gradient_checkpointing: bool | None = None, micro_batch_tokens: int | None = None,
+                 memory_budget: float | None = None):
         self.model = model
         self.lora = lora
         self.lora_rank = lora_rank
@@ -155,6 +180,7 @@ class CausalLMBackend(FineTuneBackend):
         self.probe_questions = probe_questions
         self.gradient_checkpointing = gradient_checkpointing
         self.micro_batch_tokens = micro_batch_tokens
+        self.memory_budget = memory_budget
 
     # -- loading -------------------------------------------------------------------------------
     def base_model(self) -> Any:
@@ -182,8 +208,32 @@ class CausalLMBackend(FineTuneBackend):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return nullcontext()
 
+    def memory_plan(self) -> MemoryPlan:
+        """Checkpointing and micro-batch size for this model and machine, chosen once (``memory_plan_``)."""
+        if getattr(self, "memory_plan_", None) is None:
+            model = self.base_model()
+            element = next(model.parameters()).element_size()
+            budget = (int(self.memory_budget * 1e9) if self.memory_budget is not None
+                      else _share(available_bytes(self._device())))
+            on_cpu = self._device() == "cpu"
+            whole_batch = self.batch_size * self.max_length
+            self.memory_plan_ = plan_memory(
+                budget_bytes=budget, longest_tokens=self.max_length,
+                preferred_tokens=_CPU_MICRO_BATCH_TOKENS if on_cpu else whole_batch,
+                inference_preferred_tokens=_CPU_INFERENCE_TOKENS if on_cpu else whole_batch,
+                full_bytes_per_token=activation_bytes_per_token(model.config, checkpointing=False, element_bytes=element),
+                checkpointed_bytes_per_token=activation_bytes_per_token(model.config, checkpointing=True,
+                                                                       element_bytes=element),
+                checkpointing=self.gradient_checkpointing, micro_batch_tokens=self.micro_batch_tokens)
+            logger.info("memory plan: %s", self.memory_plan_.summary())
+        return self.memory_plan_
+
+    def resources(self) -> dict[str, Any]:
+        """The memory plan the run trained and scored under."""
+        return {"memory": self.memory_plan().summary()}
+
     def _micro_batch_tokens(self) -> int:
-        return self.micro_batch_tokens or (256 if self._device() == "cpu" else 4096)
+        return self.memory_plan().micro_batch_tokens
 
     def _device(self) -> str:
         return resolve_device(self.device)
@@ -264,13 +314,13 @@ class CausalLMBackend(FineTuneBackend):
         if not self.lora:
             model = copy.deepcopy(base)
             model.requires_grad_(True)
-            if self.gradient_checkpointing:
+            if self.memory_plan().checkpointing:
                 checkpoint_activations(model)
             return model
         from peft import LoraConfig, get_peft_model
 
         model = copy.deepcopy(base, memo={id(p): p for p in base.parameters()})
-        if self.gradient_checkpointing:
+        if self.memory_plan().checkpointing:
             checkpoint_activations(model)
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         targets = [t for t in _LORA_TARGETS if t in present] or None  # None: peft's per-architecture default
@@ -391,13 +441,13 @@ class CausalLMBackend(FineTuneBackend):
         return evaluation_frame(examples.rows, loss, correct, outputs, complete)
 
     def inference_batches(self, lengths: Sequence[int]) -> list[np.ndarray]:
-        """Batch rows longest first, ``batch_size`` at a time, each split to ``micro_batch_tokens``.
+        """Batch rows longest first, ``batch_size`` at a time, each split to the plan's inference bound.
 
         A row's scores do not depend on its batch mates, so the split changes only memory.
         """
         lengths = np.asarray(lengths, dtype=np.int64)
         return [batch[part] for batch in length_batches(lengths, self.batch_size, longest_first=True)
-                for part in micro_batches(lengths[batch], self._micro_batch_tokens())]
+                for part in micro_batches(lengths[batch], self.memory_plan().inference_tokens)]
 
     def _encode(self, prompts: Sequence[str], systems: Sequence[str | None], targets: Sequence[str | None], *,
                 max_length: int) -> list[EncodedExample]:

@@ -167,7 +167,7 @@ class ReferenceFineTune(Component):
             train_rows=plan.counts["train"], epochs=self.epochs,
         )
         summary = {
-            "backend": {**self.backend.describe(), "trained_on": self.backend.training_device()},
+            "backend": {**self.backend.describe(), "trained_on": self.backend.training_device(), **self.backend.resources()},
             "parameters": {k: v for k, v in self.get_params().items() if k != "backend"},
             "rows": plan.counts,
             "experiments": experiments,
@@ -228,21 +228,23 @@ class ReferenceFineTune(Component):
                     probe_curve: list[dict[str, Any]], timings: dict[str, float], progress: Progress) -> _Outcome:
         """Train on ``training`` and measure the model on every shared set. Only the raw run
         probes general ability after each epoch (the epoch sweep) and yields the data map."""
-        with timed(timings, f"fine_tune_{name}"):
-            after_epoch = self._probe_into(probe_curve) if name == "raw" else ignore_epoch
-            trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
-                                             after_epoch=after_epoch)
+        after_epoch = self._probe_into(probe_curve, timings) if name == "raw" else ignore_epoch
+        trained = self.backend.fine_tune(training, epochs=self.epochs, seed=self.seed, progress=progress,
+                                         after_epoch=after_epoch)
+        timings[f"fine_tune_{name}"] = round(trained.seconds, 3)  # training alone: the epoch sweep is its own stage
         outcome = _Outcome()
         if name == "raw":
             outcome.dynamics = _dynamics(trained.confidence, trained.margin, training, audit, plan.flagged)
         elif name == "cleaned":
-            outcome.probe = self.backend.general_probe(trained.model)
-        with timed(timings, f"evaluate_{name}"):
-            score = _scorer(self.backend.evaluate, trained.model, progress)
+            with timed(timings, "probe_cleaned"):
+                outcome.probe = self.backend.general_probe(trained.model)
+        score = _scorer(self.backend.evaluate, trained.model, progress)
+        with timed(timings, f"score_{name}"):
             outcome.heldout = score(plan.heldout)
             outcome.production = score(plan.production)
             if name != "relabelled":
                 outcome.perturbed = {kind: score(subset) for kind, subset in plan.perturbed.items()}
+        with timed(timings, f"generate_{name}"):
             outcome.generations = score(plan.generation, generate=True)
             outcome.formats = _format_adherence(outcome.generations, audit)
         outcome.info = {
@@ -253,10 +255,11 @@ class ReferenceFineTune(Component):
         }
         return outcome
 
-    def _probe_into(self, curve: list[dict[str, Any]]):
+    def _probe_into(self, curve: list[dict[str, Any]], timings: dict[str, float]):
         """An ``after_epoch`` hook that appends the general probe's result: the epoch sweep."""
         def probe(epoch: int, model: Any) -> None:
-            curve.append({"epoch": epoch + 1, **self.backend.general_probe(model)})
+            with timed(timings, "epoch_sweep"):
+                curve.append({"epoch": epoch + 1, **self.backend.general_probe(model)})
 
         return probe
 
