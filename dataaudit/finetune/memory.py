@@ -4,7 +4,9 @@ The levers: activation (gradient) checkpointing, micro-batches of bounded tokens
 freed memory back between runs. :func:`plan_memory` pulls the first two from the memory the
 machine has: checkpointing costs half as much time again per training step (29.5 s against 19.4 s
 for two steps of 8 GSM8K rows on 2 cores), so it is used only where one row's activations would
-not fit otherwise, and micro-batches grow to the device's preferred size as far as the budget allows. torch's CPU tensors live outside Python's allocator, so tracemalloc sees none of them; the figures
+not fit otherwise, and micro-batches grow to the device's preferred size as far as the budget allows.
+
+torch's CPU tensors live outside Python's allocator, so tracemalloc sees none of them; the figures
 here come from ``/proc/self/status`` (``VmRSS`` now, ``VmHWM`` the peak). Freed tensors' pages
 often stay with glibc's heaps rather than going back to the system, so a later stage's peak sits
 on top of an earlier stage's leftovers; :func:`release_memory` collects and trims between the
@@ -117,6 +119,7 @@ def plan_memory(*, budget_bytes: int | None, longest_tokens: int, preferred_toke
     if checkpointing is None:
         checkpointing = budget_bytes is None or full_bytes_per_token * longest_tokens > budget_bytes
     per_token = checkpointed_bytes_per_token if checkpointing else full_bytes_per_token
+
     def fitting(preferred: int, bytes_per_token: int) -> int:
         held = preferred if budget_bytes is None else budget_bytes // max(bytes_per_token, 1)
         return int(max(1, min(preferred, held)))
