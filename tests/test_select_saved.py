@@ -23,6 +23,7 @@ from dataaudit.selection.verify import verify_selection
 from tests.conftest import make_dataset
 from tests.finetune.test_engine import WordVoteBackend, _audit, _data
 from tests.test_select import fake_audit, write_data
+from tests.test_select_verify import audited_labelled_data
 
 
 def test_digest_ignores_order_and_repeats_but_not_membership():
@@ -80,12 +81,7 @@ def test_cli_select_and_finetune_selection_show_in_the_report(tmp_path, hashing_
     import dataaudit.finetune.engine
     from dataaudit.cli import main
 
-    prompts, labels, _ = _data()
-    data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"text": p, "label": l}) + "\n" for p, l in zip(prompts, labels)))
-    audit_dir = tmp_path / "audit"
-    result = hashing_cli.invoke(main, ["audit", str(data), "--out", str(audit_dir), "--checks", "duplicate", "-q"])
-    assert result.exit_code in (0, 1), result.output
+    data, audit_dir = audited_labelled_data(tmp_path, hashing_cli)
     assert 'id="selection"' not in (audit_dir / "report.html").read_text()
     result = hashing_cli.invoke(main, ["select", str(data), "--audit", str(audit_dir), "--budget", "20%",
                                        "--out", str(tmp_path / "subset.jsonl"), "-q"])

@@ -67,20 +67,28 @@ def test_a_subset_file_maps_back_to_its_rows(tmp_path):
         rows_of_subset(dataset, tmp_path / "other.jsonl")
 
 
-def test_cli_finetune_with_a_selection_prints_the_verdicts(tmp_path, hashing_cli, monkeypatch):
+def audited_labelled_data(tmp_path, cli):
+    """The engine tests' labelled rows as ``data.jsonl`` and their audit by the CLI (``audit/``)."""
     import json
 
-    import polars as pl
-
-    import dataaudit.finetune.engine
     from dataaudit.cli import main
 
     prompts, labels, _ = _data()
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"text": p, "label": l}) + "\n" for p, l in zip(prompts, labels)))
     audit_dir = tmp_path / "audit"
-    result = hashing_cli.invoke(main, ["audit", str(data), "--out", str(audit_dir), "--checks", "duplicate", "-q"])
+    result = cli.invoke(main, ["audit", str(data), "--out", str(audit_dir), "--checks", "duplicate", "-q"])
     assert result.exit_code in (0, 1), result.output
+    return data, audit_dir
+
+
+def test_cli_finetune_with_a_selection_prints_the_verdicts(tmp_path, hashing_cli, monkeypatch):
+    import polars as pl
+
+    import dataaudit.finetune.engine
+    from dataaudit.cli import main
+
+    data, audit_dir = audited_labelled_data(tmp_path, hashing_cli)
     subset = tmp_path / "subset.jsonl"
     result = hashing_cli.invoke(main, ["select", str(data), "--audit", str(audit_dir), "--budget", "20%",
                                        "--out", str(subset), "-q"])
