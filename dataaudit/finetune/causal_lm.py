@@ -209,8 +209,17 @@ class CausalLMBackend(FineTuneBackend):
         return nullcontext()
 
     def memory_plan(self) -> MemoryPlan:
-        """Checkpointing and micro-batch size for this model and machine, chosen once (``memory_plan_``)."""
-        if getattr(self, "memory_plan_", None) is None:
+        """Checkpointing and micro-batch size for this model and machine (``memory_plan_``).
+
+        Chosen once per setting of the parameters it reads, so ``set_params`` does not leave a
+        stale plan; the memory available is read when it is chosen.
+        """
+        key = (self.gradient_checkpointing, self.micro_batch_tokens, self.memory_budget, self.max_length,
+               self.batch_size, self._device())
+        if getattr(self, "_memory_plan_key", None) != key:
+            self.memory_plan_ = None
+            self._memory_plan_key = key
+        if self.memory_plan_ is None:
             model = self.base_model()
             element = next(model.parameters()).element_size()
             budget = (int(self.memory_budget * 1e9) if self.memory_budget is not None

@@ -106,6 +106,13 @@ def test_a_budget_with_room_trains_without_checkpointing_and_a_tiny_one_checkpoi
         assert set(_checkpointed(trained.model)) == {expected}
 
 
+def test_set_params_is_not_hidden_by_an_earlier_plan(tiny_causal_lm):
+    backend = _backend(tiny_causal_lm, memory_budget=4.0)
+    assert backend.memory_plan().checkpointing is False
+    backend.set_params(gradient_checkpointing=True, micro_batch_tokens=32)
+    assert backend.memory_plan().checkpointing is True and backend.memory_plan().micro_batch_tokens == 32
+
+
 def test_activation_estimate_grows_with_the_model_and_shrinks_with_checkpointing():
     from transformers import LlamaConfig
 
