@@ -127,16 +127,20 @@ class DuplicateCheck(Check):
         involved = np.unique(np.concatenate([low, high]))
         position = np.full(n, -1, dtype=np.int64)
         position[involved] = np.arange(involved.size)
-        exchanges = ctx.map_frame(_exchange_texts, frame.select(pl.col("messages").gather(involved)))
-        buffer, offsets = pack_texts(exchanges.get_column("text").to_list())
-        del exchanges
+        # Each involved row normalised once: its exchange text for the shingles, its turns for the word diffs.
+        texts = ctx.map_frame(_row_texts, frame.select(pl.col("messages").gather(involved)))
+        buffer, offsets = pack_texts(texts.get_column("text").to_list())
+        turns = texts.get_column("turns")
+        del texts
         similarity = pair_jaccard(buffer, offsets, position[low], position[high], size=self.shingle_size)
         plausible = similarity >= MIN_JACCARD
         low, high, similarity = low[plausible], high[plausible], similarity[plausible]
-        del buffer, offsets, position
+        del buffer, offsets
 
         rows = frame.get_column("row").to_numpy()
-        groups, near, checked = self._star_groups(ctx, rows, exact_partners, low, high, similarity)
+        groups, near, checked = self._star_groups(ctx, rows, exact_partners, low, high, similarity,
+                                                  _Turns(series=turns, position=position))
+        del turns, position
         group_of = np.full(n, -1, dtype=np.int64)
         findings: list[Finding] = []
         exact_groups = near_groups = 0
@@ -176,7 +180,7 @@ class DuplicateCheck(Check):
         }
         return _result(ctx, findings, group_of, summary)
 
-    def _star_groups(self, ctx, rows, exact_partners, low, high, similarity):
+    def _star_groups(self, ctx, rows, exact_partners, low, high, similarity, turns):
         """Groups in which every member is a direct duplicate of the group's first (kept) row.
 
         Not connected components: light edits chain ("i want whisper mode" ~ "whisper mode" ~
@@ -200,10 +204,9 @@ class DuplicateCheck(Check):
         # changed words per candidate pair: -2 not diffed yet, -1 not near copies
         changes = np.full(low.size, -2, dtype=np.int64)
         guessed = _speculated_pairs(rows, low, high)
-        # Rows are read from the column as needed: the diffs go to the engine, and only the
+        # Turns are read from their column as needed: the diffs go to the engine, and only the
         # misses' rows ever become Python objects here.
-        column = ctx.dataset.frame.get_column("messages")
-        self._diff_on_engine(ctx, column, low, high, guessed, changes, diff)
+        self._diff_on_engine(ctx, turns, low, high, guessed, changes, diff)
         checked = int(guessed.size)
         pair_ids = np.arange(low.size)
         source, target = np.concatenate([low, high]), np.concatenate([high, low])
@@ -216,14 +219,12 @@ class DuplicateCheck(Check):
         nodes = nodes[np.argsort(rows[nodes], kind="stable")]
 
         def diff_here(index: int, partners: list[int], pairs: list[int]) -> None:
-            # A kept row's missed pairs at once: one gather, its own turns normalised once (one
-            # gather per pair cost more than the diffs at 200k rows).
+            # A kept row's missed pairs at once: one gather (one per pair cost more than the diffs
+            # at 200k rows).
             nonlocal checked
             checked += len(pairs)
-            turns = column.gather([index, *partners]).to_list()
-            mine = _normalized_turns(turns[0])
-            for j, pair, other in zip(partners, pairs, turns[1:]):
-                theirs = _normalized_turns(other)
+            mine, *others = turns.of([index, *partners]).to_list()
+            for j, pair, theirs in zip(partners, pairs, others):
                 changed = diff(mine, theirs) if index < j else diff(theirs, mine)
                 changes[pair] = -1 if changed is None else changed
 
@@ -234,15 +235,15 @@ class DuplicateCheck(Check):
 
 
     @staticmethod
-    def _diff_on_engine(ctx, column, low, high, chosen, changes, diff) -> None:
+    def _diff_on_engine(ctx, turns, low, high, chosen, changes, diff) -> None:
         """``changes[chosen]``: the word diffs of those pairs, computed by the engine's workers.
 
-        In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' whole conversations,
-        and a million pairs at once would hold gigabytes of copies.
+        In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' turns, and a
+        million pairs at once would hold gigabytes of copies.
         """
         for begin in range(0, chosen.size, _DIFF_BATCH):
             batch = chosen[begin:begin + _DIFF_BATCH]
-            pairs = pl.DataFrame({"first": column.gather(low[batch]), "second": column.gather(high[batch])})
+            pairs = pl.DataFrame({"first": turns.of(low[batch]), "second": turns.of(high[batch])})
             found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
             changes[batch] = found.fill_null(-1).to_numpy()
 
@@ -325,11 +326,6 @@ def _conversation_text(turns: list[dict]) -> str:
     return "\n".join(f"{turn['role']}: {turn_text(turn)}" for turn in turns)
 
 
-def _exchange_text(turns: list[dict]) -> str:
-    """What the user and the assistant said (calls included), without roles or system prompt."""
-    return "\n".join(turn_text(turn) for turn in turns if turn["role"] != "system")
-
-
 def _exact_digests(frame: pl.DataFrame) -> pl.DataFrame:
     """Each row's whole conversation, normalised, as a 16-byte digest: the exact-duplicate key."""
     # The declared tools (JSON text, often kilobytes) join the digest as written: rows with other
@@ -340,15 +336,35 @@ def _exact_digests(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({"digest": digests}, schema={"digest": pl.Binary})
 
 
-def _exchange_texts(frame: pl.DataFrame) -> pl.DataFrame:
-    """Each row's normalised user and assistant turns in one text: what the shingles compare."""
-    texts = [normalize_text(_exchange_text(turns)) for turns in frame.get_column("messages").to_list()]
-    return pl.DataFrame({"text": texts}, schema={"text": pl.String})
+def _row_texts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's user and assistant turns, normalised in one text and one by one.
+
+    The text is what the shingles compare, the turns what the word diffs compare.
+    """
+    texts, turns = [], []
+    for messages in frame.get_column("messages").to_list():
+        said = [turn_text(turn) for turn in messages if turn["role"] != "system"]
+        texts.append(normalize_text("\n".join(said)))
+        turns.append([normalize_text(text) for text in said])
+    return pl.DataFrame({"text": texts, "turns": turns}, schema={"text": pl.String, "turns": pl.List(pl.String)})
+
+
+class _Turns:
+    """The normalised turns of the rows a check involves, looked up by row index."""
+
+    def __init__(self, *, series: pl.Series, position: np.ndarray):
+        # One chunk: a gather from the engine's concatenated slices rechunks the list column
+        # every time (0.8 ms, against 0.05 ms once rechunked).
+        self.series = series.rechunk()
+        self.position = position
+
+    def of(self, indices) -> pl.Series:
+        return self.series.gather(self.position[np.asarray(indices, dtype=np.int64)])
 
 
 def _pair_changes(frame: pl.DataFrame, *, diff) -> pl.DataFrame:
     """``diff`` (:func:`light_changes`) of each pair's normalised turns; null when not near copies."""
-    changed = [diff(_normalized_turns(first), _normalized_turns(second))
+    changed = [diff(first, second)
                for first, second in zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())]
     return pl.DataFrame({"changed": changed}, schema={"changed": pl.Int64})
 
@@ -361,11 +377,6 @@ def _answers_and_numbers(frame: pl.DataFrame) -> pl.DataFrame:
         # \x1f cannot occur in a number: the joined text is as distinct as the tuples were
         "numbers": ["\x1f".join(numbers_in(p) + ("|",) + numbers_in(r)) for p, r in zip(prompts, responses)],
     }, schema={"answer": pl.String, "numbers": pl.String})
-
-
-def _normalized_turns(messages: list[dict]) -> list[str]:
-    """A row's normalised non-system turns."""
-    return [normalize_text(turn_text(turn)) for turn in messages if turn["role"] != "system"]
 
 
 def _digest(text: str, tools: str | None = None) -> bytes:

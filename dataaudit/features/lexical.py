@@ -12,10 +12,13 @@ import re
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
-from difflib import SequenceMatcher
-from os.path import commonprefix
 
 import numpy as np
+
+# difflib's algorithms compiled (the same matching blocks, so the same diffs) and a C++
+# optimal-string-alignment distance: a million-row duplicate check makes millions of word diffs.
+from cydifflib import SequenceMatcher
+from rapidfuzz.distance import OSA
 
 __all__ = [
     "ShingleSets", "changed_words", "char_shingles", "containment", "is_light_edit", "is_typo", "jaccard",
@@ -126,44 +129,11 @@ def typo_distance(a: str, b: str) -> int:
     """Optimal-string-alignment distance (a swap of neighbours counts as one edit), exact up to
     two; any larger distance comes back as 3, or as the length difference when that is larger.
 
-    Callers only ask whether the distance is at most two, so only the diagonal band of width two
-    is filled: linear in the length instead of quadratic, which matters when whole replaced
-    passages of near-duplicate candidates are compared (a million-row audit compares millions).
+    Callers only ask whether the distance is at most two, so the kernel stops there: a
+    million-row audit compares millions of replaced passages of near-duplicate candidates.
     """
-    if a == b:
-        return 0
-    n, m = len(a), len(b)
-    if abs(n - m) > 2:
-        return abs(n - m)
-    # A shared prefix and suffix never change the distance; a typo leaves little else.
-    shared = len(commonprefix((a, b)))
-    a, b = a[shared:], b[shared:]
-    shared = len(commonprefix((a[::-1], b[::-1])))
-    a, b = a[: len(a) - shared], b[: len(b) - shared]
-    n, m = len(a), len(b)
-    beyond = _BEYOND_TYPO
-    # Row i keeps only columns j = i - 2 .. i + 2, at band positions d = j - i + 2 (0..4); cells
-    # outside the table or the band read as ``beyond``.
-    previous_previous = [beyond] * 5
-    previous = [d - 2 if d >= 2 else beyond for d in range(5)]  # row 0: distance j to the empty prefix
-    for i in range(1, n + 1):
-        current = [beyond] * 5
-        for d in range(5):
-            j = i + d - 2
-            if j < 0 or j > m:
-                continue
-            if j == 0:
-                current[d] = min(i, beyond)
-                continue
-            value = min(previous[d + 1] + 1 if d < 4 else beyond, current[d - 1] + 1 if d > 0 else beyond,
-                        previous[d] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                value = min(value, previous_previous[d] + 1)
-            current[d] = min(value, beyond)
-        if min(current) >= beyond:
-            return beyond
-        previous_previous, previous = previous, current
-    return previous[m - n + 2]
+    distance = OSA.distance(a, b, score_cutoff=_BEYOND_TYPO - 1)
+    return distance if distance < _BEYOND_TYPO else max(_BEYOND_TYPO, abs(len(a) - len(b)))
 
 
 #: What :func:`typo_distance` returns for anything more than two edits apart.
