@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dataaudit.features import confident_learning
 from dataaudit.features.confident_learning import _temperature_rows, out_of_fold_probabilities
@@ -97,3 +99,32 @@ def test_knn_votes_added_in_blocks_equal_the_whole_matrix_blend():
     found = base * 0.5
     confident_learning.add_knn_probabilities(found, graph, positions, y, weight=0.5)
     assert np.array_equal(found, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-50, 50, allow_nan=False), min_size=0, max_size=40), st.floats(-5, 5))
+def test_the_temperature_search_finds_the_first_minimum_of_a_convex_sequence(slopes, offset):
+    # A convex sequence: the running sum of sorted slopes; rounding makes flat runs (ties).
+    steps = np.sort(np.round(slopes))
+    values = offset + np.concatenate([[0.0], np.cumsum(steps)])
+    asked: list[int] = []
+
+    def value(i: int) -> float:
+        asked.append(i)
+        return float(values[i])
+
+    assert confident_learning._lowest_convex(value, len(values)) == int(np.argmin(values))
+    assert len(set(asked)) <= 2 * int(np.ceil(np.log2(len(values)))) + 1
+
+
+def test_the_searched_temperature_is_the_full_scans_on_noisy_labels(monkeypatch):
+    # The log loss is convex in the temperature; the search must land where scanning every one does.
+    for seed in range(4):
+        x, y = blobs(3_000, 12, seed=seed)
+        noisy = np.where(np.random.default_rng(seed).random(y.size) < 0.2, (y + 1) % 12, y)
+        searched = out_of_fold_probabilities(x, noisy, 12, folds=4, seed=seed)
+        monkeypatch.setattr(confident_learning, "_lowest_convex",
+                            lambda value, count: int(np.argmin([value(i) for i in range(count)])))
+        scanned = out_of_fold_probabilities(x, noisy, 12, folds=4, seed=seed)
+        monkeypatch.undo()
+        assert np.array_equal(searched, scanned)
