@@ -1,10 +1,12 @@
-"""An on-disk cache for pynndescent's numba kernels, so a new process does not recompile them all.
+"""An on-disk cache for pynndescent's and UMAP's numba kernels, so a new process does not recompile them all.
 
-pynndescent marks only some of its kernels ``cache=True``; the rest (the NN-descent helpers:
-candidate building, heap updates, sorting) compile again in every process, and a kNN graph that
-takes seconds to build can take a minute to compile first. :func:`persist_pynndescent_kernels`
-gives those kernels numba's own disk cache, in ``<dataaudit cache>/numba`` (``NUMBA_CACHE_DIR``
-when set). Two kinds of kernel still compile each time, because numba cannot reuse them:
+pynndescent and UMAP mark only some of their kernels ``cache=True``; the rest (NN-descent's
+candidate building, heap updates and sorting; UMAP's neighbour smoothing, membership strengths and
+layout epochs) compile again in every process, and a kNN graph that takes seconds to build can
+take a minute to compile first. :func:`persist_pynndescent_kernels` and
+:func:`persist_umap_kernels` give those kernels numba's own disk cache, in ``<dataaudit
+cache>/numba`` (``NUMBA_CACHE_DIR`` when set). Two kinds of kernel still compile each time,
+because numba cannot reuse them:
 
 - a kernel given another compiled function as an argument (pynndescent passes the distance that
   way): the argument's type is a different object in every process, so the cached entry would
@@ -26,7 +28,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-#: Set to ``off`` to leave pynndescent's kernels as pynndescent made them.
+#: Set to ``off`` to leave pynndescent's and UMAP's kernels as they were made.
 KERNEL_CACHE_ENV = "DATAAUDIT_KERNEL_CACHE"
 
 
@@ -38,17 +40,27 @@ def kernel_cache_dir() -> Path:
     return Path(configured) if configured else default_cache_dir() / "numba"
 
 
-@cache
 def persist_pynndescent_kernels() -> int:
     """Give every loaded pynndescent kernel that lacks one a disk cache; how many got one.
 
     Once per process (later calls return the first answer), before pynndescent's first use:
     a kernel already compiled in this process keeps its code either way.
     """
+    return _persist("pynndescent")
+
+
+def persist_umap_kernels() -> int:
+    """The same for UMAP's kernels (about 5 s of compiling per process), before UMAP's first use."""
+    return _persist("umap")
+
+
+@cache
+def _persist(package: str) -> int:
     if os.environ.get(KERNEL_CACHE_ENV, "").strip().lower() in {"off", "0", "false", "no"}:
         return 0
-    import pynndescent  # noqa: F401  (loads the kernel modules)
+    import importlib
 
+    importlib.import_module(package)  # loads the kernel modules
     try:
         cache_class = _cache_class(kernel_cache_dir())
         from numba.core.caching import NullCache
@@ -58,7 +70,7 @@ def persist_pynndescent_kernels() -> int:
         return 0
     enabled = 0
     for name, module in list(sys.modules.items()):
-        if name != "pynndescent" and not name.startswith("pynndescent."):
+        if name != package and not name.startswith(f"{package}."):
             continue
         for kernel in list(vars(module).values()):
             if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
@@ -68,7 +80,7 @@ def persist_pynndescent_kernels() -> int:
                     logger.debug("kernel %s stays uncached: %s", kernel.py_func.__qualname__, error)
                     return enabled
                 enabled += 1
-    logger.debug("disk cache for %d pynndescent kernels in %s", enabled, kernel_cache_dir())
+    logger.debug("disk cache for %d %s kernels in %s", enabled, package, kernel_cache_dir())
     return enabled
 
 

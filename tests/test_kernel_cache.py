@@ -1,4 +1,4 @@
-"""The disk cache for pynndescent's kernels goes where dataaudit's caches go (``NUMBA_CACHE_DIR``
+"""The disk cache for pynndescent's and UMAP's kernels goes where dataaudit's caches go (``NUMBA_CACHE_DIR``
 when set), keeps one entry per kernel across processes, and can be turned off."""
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ deheap_sort(np.zeros((3, 2), dtype=np.int32), np.ones((3, 2), dtype=np.float32))
 """
 
 
-def _run(tmp_path: Path, **env: str) -> int:
+def _run(tmp_path: Path, script: str = _SCRIPT, **env: str) -> int:
     environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
     environment.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(REPO), **env)
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=environment, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", script], env=environment, check=True, capture_output=True, text=True)
     return int(out.stdout.split()[-1])
 
 
-def _cached_kernels(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.rglob("*.deheap_sort-*.nbc"))
+def _cached_kernels(folder: Path, kernel: str = "deheap_sort") -> list[str]:
+    return sorted(path.name for path in folder.rglob(f"*.{kernel}-*.nbc"))
 
 
 def test_dir_follows_xdg_cache_home_and_numba_cache_dir(monkeypatch, tmp_path):
@@ -59,3 +59,23 @@ def test_uncached_kernels_are_written_to_the_cache_dir_once(tmp_path):
 def test_off_switch_writes_nothing(tmp_path):
     assert _run(tmp_path, DATAAUDIT_KERNEL_CACHE="off") == 0
     assert not (tmp_path / "xdg").exists()
+
+
+_UMAP_SCRIPT = """
+import numpy as np
+from dataaudit.kernel_cache import persist_umap_kernels
+from umap.umap_ import smooth_knn_dist
+
+print(persist_umap_kernels())
+smooth_knn_dist(np.sort(np.random.default_rng(0).random((20, 5)), axis=1).astype(np.float32), 5.0)
+"""
+
+
+def test_umap_kernels_are_cached_too(tmp_path):
+    pytest.importorskip("umap")
+    folder = tmp_path / "xdg" / "dataaudit" / "numba"
+    assert _run(tmp_path, _UMAP_SCRIPT) > 0
+    written = _cached_kernels(folder, "smooth_knn_dist")
+    assert len(written) == 1  # not cache=True in UMAP: about 3 s of compiling in every process
+    _run(tmp_path, _UMAP_SCRIPT)
+    assert _cached_kernels(folder, "smooth_knn_dist") == written

@@ -118,6 +118,9 @@ def run_umap(
     """
     import umap
 
+    from dataaudit.kernel_cache import persist_umap_kernels
+
+    persist_umap_kernels()
     n_rows = len(embeddings)
     if n_rows <= 1:
         return np.zeros((n_rows, n_components), dtype=np.float32)
