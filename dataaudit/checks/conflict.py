@@ -259,7 +259,7 @@ class ConflictCheck(Check):
 
         Returns each row's group (its lowest row index; -1 outside any group). The candidate
         pairs are tested as arrays and their shingle Jaccard in one compiled pass; only pairs
-        below the Jaccard bar get a word diff, in Python.
+        below the Jaccard bar get a word diff, on the engine.
         """
         frame = ctx.dataset.frame
         prompts = ctx.dataset.prompts
@@ -287,11 +287,11 @@ class ConflictCheck(Check):
         lexical = np.where(is_label[low] & is_label[high], self.label_prompt_lexical_similarity, self.prompt_lexical_similarity)
         linked = similarity >= lexical
         unsure = np.flatnonzero(~linked)
-        with ctx.progress.task("Comparing similar prompts", total=len(unsure)) as task:
-            for p in unsure.tolist():
-                task.advance()
-                # A greeting or an "it's urgent" tacked on still asks the same question.
-                linked[p] = is_light_edit(keys[low[p]], keys[high[p]])
+        # A greeting or an "it's urgent" tacked on still asks the same question. The word diffs
+        # go to the engine's workers: near-copied data asks for hundreds of thousands.
+        texts = pl.Series(keys, dtype=pl.String)
+        pairs = pl.DataFrame({"first": texts.gather(low[unsure]), "second": texts.gather(high[unsure])})
+        linked[unsure] = ctx.map_frame(_light_edits, pairs).get_column("light").to_numpy()
         link_first.append(low[linked])
         link_second.append(high[linked])
         return group_labels(len(keys), np.concatenate(link_first), np.concatenate(link_second))
@@ -489,6 +489,13 @@ def _answer_conflict(members, answers, answered: Counter, is_classification: boo
             suggestion=majority, suggested_value=majority,
         ))
     return findings
+
+
+def _light_edits(frame: pl.DataFrame) -> pl.DataFrame:
+    """Whether each pair of normalised prompts differs only by typos and a short prefix or suffix."""
+    light = [is_light_edit(first, second)
+             for first, second in zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())]
+    return pl.DataFrame({"light": light}, schema={"light": pl.Boolean})
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:
