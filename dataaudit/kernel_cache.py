@@ -5,14 +5,14 @@ candidate building, heap updates and sorting; UMAP's neighbour smoothing, member
 layout epochs) compile again in every process, and a kNN graph that takes seconds to build can
 take a minute to compile first. :func:`persist_pynndescent_kernels` and
 :func:`persist_umap_kernels` give those kernels numba's own disk cache, in ``<dataaudit
-cache>/numba`` (``NUMBA_CACHE_DIR`` when set). Two kinds of kernel still compile each time,
-because numba cannot reuse them:
+cache>/numba`` (``NUMBA_CACHE_DIR`` when set).
 
-- a kernel given another compiled function as an argument (pynndescent passes the distance that
-  way): the argument's type is a different object in every process, so the cached entry would
-  never match and each process would append one more to the index;
-- a kernel that calls ``numba.get_num_threads()`` (``nn_descent`` itself): its code holds a
-  process-specific pointer ("dynamic globals"), which numba refuses to cache.
+A kernel given another compiled function as an argument (pynndescent passes the distance that
+way) is cached too, under the function's module, name and code: numba's own key holds the
+function object's type, another one in every process, so its entry would never match again. A
+kernel that calls ``numba.get_num_threads()`` (``nn_descent`` and its inner loop) still compiles
+each time: its code holds a process-specific pointer ("dynamic globals"), which numba refuses
+to cache. About 5 s of compiling per process remain of about 14.
 
 This reaches into numba's caching classes (``numba.core.caching``); if they change shape the
 function logs that and does nothing, and kernels simply compile as before.
@@ -20,6 +20,8 @@ function logs that and does nothing, and kernels simply compile as before.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import os
 import sys
@@ -102,18 +104,58 @@ def _cache_class(directory: Path):
     class Impl(CompileResultCacheImpl):
         _locator_classes = [Locator]
 
+    def stable(arg):
+        """A compiled function passed as an argument, named by its module, name, bytecode and its
+        file's size and time; every other type as it is. The type itself holds the function
+        object, another one in every process, so a key holding it would never match again."""
+        if not isinstance(arg, types.Dispatcher):
+            return arg
+        function = arg.dispatcher.py_func
+        code = hashlib.sha256(function.__code__.co_code).hexdigest()
+        try:
+            stat = os.stat(function.__code__.co_filename)
+            stamp = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = None
+        return ("compiled function", function.__module__, function.__qualname__, code, stamp)
+
     def reusable(sig) -> bool:
-        return not any(isinstance(arg, types.Dispatcher) for arg in sigutils.normalize_signature(sig)[0])
+        # A function defined inside another has no stable name to be found by.
+        return all("<locals>" not in stable(arg)[2] for arg in sigutils.normalize_signature(sig)[0]
+                   if isinstance(arg, types.Dispatcher))
 
     class KernelCache(FunctionCache):
         _impl_class = Impl
 
+        def _index_key(self, sig, codegen):
+            args, return_type = sigutils.normalize_signature(sig)
+            if not any(isinstance(arg, types.Dispatcher) for arg in args):
+                return super()._index_key(sig, codegen)  # numba's own key, shared with older entries
+            return super()._index_key((tuple(stable(arg) for arg in args), return_type), codegen)
+
         def load_overload(self, sig, target_context):
-            return super().load_overload(sig, target_context) if reusable(sig) else None
+            if not reusable(sig):
+                return None
+            try:
+                loaded = super().load_overload(sig, target_context)
+                if loaded is None:
+                    return None
+                # The cached signature names the saving process's function objects; the
+                # dispatcher files the overload, and callers here call it, by the types asked for.
+                args = tuple(sigutils.normalize_signature(sig)[0])
+                described = copy.copy(loaded.fndesc)
+                described.argtypes = args
+                return loaded._replace(signature=loaded.signature.replace(args=args), fndesc=described)
+            except (AttributeError, TypeError, ValueError) as error:  # numba's internals moved
+                logger.debug("kernel %s compiles: its cache entry does not load (%s)", self._name, error)
+                return None
 
         def save_overload(self, sig, data):
             # has_dynamic_globals: numba would refuse too, but with a warning in every process.
             if reusable(sig) and not data.library.has_dynamic_globals:
-                super().save_overload(sig, data)
+                try:
+                    super().save_overload(sig, data)
+                except Exception as error:  # noqa: BLE001 - a cache that cannot save must not stop an audit
+                    logger.debug("kernel %s stays uncached: %s", self._name, error)
 
     return KernelCache

@@ -79,3 +79,63 @@ def test_umap_kernels_are_cached_too(tmp_path):
     assert len(written) == 1  # not cache=True in UMAP: about 3 s of compiling in every process
     _run(tmp_path, _UMAP_SCRIPT)
     assert _cached_kernels(folder, "smooth_knn_dist") == written
+
+
+_KERNELS = '''
+import numba
+
+
+@numba.njit
+def twice(x):
+    return 2.0 * x
+
+
+@numba.njit
+def thrice(x):
+    return 3.0 * x
+
+
+@numba.njit
+def apply(f, values):
+    total = 0.0
+    for value in values:
+        total += f(value)
+    return total
+'''
+
+_ARGUMENT_SCRIPT = """
+import sys
+
+import numpy as np
+
+sys.path.insert(0, {folder!r})
+import kernels
+from dataaudit.kernel_cache import _cache_class, kernel_cache_dir
+
+kernels.apply._cache = _cache_class(kernel_cache_dir())(kernels.apply.py_func)
+answer = kernels.apply(kernels.{function}, np.arange(3.0))
+print(answer, sum(kernels.apply.stats.cache_hits.values()))
+"""
+
+
+def _apply(tmp_path: Path, function: str) -> tuple[float, int]:
+    script = _ARGUMENT_SCRIPT.format(folder=str(tmp_path / "module"), function=function)
+    environment = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    environment.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", script], env=environment, check=True, capture_output=True, text=True)
+    answer, hits = out.stdout.split()[-2:]
+    return float(answer), int(hits)
+
+
+def test_a_kernel_given_a_compiled_function_is_reused_by_the_next_process_for_that_function_only(tmp_path):
+    # pynndescent passes its distance this way; numba's own key never matches in another process.
+    (tmp_path / "module").mkdir()
+    (tmp_path / "module" / "kernels.py").write_text(_KERNELS)
+    folder = tmp_path / "xdg" / "dataaudit" / "numba"
+    assert _apply(tmp_path, "twice") == (6.0, 0)
+    assert len(_cached_kernels(folder, "apply")) == 1
+    assert _apply(tmp_path, "twice") == (6.0, 1)  # loaded, not compiled
+    # Another function passed gets its own entry, never the first one's code.
+    assert _apply(tmp_path, "thrice") == (9.0, 0)
+    assert _apply(tmp_path, "thrice") == (9.0, 1)
+    assert _apply(tmp_path, "twice") == (6.0, 1)
