@@ -23,8 +23,10 @@ process's time (wall and CPU: the machine may be busy) to its first graph and to
 
 Measured (busy 2-core machine, one run): the second process's first graph took 36.6 CPU-s
 (163.7 s wall) with the kernel cache off and 17.9 CPU-s (54.9 s wall) with it on; the graph
-itself is ~2.5 CPU-s. What still compiles is ``nn_descent`` and the kernels given the distance as
-an argument, which numba cannot reuse across processes.
+itself is ~2.5 CPU-s. Since the kernels given the distance as an argument are cached too (quiet
+machine, old and new code back to back): off 42.4 s wall (43.7 CPU-s), on 9.4 s (10.7 CPU-s),
+where the code before took 21.7 s (23.0 CPU-s) on. What still compiles is ``nn_descent`` and its
+inner loop, which call ``numba.get_num_threads()`` and so cannot be cached.
 
 faiss is not a dependency of dataaudit (``pip install faiss-cpu`` to run its rows). Measured here
 at 200k rows (hashing vectors, a busy 2-core machine, one run): pynndescent 137 s wall / 64 CPU-s
