@@ -287,8 +287,7 @@ class ConflictCheck(Check):
         lexical = np.where(is_label[low] & is_label[high], self.label_prompt_lexical_similarity, self.prompt_lexical_similarity)
         linked = similarity >= lexical
         unsure = np.flatnonzero(~linked)
-        # A greeting or an "it's urgent" tacked on still asks the same question. The word diffs
-        # go to the engine's workers: near-copied data asks for hundreds of thousands.
+        # A tacked-on greeting still asks the same question; near copies need 100,000s of diffs.
         texts = pl.Series(keys, dtype=pl.String)
         pairs = pl.DataFrame({"first": texts.gather(low[unsure]), "second": texts.gather(high[unsure])})
         linked[unsure] = ctx.map_frame(_light_edits, pairs).get_column("light").to_numpy()
@@ -493,9 +492,8 @@ def _answer_conflict(members, answers, answered: Counter, is_classification: boo
 
 def _light_edits(frame: pl.DataFrame) -> pl.DataFrame:
     """Whether each pair of normalised prompts differs only by typos and a short prefix or suffix."""
-    light = [is_light_edit(first, second)
-             for first, second in zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())]
-    return pl.DataFrame({"light": light}, schema={"light": pl.Boolean})
+    pairs = zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())
+    return pl.DataFrame({"light": [is_light_edit(a, b) for a, b in pairs]}, schema={"light": pl.Boolean})
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:
