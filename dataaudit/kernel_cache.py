@@ -121,8 +121,8 @@ def _cache_class(directory: Path):
 
     def reusable(sig) -> bool:
         # A function defined inside another has no stable name to be found by.
-        return all("<locals>" not in stable(arg)[2] for arg in sigutils.normalize_signature(sig)[0]
-                   if isinstance(arg, types.Dispatcher))
+        return all("<locals>" not in arg.dispatcher.py_func.__qualname__
+                   for arg in sigutils.normalize_signature(sig)[0] if isinstance(arg, types.Dispatcher))
 
     class KernelCache(FunctionCache):
         _impl_class = Impl

@@ -37,6 +37,7 @@ import logging
 import re
 from collections import Counter
 from difflib import SequenceMatcher
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -54,7 +55,7 @@ from dataaudit.features.lexical import (
     pack_texts,
     pair_jaccard,
 )
-from dataaudit.features.pairs import candidate_pair_arrays, group_labels, value_codes
+from dataaudit.features.pairs import candidate_pair_arrays, group_labels, pair_column, value_codes
 from dataaudit.io.structure import final_calls
 from dataaudit.params import Interval, Options
 
@@ -290,7 +291,8 @@ class ConflictCheck(Check):
         # A tacked-on greeting still asks the same question; near copies need 100,000s of diffs.
         texts = pl.Series(keys, dtype=pl.String)
         pairs = pl.DataFrame({"first": texts.gather(low[unsure]), "second": texts.gather(high[unsure])})
-        linked[unsure] = ctx.map_frame(_light_edits, pairs).get_column("light").to_numpy()
+        light = partial(pair_column, function=is_light_edit, name="light", dtype=pl.Boolean)
+        linked[unsure] = ctx.map_frame(light, pairs).get_column("light").to_numpy()
         link_first.append(low[linked])
         link_second.append(high[linked])
         return group_labels(len(keys), np.concatenate(link_first), np.concatenate(link_second))
@@ -488,12 +490,6 @@ def _answer_conflict(members, answers, answered: Counter, is_classification: boo
             suggestion=majority, suggested_value=majority,
         ))
     return findings
-
-
-def _light_edits(frame: pl.DataFrame) -> pl.DataFrame:
-    """Whether each pair of normalised prompts differs only by typos and a short prefix or suffix."""
-    pairs = zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())
-    return pl.DataFrame({"light": [is_light_edit(a, b) for a, b in pairs]}, schema={"light": pl.Boolean})
 
 
 def _result(ctx: AuditContext, findings: list[Finding], group_of: np.ndarray, summary: dict) -> CheckResult:

@@ -45,7 +45,7 @@ from dataaudit.features.lexical import (
     pack_texts,
     pair_jaccard,
 )
-from dataaudit.features.pairs import candidate_pair_arrays, value_codes
+from dataaudit.features.pairs import candidate_pair_arrays, pair_column, value_codes
 from dataaudit.io.structure import turn_text
 from dataaudit.params import Interval
 
@@ -244,7 +244,8 @@ class DuplicateCheck(Check):
         for begin in range(0, chosen.size, _DIFF_BATCH):
             batch = chosen[begin:begin + _DIFF_BATCH]
             pairs = pl.DataFrame({"first": turns.of(low[batch]), "second": turns.of(high[batch])})
-            found = ctx.map_frame(partial(_pair_changes, diff=diff), pairs).get_column("changed")
+            changed = partial(pair_column, function=diff, name="changed", dtype=pl.Int64)  # null: not near copies
+            found = ctx.map_frame(changed, pairs).get_column("changed")
             changes[batch] = found.fill_null(-1).to_numpy()
 
 
@@ -360,13 +361,6 @@ class _Turns:
 
     def of(self, indices) -> pl.Series:
         return self.series.gather(self.position[np.asarray(indices, dtype=np.int64)])
-
-
-def _pair_changes(frame: pl.DataFrame, *, diff) -> pl.DataFrame:
-    """``diff`` (:func:`light_changes`) of each pair's normalised turns; null when not near copies."""
-    changed = [diff(first, second)
-               for first, second in zip(frame.get_column("first").to_list(), frame.get_column("second").to_list())]
-    return pl.DataFrame({"changed": changed}, schema={"changed": pl.Int64})
 
 
 def _answers_and_numbers(frame: pl.DataFrame) -> pl.DataFrame:

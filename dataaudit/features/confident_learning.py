@@ -9,6 +9,7 @@ benches can reuse the same probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -140,8 +141,11 @@ def _ridge_softmax(x: np.ndarray, train: np.ndarray, y: np.ndarray, queries: np.
     fit = _temperature_rows(train.size)
     blocks = [((x[train[fit[block]]].astype(np.float64) - x_mean) @ weights + target_mean, y[fit[block]])
               for block in _row_blocks(len(fit))]
-    temperature = TEMPERATURES[_lowest_convex(lambda t: sum(_log_loss_sum(scores * TEMPERATURES[t], labels)
-                                                            for scores, labels in blocks), len(TEMPERATURES))]
+
+    def loss(t: int) -> float:
+        return sum(_log_loss_sum(scores * TEMPERATURES[t], labels) for scores, labels in blocks)
+
+    temperature = TEMPERATURES[_lowest_convex(loss, len(TEMPERATURES))]
     probabilities = np.empty((queries.size, n_classes))
     for block in _row_blocks(queries.size):
         probabilities[block] = _softmax((x[queries[block]].astype(np.float64) - x_mean) @ weights * temperature
@@ -152,17 +156,12 @@ def _ridge_softmax(x: np.ndarray, train: np.ndarray, y: np.ndarray, queries: np.
 def _lowest_convex(value, count: int) -> int:
     """``argmin(value(i) for i in range(count))`` of a convex sequence, from about 2·log2(count) values.
 
-    The softmax's log loss is convex in its temperature, so along the increasing grid the loss
-    falls, then rises: the first ``i`` whose next value is no lower is the (first) minimum. Each
-    value is a softmax of the fit rows at one temperature; this evaluates 10 of 24.
+    The softmax's log loss is convex in its temperature (exactly so while no row's probability
+    falls under the loss's 1e-12 floor), so along the increasing grid the loss falls, then rises:
+    the first ``i`` whose next value is no lower is the (first) minimum. Each value is a softmax
+    of the fit rows at one temperature; this evaluates 10 of 24.
     """
-    known: dict[int, float] = {}
-
-    def at(i: int) -> float:
-        if i not in known:
-            known[i] = value(i)
-        return known[i]
-
+    at = cache(value)
     low, high = 0, count - 1
     while low < high:
         middle = (low + high) // 2

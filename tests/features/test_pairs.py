@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataaudit.features.pairs import candidate_pairs, connected_groups
+from dataaudit.features.pairs import candidate_pairs, connected_groups, pair_column
 
 
 def test_candidate_pairs_are_unordered_unique_and_above_threshold():
@@ -67,3 +67,11 @@ def test_candidate_pair_arrays_equal_the_tuples():
     similarities = rng.random((20, 5))
     low, high, similarity = candidate_pair_arrays(indices, similarities, 0.3)
     assert list(zip(low.tolist(), high.tolist(), similarity.tolist())) == candidate_pairs(indices, similarities, 0.3)
+
+
+def test_pair_column_applies_the_function_to_each_rows_pair_and_keeps_nulls():
+    import polars as pl
+
+    frame = pl.DataFrame({"first": ["ab", "x", ""], "second": ["ab", "yy", "z"]})
+    out = pair_column(frame, function=lambda a, b: len(a + b) if a else None, name="n", dtype=pl.Int64)
+    assert out.schema == {"n": pl.Int64} and out.get_column("n").to_list() == [4, 3, None]
