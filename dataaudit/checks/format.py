@@ -26,6 +26,7 @@ format and is listed in the summary as inconsistent. Each row gets ``format_sign
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -262,9 +263,11 @@ class FormatCheck(Check):
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no responses"}, clusters=_cluster_frame([]),
                                         signature=pl.Series([None] * n, dtype=pl.String))
         # Each row's format on its own: the engine may spread the rows over cores.
-        described = ctx.map_frame(_formats_frame, frame.select("response", "label", call_style_expr())).get_column("format").to_list()
-        formats: list[ResponseFormat | None] = [ResponseFormat(**fields) if fields is not None else None
-                                                for fields in described]
+        described = ctx.map_frame(_formats_frame, frame.select("response", "label", call_style_expr())).get_column("format")
+        # Field tuples, not dicts: ResponseFormat(*fields) is a third of the cost at a million rows.
+        present = described.is_not_null().to_list()
+        formats: list[ResponseFormat | None] = [ResponseFormat(*fields) if has else None
+                                                for fields, has in zip(described.struct.unnest().iter_rows(), present)]
         applicable = np.array([found is not None for found in formats], dtype=bool)
         signatures = [format_signature(f) if f is not None else None for f in formats]
         if not applicable.any():
@@ -387,25 +390,39 @@ def _cluster_frame(rows: list[tuple[int, float, str, int, int]]) -> pl.DataFrame
     )
 
 
-#: :class:`ResponseFormat` as a polars struct, so formats can come back from worker processes.
-_FORMAT_STRUCT = pl.Struct({
+#: :class:`ResponseFormat`'s fields in order, with their polars types: a struct column carries
+#: formats back from worker processes.
+_FORMAT_FIELDS = {
     field.name: {"bool": pl.Boolean, "int": pl.Int64}.get(str(field.type), pl.String)
     for field in dataclasses.fields(ResponseFormat)
-})
+}
+_FORMAT_VALUES = operator.attrgetter(*_FORMAT_FIELDS)
 
 
 def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """Describe each row's response as a ``format`` column of :class:`ResponseFormat` fields.
 
-    It is null where the row has no format to judge (no free-text response, or a label).
+    It is null where the row has no format to judge (no free-text response, or a label). Rows go
+    to polars as field tuples (``dataclasses.asdict`` deep-copies every field: it was half the
+    check's time).
     """
     # A calling turn is judged on its call style alone (the text features do not apply to it), so
     # its text is not described at all.
-    called = dataclasses.asdict(describe_format(""))
-    described = [None if label is not None or not _has_format(response) else
-                 {**called, "call_style": style} if style is not None else dataclasses.asdict(describe_format(response))
-                 for response, label, style in frame.select("response", "label", "call_style").iter_rows()]
-    return pl.DataFrame({"format": described}, schema={"format": _FORMAT_STRUCT})
+    called = _FORMAT_VALUES(describe_format(""))
+    style_at = list(_FORMAT_FIELDS).index("call_style")
+    absent = (None,) * len(_FORMAT_FIELDS)
+    present, values = [], []
+    for response, label, style in frame.select("response", "label", "call_style").iter_rows():
+        judged = label is None and _has_format(response)
+        present.append(judged)
+        if not judged:
+            values.append(absent)
+        elif style is not None:
+            values.append((*called[:style_at], style, *called[style_at + 1:]))
+        else:
+            values.append(_FORMAT_VALUES(describe_format(response)))
+    fields = pl.DataFrame(values, schema=_FORMAT_FIELDS, orient="row")
+    return fields.select(pl.when(pl.Series(present, dtype=pl.Boolean)).then(pl.struct(pl.all())).alias("format"))
 
 
 def _has_format(response: str | None) -> bool:

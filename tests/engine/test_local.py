@@ -89,7 +89,7 @@ def test_local_map_frame_in_worker_processes_equals_one_process():
     alone = LocalEngine(workers=1).map_frame(function, frame)
     spread = LocalEngine(workers=2, parallel_min_rows=40).map_frame(function, frame)
     assert spread.height == frame.height and spread.equals(alone)
-    assert sum(len(issues) for issues in alone.get_column("issues").to_list()) >= 3 * 60
+    assert sum(len(issues or []) for issues in alone.get_column("issues").to_list()) >= 3 * 60  # null: no issues
 
 
 def test_local_map_frame_ships_a_lambda_and_keeps_an_unpicklable_function_in_process():
