@@ -9,14 +9,17 @@ so each is a context manager that restores what it found. Heavy imports stay ins
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-__all__ = ["available_cores", "default_cache_dir", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
+__all__ = ["available_cores", "default_cache_dir", "in_background", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -34,6 +37,40 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity API
         return os.cpu_count() or 1
+
+
+def in_background(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``function(*args)`` in a worker process; return a call that waits for its result.
+
+    For two pieces of single-threaded work that need not wait for each other (a seeded UMAP
+    layout holds one core, and so does HDBSCAN): the caller runs one while a worker runs the
+    other. The worker is one of joblib's loky processes, which the local engine's per-row work
+    reuses. With one core the call runs when its result is asked for; a call that cannot be
+    shipped to a worker (an unpicklable argument) runs then too, and so does one that failed
+    there, so that a real error is raised again here, with its own traceback.
+    """
+    def here() -> T:
+        return function(*args)
+
+    if available_cores() < 2:
+        return here
+    try:
+        from joblib import Parallel, delayed
+
+        # A generator: joblib dispatches at once, and the result is read when asked for.
+        pending = Parallel(n_jobs=2, backend="loky", return_as="generator")([delayed(function)(*args)])
+    except Exception as error:  # noqa: BLE001 - no worker processes here: run in this process
+        logger.debug("no worker process (%s: %s); running in this process", type(error).__name__, error)
+        return here
+
+    def result() -> T:
+        try:
+            return list(pending)[0]
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            logger.debug("the worker process failed (%s: %s); running in this process", type(error).__name__, error)
+            return here()
+
+    return result
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dataaudit.runtime import available_cores, seeded_torch, torch_rng_kept, torch_seeded, torch_threads
@@ -82,3 +84,41 @@ def test_embedding_gives_the_thread_count_back():
         assert vectors.shape[0] == 2 and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(saved)
+
+
+def _square_with_pid(value: int) -> tuple[int, int]:
+    return value * value, os.getpid()
+
+
+def _refuse(value: int) -> int:
+    raise ValueError(f"refused {value}")
+
+
+def test_in_background_runs_in_another_process_and_gives_the_result(monkeypatch):
+    from dataaudit import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    pending = runtime.in_background(_square_with_pid, 7)
+    value, pid = pending()
+    assert value == 49 and pid != os.getpid()
+
+
+def test_in_background_runs_here_with_one_core_or_an_argument_that_cannot_travel(monkeypatch):
+    import threading
+
+    from dataaudit import runtime
+
+    assert runtime.in_background(len, [1, 2, 3])() == 3
+    monkeypatch.setattr(runtime, "available_cores", lambda: 1)
+    assert runtime.in_background(_square_with_pid, 3)() == (9, os.getpid())
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    lock = threading.Lock()  # cannot be pickled: the call runs in this process instead
+    assert runtime.in_background(isinstance, lock, type(lock))() is True
+
+
+def test_in_background_raises_the_functions_own_error_here(monkeypatch):
+    from dataaudit import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    with pytest.raises(ValueError, match="refused 5"):
+        runtime.in_background(_refuse, 5)()

@@ -23,6 +23,7 @@ from dataaudit.cluster.representatives import central_members
 from dataaudit.cluster.stability import bootstrap_stability
 from dataaudit.params import OPTIONAL_SEED, Component, Interval, Satisfies
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import in_background
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -163,24 +164,18 @@ class ClusterPipeline(Component):
                                 seed=self.seed, progress=progress)
         with progress.task("Reducing dimensions"):
             reduced = self.reducer.fit_transform(fit_embeddings, knn=fit_knn, seed=self.seed)
-        with progress.task("Clustering"):
-            labels = _numbered_by_size(self.clusterer.fit_predict(reduced, min_cluster_size=min_cluster_size))
+        # The map needs only the reduced points, the clustering and its resamples only them too:
+        # each holds one core (a seeded UMAP runs single-threaded), so they run side by side.
+        clustered = in_background(_cluster_and_resample, reduced, self.clusterer, min_cluster_size,
+                                  self.stability_resamples, self.seed)
         with progress.task("Mapping"):
             xy = np.asarray(self.mapper.fit_transform(fit_embeddings, reduced=reduced, knn=fit_knn, seed=self.seed),
                             dtype=np.float32)
+        with progress.task("Clustering"):
+            labels, stability = clustered()
         if not (labels >= 0).any():
             return self._single_cluster(embeddings, texts, xy if not sampled else pca_2d(embeddings), params,
                                         "no_density_clusters")
-        stability = bootstrap_stability(
-            reduced,
-            labels,
-            self.clusterer,
-            min_cluster_size=min_cluster_size,
-            resamples=self.stability_resamples,
-            fraction=STABILITY_FRACTION,
-            seed=self.seed,
-            progress=progress,
-        )
         if sampled:
             from dataaudit.neighbors import build_knn
 
@@ -311,6 +306,16 @@ def _distinct_rows(embeddings: np.ndarray, *, block_rows: int = 65_536) -> int:
             block *= multipliers
             fingerprints[start:start + block_rows] = np.bitwise_xor.reduce(block + (block >> np.uint64(29)), axis=1)
     return int(np.unique(fingerprints).size)
+
+
+def _cluster_and_resample(reduced: np.ndarray, clusterer: Clusterer, min_cluster_size: int, resamples: int,
+                          seed: int) -> tuple[np.ndarray, dict[int, float]]:
+    """Labels numbered by size, and each cluster's bootstrap stability (none without clusters)."""
+    labels = _numbered_by_size(clusterer.fit_predict(reduced, min_cluster_size=min_cluster_size))
+    if not (labels >= 0).any():
+        return labels, {}
+    return labels, bootstrap_stability(reduced, labels, clusterer, min_cluster_size=min_cluster_size, resamples=resamples,
+                                       fraction=STABILITY_FRACTION, seed=seed)
 
 
 def _numbered_by_size(labels: np.ndarray) -> np.ndarray:
