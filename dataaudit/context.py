@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Embedding views a check may ask for.
 VIEWS = ("prompt", "response", "pair")
@@ -73,8 +74,19 @@ class AuditContext:
         self._knn: dict[str, "KnnGraph"] = {}
         self._knn_keys: dict[str, str] = {}
         self._clustering: "Clustering | None" = None
+        self._shared: dict[str, Any] = {}
         for view, matrix in (embeddings or {}).items():
             self._embeddings[view] = _validated(view, matrix, len(dataset))
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """A derived artefact that several checks read, made once per audit by the first to ask.
+
+        ``name`` must belong to one maker: each such artefact has one function that asks for it
+        (e.g. :func:`dataaudit.features.response_format.response_formats`).
+        """
+        if name not in self._shared:
+            self._shared[name] = make()
+        return self._shared[name]
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

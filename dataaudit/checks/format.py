@@ -26,7 +26,6 @@ format and is listed in the summary as inconsistent. Each row gets ``format_sign
 from __future__ import annotations
 
 import dataclasses
-import operator
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -46,6 +45,8 @@ from dataaudit.features.response_format import (
     final_line,
     final_shape,
     format_signature,
+    formats_of,
+    response_formats,
 )
 from dataaudit.io.structure import call_style_expr
 from dataaudit.params import Interval
@@ -263,11 +264,13 @@ class FormatCheck(Check):
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no responses"}, clusters=_cluster_frame([]),
                                         signature=pl.Series([None] * n, dtype=pl.String))
         # Each row's format on its own: the engine may spread the rows over cores.
-        described = ctx.map_frame(_formats_frame, frame.select("response", "label", call_style_expr())).get_column("format")
-        # Field tuples, not dicts: ResponseFormat(*fields) is a third of the cost at a million rows.
-        present = described.is_not_null().to_list()
-        formats: list[ResponseFormat | None] = [ResponseFormat(*fields) if has else None
-                                                for fields, has in zip(described.struct.unnest().iter_rows(), present)]
+        # Each row's format on its own (on the engine's workers), shared with the quality check.
+        shared = formats_of(response_formats(ctx))
+        judged = ctx.map_frame(_judged_frame, frame.select("response", "label", call_style_expr()))
+        called = describe_format("")
+        formats: list[ResponseFormat | None] = [
+            None if not has else dataclasses.replace(called, call_style=style) if style is not None else fmt
+            for fmt, has, style in zip(shared, judged.get_column("judged"), judged.get_column("call_style"))]
         applicable = np.array([found is not None for found in formats], dtype=bool)
         signatures = [format_signature(f) if f is not None else None for f in formats]
         if not applicable.any():
@@ -390,39 +393,14 @@ def _cluster_frame(rows: list[tuple[int, float, str, int, int]]) -> pl.DataFrame
     )
 
 
-#: :class:`ResponseFormat`'s fields in order, with their polars types: a struct column carries
-#: formats back from worker processes.
-_FORMAT_FIELDS = {
-    field.name: {"bool": pl.Boolean, "int": pl.Int64}.get(str(field.type), pl.String)
-    for field in dataclasses.fields(ResponseFormat)
-}
-_FORMAT_VALUES = operator.attrgetter(*_FORMAT_FIELDS)
+def _judged_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """``judged``: whether each row's response has a format to judge, beside its ``call_style``.
 
-
-def _formats_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Describe each row's response as a ``format`` column of :class:`ResponseFormat` fields.
-
-    It is null where the row has no format to judge (no free-text response, or a label). Rows go
-    to polars as field tuples (``dataclasses.asdict`` deep-copies every field: it was half the
-    check's time).
+    Labels and the responses :func:`_has_format` rejects have none; a calling turn is judged on
+    its call style alone (the text features do not apply to it).
     """
-    # A calling turn is judged on its call style alone (the text features do not apply to it), so
-    # its text is not described at all.
-    called = _FORMAT_VALUES(describe_format(""))
-    style_at = list(_FORMAT_FIELDS).index("call_style")
-    absent = (None,) * len(_FORMAT_FIELDS)
-    present, values = [], []
-    for response, label, style in frame.select("response", "label", "call_style").iter_rows():
-        judged = label is None and _has_format(response)
-        present.append(judged)
-        if not judged:
-            values.append(absent)
-        elif style is not None:
-            values.append((*called[:style_at], style, *called[style_at + 1:]))
-        else:
-            values.append(_FORMAT_VALUES(describe_format(response)))
-    fields = pl.DataFrame(values, schema=_FORMAT_FIELDS, orient="row")
-    return fields.select(pl.when(pl.Series(present, dtype=pl.Boolean)).then(pl.struct(pl.all())).alias("format"))
+    judged = [label is None and _has_format(response) for response, label in frame.select("response", "label").iter_rows()]
+    return pl.DataFrame({"judged": pl.Series(judged, dtype=pl.Boolean), "call_style": frame.get_column("call_style")})
 
 
 def _has_format(response: str | None) -> bool:

@@ -45,7 +45,14 @@ from dataaudit.checks.base import (
 )
 from dataaudit.context import AuditContext
 from dataaudit.features import patterns
-from dataaudit.features.response_format import FENCE, ResponseFormat, describe_format, is_code_line
+from dataaudit.features.response_format import (
+    FENCE,
+    ResponseFormat,
+    answer_text_expr,
+    formats_of,
+    is_code_line,
+    response_formats,
+)
 from dataaudit.params import Interval
 
 KINDS: dict[str, Kind] = {
@@ -166,7 +173,8 @@ class QualityCheck(Check):
         row_ids = frame.get_column("row").to_list()
         # Rows are judged independently once the vocabulary is known: the engine may spread them.
         issues = ctx.map_frame(partial(_issues_frame, check=self, vocabulary=vocabulary),
-                               frame.select("prompt", "response", "label", _answer_text())).get_column("issues")
+                               frame.select("prompt", "response", "label", answer_text_expr())
+                               .with_columns(response_formats(ctx).alias("format"))).get_column("issues")
         findings: list[Finding] = []
         kinds_per_row: list[list[str]] = [[] for _ in range(n)]
         by_kind: Counter[str] = Counter()
@@ -197,14 +205,18 @@ class QualityCheck(Check):
         issues += _shared_issues(prompt, where="prompt", examples_are_data=False)
         return issues
 
-    def _response_issues(self, response: str, prompt: str, vocabulary: _Vocabulary | None, *, is_label: bool = False) -> list[_Issue]:
-        """Problems of one response; ``is_label`` marks classification labels (a label may equal its text)."""
+    def _response_issues(self, response: str, prompt: str, vocabulary: _Vocabulary | None, fmt: ResponseFormat | None, *,
+                         is_label: bool = False) -> list[_Issue]:
+        """Problems of one response.
+
+        ``fmt`` is its format (:func:`response_formats`), ``is_label`` marks classification labels
+        (a label may equal its text).
+        """
         if not response.strip():
             return [_Issue("empty_response", repr(response)[:20])]
         placeholder = patterns.find_placeholder(response)
         if placeholder:
             return [_Issue("placeholder", placeholder)]
-        fmt = describe_format(response)
         issues: list[_Issue] = []
         if not is_label and _normalised(response) == _normalised(prompt):
             issues.append(_Issue("echo", patterns.excerpt(response)))
@@ -262,20 +274,23 @@ _ISSUES_TYPE = pl.List(pl.Struct({"kind": pl.String, "evidence": pl.String, "whe
 def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Vocabulary | None) -> pl.DataFrame:
     """Each row's issues (prompt side, then response side), as data an engine can ship back.
 
-    Null where a row has none. The issues are gathered as flat columns and grouped by row in
+    ``format`` is each row's judged response described (:func:`response_formats`). Null where a
+    row has none. The issues are gathered as flat columns and grouped by row in
     polars: a list of per-row lists of dicts took polars longer to read than finding the issues.
     """
     owners, values = [], []
-    # ``answer_text`` (see :func:`_answer_text`) is absent from frames without conversations.
+    # ``answer_text`` (see :func:`answer_text_expr`) is absent from frames without conversations.
     answers = frame.get_column("answer_text") if "answer_text" in frame.columns else pl.repeat(None, frame.height, eager=True)
-    for index, ((prompt, response, label), answer) in enumerate(zip(frame.select("prompt", "response", "label").iter_rows(), answers)):
+    formats = formats_of(frame.get_column("format"))
+    rows = zip(frame.select("prompt", "response", "label").iter_rows(), answers, formats)
+    for index, ((prompt, response, label), answer, fmt) in enumerate(rows):
         issues = check._prompt_issues(prompt or "") if check.check_prompts else []
         if answer is not None:  # a turn that calls tools: its text is judged as text, its calls for leaks only
             if answer.strip():
-                issues += check._response_issues(answer, prompt or "", vocabulary)
+                issues += check._response_issues(answer, prompt or "", vocabulary, fmt)
             issues += _shared_issues((response or "")[len(answer):], where="response", examples_are_data=True)
         elif response is not None:
-            issues += check._response_issues(response, prompt or "", vocabulary, is_label=label is not None)
+            issues += check._response_issues(response, prompt or "", vocabulary, fmt, is_label=label is not None)
         owners += [index] * len(issues)
         values += [(issue.kind, issue.evidence, issue.where, issue.structural) for issue in issues]
     fields = _ISSUES_TYPE.inner.to_schema()
@@ -283,17 +298,6 @@ def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Voca
     grouped = flat.group_by("index").agg(pl.struct(*fields).alias("issues"))
     every = pl.DataFrame({"index": pl.int_range(frame.height, dtype=pl.Int64, eager=True)})
     return every.join(grouped, on="index", how="left").sort("index").select(pl.col("issues").cast(_ISSUES_TYPE))
-
-
-def _answer_text() -> pl.Expr:
-    """Select ``answer_text``: the text of a final turn that calls tools (null for any other row).
-
-    Its calls are the tools check's to judge; read as prose they would look truncated or terse.
-    """
-    last = pl.col("messages").list.last()
-    calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
-    return (pl.when((last.struct.field("role") == "assistant") & calls)
-            .then(last.struct.field("content").fill_null("")).otherwise(None).alias("answer_text"))
 
 
 def _shared_issues(text: str, *, where: str, examples_are_data: bool) -> list[_Issue]:

@@ -9,9 +9,18 @@ human-readable key such as ``"final:####"``, ``"code:fenced"`` or ``"json:object
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import operator
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from dataaudit.context import AuditContext
 
 #: Word-count bands, as (upper bound inclusive, name); longer than the last is "very long".
 LENGTH_BANDS = ((0, "empty"), (1, "word"), (20, "short"), (200, "medium"), (1000, "long"))
@@ -123,6 +132,10 @@ class ResponseFormat:
     call_style: str | None = None
 
 
+
+_FORMAT_VALUES = operator.attrgetter(*(field.name for field in dataclasses.fields(ResponseFormat)))
+
+
 def describe_format(text: str | None) -> ResponseFormat:
     """The structural features of ``text`` (``None`` counts as empty)."""
     text = text or ""
@@ -172,6 +185,66 @@ def describe_format(text: str | None) -> ResponseFormat:
         trailing=_trailing(stripped),
         length_band=length_band(words),
     )
+
+
+def answer_text_expr() -> "pl.Expr":
+    """Select ``answer_text``: the text of a final turn that calls tools (null for any other row).
+
+    Its calls are the tools check's to judge; read as prose they would look truncated or terse.
+    """
+    import polars as pl
+
+    last = pl.col("messages").list.last()
+    calls = last.struct.field("tool_calls").list.len().fill_null(0) > 0
+    return (pl.when((last.struct.field("role") == "assistant") & calls)
+            .then(last.struct.field("content").fill_null("")).otherwise(None).alias("answer_text"))
+
+
+def response_formats(ctx: "AuditContext") -> "pl.Series":
+    """Each row's judged response described, once per audit (the quality and format checks read it).
+
+    The judged response is the text of a final turn that calls tools (:func:`answer_text_expr`),
+    else the response; null where that is missing or blank. Described on the engine's workers.
+    """
+    import polars as pl
+
+    def described() -> pl.Series:
+        texts = ctx.dataset.frame.select(pl.coalesce(answer_text_expr(), pl.col("response")).alias("text"))
+        return ctx.map_frame(formats_frame, texts).get_column("format")
+
+    return ctx.shared("response_formats", described)
+
+
+def formats_frame(frame: "pl.DataFrame") -> "pl.DataFrame":
+    """A ``format`` struct column of :class:`ResponseFormat` fields for each row's ``text``.
+
+    Null where the text is missing or blank. Rows go to polars as field tuples
+    (``dataclasses.asdict`` deep-copies every field: it cost more than describing).
+    """
+    import polars as pl
+
+    fields = _format_fields()
+    absent = (None,) * len(fields)
+    values = [absent if text is None or not text.strip() else _FORMAT_VALUES(describe_format(text))
+              for text in frame.get_column("text")]
+    present = pl.Series([value is not absent for value in values], dtype=pl.Boolean)
+    described = pl.DataFrame(values, schema=fields, orient="row")
+    return described.select(pl.when(present).then(pl.struct(pl.all())).alias("format"))
+
+
+def formats_of(column: "pl.Series") -> "list[ResponseFormat | None]":
+    """The :class:`ResponseFormat` of each row of a ``format`` column (``None`` where null)."""
+    present = column.is_not_null().to_list()
+    return [ResponseFormat(*fields) if has else None for fields, has in zip(column.struct.unnest().iter_rows(), present)]
+
+
+@functools.cache
+def _format_fields() -> "dict[str, pl.DataType]":
+    """:class:`ResponseFormat`'s fields in order, with their polars types."""
+    import polars as pl
+
+    return {field.name: {"bool": pl.Boolean, "int": pl.Int64}.get(str(field.type), pl.String)
+            for field in dataclasses.fields(ResponseFormat)}
 
 
 def format_signature(fmt: ResponseFormat) -> str:

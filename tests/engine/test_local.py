@@ -83,8 +83,11 @@ def test_local_map_frame_in_worker_processes_equals_one_process():
 
     rows = [("Summarise the report", "The report says the quarter went"), ("Translate 'hi'", "N/A"),
             ("Email me", "Write to jane.doe@gmail.com"), ("Explain gravity", "As an AI language model, I think")] * 60
+    from dataaudit.features.response_format import formats_frame
+
     frame = pl.DataFrame({"prompt": [p for p, _ in rows], "response": [r for _, r in rows],
                           "label": [None] * len(rows)}, schema={"prompt": pl.String, "response": pl.String, "label": pl.String})
+    frame = frame.with_columns(formats_frame(frame.select(text="response")).get_column("format"))
     function = partial(_issues_frame, check=QualityCheck(), vocabulary=_Vocabulary.from_texts([t for row in rows for t in row]))
     alone = LocalEngine(workers=1).map_frame(function, frame)
     spread = LocalEngine(workers=2, parallel_min_rows=40).map_frame(function, frame)
