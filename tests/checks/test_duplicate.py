@@ -266,20 +266,22 @@ def test_row_and_pair_work_in_worker_processes_gives_the_same_findings(monkeypat
     assert batched.findings.equals(alone.findings) and batched.summary == alone.summary
 
 
-def test_speculated_pairs_pair_each_row_with_its_earliest_candidate():
+def test_speculated_pairs_are_each_rows_earliest_and_closest_candidates_and_a_first_rows_all():
     import numpy as np
 
     from dataaudit.checks.duplicate import _speculated_pairs
 
     rows = np.array([0, 1, 2, 3, 4])
     low, high = np.array([0, 0, 1, 1, 2, 3]), np.array([1, 2, 2, 3, 4, 4])
-    # row 1 ← 0, row 2 ← 0 (not 1), row 3 ← 1, row 4 ← 2 (not 3): one pair per later row
-    assert _speculated_pairs(rows, low, high).tolist() == [0, 1, 3, 4]
+    similarity = np.array([0.5, 0.4, 0.9, 0.5, 0.7, 0.6])
+    # earliest: row 1 ← 0, row 2 ← 0, row 3 ← 1, row 4 ← 2; closest: row 2 ← 1 (0.9); row 0 has no
+    # earlier candidate, so both its pairs; (3, 4) is neither
+    assert _speculated_pairs(rows, low, high, similarity).tolist() == [0, 1, 2, 3, 4]
     # a clique of copies: every row against the first, never all pairs
     clique = np.array([(a, b) for a in range(6) for b in range(a + 1, 6)])
-    chosen = _speculated_pairs(np.arange(6), clique[:, 0], clique[:, 1])
+    chosen = _speculated_pairs(np.arange(6), clique[:, 0], clique[:, 1], np.full(len(clique), 0.9))
     assert clique[chosen].tolist() == [[0, b] for b in range(1, 6)]
-    assert _speculated_pairs(rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).size == 0
+    assert _speculated_pairs(rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)).size == 0
 
 
 def _call_row(city: str, *, tools=None, text: str = "", style: str = "openai") -> dict:
@@ -309,13 +311,13 @@ def test_rows_that_call_differently_are_not_copies_and_the_same_call_in_two_dial
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11), st.booleans(), st.booleans()), max_size=30))
-def test_grouping_diffing_only_what_it_misses_groups_as_if_every_pair_were_diffed(edges):
-    """Whatever the guesses settled beforehand, the grouping (diffing a kept row's missed pairs
-    when it meets them) gives the groups of a pass that knew every pair's diff, and diffs no
-    pair twice."""
+def test_grouping_in_rounds_groups_as_if_every_pair_were_diffed(edges):
+    """Whatever the guesses settled beforehand, the grouping in rounds (diffing all the pairs a
+    pass asked for, then passing again) gives the groups of a pass that knew every pair's diff,
+    and diffs no pair twice."""
     import numpy as np
 
-    from dataaudit.checks.duplicate import _claim_pass
+    from dataaudit.checks.duplicate import _claim_pass, _settled
 
     pairs = sorted({(min(a, b), max(a, b)): (near, known) for a, b, near, known in edges if a != b}.items())
     if not pairs:
@@ -331,17 +333,17 @@ def test_grouping_diffing_only_what_it_misses_groups_as_if_every_pair_were_diffe
     starts = np.searchsorted(source, np.arange(13))
     nodes = np.unique(source)
 
-    def walk(changes, fill):
-        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, fill, lambda: None)
+    def walk(changes, ask):
+        return _claim_pass(nodes, rows, {}, starts, target, pair_of, changes, ask, lambda: None)
 
     expected = walk(truth.copy(), None)
     changes = np.where([known for _, (_, known) in pairs], truth, -2)
     diffed: list[int] = []
 
-    def fill(index, partners, missing):
+    def fill(missing):
         assert all(changes[pair] == -2 for pair in missing)
-        diffed.extend(missing)
+        diffed.extend(missing.tolist())
         changes[missing] = truth[missing]
 
-    assert walk(changes, fill) == expected
+    assert _settled(lambda ask: walk(changes, ask), fill) == expected
     assert len(diffed) == len(set(diffed))
