@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-__all__ = ["available_cores", "default_cache_dir", "in_background", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
+__all__ = ["available_cores", "default_cache_dir", "in_background", "in_place", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -39,6 +39,11 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def in_place(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """:func:`in_background`'s stand-in for work too small to ship: runs when its result is asked for."""
+    return functools.partial(function, *args)
+
+
 def in_background(function: Callable[..., T], *args: Any) -> Callable[[], T]:
     """Start ``function(*args)`` in a worker process; return a call that waits for its result.
 
@@ -49,9 +54,7 @@ def in_background(function: Callable[..., T], *args: Any) -> Callable[[], T]:
     shipped to a worker (an unpicklable argument) runs then too, and so does one that failed
     there, so that a real error is raised again here, with its own traceback.
     """
-    def here() -> T:
-        return function(*args)
-
+    here = in_place(function, *args)
     if available_cores() < 2:
         return here
     try:

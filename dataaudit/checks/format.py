@@ -263,7 +263,6 @@ class FormatCheck(Check):
         if n == 0 or not ctx.dataset.has_responses:
             return result_from_findings(self.name, ctx, [], summary={"skipped": "no responses"}, clusters=_cluster_frame([]),
                                         signature=pl.Series([None] * n, dtype=pl.String))
-        # Each row's format on its own: the engine may spread the rows over cores.
         # Each row's format on its own (on the engine's workers), shared with the quality check.
         shared = formats_of(response_formats(ctx))
         judged = ctx.map_frame(_judged_frame, frame.select("response", "label", call_style_expr()))

@@ -274,9 +274,9 @@ _ISSUES_TYPE = pl.List(pl.Struct({"kind": pl.String, "evidence": pl.String, "whe
 def _issues_frame(frame: pl.DataFrame, *, check: QualityCheck, vocabulary: _Vocabulary | None) -> pl.DataFrame:
     """Each row's issues (prompt side, then response side), as data an engine can ship back.
 
-    ``format`` is each row's judged response described (:func:`response_formats`). Null where a
-    row has none. The issues are gathered as flat columns and grouped by row in
-    polars: a list of per-row lists of dicts took polars longer to read than finding the issues.
+    ``format`` is each row's judged response described (:func:`response_formats`). ``issues`` is
+    null where a row has none. They are gathered as flat columns and grouped by row in polars: a
+    list of per-row lists of dicts took polars longer to read than finding the issues.
     """
     owners, values = [], []
     # ``answer_text`` (see :func:`answer_text_expr`) is absent from frames without conversations.

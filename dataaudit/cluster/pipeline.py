@@ -23,7 +23,7 @@ from dataaudit.cluster.representatives import central_members
 from dataaudit.cluster.stability import bootstrap_stability
 from dataaudit.params import OPTIONAL_SEED, Component, Interval, Satisfies
 from dataaudit.progress import NULL_PROGRESS, Progress
-from dataaudit.runtime import in_background
+from dataaudit.runtime import in_background, in_place
 
 if TYPE_CHECKING:
     from dataaudit.neighbors import KnnGraph
@@ -41,6 +41,9 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
 }
 #: Share of rows drawn in each stability resample.
 STABILITY_FRACTION = 0.8
+#: Fitted rows from which the clustering runs in a worker process beside the map: below it the
+#: two take a few seconds together, less than starting a worker.
+BACKGROUND_MIN_ROWS = 20_000
 #: Keywords kept per cluster (the label uses the first three).
 KEYWORDS_PER_CLUSTER = 10
 #: Neighbours per row of the sample's own kNN graph when no full graph sets the width.
@@ -166,8 +169,9 @@ class ClusterPipeline(Component):
             reduced = self.reducer.fit_transform(fit_embeddings, knn=fit_knn, seed=self.seed)
         # The map needs only the reduced points, the clustering and its resamples only them too:
         # each holds one core (a seeded UMAP runs single-threaded), so they run side by side.
-        clustered = in_background(_cluster_and_resample, reduced, self.clusterer, min_cluster_size,
-                                  self.stability_resamples, self.seed)
+        alongside = in_background if len(reduced) >= BACKGROUND_MIN_ROWS else in_place
+        clustered = alongside(_cluster_and_resample, reduced, self.clusterer, min_cluster_size, self.stability_resamples,
+                              self.seed)
         with progress.task("Mapping"):
             xy = np.asarray(self.mapper.fit_transform(fit_embeddings, reduced=reduced, knn=fit_knn, seed=self.seed),
                             dtype=np.float32)

@@ -132,7 +132,6 @@ class ResponseFormat:
     call_style: str | None = None
 
 
-
 _FORMAT_VALUES = operator.attrgetter(*(field.name for field in dataclasses.fields(ResponseFormat)))
 
 
