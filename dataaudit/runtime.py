@@ -60,8 +60,10 @@ def in_background(function: Callable[..., T], *args: Any) -> Callable[[], T]:
     try:
         from joblib import Parallel, delayed
 
-        # A generator: joblib dispatches at once, and the result is read when asked for.
-        pending = Parallel(n_jobs=2, backend="loky", return_as="generator")([delayed(function)(*args)])
+        # A generator: joblib dispatches at once, and the result is read when asked for. As many
+        # jobs as the engine's per-row work asks for by default, so loky keeps one pool of workers
+        # rather than resizing it between the two.
+        pending = Parallel(n_jobs=available_cores(), backend="loky", return_as="generator")([delayed(function)(*args)])
     except Exception as error:  # noqa: BLE001 - no worker processes here: run in this process
         logger.debug("no worker process (%s: %s); running in this process", type(error).__name__, error)
         return here

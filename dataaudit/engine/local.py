@@ -120,7 +120,6 @@ class LocalEngine(Component):
         return available_cores()
 
 
-
 def _packed(part: "pl.DataFrame") -> "bytes | pl.DataFrame":
     """``part`` as Arrow IPC at the oldest compat level, which holds its own rows only.
 
