@@ -240,10 +240,10 @@ class DuplicateCheck(Check):
         In slices of :data:`_DIFF_BATCH` pairs: each pair carries both rows' turns, and a
         million pairs at once would hold gigabytes of copies.
         """
+        changed = partial(pair_column, function=diff, name="changed", dtype=pl.Int64)  # null: not near copies
         for begin in range(0, chosen.size, _DIFF_BATCH):
             batch = chosen[begin:begin + _DIFF_BATCH]
             pairs = pl.DataFrame({"first": turns.of(low[batch]), "second": turns.of(high[batch])})
-            changed = partial(pair_column, function=diff, name="changed", dtype=pl.Int64)  # null: not near copies
             found = ctx.map_frame(changed, pairs).get_column("changed")
             changes[batch] = found.fill_null(-1).to_numpy()
 
@@ -318,7 +318,8 @@ def _speculated_pairs(rows: np.ndarray, low: np.ndarray, high: np.ndarray, simil
     The grouping diffs a row against the first unclaimed row before it that keeps a group: its
     earliest candidate where nothing claimed that, else often its lexically closest earlier one
     (a light edit's original, behind an earlier look-alike that was no copy). A row with no
-    earlier candidate surely keeps a group, so it is diffed against every later candidate.
+    earlier candidate keeps a group (unless an exact copy precedes it), so it is diffed against
+    every later candidate.
     """
     if not low.size:
         return np.zeros(0, dtype=np.int64)
