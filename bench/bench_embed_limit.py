@@ -628,7 +628,7 @@ def main() -> None:
 
     cores = available_cores()
     flags = cpu_flags()
-    from dataaudit.embed.sentence_transformers import NATIVE_BFLOAT16_FLAGS
+    from dataaudit.runtime import NATIVE_BFLOAT16_FLAGS
 
     native = not NATIVE_BFLOAT16_FLAGS.isdisjoint(flags)  # AMX or AVX512-BF16: bfloat16 not emulated
     probe = SentenceTransformerEmbedder(precision="float32")

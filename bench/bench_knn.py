@@ -28,6 +28,14 @@ machine, old and new code back to back): off 42.4 s wall (43.7 CPU-s), on 9.4 s 
 where the code before took 21.7 s (23.0 CPU-s) on. What still compiles is ``nn_descent`` and its
 inner loop, which call ``numba.get_num_threads()`` and so cannot be cached.
 
+``--exact-queries N`` times instead the exact search of N query rows (copies of random rows
+with noise, as production prompts) against the ``--rows`` vectors, the coverage analysis's
+search: float32 blocks (the code before) and bfloat16 screening with float32 rescoring (used
+from ``SCREEN_MIN_REFERENCE`` rows on CPUs with native bfloat16), one after the other in one
+process, and how far their neighbours agree:
+
+    python -m bench.bench_knn --rows 1000000 --exact-queries 10000
+
 faiss is not a dependency of dataaudit (``pip install faiss-cpu`` to run its rows). Measured here
 at 200k rows (hashing vectors, a busy 2-core machine, one run): pynndescent 137 s wall / 64 CPU-s
 at recall@30 0.980; faiss IVF-Flat (nlist 4·√n, nprobe 16) 162 s / 85 CPU-s at 0.877; faiss HNSW
@@ -188,6 +196,34 @@ def processes(count: int, rows: int, k: int, seed: int) -> None:
                       f"{run['second_cpu_s']:.1f} | {run['cached_kernels']} |", flush=True)
 
 
+def exact_queries(data: np.ndarray, queries: int, k: int, seed: int) -> None:
+    """Float32 blocks against bfloat16 screening on one set of queries; both must find the same rows."""
+    from dataaudit import neighbors
+    from dataaudit.runtime import cpu_has_native_bfloat16
+
+    rng = np.random.default_rng(seed + 1)
+    query = data[rng.integers(0, len(data), queries)] + rng.standard_normal((queries, data.shape[1]), dtype=np.float32) * (
+        JITTER / np.sqrt(data.shape[1]))
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    print(f"native bfloat16 products: {cpu_has_native_bfloat16()}")
+    print("| rows | queries | search | wall s | CPU s |")
+    print("|---:|---:|---|---:|---:|")
+    graphs = {}
+    saved = neighbors.SCREEN_MIN_REFERENCE
+    for name, smallest in (("float32 blocks", len(data) + 1), ("bfloat16 screen + float32 rescoring", 0)):
+        neighbors.SCREEN_MIN_REFERENCE = smallest
+        wall, cpu = time.perf_counter(), time.process_time()
+        graphs[name] = neighbors.exact_knn(query, data, k=k, self_rows=None)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"| {len(data):,} | {queries:,} | {name} | {wall:.1f} | {cpu:.1f} |", flush=True)
+    neighbors.SCREEN_MIN_REFERENCE = saved
+    plain, screened = graphs.values()
+    same_sets = np.mean([set(a) == set(b) for a, b in zip(plain.indices.tolist(), screened.indices.tolist())])
+    print(f"rows whose {k} neighbours are the same set: {same_sets:.4%}; same order: "
+          f"{np.mean((plain.indices == screened.indices).all(axis=1)):.4%}; largest similarity difference "
+          f"{np.abs(plain.similarities - screened.similarities).max():.2e}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
@@ -196,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", choices=["minilm", "hashing"], default="minilm")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--processes", type=int, default=0, help="time to the first graph in this many fresh processes")
+    parser.add_argument("--exact-queries", type=int, default=0, help="time the exact search of this many queries instead")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -210,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: needs {REALDATA}")
         return 0
     print(f"{os.cpu_count()} CPUs; k = {args.k}; {args.embedder} vectors")
+    if args.exact_queries:
+        for rows in args.rows:
+            exact_queries(vectors(rows, args.embedder, args.seed), args.exact_queries, args.k, args.seed)
+        return 0
     print("| rows | method | wall s | CPU s | recall@k |")
     print("|---:|---|---:|---:|---:|")
     for rows in args.rows:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-__all__ = ["available_cores", "default_cache_dir", "in_background", "in_place", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
+__all__ = ["NATIVE_BFLOAT16_FLAGS", "available_cores", "cpu_has_native_bfloat16", "default_cache_dir", "in_background", "in_place", "quiet_transformers", "seeded_torch", "torch_rng_kept", "torch_seeded", "torch_threads"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -37,6 +37,24 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity API
         return os.cpu_count() or 1
+
+
+#: CPU flags of native bfloat16 dot products (Linux names): AMX tiles, and AVX512-BF16's
+#: ``vdpbf16ps``. Elsewhere oneDNN emulates bfloat16: slower than float32, not faster.
+NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
+@functools.lru_cache(maxsize=4)
+def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 products natively (read from /proc/cpuinfo: Linux only, no torch)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return not NATIVE_BFLOAT16_FLAGS.isdisjoint(line.split())
+    except OSError:
+        pass
+    return False
 
 
 def in_place(function: Callable[..., T], *args: Any) -> Callable[[], T]:

