@@ -119,14 +119,14 @@ def audit(
         # Before the read: an audit that cannot fit fails in seconds, not after the whole parse.
         check_input_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     configured = make_checks(checks) if checks is not None else config.make_checks()
+    if isinstance(eval_sets, (str, os.PathLike, Dataset)):
+        eval_sets = [eval_sets]
     _check_eval_sets(eval_sets, configured)  # before any file is read
     skipping = LoadOptions(skip_bad_lines=True)
     if not isinstance(dataset, Dataset):
         dataset = engine.load(dataset, skipping)
     if production is not None and not isinstance(production, Dataset):
         production = engine.load(production, skipping)
-    if isinstance(eval_sets, (str, os.PathLike, Dataset)):
-        eval_sets = [eval_sets]
     eval_sets = tuple(item if isinstance(item, Dataset) else engine.load(item, skipping) for item in eval_sets)
     check_audit_memory(dataset, production=production, embedder=embedder, embeddings=embeddings, knn_k=knn_k)
     cluster_pipeline = cluster_pipeline if cluster_pipeline is not None else config.cluster_pipeline()
@@ -193,14 +193,13 @@ def audit(
     return result
 
 
-def _check_eval_sets(eval_sets: Any, checks: Sequence[Check]) -> None:
+def _check_eval_sets(eval_sets: Sequence[Any], checks: Sequence[Check]) -> None:
     """Refuse eval sets that no selected check reads.
 
     A contamination scan the user asked for must not be skipped in silence (``--eval`` with
     ``--checks`` that leave contamination out).
     """
-    given = eval_sets if not isinstance(eval_sets, (str, os.PathLike, Dataset)) else [eval_sets]
-    if len(given) and not any(check.reads_eval_sets for check in checks):
+    if len(eval_sets) and not any(check.reads_eval_sets for check in checks):
         readers = sorted(name for name, cls in available_checks().items() if cls.reads_eval_sets)
         raise UsageError(f"eval sets were given but no selected check reads them; add {', '.join(readers) or 'a check that does'} "
                          "to the checks or drop the eval sets")
