@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dataaudit.errors import UsageError
 from dataaudit.progress import NULL_PROGRESS, Progress
 from dataaudit.runtime import cpu_has_native_bfloat16
+
+if TYPE_CHECKING:
+    import torch
 
 # One block of float32 similarities plus argpartition's int64 index array stays under this.
 _BLOCK_BYTES = 256 << 20
@@ -224,13 +228,8 @@ class _ScreenedBlock:
     """
 
     def __init__(self, queries: np.ndarray, own: np.ndarray | None, k: int):
-        import torch
-
-        self.torch = torch
         self.queries, self.own = queries, own
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            self.screened = torch.from_numpy(np.ascontiguousarray(queries)).to(torch.bfloat16)
+        self.screened = _bfloat16(queries)
         # The line is rounded to bfloat16 for a fast comparison: lowered first by half a bfloat16
         # step of values up to 2, so rounding can only move it down.
         self.margin = screen_margin(queries.shape[1]) + 2.0 ** -8
@@ -239,15 +238,11 @@ class _ScreenedBlock:
         self.best_similarity = np.full((len(queries), k), -np.inf, dtype=np.float32)
 
     def add(self, chunk: np.ndarray, first: int) -> None:
-        torch = self.torch
-        line = torch.from_numpy(self.best_similarity[:, -1] - np.float32(self.margin)).to(torch.bfloat16)
-        with warnings.catch_warnings():  # read-only input (a memory-mapped file) is only read here
-            warnings.simplefilter("ignore", UserWarning)
-            screened = torch.from_numpy(np.ascontiguousarray(chunk)).to(torch.bfloat16)
-        above = self.screened @ screened.T >= line[:, None]
-        if self.own is not None:  # by position, as in _exclude_own
-            inside = np.flatnonzero((self.own >= first) & (self.own < first + len(chunk)))
-            above[torch.from_numpy(inside), torch.from_numpy(self.own[inside] - first)] = False
+        import torch
+
+        line = _bfloat16(self.best_similarity[:, -1] - np.float32(self.margin))
+        above = self.screened @ _bfloat16(chunk).T >= line[:, None]
+        _exclude_own(above, self.own, first, False)  # a -inf line would still let a row's own entry in
         rows, columns = (part.numpy() for part in torch.nonzero(above, as_tuple=True))
         if rows.size > _SCREEN_MAX_CANDIDATES * len(self.queries):
             block = self.queries @ chunk.T
@@ -264,12 +259,24 @@ class _ScreenedBlock:
         self.best, self.best_similarity = _merge_entries(self.best, self.best_similarity, rows, columns + first, similarity)
 
 
-def _exclude_own(block: np.ndarray, own: np.ndarray | None, first: int) -> None:
-    """By position, not by value: a duplicate of row i must stay a neighbour of i."""
+def _exclude_own(block: "np.ndarray | torch.Tensor", own: np.ndarray | None, first: int, value: float = -np.inf) -> None:
+    """Set each query's own entry of a block (reference columns from ``first``) to ``value``.
+
+    By position, not by value: a duplicate of row i must stay a neighbour of i.
+    """
     if own is None:
         return
     inside = np.flatnonzero((own >= first) & (own < first + block.shape[1]))
-    block[inside, own[inside] - first] = -np.inf
+    block[inside, own[inside] - first] = value
+
+
+def _bfloat16(array: np.ndarray) -> "torch.Tensor":
+    """``array`` as a torch bfloat16 tensor (a copy; read-only input, a memory-mapped file, is only read)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's warning about read-only arrays
+        return torch.from_numpy(np.ascontiguousarray(array)).to(torch.bfloat16)
 
 
 def _top_k(block: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
